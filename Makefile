@@ -1,0 +1,105 @@
+# qat: build, test, demo, bench. GNU make; `make help` lists the targets.
+# Every build first runs tools/install-deps.sh (a fast dpkg check; installs what is missing as root).
+#
+# Flags: -ffp-contract=off everywhere, because compilers otherwise fuse a*b+c into FMA whenever FMA is
+# enabled, which changes results between builds and ISAs; where an FMA is wanted it is written.
+# ISA flags go only on kernels/<isa>/ files (never -march=native for the whole build), and those files
+# are built a second time against SIMDe (portable intrinsics) so their tests run on any CPU.
+
+CXX      ?= g++
+BUILD    := build
+OPT      ?= -O2
+CXXFLAGS := -std=c++20 $(OPT) -g -fopenmp -ffp-contract=off -Wall -Wextra -I. -MMD -MP $(EXTRA_CXXFLAGS)
+LDLIBS   := -lopenblas -ldnnl -fopenmp -lpthread
+ASANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# Per-ISA compiler flags (kernels/<isa>/ only).
+ISA_FLAGS_avx2       := -mavx2 -mfma -mf16c
+ISA_FLAGS_avx512     := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
+ISA_FLAGS_avx512vnni := $(ISA_FLAGS_avx512) -mavx512vnni
+ISA_FLAGS_avxvnni    := -mavxvnni -mavx2 -mfma -mf16c
+
+CORE_SRCS  := $(wildcard src/*/*.cpp models/*.cpp data/*.cpp kernels/*.cpp kernels/scalar/*.cpp)
+ISAS       := avx2 avx512 avx512vnni avxvnni
+ISA_SRCS   := $(foreach i,$(ISAS),$(wildcard kernels/$(i)/*.cpp))
+SIMDE_ISAS := avx512 avx512vnni avxvnni
+SIMDE_SRCS := $(foreach i,$(SIMDE_ISAS),$(wildcard kernels/$(i)/*.cpp))
+TOOL_SRCS  := $(wildcard tools/*.cpp)
+TEST_SRCS  := $(wildcard tests/*.cpp)
+BINS       := $(patsubst tools/%.cpp,bin/%,$(TOOL_SRCS))
+
+# $(1) = object dir (obj or asan)
+lib_objs = $(patsubst %.cpp,$(BUILD)/$(1)/%.o,$(CORE_SRCS) $(ISA_SRCS)) \
+           $(patsubst %.cpp,$(BUILD)/$(1)/simde/%.o,$(SIMDE_SRCS))
+
+LIB      := $(BUILD)/libqat.a
+LIB_ASAN := $(BUILD)/libqat-asan.a
+
+.PHONY: all test asan demo bench clean deps help check-isa
+.DEFAULT_GOAL := all
+
+all: $(BINS) bin/tests
+
+help:
+	@echo "make            build bin/ (train, generate, quantize, eval, bench, tests)"
+	@echo "make test       build and run the Catch2 suite; ends with 'P passed, F failed'"
+	@echo "make asan       the same suite under AddressSanitizer + UBSan"
+	@echo "make demo       train the small model, QAT, export, generate"
+	@echo "make bench      benchmarks; regenerates docs/BENCHMARKS.md (QUICK=1: ~2 minutes)"
+	@echo "make clean      remove build/ and bin/"
+
+deps:
+	@tools/install-deps.sh
+
+# ---- objects ----
+$(BUILD)/obj/%.o: %.cpp | deps
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(ISA_FLAGS_$(word 2,$(subst /, ,$<))) -c $< -o $@
+
+$(BUILD)/obj/simde/%.o: %.cpp | deps
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -DQAT_SIMDE -c $< -o $@
+
+$(BUILD)/asan/%.o: %.cpp | deps
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(ASANFLAGS) $(ISA_FLAGS_$(word 2,$(subst /, ,$<))) -c $< -o $@
+
+$(BUILD)/asan/simde/%.o: %.cpp | deps
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(ASANFLAGS) -DQAT_SIMDE -c $< -o $@
+
+$(LIB): $(call lib_objs,obj)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB_ASAN): $(call lib_objs,asan)
+	@rm -f $@
+	ar rcs $@ $^
+
+# ---- binaries ----
+bin/%: $(BUILD)/obj/tools/%.o $(LIB)
+	@mkdir -p bin
+	$(CXX) $(CXXFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+bin/tests: $(patsubst %.cpp,$(BUILD)/obj/%.o,$(TEST_SRCS)) $(LIB)
+	@mkdir -p bin
+	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(LIB) $(LDLIBS) -o $@
+
+bin/tests-asan: $(patsubst %.cpp,$(BUILD)/asan/%.o,$(TEST_SRCS)) $(LIB_ASAN)
+	@mkdir -p bin
+	$(CXX) $(CXXFLAGS) $(ASANFLAGS) $(filter %.o,$^) $(LIB_ASAN) $(LDLIBS) -o $@
+
+# ---- test ----
+# TESTS="[tag]" picks a subset; the summary line comes from Catch2's own totals.
+TESTS ?=
+test: all
+	@tools/run-tests.sh bin/tests $(TESTS)
+
+asan: bin/tests-asan
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  tools/run-tests.sh bin/tests-asan $(TESTS)
+
+clean:
+	rm -rf $(BUILD) bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

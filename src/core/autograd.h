@@ -1,0 +1,49 @@
+// Reverse-mode autograd, micrograd-sized. Every op that may need a gradient records one Node on its
+// output: the input tensors and a backward function. Tensor::backward() sorts the graph topologically
+// and walks it in reverse; each backward function ADDS (+=) into its inputs' gradient buffers, so a
+// tensor used twice receives both contributions. Read next: src/ops/ops.h.
+#pragma once
+#include <functional>
+#include <vector>
+
+#include "src/core/tensor.h"
+
+namespace qat {
+
+// backward(out, dout): out is the tensor the node produced (passed in, not captured, so that a node
+// never owns its own output and no reference cycle forms); dout = dLoss/dout, contiguous f32.
+using BackwardFn = std::function<void(const Tensor& out, const Tensor& dout)>;
+
+struct Node {
+  const char* op = "";
+  std::vector<Tensor> inputs;  // the tensors this node sends gradient to
+  BackwardFn backward;
+};
+
+// Gradient recording is on by default; NoGrad turns it off for a scope (inference, optimizer updates).
+bool grad_enabled();
+struct NoGrad {
+  NoGrad();
+  ~NoGrad();
+  NoGrad(const NoGrad&) = delete;
+  NoGrad& operator=(const NoGrad&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// True when recording is on and at least one input requires grad.
+bool needs_grad(std::initializer_list<const Tensor*> inputs);
+
+// Records `fn` as the backward of `out` (marks out.requires_grad) when needs_grad(inputs).
+void record(const Tensor& out, const char* op, std::vector<Tensor> inputs, BackwardFn fn);
+
+// The gradient buffer of t, allocated as zeros on first use: f32, contiguous, t's shape. Undefined when
+// t does not require grad, so backward functions write `if (Tensor dx = grad_buffer(x); dx.defined())`.
+Tensor grad_buffer(const Tensor& t);
+
+// Called by the engine around each node's backward; the profiler installs one (nullptr: none).
+using BackwardHook = void (*)(const char* op, bool begin);
+void set_backward_hook(BackwardHook hook);
+
+}  // namespace qat

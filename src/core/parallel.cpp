@@ -1,0 +1,48 @@
+#include "src/core/parallel.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <vector>
+
+namespace qat {
+
+namespace {
+int g_threads = 0;
+}
+
+void set_num_threads(int n) {
+  if (n <= 0) n = omp_get_num_procs();
+  g_threads = n;
+  omp_set_num_threads(n);
+  // OpenBLAS always runs single-threaded inside our OpenMP panels (src/ops/matmul.cpp says why).
+  openblas_set_num_threads(1);
+}
+
+int num_threads() { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
+
+template <bool kSquares>
+static double chunked_sum(const float* x, int64_t n) {
+  int64_t chunks = (n + kReduceChunk - 1) / kReduceChunk;
+  if (chunks <= 1) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += kSquares ? double(x[i]) * x[i] : double(x[i]);
+    return s;
+  }
+  std::vector<double> part(static_cast<size_t>(chunks), 0.0);
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; c++) {
+    int64_t lo = c * kReduceChunk, hi = lo + kReduceChunk < n ? lo + kReduceChunk : n;
+    double s = 0;
+    for (int64_t i = lo; i < hi; i++) s += kSquares ? double(x[i]) * x[i] : double(x[i]);
+    part[c] = s;
+  }
+  double s = 0;
+  for (double p : part) s += p;
+  return s;
+}
+
+double det_sum(const float* x, int64_t n) { return chunked_sum<false>(x, n); }
+double det_sum_squares(const float* x, int64_t n) { return chunked_sum<true>(x, n); }
+
+}  // namespace qat

@@ -1,0 +1,69 @@
+// Row functions shared by training and serving (see rowops.h).
+#include "src/ops/rowops.h"
+
+#include <cmath>
+
+namespace qat {
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; j++) l[j] = l[j] + a[i + j] * b[i + j];
+  for (int j = 0; i + j < n; j++) l[j] = l[j] + a[i + j] * b[i + j];
+  return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+float rmsnorm_row(const float* x, const float* w, float eps, int64_t C, float* y) {
+  float ss = dot_f32(x, x, C);
+  float rstd = 1.0f / std::sqrt(ss / float(C) + eps);
+  for (int64_t c = 0; c < C; c++) y[c] = (x[c] * rstd) * w[c];
+  return rstd;
+}
+
+void rope_angle(int64_t pos, int64_t i, int64_t D, float base, float* c, float* s) {
+  double theta = double(pos) * std::pow(double(base), -2.0 * double(i) / double(D));
+  *c = float(std::cos(theta));
+  *s = float(std::sin(theta));
+}
+
+void rope_row(float* x, int64_t D, int64_t pos, float base) {
+  for (int64_t i = 0; i < D / 2; i++) {
+    float c, s;
+    rope_angle(pos, i, D, base, &c, &s);
+    float x0 = x[2 * i], x1 = x[2 * i + 1];
+    x[2 * i] = x0 * c - x1 * s;
+    x[2 * i + 1] = x0 * s + x1 * c;
+  }
+}
+
+float attention_row(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_keys,
+                    int64_t D, float scale, float* scores, float* out) {
+  float m = -INFINITY;
+  for (int64_t j = 0; j < n_keys; j++) {
+    scores[j] = dot_f32(q, k + j * kv_stride, D) * scale;
+    m = scores[j] > m ? scores[j] : m;
+  }
+  float sum = 0;
+  for (int64_t j = 0; j < n_keys; j++) {
+    scores[j] = std::exp(scores[j] - m);
+    sum += scores[j];
+  }
+  float inv = 1.0f / sum;
+  for (int64_t d = 0; d < D; d++) out[d] = 0;
+  for (int64_t j = 0; j < n_keys; j++) {
+    float p = scores[j] * inv;
+    const float* vj = v + j * kv_stride;
+    for (int64_t d = 0; d < D; d++) out[d] += p * vj[d];
+  }
+  return m + std::log(sum);
+}
+
+void swiglu_row(const float* g, const float* u, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; i++) {
+    float x = g[i];
+    y[i] = x / (1.0f + std::exp(-x)) * u[i];
+  }
+}
+
+}  // namespace qat

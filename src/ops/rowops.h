@@ -1,0 +1,31 @@
+// Row functions shared by the training ops and the serving path (models/ KV-cache decode): the same
+// code computes a row in both, which is what makes train and serve bit-identical (DESIGN.md,
+// invariant 2). Each works on one row of C (or D) floats; callers loop over rows.
+#pragma once
+#include <cstdint>
+
+namespace qat {
+
+// The project's fixed-order f32 dot product: 8 interleaved partial sums (lane j takes i % 8 == j),
+// each acc = acc + a*b (no FMA), combined as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
+// kernels/ implements the same order in SIMD, bit for bit.
+float dot_f32(const float* a, const float* b, int64_t n);
+
+// y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps); returns rstd. x, y, w (C).
+float rmsnorm_row(const float* x, const float* w, float eps, int64_t C, float* y);
+
+// Rotates adjacent pairs of one head in place: x (D), angle of pair i = pos * base^(-2i/D).
+void rope_row(float* x, int64_t D, int64_t pos, float base);
+// cos and sin of pair i at position pos, as rope_row uses them.
+void rope_angle(int64_t pos, int64_t i, int64_t D, float base, float* c, float* s);
+
+// One causal attention query row: out (D) = softmax(scale * q.K_j, j < n_keys) V.
+// K row j at k + j*kv_stride, V likewise. scores: scratch of n_keys floats. Returns log-sum-exp of
+// the scaled scores (saved by training for the backward).
+float attention_row(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_keys,
+                    int64_t D, float scale, float* scores, float* out);
+
+// silu(g) * u elementwise over n.
+void swiglu_row(const float* g, const float* u, int64_t n, float* y);
+
+}  // namespace qat

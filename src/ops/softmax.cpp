@@ -1,0 +1,110 @@
+// softmax, log_softmax (last dimension) and the fused softmax + cross-entropy loss.
+//   softmax:      y = exp(x - max) / sum            dx = y * (dy - sum(dy * y))
+//   log_softmax:  y = x - lse                       dx = dy - softmax(x) * sum(dy)
+//   cross_entropy (mean over the n rows whose target is not -1):
+//                 loss = mean(lse - x[target])      dx = (softmax(x) - onehot(target)) * dloss / n
+// The loss is summed row by row in order (double), so it does not depend on the thread count.
+#include <cmath>
+
+#include "src/ops/ops.h"
+
+namespace qat {
+
+// Log-sum-exp of one row, with the max subtracted first.
+static float row_lse(const float* x, int64_t V) {
+  float m = -INFINITY;
+  for (int64_t i = 0; i < V; i++) m = x[i] > m ? x[i] : m;
+  float s = 0;
+  for (int64_t i = 0; i < V; i++) s += std::exp(x[i] - m);
+  return m + std::log(s);
+}
+
+Tensor softmax(const Tensor& x_in) {
+  Tensor x = contiguous(x_in);
+  int64_t V = x.dim(-1), R = x.numel() / (V ? V : 1);
+  Tensor out = Tensor::empty(x.shape());
+  const float* px = x.f32();
+  float* py = out.f32();
+#pragma omp parallel for schedule(static) if (R * V > 16384)
+  for (int64_t r = 0; r < R; r++) {
+    float lse = row_lse(px + r * V, V);
+    for (int64_t i = 0; i < V; i++) py[r * V + i] = std::exp(px[r * V + i] - lse);
+  }
+  record(out, "softmax", {x}, [x, R, V](const Tensor& out, const Tensor& dout) {
+    const float *py = out.f32(), *dy = dout.f32();
+    float* dx = grad_buffer(x).f32();
+#pragma omp parallel for schedule(static) if (R * V > 16384)
+    for (int64_t r = 0; r < R; r++) {
+      double s = 0;
+      for (int64_t i = 0; i < V; i++) s += double(dy[r * V + i]) * py[r * V + i];
+      for (int64_t i = 0; i < V; i++) dx[r * V + i] += py[r * V + i] * (dy[r * V + i] - float(s));
+    }
+  });
+  return out;
+}
+
+Tensor log_softmax(const Tensor& x_in) {
+  Tensor x = contiguous(x_in);
+  int64_t V = x.dim(-1), R = x.numel() / (V ? V : 1);
+  Tensor out = Tensor::empty(x.shape());
+  const float* px = x.f32();
+  float* py = out.f32();
+#pragma omp parallel for schedule(static) if (R * V > 16384)
+  for (int64_t r = 0; r < R; r++) {
+    float lse = row_lse(px + r * V, V);
+    for (int64_t i = 0; i < V; i++) py[r * V + i] = px[r * V + i] - lse;
+  }
+  record(out, "log_softmax", {x}, [x, R, V](const Tensor& out, const Tensor& dout) {
+    const float *py = out.f32(), *dy = dout.f32();
+    float* dx = grad_buffer(x).f32();
+#pragma omp parallel for schedule(static) if (R * V > 16384)
+    for (int64_t r = 0; r < R; r++) {
+      double s = 0;
+      for (int64_t i = 0; i < V; i++) s += dy[r * V + i];
+      for (int64_t i = 0; i < V; i++) dx[r * V + i] += dy[r * V + i] - std::exp(py[r * V + i]) * float(s);
+    }
+  });
+  return out;
+}
+
+Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets) {
+  Tensor logits = contiguous(logits_in);
+  QAT_CHECK(logits.ndim() == 2, "cross_entropy: logits must be (N, V), got ", logits.shape_string());
+  QAT_CHECK(targets.dtype() == DType::s32 && targets.ndim() == 1 && targets.dim(0) == logits.dim(0) &&
+                targets.is_contiguous(),
+            "cross_entropy: targets must be s32 (N) matching logits ", logits.shape_string());
+  int64_t N = logits.dim(0), V = logits.dim(1);
+  const float* px = logits.f32();
+  const int32_t* tg = targets.data<int32_t>();
+  for (int64_t r = 0; r < N; r++)
+    QAT_CHECK(tg[r] == -1 || (tg[r] >= 0 && tg[r] < V), "cross_entropy: target ", tg[r], " out of range [0, ", V, ")");
+  Tensor lse = Tensor::empty({N});
+  float* pl = lse.f32();
+  std::vector<float> row_loss(static_cast<size_t>(N), 0.0f);
+#pragma omp parallel for schedule(static) if (N * V > 16384)
+  for (int64_t r = 0; r < N; r++) {
+    pl[r] = row_lse(px + r * V, V);
+    if (tg[r] >= 0) row_loss[r] = pl[r] - px[r * V + tg[r]];
+  }
+  double total = 0;
+  int64_t count = 0;
+  for (int64_t r = 0; r < N; r++)
+    if (tg[r] >= 0) { total += row_loss[r]; count++; }
+  Tensor out = Tensor::full({}, count ? float(total / double(count)) : 0.0f);
+  record(out, "cross_entropy", {logits}, [logits, targets, lse, N, V, count](const Tensor&, const Tensor& dout) {
+    if (!count) return;
+    const float *px = logits.f32(), *pl = lse.f32();
+    const int32_t* tg = targets.data<int32_t>();
+    float* dx = grad_buffer(logits).f32();
+    float g = dout.f32()[0] / float(count);
+#pragma omp parallel for schedule(static) if (N * V > 16384)
+    for (int64_t r = 0; r < N; r++) {
+      if (tg[r] < 0) continue;
+      for (int64_t i = 0; i < V; i++) dx[r * V + i] += g * std::exp(px[r * V + i] - pl[r]);
+      dx[r * V + tg[r]] -= g;
+    }
+  });
+  return out;
+}
+
+}  // namespace qat
