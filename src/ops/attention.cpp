@@ -2,13 +2,15 @@
 // Forward, per (b, h, t): s_j = scale * q_t . k_j (j <= t), p = softmax(s), out_t = sum_j p_j v_j;
 // attention_row (rowops.cpp) computes one such row, and the KV-cache decode of models/ calls the same
 // function, so training and serving compute every row identically. The log-sum-exp of each row is
-// saved; backward recomputes p from it (no T x T matrix is kept):
-//   dp_j = dout_t . v_j,   ds_j = p_j (dp_j - dout_t . out_t),
-//   dq_t = scale sum_j ds_j k_j,   dk_j += scale ds_j q_t,   dv_j += p_j dout_t.
-// Backward threads own one (b, kv-head) each and walk its queries in order: deterministic.
+// saved; backward recomputes P from it, one (b, head) at a time, with matrix products:
+//   S = scale Q K^T,  P = exp(S - lse) (causal),  dP = dO V^T,  dS = P * (dP - rowsum(dO * O)),
+//   dQ += scale dS K,  dK += scale dS^T Q,  dV += P^T dO.
+// The backward is not part of the train = serve identity, so it may use OpenBLAS. Each thread owns
+// one (b, kv-head) and its heads in order: deterministic at any thread count.
 #include <cmath>
 #include <vector>
 
+#include "src/ops/blas.h"
 #include "src/ops/ops.h"
 #include "src/ops/rowops.h"
 
@@ -41,39 +43,39 @@ Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
                               po + row * D);
     }
   }
-  record(out, "attention", {q, k, v}, [q, k, v, lse, B, T, H, D, Hkv, scale](const Tensor& out, const Tensor& dout) {
-    int64_t group = H / Hkv, kv_stride = Hkv * D;
+  record(out, "attention", {q, k, v}, [q, k, v, lse, B, T, H, D, Hkv](const Tensor& out, const Tensor& dout) {
+    int64_t group = H / Hkv, qs = H * D, ks = Hkv * D;  // row strides of q/out/dout and k/v
+    float scale = 1.0f / std::sqrt(float(D));
     const float *pq = q.f32(), *pk = k.f32(), *pv = v.f32(), *po = out.f32(), *pl = lse.f32(), *dy = dout.f32();
     float* dq = q.requires_grad() ? grad_buffer(q).f32() : nullptr;
     float* dk = k.requires_grad() ? grad_buffer(k).f32() : nullptr;
     float* dv = v.requires_grad() ? grad_buffer(v).f32() : nullptr;
 #pragma omp parallel
     {
-      std::vector<float> ds(static_cast<size_t>(T)), p(static_cast<size_t>(T));
+      std::vector<float> P(static_cast<size_t>(T * T)), dS(static_cast<size_t>(T * T));
 #pragma omp for schedule(static)
       for (int64_t bg = 0; bg < B * Hkv; bg++) {
         int64_t b = bg / Hkv, g = bg % Hkv;
-        int64_t kv0 = b * T * kv_stride + g * D;
-        for (int64_t h = g * group; h < (g + 1) * group; h++)
+        const float* K = pk + b * T * ks + g * D;  // (T, D), row stride ks
+        const float* Vv = pv + b * T * ks + g * D;
+        for (int64_t h = g * group; h < (g + 1) * group; h++) {
+          int64_t q0 = b * T * qs + h * D;  // (T, D) slices of q, out, dout, dq; row stride qs
+          sgemm_serial(false, true, T, T, D, scale, pq + q0, qs, K, ks, 0.0f, P.data(), T);      // S
+          sgemm_serial(false, true, T, T, D, 1.0f, dy + q0, qs, Vv, ks, 0.0f, dS.data(), T);     // dP
           for (int64_t t = 0; t < T; t++) {
-            int64_t row = (b * T + t) * H + h;
-            const float* qt = pq + row * D;
-            const float* gt = dy + row * D;
-            float di = dot_f32(gt, po + row * D, D);  // sum_j p_j dp_j = dout_t . out_t
-            for (int64_t j = 0; j <= t; j++) {
-              p[j] = std::exp(dot_f32(qt, pk + kv0 + j * kv_stride, D) * scale - pl[row]);
-              ds[j] = p[j] * (dot_f32(gt, pv + kv0 + j * kv_stride, D) - di);
-            }
-            for (int64_t j = 0; j <= t; j++) {
-              const float* kj = pk + kv0 + j * kv_stride;
-              if (dq)
-                for (int64_t d = 0; d < D; d++) dq[row * D + d] += scale * ds[j] * kj[d];
-              if (dk)
-                for (int64_t d = 0; d < D; d++) dk[kv0 + j * kv_stride + d] += scale * ds[j] * qt[d];
-              if (dv)
-                for (int64_t d = 0; d < D; d++) dv[kv0 + j * kv_stride + d] += p[j] * gt[d];
+            float lse_t = pl[(b * T + t) * H + h];
+            float di = dot_f32(dy + q0 + t * qs, po + q0 + t * qs, D);
+            float* pr = P.data() + t * T;
+            float* dr = dS.data() + t * T;
+            for (int64_t j = 0; j < T; j++) {
+              pr[j] = j <= t ? std::exp(pr[j] - lse_t) : 0.0f;
+              dr[j] = pr[j] * (dr[j] - di);
             }
           }
+          if (dq) sgemm_serial(false, false, T, D, T, scale, dS.data(), T, K, ks, 1.0f, dq + q0, qs);
+          if (dk) sgemm_serial(true, false, T, D, T, scale, dS.data(), T, pq + q0, qs, 1.0f, dk + b * T * ks + g * D, ks);
+          if (dv) sgemm_serial(true, false, T, D, T, 1.0f, P.data(), T, dy + q0, qs, 1.0f, dv + b * T * ks + g * D, ks);
+        }
       }
     }
   });

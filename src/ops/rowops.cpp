@@ -21,17 +21,17 @@ float rmsnorm_row(const float* x, const float* w, float eps, int64_t C, float* y
   return rstd;
 }
 
-void rope_angle(int64_t pos, int64_t i, int64_t D, float base, float* c, float* s) {
-  double theta = double(pos) * std::pow(double(base), -2.0 * double(i) / double(D));
-  *c = float(std::cos(theta));
-  *s = float(std::sin(theta));
+void rope_angles(int64_t pos, int64_t D, float base, float* cs) {
+  for (int64_t i = 0; i < D / 2; i++) {
+    double theta = double(pos) * std::pow(double(base), -2.0 * double(i) / double(D));
+    cs[2 * i] = float(std::cos(theta));
+    cs[2 * i + 1] = float(std::sin(theta));
+  }
 }
 
-void rope_row(float* x, int64_t D, int64_t pos, float base) {
+void rope_row(float* x, const float* cs, int64_t D) {
   for (int64_t i = 0; i < D / 2; i++) {
-    float c, s;
-    rope_angle(pos, i, D, base, &c, &s);
-    float x0 = x[2 * i], x1 = x[2 * i + 1];
+    float c = cs[2 * i], s = cs[2 * i + 1], x0 = x[2 * i], x1 = x[2 * i + 1];
     x[2 * i] = x0 * c - x1 * s;
     x[2 * i + 1] = x0 * s + x1 * c;
   }

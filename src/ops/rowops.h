@@ -14,10 +14,11 @@ float dot_f32(const float* a, const float* b, int64_t n);
 // y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps); returns rstd. x, y, w (C).
 float rmsnorm_row(const float* x, const float* w, float eps, int64_t C, float* y);
 
-// Rotates adjacent pairs of one head in place: x (D), angle of pair i = pos * base^(-2i/D).
-void rope_row(float* x, int64_t D, int64_t pos, float base);
-// cos and sin of pair i at position pos, as rope_row uses them.
-void rope_angle(int64_t pos, int64_t i, int64_t D, float base, float* c, float* s);
+// RoPE on adjacent pairs. rope_angles fills cs (D) with (cos, sin) of pair i's angle
+// pos * base^(-2i/D) at cs[2i], cs[2i+1] (computed in double, rounded to f32); rope_row rotates one head
+// x (D) in place with them: (x0, x1) -> (x0 c - x1 s, x0 s + x1 c).
+void rope_angles(int64_t pos, int64_t D, float base, float* cs);
+void rope_row(float* x, const float* cs, int64_t D);
 
 // One causal attention query row: out (D) = softmax(scale * q.K_j, j < n_keys) V.
 // K row j at k + j*kv_stride, V likewise. scores: scratch of n_keys floats. Returns log-sum-exp of

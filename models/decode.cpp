@@ -1,0 +1,87 @@
+// The KV-cache forward (see decode.h). Shapes: n new tokens, C channels, H heads of D, Hkv kv-heads.
+#include "models/decode.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "src/ops/rowops.h"
+
+namespace qat {
+
+int64_t DecodeModel::weight_bytes() const {
+  int64_t b = int64_t(tok_embd.nbytes() + final_norm.nbytes());
+  for (const DecodeLayer& l : layers) {
+    b += int64_t(l.attn_norm.nbytes() + l.mlp_norm.nbytes());
+    for (const auto* e : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) b += (*e)->weight_bytes();
+  }
+  if (lm_head) b += lm_head->weight_bytes();
+  return b;
+}
+
+DecodeSession::DecodeSession(const DecodeModel& model, int64_t max_ctx) : m_(model), max_ctx_(max_ctx) {
+  QAT_CHECK(max_ctx >= 1, "decode: context must be positive");
+  const ModelConfig& c = m_.cfg;
+  for (int64_t l = 0; l < c.n_layers; l++) {
+    k_cache_.push_back(Tensor::zeros({max_ctx, c.n_kv_heads, c.head_dim()}));
+    v_cache_.push_back(Tensor::zeros({max_ctx, c.n_kv_heads, c.head_dim()}));
+  }
+}
+
+Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits) {
+  const ModelConfig& c = m_.cfg;
+  const int64_t C = c.d_model, H = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim(), F = c.ffn, V = c.vocab;
+  const int64_t group = H / Hkv, kv_stride = Hkv * D, p0 = pos_;
+  QAT_CHECK(n >= 1, "decode: no tokens");
+  QAT_CHECK(p0 + n <= max_ctx_, "decode: context full (", p0 + n, " tokens > ", max_ctx_, ")");
+  for (int64_t i = 0; i < n; i++) QAT_CHECK(tokens[i] >= 0 && tokens[i] < V, "decode: token id ", tokens[i], " out of range");
+
+  Tensor x = Tensor::empty({n, C}), h = Tensor::empty({n, C}), q = Tensor::empty({n, H * D});
+  Tensor att = Tensor::empty({n, H * D}), o = Tensor::empty({n, C});
+  Tensor g = Tensor::empty({n, F}), u = Tensor::empty({n, F});
+  float *px = x.f32(), *ph = h.f32(), *pq = q.f32(), *pa = att.f32(), *po = o.f32(), *pg = g.f32(), *pu = u.f32();
+  std::vector<float> cs(static_cast<size_t>(n * D));  // RoPE (cos, sin) per new position
+  for (int64_t i = 0; i < n; i++) {
+    std::memcpy(px + i * C, m_.tok_embd.f32() + int64_t(tokens[i]) * C, size_t(C) * 4);
+    rope_angles(p0 + i, D, c.rope_base, cs.data() + i * D);
+  }
+  const float scale = 1.0f / std::sqrt(float(D));
+
+  for (int64_t l = 0; l < c.n_layers; l++) {
+    const DecodeLayer& L = m_.layers[size_t(l)];
+    float* kc = k_cache_[size_t(l)].f32();
+    float* vc = v_cache_[size_t(l)].f32();
+    for (int64_t i = 0; i < n; i++) rmsnorm_row(px + i * C, L.attn_norm.f32(), c.rms_eps, C, ph + i * C);
+    L.wq->forward(ph, n, pq);
+    L.wk->forward(ph, n, kc + p0 * kv_stride);  // keys and values go straight into the cache
+    L.wv->forward(ph, n, vc + p0 * kv_stride);
+    for (int64_t i = 0; i < n; i++) {
+      for (int64_t hh = 0; hh < H; hh++) rope_row(pq + (i * H + hh) * D, cs.data() + i * D, D);
+      for (int64_t hh = 0; hh < Hkv; hh++) rope_row(kc + (p0 + i) * kv_stride + hh * D, cs.data() + i * D, D);
+    }
+#pragma omp parallel
+    {
+      std::vector<float> scores(static_cast<size_t>(p0 + n));
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t r = 0; r < n * H; r++) {
+        int64_t i = r / H, hh = r % H, kv0 = (hh / group) * D;
+        attention_row(pq + r * D, kc + kv0, vc + kv0, kv_stride, p0 + i + 1, D, scale, scores.data(), pa + r * D);
+      }
+    }
+    L.wo->forward(pa, n, po);
+    for (int64_t j = 0; j < n * C; j++) px[j] = px[j] + po[j];
+    for (int64_t i = 0; i < n; i++) rmsnorm_row(px + i * C, L.mlp_norm.f32(), c.rms_eps, C, ph + i * C);
+    L.gate->forward(ph, n, pg);
+    L.up->forward(ph, n, pu);
+    swiglu_row(pg, pu, n * F, pg);
+    L.down->forward(pg, n, po);
+    for (int64_t j = 0; j < n * C; j++) px[j] = px[j] + po[j];
+  }
+  pos_ += n;
+  int64_t first = all_logits ? 0 : n - 1, rows = n - first;
+  for (int64_t i = first; i < n; i++) rmsnorm_row(px + i * C, m_.final_norm.f32(), c.rms_eps, C, ph + i * C);
+  Tensor logits = Tensor::empty({rows, V});
+  m_.lm_head->forward(ph + first * C, rows, logits.f32());
+  return logits;
+}
+
+}  // namespace qat

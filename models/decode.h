@@ -1,0 +1,48 @@
+// Inference with a KV cache: prefill a prompt (many tokens at once) and decode one token at a time.
+// Every row computation is the function the training forward uses (src/ops/rowops.h: rmsnorm_row,
+// rope_angles/rope_row, attention_row, swiglu_row), and every linear layer is a LinearExec, so for a
+// QAT model the served logits are bit-identical to the trained ones (DESIGN.md, invariant 2).
+// Read next: src/ops/rowops.h, models/linear_exec.h.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "models/config.h"
+#include "models/linear_exec.h"
+#include "src/core/tensor.h"
+
+namespace qat {
+
+struct DecodeLayer {
+  Tensor attn_norm, mlp_norm;                    // (C)
+  std::unique_ptr<LinearExec> wq, wk, wv, wo;    // (H*D, C), (Hkv*D, C), (Hkv*D, C), (C, H*D)
+  std::unique_ptr<LinearExec> gate, up, down;    // (F, C), (F, C), (C, F)
+};
+
+struct DecodeModel {
+  ModelConfig cfg;
+  Tensor tok_embd;                    // (V, C) f32: rows are looked up (dequantized for quantized models)
+  std::vector<DecodeLayer> layers;
+  Tensor final_norm;                  // (C)
+  std::unique_ptr<LinearExec> lm_head;  // (V, C)
+  int64_t weight_bytes() const;
+};
+
+class DecodeSession {
+ public:
+  DecodeSession(const DecodeModel& model, int64_t max_ctx);
+
+  // Runs `n` tokens at positions pos()..pos()+n-1 and appends their keys/values to the cache.
+  // Returns logits (n, V) when all_logits, else (1, V) for the last token.
+  Tensor forward(const int32_t* tokens, int64_t n, bool all_logits = false);
+  int64_t pos() const { return pos_; }
+  int64_t max_ctx() const { return max_ctx_; }
+  void reset() { pos_ = 0; }
+
+ private:
+  const DecodeModel& m_;
+  int64_t max_ctx_, pos_ = 0;
+  std::vector<Tensor> k_cache_, v_cache_;  // per layer (max_ctx, Hkv, D)
+};
+
+}  // namespace qat

@@ -1,0 +1,38 @@
+// f32 inference model from a checkpoint (see from_checkpoint.h).
+#include "models/from_checkpoint.h"
+
+
+namespace qat {
+
+DecodeModel decode_model_from_checkpoint(const LoadedCheckpoint& ck) {
+  QAT_CHECK(ck.quantization.is_null(), "checkpoint ", ck.dir,
+            " is a QAT model: export it with bin/quantize --to-gguf and serve the GGUF file");
+  Transformer t(ck.config);
+  load_params(t.params, ck.weights, ck.dir + "/model.safetensors");
+  return decode_model_from_transformer(t);
+}
+
+DecodeModel decode_model_from_transformer(const Transformer& t) {
+  DecodeModel m;
+  m.cfg = t.cfg;
+  auto P = [&](int i) { return t.params[i].clone(); };  // own copies: the Transformer goes away
+  m.tok_embd = P(t.tok_embd);
+  for (const LayerParams& L : t.layers) {
+    DecodeLayer d;
+    d.attn_norm = P(L.attn_norm);
+    d.mlp_norm = P(L.mlp_norm);
+    d.wq = make_f32_blas_linear(P(L.wq));
+    d.wk = make_f32_blas_linear(P(L.wk));
+    d.wv = make_f32_blas_linear(P(L.wv));
+    d.wo = make_f32_blas_linear(P(L.wo));
+    d.gate = make_f32_blas_linear(P(L.w_gate));
+    d.up = make_f32_blas_linear(P(L.w_up));
+    d.down = make_f32_blas_linear(P(L.w_down));
+    m.layers.push_back(std::move(d));
+  }
+  m.final_norm = P(t.final_norm);
+  m.lm_head = make_f32_blas_linear(t.lm_head == t.tok_embd ? m.tok_embd : P(t.lm_head));
+  return m;
+}
+
+}  // namespace qat

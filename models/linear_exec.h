@@ -1,0 +1,26 @@
+// How one linear layer y (M, N) = x (M, K) W^T runs at inference: f32 weights through OpenBLAS, and
+// (serving issue) packed integer weights through kernels/, or the oneDNN / OpenBLAS comparison
+// backends. One small interface because the KV-cache decode (decode.h) and the QAT training forward
+// must call the very same object for the same layer. Read next: decode.h.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "src/core/tensor.h"
+
+namespace qat {
+
+class LinearExec {
+ public:
+  virtual ~LinearExec() = default;
+  // x (M, K) row-major -> y (M, N) row-major. Threads split N (never K).
+  virtual void forward(const float* x, int64_t M, float* y) const = 0;
+  virtual int64_t rows() const = 0;     // N
+  virtual int64_t cols() const = 0;     // K
+  virtual int64_t weight_bytes() const = 0;
+};
+
+// f32 weights w (N, K) (kept alive by the tensor) through OpenBLAS sgemm.
+std::unique_ptr<LinearExec> make_f32_blas_linear(const Tensor& w);
+
+}  // namespace qat

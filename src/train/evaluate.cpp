@@ -1,0 +1,40 @@
+// Validation loss / bpb (see evaluate.h). Per-token losses are summed in order in double.
+#include "src/train/evaluate.h"
+
+#include <cmath>
+
+#include "data/loader.h"
+
+namespace qat {
+
+EvalResult evaluate_with(const LogitsFn& logits_of, int64_t vocab, const std::vector<int32_t>& val,
+                         const std::vector<int32_t>& token_bytes, int64_t batch, int64_t ctx, int64_t max_windows) {
+  NoGrad ng;
+  double nats = 0;
+  EvalResult r;
+  for (const Batch& b : eval_batches(val, batch, ctx, max_windows)) {
+    Tensor logits = logits_of(b.ids);
+    int64_t N = b.ids.numel();
+    Tensor lp = log_softmax(logits.reshape({N, vocab}));
+    const float* p = lp.f32();
+    const int32_t* tg = b.targets.data<int32_t>();
+    for (int64_t i = 0; i < N; i++) {
+      QAT_CHECK(tg[i] >= 0 && tg[i] < int32_t(token_bytes.size()), "eval: token id ", tg[i], " out of range");
+      nats -= p[i * vocab + tg[i]];
+      r.bytes += token_bytes[size_t(tg[i])];
+    }
+    r.tokens += N;
+  }
+  r.loss = r.tokens ? nats / double(r.tokens) : 0;
+  r.bpb = r.bytes ? nats / (std::log(2.0) * double(r.bytes)) : 0;
+  r.ppl = std::exp(r.loss);
+  return r;
+}
+
+EvalResult evaluate(Transformer& model, const std::vector<int32_t>& val, const std::vector<int32_t>& token_bytes,
+                    int64_t batch, int64_t ctx, int64_t max_windows) {
+  return evaluate_with([&](const Tensor& ids) { return model.forward(ids); }, model.cfg.vocab, val, token_bytes,
+                       batch, ctx, max_windows);
+}
+
+}  // namespace qat

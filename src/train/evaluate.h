@@ -1,0 +1,32 @@
+// Validation loss and bits-per-byte. bpb = total nats / (ln 2 * total bytes of the predicted tokens),
+// counting each token's own bytes and 1 byte for the end-of-text token (it stands for the document
+// separator), so it compares models with different tokenizers. Read next: trainer.h.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "models/transformer.h"
+
+namespace qat {
+
+struct EvalResult {
+  double loss = 0;      // mean nats per token
+  double bpb = 0;       // bits per byte
+  double ppl = 0;       // exp(loss)
+  int64_t tokens = 0;   // predicted tokens
+  int64_t bytes = 0;    // their bytes
+};
+
+// token_bytes[id] = bytes of token id (EOT: 1). Evaluates the first `max_windows` windows of `ctx`
+// tokens of `val` (0: all), `batch` windows at a time, without gradients.
+EvalResult evaluate(Transformer& model, const std::vector<int32_t>& val, const std::vector<int32_t>& token_bytes,
+                    int64_t batch, int64_t ctx, int64_t max_windows);
+
+// The same over a caller-supplied forward: logits (B, T, V) for ids (B, T). bin/eval uses it for
+// quantized models.
+using LogitsFn = std::function<Tensor(const Tensor& ids)>;
+EvalResult evaluate_with(const LogitsFn& logits_of, int64_t vocab, const std::vector<int32_t>& val,
+                         const std::vector<int32_t>& token_bytes, int64_t batch, int64_t ctx, int64_t max_windows);
+
+}  // namespace qat

@@ -1,0 +1,324 @@
+// The training loop (see trainer.h). One step = `accum` micro-batches of forward + backward into the
+// flat gradient buffer, clip, AdamW. Everything a resume needs is in the checkpoint's state.json and
+// optimizer.safetensors, and every random choice is keyed on (seed, step/epoch), so a resumed run is
+// bit-identical to an uninterrupted one.
+#include "src/train/trainer.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+
+#include "data/corpus.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "data/tokenizer.h"
+#include "models/transformer.h"
+#include "src/core/parallel.h"
+#include "src/io/file.h"
+#include "src/optim/adamw.h"
+#include "src/train/checkpoint.h"
+#include "src/train/evaluate.h"
+
+namespace qat {
+
+namespace {
+std::atomic<bool> g_stop{false};
+int64_t g_stop_after = -1;
+
+void on_sigint(int) { g_stop = true; }
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string fmt_duration(double s) {
+  char buf[32];
+  if (s < 60) std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else if (s < 3600) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  else std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, (int(s) / 60) % 60);
+  return buf;
+}
+
+// Preset defaults for steps and lr.
+void preset_defaults(const std::string& preset, int64_t* steps, double* lr) {
+  if (preset == "tiny") { *steps = 200; *lr = 3e-3; }
+  else if (preset == "small") { *steps = 1000; *lr = 2e-3; }
+  else { *steps = 4000; *lr = 1e-3; }
+}
+
+// Steps listed in QAT_INJECT_NAN (comma-separated) get a NaN gradient: the test hook for the guard.
+bool inject_nan_at(int64_t step) {
+  const char* e = std::getenv("QAT_INJECT_NAN");
+  if (!e) return false;
+  std::string s = e;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t comma = s.find(',', pos);
+    std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (!item.empty() && std::atoll(item.c_str()) == step) return true;
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return false;
+}
+
+// Drops metrics lines whose step is beyond `step` (after a resume, those steps run again).
+void truncate_metrics(const std::string& path, int64_t step) {
+  if (!file_exists(path)) return;
+  std::string text = read_file(path), kept;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    try {
+      Json j = Json::parse(line);
+      if (j.at("step").as_int() > step) continue;
+    } catch (const Error&) {
+      continue;  // a torn last line from a crash
+    }
+    kept += line + "\n";
+  }
+  write_file_atomic(path, kept);
+}
+}  // namespace
+
+void request_stop() { g_stop = true; }
+void set_stop_after(int64_t steps) { g_stop_after = steps; }
+
+Json TrainOptions::to_json() const {
+  Json j = Json::object();
+  j.set("data", data); j.set("preset", preset); j.set("steps", steps); j.set("batch", batch); j.set("ctx", ctx);
+  j.set("accum", accum); j.set("lr", lr); j.set("min_lr_ratio", min_lr_ratio); j.set("warmup", warmup);
+  j.set("weight_decay", weight_decay); j.set("clip", clip); j.set("seed", seed); j.set("eval_every", eval_every);
+  j.set("eval_windows", eval_windows); j.set("save_every", save_every); j.set("vocab", vocab);
+  j.set("max_nonfinite", max_nonfinite); j.set("qat", qat); j.set("qat_keep", qat_keep); j.set("init", init);
+  j.set("cache_dir", cache_dir);
+  return j;
+}
+
+TrainOptions TrainOptions::from_json(const Json& j) {
+  TrainOptions o;
+  o.data = j.at("data").as_string(); o.preset = j.at("preset").as_string(); o.steps = j.at("steps").as_int();
+  o.batch = j.at("batch").as_int(); o.ctx = j.at("ctx").as_int(); o.accum = j.at("accum").as_int();
+  o.lr = j.at("lr").as_double(); o.min_lr_ratio = j.at("min_lr_ratio").as_double(); o.warmup = j.at("warmup").as_int();
+  o.weight_decay = j.at("weight_decay").as_double(); o.clip = j.at("clip").as_double();
+  o.seed = uint64_t(j.at("seed").as_int()); o.eval_every = j.at("eval_every").as_int();
+  o.eval_windows = j.at("eval_windows").as_int(); o.save_every = j.at("save_every").as_int();
+  o.vocab = j.at("vocab").as_int(); o.max_nonfinite = j.at("max_nonfinite").as_int();
+  o.qat = j.at("qat").as_string(); o.qat_keep = j.at("qat_keep").as_string(); o.init = j.at("init").as_string();
+  o.cache_dir = j.at("cache_dir").as_string();
+  return o;
+}
+
+TrainOptions saved_options(const std::string& dir) {
+  recover_directory(dir);
+  std::string path = dir + "/state.json";
+  QAT_CHECK(file_exists(path), "--resume: ", path, " does not exist (no checkpoint to resume)");
+  try {
+    return TrainOptions::from_json(Json::parse(read_file(path, 1 << 24)).at("options"));
+  } catch (const Error& e) {
+    fail(path, ": ", e.what());
+  }
+}
+
+TrainSummary train(const TrainOptions& opt_in) {
+  TrainOptions opt = opt_in;
+  set_num_threads(int(opt.threads));
+  const bool tty = !opt.quiet && ::isatty(STDERR_FILENO);
+  auto note = [&](const std::string& s) { if (!opt.quiet) std::fprintf(stderr, "%s\n", s.c_str()); };
+
+  // ---- checkpoint to resume or initialise from ----
+  std::optional<LoadedCheckpoint> resume_ck, init_ck;
+  if (opt.resume) {
+    resume_ck = load_checkpoint(opt.out);
+    QAT_CHECK(resume_ck->optimizer && !resume_ck->state.is_null(), "--resume: ", opt.out,
+              " has no optimizer.safetensors / state.json (not a training checkpoint)");
+  } else if (!opt.init.empty()) {
+    init_ck = load_checkpoint(opt.init);
+  }
+
+  // ---- data and tokenizer ----
+  double t_setup = now_s();
+  Corpus corpus = load_corpus(opt.data);
+  Tokenizer tok = resume_ck ? Tokenizer::load(resume_ck->tokenizer_path)
+                  : init_ck ? Tokenizer::load(init_ck->tokenizer_path)
+                            : Tokenizer::train(corpus.train, int(opt.vocab));
+  TokenizedCorpus data = load_or_tokenize(corpus, tok, opt.cache_dir);
+  std::vector<int32_t> token_bytes(size_t(tok.vocab_size()));
+  for (int32_t id = 0; id < tok.vocab_size(); id++)
+    token_bytes[size_t(id)] = id == tok.eot_id() ? 1 : int32_t(tok.token_bytes(id).size());
+  note(str("data: ", corpus.source, ": ", corpus.train.size(), " train / ", corpus.val.size(), " val documents, ",
+           data.train.tokens.size(), " / ", data.val.tokens.size(), " tokens (vocab ", tok.vocab_size(), ", ",
+           fmt_duration(now_s() - t_setup), ")"));
+
+  // ---- model ----
+  ModelConfig cfg = resume_ck ? resume_ck->config : init_ck ? init_ck->config : ModelConfig::preset_named(opt.preset);
+  if (!resume_ck && !init_ck) {
+    cfg.vocab = tok.vocab_size();
+    if (opt.ctx > 0) cfg.context = opt.ctx;
+  }
+  QAT_CHECK(cfg.vocab == tok.vocab_size(), "the model's vocab_size ", cfg.vocab, " does not match the tokenizer's ",
+            tok.vocab_size());
+  if (opt.ctx <= 0) opt.ctx = cfg.context;
+  QAT_CHECK(opt.ctx <= cfg.context, "--ctx ", opt.ctx, " exceeds the model context ", cfg.context);
+  int64_t default_steps;
+  double default_lr;
+  preset_defaults(opt.preset, &default_steps, &default_lr);
+  if (opt.steps <= 0) opt.steps = default_steps;
+  if (opt.lr <= 0) opt.lr = default_lr;
+  if (opt.warmup < 0) opt.warmup = std::max<int64_t>(1, opt.steps / 20);
+  if (opt.eval_every <= 0) opt.eval_every = std::max<int64_t>(1, opt.steps / 10);
+  if (opt.save_every <= 0) opt.save_every = opt.eval_every;
+
+  Transformer model(cfg);
+  model.init_weights(opt.seed);
+  if (resume_ck) load_params(model.params, resume_ck->weights, opt.out + "/model.safetensors");
+  if (init_ck) load_params(model.params, init_ck->weights, opt.init + "/model.safetensors");
+  AdamW adam(model.params, AdamWConfig{float(opt.lr), 0.9f, 0.95f, 1e-8f, float(opt.weight_decay)});
+  TokenLoader loader(&data.train.tokens, opt.batch, opt.ctx, opt.seed);
+
+  int64_t step = 0, nonfinite_streak = 0, tokens_seen = 0;
+  double train_seconds = 0;
+  if (resume_ck) {
+    load_optimizer(adam, model.params, *resume_ck->optimizer);
+    const Json& st = resume_ck->state;
+    step = st.at("step").as_int();
+    loader.set_position(st.at("loader_epoch").as_int(), st.at("loader_index").as_int());
+    QAT_CHECK(st.at("accum_pos").as_int() == 0, "state.json: accum_pos must be 0 (checkpoints are taken between steps)");
+    nonfinite_streak = st.at("nonfinite_streak").as_int();
+    tokens_seen = st.at("tokens_seen").as_int();
+    train_seconds = st.at("train_seconds").as_double();
+    truncate_metrics(opt.out + "/metrics.jsonl", step);
+    note(str("resuming ", opt.out, " at step ", step, "/", opt.steps));
+  }
+  make_dirs(opt.out);
+  const std::string metrics = opt.out + "/metrics.jsonl";
+  if (!resume_ck && file_exists(metrics)) write_file_atomic(metrics, "");  // a fresh run starts a fresh log
+  note(str("model: ", cfg.preset.empty() ? "custom" : cfg.preset, ", ", model.params.count(), " parameters, ",
+           cfg.n_layers, " layers, d_model ", cfg.d_model, ", ctx ", opt.ctx, "; batch ", opt.batch, " x ", opt.accum,
+           ", lr ", opt.lr, ", ", num_threads(), " threads"));
+
+  auto save = [&]() {
+    Json st = Json::object();
+    st.set("step", step);
+    st.set("loader_epoch", loader.epoch());
+    st.set("loader_index", loader.index());
+    st.set("accum_pos", 0);
+    st.set("nonfinite_streak", nonfinite_streak);
+    st.set("tokens_seen", tokens_seen);
+    st.set("train_seconds", train_seconds);
+    st.set("options", opt.to_json());
+    save_checkpoint(opt.out, {&cfg, Json(), &model.params, &adam, tok.to_json(), st});
+  };
+  auto run_eval = [&](int64_t windows) {
+    EvalResult r = evaluate(model, data.val.tokens, token_bytes, opt.batch, opt.ctx, windows);
+    Json m = Json::object();
+    m.set("step", step); m.set("val_loss", r.loss); m.set("bpb", r.bpb); m.set("val_tokens", r.tokens);
+    append_line(metrics, m.dump());
+    return r;
+  };
+
+  // ---- the loop ----
+  auto prev_handler = std::signal(SIGINT, on_sigint);
+  g_stop = false;
+  TrainSummary sum;
+  double t0 = now_s(), last_print = 0;
+  int64_t first_step = step, ran = 0;
+  const int64_t tokens_per_step = opt.batch * opt.ctx * opt.accum;
+  try {
+    while (step < opt.steps) {
+      double ts = now_s();
+      model.params.zero_grad();
+      double loss_sum = 0;
+      for (int64_t micro = 0; micro < opt.accum; micro++) {
+        Batch b = loader.next();
+        Tensor loss = model.loss(b.ids, b.targets);
+        loss_sum += loss.item();
+        (opt.accum > 1 ? scale(loss, 1.0f / float(opt.accum)) : loss).backward();
+      }
+      float loss_v = float(loss_sum / double(opt.accum));
+      if (inject_nan_at(step)) model.params.flat_grad().f32()[0] = NAN;
+      float gnorm = clip_grad_norm(model.params, float(opt.clip));
+      float lr = lr_schedule(step, opt.steps, opt.warmup, float(opt.lr), float(opt.lr * opt.min_lr_ratio));
+      bool finite = std::isfinite(loss_v) && std::isfinite(gnorm);
+      if (finite) {
+        adam.step(lr);
+        nonfinite_streak = 0;
+      } else {
+        nonfinite_streak++;
+        std::fprintf(stderr, "%swarning: step %lld: non-finite %s; step skipped (%lld in a row)\n", tty ? "\n" : "",
+                     (long long)step, std::isfinite(loss_v) ? "gradient norm" : "loss", (long long)nonfinite_streak);
+        QAT_CHECK(nonfinite_streak < opt.max_nonfinite, "training diverged: ", nonfinite_streak,
+                  " non-finite steps in a row at step ", step, "; the last checkpoint in ", opt.out,
+                  " is intact (try a lower --lr)");
+      }
+      step++;
+      ran++;
+      tokens_seen += tokens_per_step;
+      double dt = now_s() - ts;
+      train_seconds += dt;
+      sum.losses.push_back(loss_v);
+      Json m = Json::object();
+      m.set("step", step); m.set("loss", double(loss_v)); m.set("lr", double(lr)); m.set("grad_norm", double(gnorm));
+      m.set("tokens_per_s", double(tokens_per_step) / dt); m.set("time_s", train_seconds);
+      append_line(metrics, m.dump());
+
+      double elapsed = now_s() - t0, rate = double(ran * tokens_per_step) / elapsed;
+      double eta = double(opt.steps - step) * elapsed / double(ran);
+      if (tty && (now_s() - last_print > 0.25 || step == opt.steps)) {
+        std::fprintf(stderr, "\rstep %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s   ", (long long)step,
+                     (long long)opt.steps, loss_v, lr, rate, fmt_duration(eta).c_str());
+        last_print = now_s();
+      } else if (!tty && !opt.quiet && (step % std::max<int64_t>(1, opt.steps / 20) == 0)) {
+        std::fprintf(stderr, "step %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s\n", (long long)step,
+                     (long long)opt.steps, loss_v, lr, rate, fmt_duration(eta).c_str());
+      }
+      bool last = step == opt.steps;
+      if (step % opt.eval_every == 0 && !last) {
+        EvalResult r = run_eval(opt.eval_windows);
+        if (!opt.quiet) std::fprintf(stderr, "%sstep %lld: val loss %.4f, bpb %.4f\n", tty ? "\n" : "", (long long)step, r.loss, r.bpb);
+      }
+      if ((step % opt.save_every == 0 && !last) || g_stop || (g_stop_after >= 0 && ran >= g_stop_after)) {
+        save();
+        if (g_stop || (g_stop_after >= 0 && ran >= g_stop_after)) {
+          sum.interrupted = true;
+          if (!opt.quiet) std::fprintf(stderr, "%sstopped at step %lld; checkpoint saved in %s (continue with --resume)\n",
+                                       tty ? "\n" : "", (long long)step, opt.out.c_str());
+          break;
+        }
+      }
+    }
+  } catch (...) {
+    std::signal(SIGINT, prev_handler);
+    throw;
+  }
+  std::signal(SIGINT, prev_handler);
+  if (tty) std::fprintf(stderr, "\n");
+  sum.steps = step;
+  sum.seconds = now_s() - t0;
+  sum.tokens_per_s = ran ? double(ran * tokens_per_step) / sum.seconds : 0;
+  if (!sum.interrupted) {
+    EvalResult r = run_eval(0);
+    sum.final_val_loss = r.loss;
+    sum.final_bpb = r.bpb;
+    save();
+    if (opt.plot) {
+      std::string cmd = "tools/plot " + opt.out + " >/dev/null 2>&1";
+      if (file_exists("tools/plot") && std::system(cmd.c_str()) != 0) note("note: tools/plot could not draw loss.png");
+    }
+    if (!opt.quiet)
+      std::printf("trained %lld steps (%lld this run) in %s: %.0f tok/s; val loss %.4f, bpb %.4f, ppl %.2f over %lld tokens; checkpoint %s\n",
+                  (long long)step, (long long)(step - first_step), fmt_duration(sum.seconds).c_str(), sum.tokens_per_s,
+                  r.loss, r.bpb, r.ppl, (long long)r.tokens, opt.out.c_str());
+  }
+  g_stop_after = -1;
+  return sum;
+}
+
+}  // namespace qat

@@ -1,0 +1,67 @@
+// The training loop behind bin/train: data -> tokenizer -> model -> AdamW, with evaluation, metrics,
+// checkpoints, resume, NaN guards and SIGINT handling. Kept in the library (not in tools/) so tests
+// can run it in-process (resume and thread-count bit-identity). Read next: tools/train.cpp.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "src/io/json.h"
+
+namespace qat {
+
+struct TrainOptions {
+  std::string data;                 // "" = the default fortunes corpus
+  std::string preset = "small";
+  int64_t steps = 0;                // 0: the preset's default
+  int64_t batch = 16;               // sequences per micro-batch
+  int64_t ctx = 0;                  // 0: the preset's context
+  int64_t accum = 1;                // micro-batches per optimizer step
+  double lr = 0;                    // 0: the preset's default
+  double min_lr_ratio = 0.1;        // cosine decays to lr * this
+  int64_t warmup = -1;              // -1: 5% of the steps
+  double weight_decay = 0.1;
+  double clip = 1.0;                // global gradient-norm clip (0: off)
+  std::string out = "runs/small";
+  bool resume = false;
+  std::string init;                 // initialise weights from this checkpoint
+  int64_t threads = 0;              // 0: all cores
+  uint64_t seed = 1337;
+  int64_t eval_every = 0;           // 0: 10 evaluations per run
+  int64_t eval_windows = 100;       // windows per periodic evaluation (the final one uses all)
+  int64_t save_every = 0;           // 0: at every evaluation
+  int64_t vocab = 1024;
+  std::string cache_dir = "runs/cache";
+  int64_t max_nonfinite = 5;        // abort after this many non-finite steps in a row
+  std::string qat;                  // QAT scheme ("" = FP32 training)
+  std::string qat_keep;             // per-layer overrides
+  bool quiet = false;               // no progress line
+  bool plot = true;                 // draw loss.png at the end (gnuplot)
+  bool profile = false;
+
+  Json to_json() const;
+  static TrainOptions from_json(const Json& j);
+};
+
+struct TrainSummary {
+  int64_t steps = 0;                // optimizer steps completed (total)
+  std::vector<float> losses;        // training loss of each step run by this call
+  double final_val_loss = 0, final_bpb = 0;
+  double seconds = 0;               // wall time of the steps run by this call
+  double tokens_per_s = 0;
+  bool interrupted = false;
+};
+
+// The options a checkpoint directory was trained with (its state.json), for --resume.
+TrainOptions saved_options(const std::string& dir);
+
+// Runs training as the options say; throws qat::Error on bad input or too many non-finite steps.
+TrainSummary train(const TrainOptions& opt);
+
+// For tests and SIGINT: makes a running train() save a checkpoint and return after the current step.
+void request_stop();
+// For tests: stop (with a checkpoint) after this many steps of the current call (-1: off).
+void set_stop_after(int64_t steps);
+
+}  // namespace qat

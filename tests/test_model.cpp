@@ -1,0 +1,124 @@
+// The model: config.json, parameter layout, the KV-cache decode against the training forward, and a
+// training smoke test (the model can memorise a short sequence).
+#include "models/decode.h"
+#include "models/from_checkpoint.h"
+#include "models/sampler.h"
+#include "models/transformer.h"
+#include "src/optim/adamw.h"
+#include "tests/helpers.h"
+
+using namespace qat;
+
+static ModelConfig tiny_config() {
+  ModelConfig c = ModelConfig::preset_named("tiny");
+  c.vocab = 61;
+  return c;
+}
+
+TEST_CASE("config.json round trip and validation", "[model]") {
+  ModelConfig c = ModelConfig::preset_named("small");
+  c.vocab = 1000;
+  ModelConfig d = ModelConfig::from_json(Json::parse(c.to_json().dump()));
+  REQUIRE(d.to_json().dump() == c.to_json().dump());
+  Json bad = c.to_json();
+  bad.set("num_attention_heads", 5);
+  REQUIRE_THROWS_WITH(ModelConfig::from_json(bad), Catch::Contains("hidden_size") && Catch::Contains("num_attention_heads"));
+  bad = c.to_json();
+  bad.set("rope_layout", "rotate_half");
+  REQUIRE_THROWS_WITH(ModelConfig::from_json(bad), Catch::Contains("rope_layout"));
+  bad = c.to_json();
+  bad.set("vocab_size", -3);
+  REQUIRE_THROWS_WITH(ModelConfig::from_json(bad), Catch::Contains("vocab_size"));
+  REQUIRE_THROWS_AS(ModelConfig::preset_named("huge"), UsageError);
+  ModelConfig base = ModelConfig::preset_named("base");
+  base.vocab = 1024;
+  REQUIRE(base.n_params() > 9'000'000);
+  REQUIRE(base.n_params() < 11'000'000);
+}
+
+TEST_CASE("parameters live in one flat buffer, gradients in another", "[model]") {
+  Transformer m(tiny_config());
+  REQUIRE(m.params.count() == m.cfg.n_params());
+  const float* base = m.params.flat().f32();
+  const float* gbase = m.params.flat_grad().f32();
+  for (int i = 0; i < m.params.size(); i++) {
+    REQUIRE(m.params[i].f32() == base + m.params.info(i).offset);
+    REQUIRE(m.params[i].grad().f32() == gbase + m.params.info(i).offset);
+    REQUIRE(reinterpret_cast<uintptr_t>(m.params[i].f32()) % 64 == 0);
+  }
+  REQUIRE(m.params.info(m.tok_embd).name == "model.embed_tokens.weight");
+  REQUIRE(m.params.index_of("model.layers.1.mlp.down_proj.weight") >= 0);
+}
+
+TEST_CASE("KV-cache decode agrees with the training forward", "[model][decode]") {
+  Transformer m(tiny_config());
+  m.init_weights(3);
+  for (int i = 0; i < m.params.size(); i++)  // larger weights than init, so the check has teeth
+    if (m.params.info(i).shape.size() == 2) {
+      float* p = m.params[i].f32();
+      for (int64_t j = 0; j < m.params.info(i).numel; j++) p[j] *= 10.0f;
+    }
+  const int64_t T = 20;
+  std::vector<int32_t> ids(T);
+  for (int64_t i = 0; i < T; i++) ids[size_t(i)] = int32_t((i * 17 + 5) % 61);
+  Tensor ref;
+  {
+    NoGrad ng;
+    ref = m.forward(Tensor::from_s32({1, T}, ids)).reshape({T, 61});
+  }
+  DecodeModel dm = decode_model_from_transformer(m);
+  DecodeSession prefill(dm, 32);
+  Tensor all = prefill.forward(ids.data(), T, true);
+  INFO("prefill vs training forward maxdiff " << test::max_abs_diff(all, ref) << ", max |logit| " << test::max_abs(ref));
+  CHECK(test::max_abs_diff(all, ref) < 1e-4f * std::max(1.0f, test::max_abs(ref)));
+  DecodeSession step(dm, 32);
+  for (int64_t t = 0; t < T; t++) {
+    Tensor row = step.forward(&ids[size_t(t)], 1);
+    CHECK(test::max_abs_diff(row.reshape({61}), ref.slice(0, t, t + 1).reshape({61})) < 1e-4f * std::max(1.0f, test::max_abs(ref)));
+  }
+  // Chunked prefill (7 + 13 tokens) lands in the same place.
+  DecodeSession chunks(dm, 32);
+  chunks.forward(ids.data(), 7);
+  Tensor last = chunks.forward(ids.data() + 7, 13);
+  CHECK(test::max_abs_diff(last.reshape({61}), ref.slice(0, T - 1, T).reshape({61})) < 1e-4f * std::max(1.0f, test::max_abs(ref)));
+  REQUIRE_THROWS_WITH(chunks.forward(ids.data(), 13), Catch::Contains("context full"));
+}
+
+TEST_CASE("the tiny model memorises a sequence", "[model][train]") {
+  ModelConfig c = tiny_config();
+  Transformer m(c);
+  m.init_weights(1);
+  AdamW opt(m.params, {3e-3f, 0.9f, 0.95f, 1e-8f, 0.0f});
+  std::vector<int32_t> seq(33);
+  for (size_t i = 0; i < seq.size(); i++) seq[i] = int32_t((i * i * 7 + 3) % 61);
+  Tensor ids = Tensor::from_s32({1, 32}, std::vector<int32_t>(seq.begin(), seq.end() - 1));
+  Tensor tg = Tensor::from_s32({1, 32}, std::vector<int32_t>(seq.begin() + 1, seq.end()));
+  float first = 0, last = 0;
+  for (int s = 0; s < 150; s++) {
+    m.params.zero_grad();
+    Tensor loss = m.loss(ids, tg);
+    loss.backward();
+    clip_grad_norm(m.params, 1.0f);
+    opt.step(3e-3f);
+    if (s == 0) first = loss.item();
+    last = loss.item();
+  }
+  INFO("loss " << first << " -> " << last);
+  REQUIRE(first > 3.5f);
+  REQUIRE(last < 0.2f);
+}
+
+TEST_CASE("sampler: greedy, temperature, top-k, top-p", "[model][sampler]") {
+  std::vector<float> logits{1.0f, 3.0f, 2.0f, 3.0f, -1.0f};
+  REQUIRE(Sampler({0.0f, 0, 1.0f, 1}).sample(logits.data(), 5) == 1);  // ties: lowest id
+  Sampler top1({1.0f, 1, 1.0f, 7});
+  for (int i = 0; i < 20; i++) REQUIRE(top1.sample(logits.data(), 5) == 1);
+  Sampler nucleus({1.0f, 0, 0.5f, 7});  // tokens 1 and 3 hold ~0.42 each: top-p 0.5 keeps both
+  std::vector<int> counts(5, 0);
+  for (int i = 0; i < 400; i++) counts[size_t(nucleus.sample(logits.data(), 5))]++;
+  REQUIRE(counts[0] + counts[2] + counts[4] == 0);
+  REQUIRE(counts[1] > 100);
+  REQUIRE(counts[3] > 100);
+  Sampler a({0.8f, 0, 1.0f, 9}), b({0.8f, 0, 1.0f, 9});
+  for (int i = 0; i < 50; i++) REQUIRE(a.sample(logits.data(), 5) == b.sample(logits.data(), 5));
+}

@@ -1,0 +1,72 @@
+// bin/train: trains the Llama-style model (FP32, or QAT with --qat) on the fortunes corpus or --data.
+// Everything it does is in src/train/trainer.cpp; this file is the command line.
+#include <cstdio>
+
+#include "src/train/trainer.h"
+#include "src/util/cli.h"
+
+using namespace qat;
+
+int main(int argc, char** argv) {
+  return run_main("train", [&]() {
+    TrainOptions o;
+    int64_t seed = int64_t(o.seed);
+    ArgParser p("train", "Trains a Llama-style decoder on text (default: the fortunes corpus) and writes a checkpoint\n"
+                         "directory (model.safetensors, config.json, tokenizer.json, optimizer state, metrics.jsonl,\n"
+                         "loss.png). Progress goes to stderr; the final line (stdout) says what was measured.");
+    p.option("--data", &o.data, "UTF-8 text file or directory to train on (default: /usr/share/games/fortunes)", "PATH");
+    p.option("--preset", &o.preset, "model size: tiny, small or base", "NAME");
+    p.option("--steps", &o.steps, "optimizer steps (0: the preset's default: tiny 200, small 1000, base 4000)", 0, 100000000);
+    p.option("--batch", &o.batch, "sequences per micro-batch", 1, 65536);
+    p.option("--ctx", &o.ctx, "tokens per sequence (0: the preset's context)", 0, 1 << 20);
+    p.option("--accum", &o.accum, "micro-batches per optimizer step (gradient accumulation)", 1, 65536);
+    p.option("--lr", &o.lr, "peak learning rate (0: the preset's default)", 0.0, 10.0);
+    p.option("--warmup", &o.warmup, "warmup steps (-1: 5% of the steps)", -1, 100000000);
+    p.option("--weight-decay", &o.weight_decay, "AdamW weight decay (not on norms and embeddings)", 0.0, 10.0);
+    p.option("--clip", &o.clip, "gradient-norm clip (0: off)", 0.0, 1e9);
+    p.option("--out", &o.out, "checkpoint directory", "DIR");
+    p.flag("--resume", &o.resume, "continue the run in --out bit-identically (its saved options apply)");
+    p.option("--init", &o.init, "initialise the weights from this checkpoint (fine-tuning, QAT from FP32)", "CKPT");
+    p.option("--threads", &o.threads, "threads (0: all cores)", 0, 4096);
+    p.option("--seed", &seed, "random seed (weights, data order)", 0, INT64_MAX);
+    p.option("--eval-every", &o.eval_every, "evaluate every N steps (0: 10 times per run)", 0, 100000000);
+    p.option("--eval-windows", &o.eval_windows, "validation windows per periodic evaluation", 1, 100000000);
+    p.option("--save-every", &o.save_every, "checkpoint every N steps (0: at every evaluation)", 0, 100000000);
+    p.option("--vocab", &o.vocab, "BPE vocabulary size for a new tokenizer", 258, 65536);
+    p.option("--cache-dir", &o.cache_dir, "where tokenized data is cached", "DIR");
+    p.option("--max-nonfinite", &o.max_nonfinite, "abort after this many non-finite steps in a row", 1, 1000000);
+    p.option("--qat", &o.qat, "quantization-aware training scheme: q4_0, q8_0, w8a8, w4, w8", "SCHEME");
+    p.option("--qat-keep", &o.qat_keep, "per-layer overrides, e.g. embed,lm_head=q8_0", "LIST");
+    p.flag("--quiet", &o.quiet, "no progress output");
+    bool no_plot = false;
+    p.flag("--no-plot", &no_plot, "do not draw loss.png");
+    p.flag("--profile", &o.profile, "print a per-op time table at the end");
+    p.epilog("Ctrl-C saves a checkpoint and exits with status 130; continue with --resume --out DIR.");
+    if (!p.parse(argc, argv)) return 0;
+    o.plot = !no_plot;
+    o.seed = uint64_t(seed);
+    if (o.resume) {
+      if (p.given("--init")) throw UsageError("--resume and --init exclude each other");
+      // The run continues with its saved options; only these may change on the command line.
+      TrainOptions saved = saved_options(o.out);
+      for (const char* f : {"--preset", "--data", "--batch", "--ctx", "--accum", "--lr", "--warmup", "--weight-decay",
+                            "--clip", "--seed", "--vocab", "--qat", "--qat-keep"})
+        if (p.given(f)) throw UsageError(str(f, " cannot change on --resume (the run continues with its saved options)"));
+      saved.out = o.out;
+      saved.resume = true;
+      if (p.given("--steps")) saved.steps = o.steps;
+      saved.threads = o.threads;
+      saved.quiet = o.quiet;
+      saved.plot = o.plot;
+      saved.profile = o.profile;
+      if (p.given("--eval-every")) saved.eval_every = o.eval_every;
+      if (p.given("--eval-windows")) saved.eval_windows = o.eval_windows;
+      if (p.given("--save-every")) saved.save_every = o.save_every;
+      if (p.given("--max-nonfinite")) saved.max_nonfinite = o.max_nonfinite;
+      if (p.given("--cache-dir")) saved.cache_dir = o.cache_dir;
+      o = saved;
+    }
+    TrainSummary s = train(o);
+    return s.interrupted ? 130 : 0;
+  });
+}
