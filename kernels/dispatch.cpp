@@ -1,0 +1,131 @@
+// The one place a kernel table is chosen. Each ISA directory declares its kernels in its own namespace
+// (kernels/<isa>/<isa>.h; the AVX-512 / VNNI sources are built twice, natively and on SIMDe, into two
+// namespaces); this file fills one Kernels struct per ISA and picks the active one: the best the CPU
+// has, or QAT_ISA / select_isa(). Families an ISA does not implement come from the ISA below it.
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+
+#include "kernels/cpu_features.h"
+#include "kernels/kernels.h"
+#include "kernels/pack.h"
+#include "kernels/scalar/scalar.h"
+#include "src/util/error.h"
+
+namespace qat {
+
+namespace {
+
+const char* const kIsaNames[kNumIsas] = {"scalar", "avx2", "avx512", "avx512vnni", "avxvnni",
+                                         "avx512_simde", "avx512vnni_simde", "avxvnni_simde"};
+
+Kernels scalar_table() {
+  Kernels k{};
+  k.isa = Isa::scalar;
+  k.quant = {scalar::quantize_q8_0, scalar::quantize_per_token};
+  k.q4_0 = {1, pack::q4_0_panel_bytes<1>, pack::pack_q4_0<1>, scalar::gemv_q4_0, scalar::gemm_q4_0, nullptr};
+  k.q8_0 = {1, pack::q8_0_panel_bytes<1>, pack::pack_q8_0<1, 0>, scalar::gemv_q8_0, scalar::gemm_q8_0, nullptr};
+  k.s8_pc = {1, pack::s8_panel_bytes<1>, pack::pack_s8<1, 0>, scalar::gemv_s8_pc, scalar::gemm_s8_pc,
+             scalar::gemm_s8_pc_s32};
+  k.f32 = {scalar::gemv_f32, scalar::gemm_f32};
+  return k;
+}
+
+struct Tables {
+  Kernels t[kNumIsas];
+  bool built[kNumIsas] = {};
+  Tables() {
+    auto put = [this](Isa isa, Kernels k) {
+      k.isa = isa;
+      k.name = kIsaNames[int(isa)];
+      t[int(isa)] = k;
+      built[int(isa)] = true;
+    };
+    put(Isa::scalar, scalar_table());
+  }
+};
+
+const Tables& tables() {
+  static const Tables t;
+  return t;
+}
+
+std::atomic<const Kernels*> g_active{nullptr};
+
+const Kernels& from_environment() {
+  const char* env = std::getenv("QAT_ISA");
+  if (!env || !*env) return kernels_for(best_isa());
+  Isa isa = parse_isa(env);
+  if (!isa_supported(isa))
+    fail("QAT_ISA=", env, ": this CPU (", cpu_features().brand, ": ", cpu_features().flags(), ") cannot run it");
+  return kernels_for(isa);
+}
+
+}  // namespace
+
+const char* isa_name(Isa isa) { return kIsaNames[int(isa)]; }
+
+Isa parse_isa(const std::string& name) {
+  std::string valid;
+  for (int i = 0; i < kNumIsas; i++) {
+    if (name == kIsaNames[i]) return Isa(i);
+    valid += (i ? ", " : "") + std::string(kIsaNames[i]);
+  }
+  throw UsageError(str("unknown ISA '", name, "': expected one of ", valid));
+}
+
+std::vector<Isa> all_isas() {
+  std::vector<Isa> v;
+  for (int i = 0; i < kNumIsas; i++) v.push_back(Isa(i));
+  return v;
+}
+
+bool isa_supported(Isa isa) {
+  if (!tables().built[int(isa)]) return false;  // not compiled in
+  const CpuFeatures& f = cpu_features();
+  const bool avx2 = f.avx2 && f.fma && f.f16c;
+  const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
+  switch (isa) {
+    case Isa::scalar:
+    case Isa::avx512_simde:
+    case Isa::avx512vnni_simde:
+    case Isa::avxvnni_simde: return true;
+    case Isa::avx2: return avx2;
+    case Isa::avx512: return avx512;
+    case Isa::avx512vnni: return avx512 && f.avx512vnni;
+    case Isa::avxvnni: return avx2 && f.avxvnni;
+  }
+  return false;
+}
+
+Isa best_isa() {
+  for (Isa isa : {Isa::avx512vnni, Isa::avx512, Isa::avxvnni, Isa::avx2})
+    if (isa_supported(isa)) return isa;
+  return Isa::scalar;
+}
+
+const Kernels& kernels_for(Isa isa) {
+  if (!isa_supported(isa))
+    fail("ISA ", isa_name(isa), " is not available: this CPU (", cpu_features().brand, ") has ",
+         cpu_features().flags(), tables().built[int(isa)] ? "" : " and the table is not built");
+  return tables().t[int(isa)];
+}
+
+const Kernels& kernels() {
+  const Kernels* k = g_active.load(std::memory_order_acquire);
+  if (!k) {
+    static std::once_flag once;
+    std::call_once(once, [] {
+      const Kernels* chosen = &from_environment();
+      const Kernels* expected = nullptr;
+      g_active.compare_exchange_strong(expected, chosen);  // keep a select_isa() that came first
+    });
+    k = g_active.load(std::memory_order_acquire);
+  }
+  return *k;
+}
+
+void select_isa(Isa isa) { g_active.store(&kernels_for(isa), std::memory_order_release); }
+void select_isa(const std::string& name) { select_isa(parse_isa(name)); }
+
+}  // namespace qat

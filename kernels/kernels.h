@@ -1,0 +1,97 @@
+// The kernel tables: one struct of function pointers per family, one table per ISA, chosen once
+// (dispatch.cpp). Nothing outside kernels/ knows which ISA runs; ops call the entry points of
+// kernels/qgemm.h, which call kernels().<family>. Read next: kernels/scalar/ (the spec: plain loops),
+// then kernels/pack.cpp (the interleaved weight layout), then kernels/avx2/qgemm_ymm.h.
+//
+// Letters: out y (M, N) = x (M, K) W (N, K)^T; G = 32 (q4_0 / q8_0 block); b = block index 0..K/32-1.
+// Codes are the reference quantizer's (src/quant/quant.h): int8 in [-127, 127], int4 in [-8, 7].
+//
+// THE f32 reduction orders. Every ISA and both the M = 1 and the M > 1 paths compute each output with
+// exactly these operations, so every table is bit-identical to kernels/scalar, at any thread count:
+//  * q4_0 / q8_0 (weights W with f16 block scales dw (N, K/32), activations X in q8_0 blocks da (M, K/32)):
+//        isum[m][n][b] = sum_{j<32} qw[n][32b+j] * qa[m][32b+j]          (exact int32)
+//        acc = 0.0f;  for b = 0, 1, ..., K/32-1:  acc = fmaf(dw[n][b] * da[m][b], (float)isum, acc);
+//        y[m][n] = acc                 (dw*da rounded to f32 first, then one fused multiply-add per block)
+//  * s8_pc (per-channel int8 W with scale dw (N), per-token int8 X with scale da (M)):
+//        isum = sum_{k<K} qw[n][k] * qa[m][k]   (exact int32; K <= kMaxKS8 keeps every ISA's sum in range)
+//        y[m][n] = (dw[n] * da[m]) * (float)isum
+//  * f32 (no quantization): y[m][n] = dot_f32(x_m, w_n, K) of src/ops/rowops.h: 8 interleaved partial
+//        sums (lane j takes k % 8 == j, acc = acc + x*w, no FMA), combined ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)).
+// Integer sums are exact in any order, so SIMD kernels may add the products of a block in any order;
+// the f32 operations above may not be reordered, fused or split.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qat {
+
+enum class Isa : uint8_t {
+  scalar, avx2, avx512, avx512vnni, avxvnni,         // native (dispatched when the CPU has them)
+  avx512_simde, avx512vnni_simde, avxvnni_simde,     // the same sources on SIMDe: run on any CPU (tests)
+};
+constexpr int kNumIsas = 8;
+
+// Largest K of gemm_s8_pc: the VNNI kernels sum (w + 128) * a, up to 255 * 127 per element, in int32.
+constexpr int64_t kMaxKS8 = 65536;
+
+// ---- quantize activations (the int8 ggml rule of src/quant, bit for bit) ----
+struct QuantizeKernels {
+  // x (M, K) -> q (M, K) codes, d (M, K/32) f16-rounded scales, s (M, K/32) sum of each block's codes.
+  void (*q8_0)(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);
+  // x (M, K) -> q (M, K), d (M) f32 scales, s (M) sum of each row's codes (per-token int8).
+  void (*per_token)(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);
+};
+
+// ---- integer GEMM of one weight format (q4_0, q8_0 or s8_pc) on repacked weights ----
+// Packed weights are panels of `nr` output rows (rows past N are zeros), panel p at p * panel_bytes(K);
+// kernels/pack.cpp documents the layout. Activations (q, d, s) are those of QuantizeKernels: q8_0 for
+// q4_0 / q8_0 weights, per_token for s8_pc. Kernels write columns [n0, n1) of y; n0 % nr == 0.
+struct QGemmKernels {
+  int nr;                                  // output rows interleaved per panel
+  int64_t (*panel_bytes)(int64_t K);
+  // One panel from rows (<= nr) rows of codes q (rows, K) and scales d (rows, K/32) (s8_pc: d (rows)).
+  void (*pack)(const int8_t* q, const float* d, int64_t rows, int64_t K, uint8_t* panel);
+  // M = 1 (decode): y (N) columns [n0, n1); q (K), d, s of one activation row.
+  void (*gemv)(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
+               const int32_t* s, float* y);
+  // M > 1 (prefill, training): y (M, ldy) columns [n0, n1); q (M, K), d and s (M, K/32) or (M).
+  void (*gemm)(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
+               const int32_t* s, int64_t M, float* y, int64_t ldy);
+  // s8_pc only (null otherwise): the int32 accumulators isum, y (M, ldy), as oneDNN's s8 matmul returns.
+  void (*gemm_s32)(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const int32_t* s,
+                   int64_t M, int32_t* y, int64_t ldy);
+};
+
+// ---- the project's fixed-order f32 GEMM (attention, layers kept at f32 in a QAT model) ----
+struct GemmF32Kernels {
+  // y (N) = w (N, ldw) x (K): y[n] = dot_f32(x, w_n, K).
+  void (*gemv)(const float* x, const float* w, int64_t ldw, int64_t N, int64_t K, float* y);
+  // y (M, ldy) = x (M, ldx) w (N, ldw)^T over the first K columns.
+  void (*gemm)(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t M, int64_t N, int64_t K,
+               float* y, int64_t ldy);
+};
+
+struct Kernels {
+  Isa isa;
+  const char* name;  // "avx2", "avx512vnni_simde", ...
+  QuantizeKernels quant;
+  QGemmKernels q4_0, q8_0, s8_pc;
+  GemmF32Kernels f32;
+};
+
+// ---- dispatch (dispatch.cpp: the one place a table is chosen) ----
+// The active table: on first use the best ISA the CPU has, or QAT_ISA=scalar|avx2|avx512|avx512vnni|
+// avxvnni (also the *_simde names) when set. Asking for an ISA the CPU lacks throws qat::Error.
+const Kernels& kernels();
+// Replaces the active table (the binaries' --isa). Call before starting threads.
+void select_isa(Isa isa);
+void select_isa(const std::string& name);     // UsageError on an unknown name
+const Kernels& kernels_for(Isa isa);          // any table; qat::Error if the CPU lacks the ISA
+bool isa_supported(Isa isa);                  // this CPU (and OS) can run it
+const char* isa_name(Isa isa);
+Isa parse_isa(const std::string& name);       // UsageError listing the valid names
+std::vector<Isa> all_isas();                  // every table, supported or not, scalar first
+Isa best_isa();                               // what kernels() picks without QAT_ISA
+
+}  // namespace qat

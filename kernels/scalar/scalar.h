@@ -1,0 +1,34 @@
+// The scalar kernels: plain loops, no intrinsics. They are the spec every SIMD table is tested against
+// bit for bit (tests/test_kernels.cpp), and the table QAT_ISA=scalar runs. Signatures: kernels.h.
+// Read next: qgemm.cpp (the reduction orders of kernels.h as loops).
+#pragma once
+#include <cstdint>
+
+namespace qat::scalar {
+
+// quantize.cpp
+void quantize_q8_0(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);
+void quantize_per_token(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);
+
+// qgemm.cpp (weights: NR = 1 panels = the rows' canonical blocks)
+void gemm_q4_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
+               const int32_t* s, int64_t M, float* y, int64_t ldy);
+void gemm_q8_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
+               const int32_t* s, int64_t M, float* y, int64_t ldy);
+void gemm_s8_pc(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
+                const int32_t* s, int64_t M, float* y, int64_t ldy);
+void gemm_s8_pc_s32(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const int32_t* s,
+                    int64_t M, int32_t* y, int64_t ldy);
+void gemv_q4_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
+               const int32_t* s, float* y);
+void gemv_q8_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
+               const int32_t* s, float* y);
+void gemv_s8_pc(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
+                const int32_t* s, float* y);
+
+// gemm_f32.cpp
+void gemv_f32(const float* x, const float* w, int64_t ldw, int64_t N, int64_t K, float* y);
+void gemm_f32(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t M, int64_t N, int64_t K,
+              float* y, int64_t ldy);
+
+}  // namespace qat::scalar

@@ -1,0 +1,64 @@
+// Bytes (see mapped_file.h): mmap with MAP_PRIVATE, or a heap copy.
+#include "src/io/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "src/util/error.h"
+
+namespace qat {
+
+std::shared_ptr<Bytes> Bytes::map_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot read ", path, ": ", std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    fail("cannot read ", path, ": ", std::strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail("cannot read ", path, ": not a regular file");
+  }
+  std::shared_ptr<Bytes> b(new Bytes);
+  if (st.st_size > 0) {
+    void* p = ::mmap(nullptr, size_t(st.st_size), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      int e = errno;
+      ::close(fd);
+      fail("cannot read ", path, ": mmap failed: ", std::strerror(e));
+    }
+    b->data_ = static_cast<uint8_t*>(p);
+    b->size_ = size_t(st.st_size);
+    b->mapped_ = true;
+  }
+  ::close(fd);  // the mapping keeps the file alive
+  return b;
+}
+
+std::shared_ptr<Bytes> Bytes::copy(std::string_view data) {
+  std::shared_ptr<Bytes> b(new Bytes);
+  if (data.empty()) return b;
+  size_t padded = (data.size() + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, padded);
+  if (!p) throw std::bad_alloc();
+  std::memcpy(p, data.data(), data.size());
+  b->data_ = static_cast<uint8_t*>(p);
+  b->size_ = data.size();
+  return b;
+}
+
+Bytes::~Bytes() {
+  if (mapped_) ::munmap(data_, size_);
+  else std::free(data_);
+}
+
+}  // namespace qat

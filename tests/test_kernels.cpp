@@ -1,0 +1,360 @@
+// The integer and fixed-order f32 kernels (kernels/): the scalar table against the reduction orders of
+// kernels.h written out here, every other table (native where the CPU has it, SIMDe always) bit-exact
+// with scalar over edge shapes and extreme codes, the integer accumulators exact, the products against
+// f32 matmuls of the dequantized operands, and the same bits at 1-4 threads.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu_features.h"
+#include "kernels/kernels.h"
+#include "kernels/qgemm.h"
+#include "src/core/dtype.h"
+#include "src/core/parallel.h"
+#include "src/core/rng.h"
+#include "src/ops/rowops.h"
+#include "src/util/error.h"
+
+using namespace qat;
+
+namespace {
+
+const WFormat kFormats[] = {WFormat::q4_0, WFormat::q8_0, WFormat::s8_pc};
+
+// Named tolerance of "kernel vs f32 matmul of the dequantized operands": |y - ref| <= kTolDequant *
+// sum_k |w_k a_k| (ref in double). The kernel rounds one f32 product and one fma per block: K/32 <= 128
+// roundings of 2^-24 each, well inside 1e-5.
+constexpr double kTolDequant = 1e-5;
+
+struct Weights {
+  WFormat f;
+  int64_t N, K;
+  std::vector<int8_t> q;  // (N, K)
+  std::vector<float> d;   // (N, K/32) f16 values, or (N) for s8_pc
+  int64_t groups() const { return f == WFormat::s8_pc ? 1 : K / QK; }
+  float scale(int64_t n, int64_t k) const { return f == WFormat::s8_pc ? d[size_t(n)] : d[size_t(n * (K / QK) + k / QK)]; }
+};
+
+int8_t rand_code(uint64_t seed, uint64_t i, int lo, int hi) {
+  return int8_t(lo + int(rng_bits(seed, 1, i) % uint64_t(hi - lo + 1)));
+}
+
+// Random codes over the whole range and random signed f16 scales; `zero_every` > 0 zeroes some scales.
+Weights make_weights(WFormat f, int64_t N, int64_t K, uint64_t seed, int zero_every = 0) {
+  Weights w{f, N, K, {}, {}};
+  const int lo = f == WFormat::q4_0 ? kQ4Min : kQ8Min, hi = f == WFormat::q4_0 ? kQ4Max : kQ8Max;
+  w.q.resize(size_t(N * K));
+  for (int64_t i = 0; i < N * K; i++) w.q[size_t(i)] = rand_code(seed, uint64_t(i), lo, hi);
+  w.d.resize(size_t(N * w.groups()));
+  for (size_t i = 0; i < w.d.size(); i++) {
+    float v = (rng_uniform(seed, 2, i) - 0.3f) * 0.05f;
+    w.d[i] = (zero_every && i % size_t(zero_every) == 0) ? 0.0f : round_to_f16(v);
+  }
+  return w;
+}
+
+// Activations from random f32 values (the quantize kernel of table t), with some exact zero rows/blocks.
+QuantActs make_acts(bool per_token, int64_t M, int64_t K, uint64_t seed, const Kernels& t) {
+  std::vector<float> x(size_t(M * K));
+  for (int64_t i = 0; i < M * K; i++) x[size_t(i)] = rng_normal(seed, 3, uint64_t(i)) * 2.0f;
+  if (M > 2)
+    for (int64_t k = 0; k < std::min<int64_t>(K, 64); k++) x[size_t(2 * K + k)] = 0.0f;  // zero scales
+  QuantActs a;
+  quantize_acts(per_token, x.data(), M, K, &a, t);
+  return a;
+}
+
+// The reduction orders of kernels.h, written out independently of kernels/scalar.
+std::vector<float> reference(const Weights& w, const QuantActs& a) {
+  const int64_t M = a.M, N = w.N, K = w.K, nb = K / QK;
+  std::vector<float> y(size_t(M * N));
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t n = 0; n < N; n++) {
+      const int8_t* wq = &w.q[size_t(n * K)];
+      const int8_t* aq = &a.q[size_t(m * K)];
+      if (w.f == WFormat::s8_pc) {
+        int32_t isum = 0;
+        for (int64_t k = 0; k < K; k++) isum += wq[k] * aq[k];
+        y[size_t(m * N + n)] = (w.d[size_t(n)] * a.d[size_t(m)]) * float(isum);
+        continue;
+      }
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; b++) {
+        int32_t isum = 0;
+        for (int64_t j = b * QK; j < (b + 1) * QK; j++) isum += wq[j] * aq[j];
+        acc = std::fma(w.d[size_t(n * nb + b)] * a.d[size_t(m * nb + b)], float(isum), acc);
+      }
+      y[size_t(m * N + n)] = acc;
+    }
+  return y;
+}
+
+std::vector<float> run(const Weights& w, const QuantActs& a, const Kernels& t) {
+  PackedWeights p;
+  pack_weights(w.f, w.q.data(), w.d.data(), w.N, w.K, &p, t);
+  std::vector<float> y(size_t(a.M * w.N), std::numeric_limits<float>::quiet_NaN());
+  qgemm(p, a, y.data());
+  return y;
+}
+
+// Bitwise comparison; on failure prints where and the first values.
+void require_same_bits(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
+  REQUIRE(got.size() == want.size());
+  size_t bad = 0, first = 0;
+  for (size_t i = 0; i < got.size(); i++)
+    if (f32_bits(got[i]) != f32_bits(want[i])) {
+      if (!bad) first = i;
+      bad++;
+    }
+  INFO(what << ": " << bad << " of " << got.size() << " outputs differ"
+            << (bad ? ", first at " + std::to_string(first) + ": " + std::to_string(got[first]) + " vs " +
+                          std::to_string(want[first])
+                    : std::string()));
+  CHECK(bad == 0);
+}
+
+std::string shape_name(WFormat f, int64_t M, int64_t N, int64_t K) {
+  return str(wformat_name(f), " M=", M, " N=", N, " K=", K);
+}
+
+// Every table but scalar that this CPU can run; the others are skipped with a visible message.
+std::vector<const Kernels*> tables_to_test() {
+  std::vector<const Kernels*> v;
+  for (Isa isa : all_isas()) {
+    if (isa == Isa::scalar) continue;
+    if (!isa_supported(isa)) {
+      WARN("SKIP " << isa_name(isa) << ": this CPU (" << cpu_features().brand << ") has only "
+                   << cpu_features().flags() << "; the same source's SIMDe build is tested instead");
+      continue;
+    }
+    v.push_back(&kernels_for(isa));
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("scalar kernels compute the reduction orders of kernels.h", "[kernels]") {
+  const Kernels& s = kernels_for(Isa::scalar);
+  for (WFormat f : kFormats)
+    for (int64_t K : {32, 96, 256})
+      for (int64_t M : {1, 3}) {
+        Weights w = make_weights(f, 5, K, 11 + uint64_t(K), 3);
+        QuantActs a = make_acts(uses_per_token(f), M, K, 5, s);
+        require_same_bits(run(w, a, s), reference(w, a), shape_name(f, M, 5, K));
+      }
+}
+
+TEST_CASE("every table is bit-exact with scalar on edge shapes", "[kernels]") {
+  const Kernels& s = kernels_for(Isa::scalar);
+  for (const Kernels* t : tables_to_test()) {
+    const bool simde = std::string(t->name).find("simde") != std::string::npos;
+    for (WFormat f : kFormats) {
+      for (int64_t K : {32, 64, 96})
+        for (int64_t N : {1, 7, 16, 17, 64, 129})
+          for (int64_t M : {1, 2, 3, 7, 16, 33}) {
+            if (simde && M * N * K > 100000) continue;  // SIMDe is slow: its big shapes run below
+            Weights w = make_weights(f, N, K, uint64_t(N * 131 + K), 5);
+            QuantActs a = make_acts(uses_per_token(f), M, K, uint64_t(M), s);
+            require_same_bits(run(w, a, *t), run(w, a, s), str(t->name, " ", shape_name(f, M, N, K)));
+          }
+      // K = 4096 and a few large shapes (not the full cross product).
+      for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 17, 4096}, {7, 16, 4096}, {33, 129, 96},
+                             {2, 64, 4096}})
+        if (!simde || M * N * K <= 200000) {
+          Weights w = make_weights(f, N, K, 99, 7);
+          QuantActs a = make_acts(uses_per_token(f), M, K, 4, s);
+          require_same_bits(run(w, a, *t), run(w, a, s), str(t->name, " ", shape_name(f, M, N, K)));
+        }
+    }
+  }
+}
+
+TEST_CASE("activation quantization is bit-exact with scalar in every table", "[kernels]") {
+  const Kernels& s = kernels_for(Isa::scalar);
+  const int64_t M = 5, K = 160;
+  std::vector<float> x(size_t(M * K));
+  for (int64_t i = 0; i < M * K; i++) x[size_t(i)] = rng_normal(9, 0, uint64_t(i)) * 3.0f;
+  for (int64_t k = 0; k < 32; k++) x[size_t(k)] = float(k - 16) * 0.5f;   // exact halves after scaling
+  for (int64_t k = 32; k < 64; k++) x[size_t(k)] = 0.0f;                  // a zero block
+  for (int64_t k = 64; k < 96; k++) x[size_t(k)] = 1e-39f * float(k);     // subnormal: 1/d overflows
+  x[size_t(K + 3)] = std::numeric_limits<float>::infinity();
+  x[size_t(2 * K + 5)] = std::numeric_limits<float>::quiet_NaN();
+  x[size_t(3 * K + 7)] = -std::numeric_limits<float>::infinity();
+  for (const Kernels* t : tables_to_test())
+    for (bool per_token : {false, true}) {
+      QuantActs a, b;
+      quantize_acts(per_token, x.data(), M, K, &a, *t);
+      quantize_acts(per_token, x.data(), M, K, &b, s);
+      INFO(t->name << (per_token ? " per token" : " q8_0"));
+      CHECK(a.q == b.q);
+      CHECK(std::memcmp(a.d.data(), b.d.data(), a.d.size() * 4) == 0);
+      CHECK(a.s == b.s);
+    }
+}
+
+TEST_CASE("extreme codes: integer accumulators exact, sign-trick worst case, zero scales", "[kernels]") {
+  // Unit scales and K <= 1024 keep every partial f32 sum an exact integer (< 2^24), so y is the integer
+  // accumulator itself; it must equal the int64 sum of products.
+  const Kernels& s = kernels_for(Isa::scalar);
+  std::vector<const Kernels*> tables = tables_to_test();
+  tables.insert(tables.begin(), &s);
+  const int64_t M = 3, N = 17, K = 1024;
+  struct Case {
+    const char* name;
+    int wcode, acode;  // constant codes; 0 = alternate +-127 (w) / +-8 (q4)
+  };
+  for (WFormat f : kFormats) {
+    const int wmax = f == WFormat::q4_0 ? 7 : 127, wmin = f == WFormat::q4_0 ? -8 : -127;
+    for (Case c : {Case{"max x max", wmax, 127}, Case{"min x min", wmin, -127}, Case{"min x max", wmin, 127},
+                   Case{"max x min", wmax, -127}, Case{"alternating", 0, 127}}) {
+      Weights w{f, N, K, std::vector<int8_t>(size_t(N * K)), {}};
+      for (int64_t i = 0; i < N * K; i++) w.q[size_t(i)] = int8_t(c.wcode ? c.wcode : (i % 2 ? wmax : wmin));
+      w.d.assign(size_t(N * w.groups()), 1.0f);
+      std::vector<int8_t> aq(size_t(M * K));
+      for (int64_t i = 0; i < M * K; i++) aq[size_t(i)] = int8_t(c.wcode ? c.acode : (i % 3 ? 127 : -127));
+      std::vector<float> ad(size_t(uses_per_token(f) ? M : M * K / QK), 1.0f);
+      QuantActs a;
+      acts_from_codes(uses_per_token(f), aq.data(), ad.data(), M, K, &a);
+      std::vector<float> want(size_t(M * N));
+      for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+          int64_t sum = 0;
+          for (int64_t k = 0; k < K; k++) sum += int64_t(w.q[size_t(n * K + k)]) * aq[size_t(m * K + k)];
+          want[size_t(m * N + n)] = float(sum);
+        }
+      for (const Kernels* t : tables) {
+        require_same_bits(run(w, a, *t), want, str(t->name, " ", wformat_name(f), " ", c.name));
+        if (f == WFormat::s8_pc) {  // the int32 accumulators themselves
+          PackedWeights p;
+          pack_weights(f, w.q.data(), w.d.data(), N, K, &p, *t);
+          std::vector<int32_t> y32(size_t(M * N));
+          qgemm_s32(p, a, y32.data());
+          for (size_t i = 0; i < y32.size(); i++) CHECK(float(y32[i]) == want[i]);
+        }
+      }
+      // Zero scales (weights and activations) with the same codes: every table agrees with scalar.
+      for (size_t i = 0; i < w.d.size(); i += 3) w.d[i] = 0.0f;
+      for (size_t i = 0; i < ad.size(); i += 2) ad[i] = 0.0f;
+      acts_from_codes(uses_per_token(f), aq.data(), ad.data(), M, K, &a);
+      for (const Kernels* t : tables)
+        require_same_bits(run(w, a, *t), run(w, a, s), str(t->name, " ", wformat_name(f), " ", c.name, " zero scales"));
+    }
+  }
+}
+
+TEST_CASE("integer GEMMs agree with f32 matmuls of the dequantized operands", "[kernels]") {
+  const int64_t M = 4, N = 9, K = 4096;
+  for (WFormat f : kFormats) {
+    Weights w = make_weights(f, N, K, 21);
+    QuantActs a = make_acts(uses_per_token(f), M, K, 8, kernels());
+    std::vector<float> y = run(w, a, kernels());
+    double worst = 0;
+    for (int64_t m = 0; m < M; m++)
+      for (int64_t n = 0; n < N; n++) {
+        double ref = 0, mag = 0;
+        for (int64_t k = 0; k < K; k++) {
+          double ad = a.per_token ? a.d[size_t(m)] : a.d[size_t(m * (K / QK) + k / QK)];
+          double p = double(w.q[size_t(n * K + k)]) * w.scale(n, k) * (double(a.q[size_t(m * K + k)]) * ad);
+          ref += p;
+          mag += std::fabs(p);
+        }
+        worst = std::max(worst, std::fabs(y[size_t(m * N + n)] - ref) / (mag > 0 ? mag : 1));
+      }
+    INFO(wformat_name(f) << " on " << kernels().name << ": worst |y - ref| / sum|w a| = " << worst);
+    CHECK(worst <= kTolDequant);
+  }
+}
+
+TEST_CASE("integer GEMMs give the same bits at 1, 2, 3 and 4 threads", "[kernels]") {
+  for (WFormat f : kFormats)
+    for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 1024, 512}, {33, 129, 256}, {130, 200, 64}}) {
+      Weights w = make_weights(f, N, K, 5);
+      QuantActs a = make_acts(uses_per_token(f), M, K, 6, kernels());
+      set_num_threads(1);
+      std::vector<float> ref = run(w, a, kernels());
+      for (int threads : {2, 3, 4}) {
+        set_num_threads(threads);
+        require_same_bits(run(w, a, kernels()), ref, str(kernels().name, " ", shape_name(f, M, N, K), " threads ", threads));
+      }
+    }
+  set_num_threads(0);
+}
+
+TEST_CASE("pack_weights from canonical blocks equals packing their codes", "[kernels]") {
+  const int64_t N = 19, K = 96;
+  std::vector<float> x(size_t(N * K));
+  for (int64_t i = 0; i < N * K; i++) x[size_t(i)] = rng_normal(4, 0, uint64_t(i));
+  std::vector<BlockQ4_0> b4(size_t(N * K / QK));
+  std::vector<BlockQ8_0> b8(size_t(N * K / QK));
+  quantize_q4_0(x.data(), N * K, b4.data());
+  quantize_q8_0(x.data(), N * K, b8.data());
+  std::vector<int8_t> q(size_t(N * K));
+  std::vector<float> d(size_t(N * K / QK));
+  for (Isa isa : all_isas()) {
+    if (!isa_supported(isa)) continue;
+    const Kernels& t = kernels_for(isa);
+    PackedWeights from_blocks, from_codes;
+    pack_weights(b4.data(), N, K, &from_blocks, t);
+    q4_0_to_codes(b4.data(), N * K, q.data(), d.data());
+    pack_weights(WFormat::q4_0, q.data(), d.data(), N, K, &from_codes, t);
+    CHECK(from_blocks.data == from_codes.data);
+    pack_weights(b8.data(), N, K, &from_blocks, t);
+    q8_0_to_codes(b8.data(), N * K, q.data(), d.data());
+    pack_weights(WFormat::q8_0, q.data(), d.data(), N, K, &from_codes, t);
+    CHECK(from_blocks.data == from_codes.data);
+    if (isa == Isa::scalar) {  // NR = 1 panels are the canonical blocks themselves
+      CHECK(std::memcmp(from_blocks.data.data(), b8.data(), b8.size() * sizeof(BlockQ8_0)) == 0);
+      pack_weights(b4.data(), N, K, &from_blocks, t);
+      CHECK(std::memcmp(from_blocks.data.data(), b4.data(), b4.size() * sizeof(BlockQ4_0)) == 0);
+    }
+  }
+}
+
+TEST_CASE("f32 GEMM: every output equals dot_f32 bit for bit, in every table", "[kernels]") {
+  std::vector<const Kernels*> tables = tables_to_test();
+  tables.insert(tables.begin(), &kernels_for(Isa::scalar));
+  for (int64_t K : {1, 3, 7, 8, 9, 15, 16, 17, 31, 100, 4096})
+    for (auto [M, N] : {std::pair<int64_t, int64_t>{1, 13}, {2, 5}, {7, 17}, {5, 33}}) {
+      const int64_t ldx = K + 3, ldw = K + 1, ldy = N + 2;
+      std::vector<float> x(size_t(M * ldx)), w(size_t(N * ldw));
+      for (size_t i = 0; i < x.size(); i++) x[i] = rng_normal(1, 0, i);
+      for (size_t i = 0; i < w.size(); i++) w[i] = rng_normal(2, 0, i);
+      if (K <= 9) {  // signed zeros: products -0 must stay -0 in lanes past the tail
+        for (int64_t k = 0; k < K; k++) x[size_t(k)] = -0.0f;
+        w[0] = 1.0f;
+      }
+      std::vector<float> want(size_t(M * ldy), 0.0f);
+      for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) want[size_t(m * ldy + n)] = dot_f32(&x[size_t(m * ldx)], &w[size_t(n * ldw)], K);
+      for (const Kernels* t : tables) {
+        std::vector<float> y(size_t(M * ldy), 0.0f);
+        gemm_f32(x.data(), ldx, w.data(), ldw, M, N, K, y.data(), ldy, *t);
+        require_same_bits(y, want, str(t->name, " f32 M=", M, " N=", N, " K=", K));
+      }
+    }
+}
+
+TEST_CASE("dispatch: names, QAT_ISA values and unsupported ISAs are clear errors", "[kernels]") {
+  CHECK(parse_isa("avx2") == Isa::avx2);
+  CHECK(parse_isa("avx512vnni_simde") == Isa::avx512vnni_simde);
+  CHECK_THROWS_AS(parse_isa("sse9"), UsageError);
+  CHECK_THROWS_WITH(parse_isa("sse9"), Catch::Contains("expected one of scalar, avx2"));
+  for (Isa isa : all_isas()) {
+    INFO(isa_name(isa));
+    if (isa_supported(isa)) {
+      CHECK(kernels_for(isa).isa == isa);
+      CHECK(std::string(kernels_for(isa).name) == isa_name(isa));
+    } else {
+      CHECK_THROWS_WITH(kernels_for(isa), Catch::Contains("is not available"));
+      CHECK_THROWS_AS(select_isa(isa), Error);
+    }
+  }
+  CHECK(isa_supported(best_isa()));
+  INFO("active table " << kernels().name << " on " << cpu_features().brand << " (" << cpu_features().flags() << ")");
+  CHECK(isa_supported(kernels().isa));
+}
