@@ -4,6 +4,7 @@
 
 #include "src/train/trainer.h"
 #include "src/util/cli.h"
+#include "src/util/error.h"
 
 using namespace qat;
 

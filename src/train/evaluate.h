@@ -1,6 +1,6 @@
 // Validation loss and bits-per-byte. bpb = total nats / (ln 2 * total bytes of the predicted tokens),
-// counting each token's own bytes and 1 byte for the end-of-text token (it stands for the document
-// separator), so it compares models with different tokenizers. Read next: trainer.h.
+// counting each token's own bytes and none for the end-of-text token (as data/dataset.h counts
+// document bytes), so it compares models with different tokenizers. Read next: trainer.h.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -18,7 +18,7 @@ struct EvalResult {
   int64_t bytes = 0;    // their bytes
 };
 
-// token_bytes[id] = bytes of token id (EOT: 1). Evaluates the first `max_windows` windows of `ctx`
+// token_bytes[id] = bytes of token id (EOT: 0). Evaluates the first `max_windows` windows of `ctx`
 // tokens of `val` (0: all), `batch` windows at a time, without gradients.
 EvalResult evaluate(Transformer& model, const std::vector<int32_t>& val, const std::vector<int32_t>& token_bytes,
                     int64_t batch, int64_t ctx, int64_t max_windows);

@@ -149,10 +149,10 @@ TrainSummary train(const TrainOptions& opt_in) {
   Tokenizer tok = resume_ck ? Tokenizer::load(resume_ck->tokenizer_path)
                   : init_ck ? Tokenizer::load(init_ck->tokenizer_path)
                             : Tokenizer::train(corpus.train, int(opt.vocab));
-  TokenizedCorpus data = load_or_tokenize(corpus, tok, opt.cache_dir);
+  TokenizedData data = load_or_tokenize(corpus, tok, opt.cache_dir);
   std::vector<int32_t> token_bytes(size_t(tok.vocab_size()));
   for (int32_t id = 0; id < tok.vocab_size(); id++)
-    token_bytes[size_t(id)] = id == tok.eot_id() ? 1 : int32_t(tok.token_bytes(id).size());
+    token_bytes[size_t(id)] = id == tok.eot_id() ? 0 : int32_t(tok.token_bytes(id).size());
   note(str("data: ", corpus.source, ": ", corpus.train.size(), " train / ", corpus.val.size(), " val documents, ",
            data.train.tokens.size(), " / ", data.val.tokens.size(), " tokens (vocab ", tok.vocab_size(), ", ",
            fmt_duration(now_s() - t_setup), ")"));
