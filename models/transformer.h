@@ -3,33 +3,44 @@
 //   x = x + Wdown (silu(Wgate rmsnorm(x)) * Wup rmsnorm(x))
 // then a final RMSNorm and the lm_head (tied to the embedding or not), no biases. Built from the
 // autograd ops of src/ops, so backward() gives every gradient. Parameter names are HF Llama's.
-// Read next: decode.h (the KV-cache forward that serving uses), src/quant/ (QAT).
+// With a QatConfig every quantized linear layer runs quantized_linear (src/quant/fake_quant.h: the
+// integer kernel that serving runs, STE/LSQ backward), the learned scales are parameters too
+// ("<weight>_scale"), and layers kept at f32 use the fixed-order f32 kernel.
+// Read next: decode.h (the KV-cache forward that serving uses), src/quant/fake_quant.h (QAT).
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <vector>
 
+#include <optional>
+
 #include "models/config.h"
 #include "src/nn/params.h"
 #include "src/ops/ops.h"
+#include "src/quant/scheme.h"
 
 namespace qat {
 
-// Which linear layer of the model: used by QAT to pick a format per layer.
-enum class LinearKind : uint8_t { q, k, v, o, gate, up, down, lm_head };
-const char* linear_kind_name(LinearKind k);  // "q_proj", ..., "lm_head"
+// Linear layers are numbered by kind: 0..6 = q k v o gate up down of a block, 7 = lm_head.
+constexpr int kNumKinds = 8;
 
 struct LayerParams {
   int attn_norm, wq, wk, wv, wo, mlp_norm, w_gate, w_up, w_down;  // indices into ParamStore
+  int scale[7] = {-1, -1, -1, -1, -1, -1, -1};      // QAT weight scales of q k v o gate up down (-1: none)
+  int act_scale[7] = {-1, -1, -1, -1, -1, -1, -1};  // QAT static activation scales
+  int weight(int kind) const { return kind == 0 ? wq : kind == 1 ? wk : kind == 2 ? wv : kind == 3 ? wo
+                                      : kind == 4 ? w_gate : kind == 5 ? w_up : w_down; }
 };
 
 class Transformer {
  public:
-  explicit Transformer(const ModelConfig& cfg);
+  explicit Transformer(const ModelConfig& cfg, const QatConfig* qat = nullptr);
 
   ModelConfig cfg;
+  std::optional<QatConfig> qat;  // set: a QAT model
   ParamStore params;
   int tok_embd = -1, final_norm = -1, lm_head = -1;  // lm_head == tok_embd when tied
+  int embed_scale = -1, lm_head_scale = -1, lm_head_act_scale = -1;  // QAT (tied: lm_head_scale == embed_scale)
   std::vector<LayerParams> layers;
 
   // Normal(0, 0.02) weights (output projections scaled by 1/sqrt(2 n_layers)), unit norms; values are
@@ -41,10 +52,23 @@ class Transformer {
   // Mean cross-entropy of forward(ids) against targets (B, T) s32 (-1 = ignore).
   Tensor loss(const Tensor& ids, const Tensor& targets);
 
-  // How every linear layer is computed: y = project(x, weight, kind, layer). Plain linear() unless a
-  // QAT scheme installs its quantized matmul here (src/quant/qat.h).
-  using Projector = std::function<Tensor(const Tensor& x, const Tensor& w, LinearKind kind, int layer)>;
-  Projector project;
+  // One linear layer: kind 0..6 = q k v o gate up down of `layer`, 7 = lm_head (layer ignored).
+  // FP32 model: linear() (OpenBLAS); QAT: quantized_linear() or, for layers kept f32, fixed_linear().
+  Tensor project(const Tensor& x, int kind, int layer);
+  // The embedding table as the forward uses it: fake-quantized when the embedding is quantized.
+  Tensor embedding_table();
+
+  // QAT: initial scales from the current weights (QatConfig::scale_init), clamping scales into the
+  // f16 normal range after an optimizer step, and zeroing their gradients (frozen scales).
+  void init_qat_scales();
+  void clamp_qat_scales();
+  void zero_qat_scale_grads();
+  bool is_scale_param(int index) const;
+  // When set, project() records the SQNR (dB) of each quantized layer's input activations here,
+  // keyed "layers.L.kind" / "lm_head" (QAT logs it at evaluations).
+  std::vector<std::pair<std::string, double>>* act_sqnr = nullptr;
+  // Calls f(name, weight index, scale index, format) for every quantized weight (export, SQNR).
+  void for_each_quantized(const std::function<void(const std::string&, int, int, const LayerQuant&)>& f) const;
 };
 
 }  // namespace qat

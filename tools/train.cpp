@@ -37,7 +37,11 @@ int main(int argc, char** argv) {
     p.option("--cache-dir", &o.cache_dir, "where tokenized data is cached", "DIR");
     p.option("--max-nonfinite", &o.max_nonfinite, "abort after this many non-finite steps in a row", 1, 1000000);
     p.option("--qat", &o.qat, "quantization-aware training scheme: q4_0, q8_0, w8a8, w4, w8", "SCHEME");
-    p.option("--qat-keep", &o.qat_keep, "per-layer overrides, e.g. embed,lm_head=q8_0", "LIST");
+    p.option("--qat-keep", &o.qat_keep, "per-layer formats: embed, lm_head, q..down, attn, mlp, layers.N[.kind], "
+                                        "each alone (f32) or =SCHEME, comma-separated, e.g. lm_head=q8_0,layers.0=f32", "LIST");
+    p.option("--qat-scale-init", &o.qat_scale_init, "initial QAT scales: minmax (ggml rule) or mse", "M");
+    p.flag("--qat-freeze-scales", &o.qat_freeze_scales, "keep the QAT scales at their initial values");
+    p.flag("--qat-identity-ste", &o.qat_identity_ste, "straight-through gradient also for clipped weights");
     p.flag("--quiet", &o.quiet, "no progress output");
     bool no_plot = false;
     p.flag("--no-plot", &no_plot, "do not draw loss.png");
@@ -51,7 +55,8 @@ int main(int argc, char** argv) {
       // The run continues with its saved options; only these may change on the command line.
       TrainOptions saved = saved_options(o.out);
       for (const char* f : {"--preset", "--data", "--batch", "--ctx", "--accum", "--lr", "--warmup", "--weight-decay",
-                            "--clip", "--seed", "--vocab", "--qat", "--qat-keep"})
+                            "--clip", "--seed", "--vocab", "--qat", "--qat-keep", "--qat-scale-init",
+                            "--qat-freeze-scales", "--qat-identity-ste"})
         if (p.given(f)) throw UsageError(str(f, " cannot change on --resume (the run continues with its saved options)"));
       saved.out = o.out;
       saved.resume = true;

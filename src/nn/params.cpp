@@ -5,11 +5,11 @@
 
 namespace qat {
 
-int ParamStore::add(const std::string& name, const Shape& shape, bool decay) {
+int ParamStore::add(const std::string& name, const Shape& shape, bool decay, bool log_space) {
   QAT_CHECK(!final_, "ParamStore: add('", name, "') after finalize()");
   QAT_CHECK(index_of(name) < 0, "ParamStore: duplicate parameter '", name, "'");
   int64_t n = shape_numel(shape);
-  info_.push_back({name, shape, total_, n, decay});
+  info_.push_back({name, shape, total_, n, decay, log_space});
   total_ += (n + 15) / 16 * 16;  // keep every view 64-byte aligned
   return int(info_.size()) - 1;
 }

@@ -16,12 +16,13 @@ struct ParamInfo {
   int64_t offset;    // into the flat buffers, in elements (multiple of 16: 64-byte aligned views)
   int64_t numel;
   bool decay;        // AdamW weight decay applies
+  bool log_space = false;  // AdamW updates log(p) (positive scales: steps relative to the magnitude)
 };
 
 class ParamStore {
  public:
   // Declares a parameter; call before finalize(). Returns its index.
-  int add(const std::string& name, const Shape& shape, bool decay);
+  int add(const std::string& name, const Shape& shape, bool decay, bool log_space = false);
   // Allocates the flat buffers (zeros) and creates the views with requires_grad and grad set.
   void finalize();
 

@@ -24,6 +24,16 @@ void AdamW::step(float lr) {
   for (const ParamInfo& info : params_.infos()) {
     const float decay = info.decay ? 1.0f - lr * cfg_.weight_decay : 1.0f;
     const int64_t lo = info.offset, hi = info.offset + info.numel;
+    if (info.log_space) {
+#pragma omp parallel for schedule(static) if (info.numel > 32768)
+      for (int64_t i = lo; i < hi; i++) {
+        float gl = g[i] * p[i];  // d loss / d log p
+        m[i] = b1 * m[i] + (1.0f - b1) * gl;
+        v[i] = b2 * v[i] + (1.0f - b2) * gl * gl;
+        p[i] *= std::exp(-step_size * (m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps)));
+      }
+      continue;
+    }
 #pragma omp parallel for schedule(static) if (info.numel > 32768)
     for (int64_t i = lo; i < hi; i++) {
       p[i] *= decay;

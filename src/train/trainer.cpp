@@ -21,6 +21,7 @@
 #include "src/core/parallel.h"
 #include "src/io/file.h"
 #include "src/optim/adamw.h"
+#include "src/quant/fake_quant.h"
 #include "src/train/checkpoint.h"
 #include "src/train/evaluate.h"
 
@@ -97,7 +98,9 @@ Json TrainOptions::to_json() const {
   j.set("accum", accum); j.set("lr", lr); j.set("min_lr_ratio", min_lr_ratio); j.set("warmup", warmup);
   j.set("weight_decay", weight_decay); j.set("clip", clip); j.set("seed", seed); j.set("eval_every", eval_every);
   j.set("eval_windows", eval_windows); j.set("save_every", save_every); j.set("vocab", vocab);
-  j.set("max_nonfinite", max_nonfinite); j.set("qat", qat); j.set("qat_keep", qat_keep); j.set("init", init);
+  j.set("max_nonfinite", max_nonfinite); j.set("qat", qat); j.set("qat_keep", qat_keep);
+  j.set("qat_scale_init", qat_scale_init); j.set("qat_freeze_scales", qat_freeze_scales);
+  j.set("qat_identity_ste", qat_identity_ste); j.set("init", init);
   j.set("cache_dir", cache_dir);
   return j;
 }
@@ -111,9 +114,33 @@ TrainOptions TrainOptions::from_json(const Json& j) {
   o.seed = uint64_t(j.at("seed").as_int()); o.eval_every = j.at("eval_every").as_int();
   o.eval_windows = j.at("eval_windows").as_int(); o.save_every = j.at("save_every").as_int();
   o.vocab = j.at("vocab").as_int(); o.max_nonfinite = j.at("max_nonfinite").as_int();
-  o.qat = j.at("qat").as_string(); o.qat_keep = j.at("qat_keep").as_string(); o.init = j.at("init").as_string();
+  o.qat = j.at("qat").as_string(); o.qat_keep = j.at("qat_keep").as_string();
+  o.qat_scale_init = j.at("qat_scale_init").as_string(); o.qat_freeze_scales = j.at("qat_freeze_scales").as_bool();
+  o.qat_identity_ste = j.at("qat_identity_ste").as_bool(); o.init = j.at("init").as_string();
   o.cache_dir = j.at("cache_dir").as_string();
   return o;
+}
+
+// Per-layer quantization error of a QAT model, in dB: every quantized weight against its fake-quant,
+// and every quantized layer's input activations on the first validation window.
+static Json qat_sqnr(Transformer& model, const std::vector<int32_t>& val, int64_t ctx) {
+  NoGrad ng;
+  Json w = Json::object(), a = Json::object();
+  model.for_each_quantized([&](const std::string& name, int wi, int si, const LayerQuant& f) {
+    Tensor wh = fake_quant_weight(model.params[wi], model.params[si], f, false);
+    double db = sqnr_db(model.params[wi].f32(), wh.f32(), wh.numel());
+    w.set(name, std::isfinite(db) ? Json(std::round(db * 100) / 100) : Json());
+  });
+  std::vector<std::pair<std::string, double>> acts;
+  model.act_sqnr = &acts;
+  int64_t T = std::min<int64_t>(ctx, int64_t(val.size()) - 1);
+  model.forward(Tensor::from_s32({1, T}, std::vector<int32_t>(val.begin(), val.begin() + T)));
+  model.act_sqnr = nullptr;
+  for (auto& [k, db] : acts) a.set(k, std::isfinite(db) ? Json(std::round(db * 100) / 100) : Json());
+  Json j = Json::object();
+  j.set("weights", w);
+  j.set("activations", a);
+  return j;
 }
 
 TrainOptions saved_options(const std::string& dir) {
@@ -176,10 +203,27 @@ TrainSummary train(const TrainOptions& opt_in) {
   if (opt.eval_every <= 0) opt.eval_every = std::max<int64_t>(1, opt.steps / 10);
   if (opt.save_every <= 0) opt.save_every = opt.eval_every;
 
-  Transformer model(cfg);
+  // QAT: from the options (a fresh run or --init), or from the checkpoint being resumed.
+  std::optional<QatConfig> qcfg;
+  if (resume_ck && !resume_ck->quantization.is_null()) {
+    qcfg = QatConfig::from_json(resume_ck->quantization, cfg.n_layers, cfg.tied);
+  } else if (!resume_ck && !opt.qat.empty() && opt.qat != "f32") {
+    qcfg = QatConfig::make(opt.qat, opt.qat_keep, cfg.n_layers, cfg.tied);
+    qcfg->scale_init = opt.qat_scale_init;
+    qcfg->freeze_scales = opt.qat_freeze_scales;
+    qcfg->identity_ste = opt.qat_identity_ste;
+    QAT_CHECK(qcfg->scale_init == "minmax" || qcfg->scale_init == "mse", "--qat-scale-init: expected minmax or mse");
+  }
+  Transformer model(cfg, qcfg ? &*qcfg : nullptr);
   model.init_weights(opt.seed);
   if (resume_ck) load_params(model.params, resume_ck->weights, opt.out + "/model.safetensors");
-  if (init_ck) load_params(model.params, init_ck->weights, opt.init + "/model.safetensors");
+  bool init_has_scales = false;
+  if (init_ck) {  // an FP32 checkpoint has no scales: they are initialised from its weights below
+    load_params(model.params, init_ck->weights, opt.init + "/model.safetensors", {"_scale", ".input_scale"});
+    for (int i = 0; i < model.params.size(); i++)
+      init_has_scales = init_has_scales || (model.is_scale_param(i) && init_ck->weights.find(model.params.info(i).name));
+  }
+  if (qcfg && !resume_ck && !init_has_scales) model.init_qat_scales();
   AdamW adam(model.params, AdamWConfig{float(opt.lr), 0.9f, 0.95f, 1e-8f, float(opt.weight_decay)});
   TokenLoader loader(&data.train.tokens, opt.batch, opt.ctx, opt.seed);
 
@@ -214,12 +258,13 @@ TrainSummary train(const TrainOptions& opt_in) {
     st.set("tokens_seen", tokens_seen);
     st.set("train_seconds", train_seconds);
     st.set("options", opt.to_json());
-    save_checkpoint(opt.out, {&cfg, Json(), &model.params, &adam, tok.to_json(), st});
+    save_checkpoint(opt.out, {&cfg, qcfg ? qcfg->to_json() : Json(), &model.params, &adam, tok.to_json(), st});
   };
   auto run_eval = [&](int64_t windows) {
     EvalResult r = evaluate(model, data.val.tokens, token_bytes, opt.batch, opt.ctx, windows);
     Json m = Json::object();
     m.set("step", step); m.set("val_loss", r.loss); m.set("bpb", r.bpb); m.set("val_tokens", r.tokens);
+    if (qcfg) m.set("sqnr_db", qat_sqnr(model, data.val.tokens, opt.ctx));
     append_line(metrics, m.dump());
     return r;
   };
@@ -243,12 +288,14 @@ TrainSummary train(const TrainOptions& opt_in) {
         (opt.accum > 1 ? scale(loss, 1.0f / float(opt.accum)) : loss).backward();
       }
       float loss_v = float(loss_sum / double(opt.accum));
+      if (qcfg && qcfg->freeze_scales) model.zero_qat_scale_grads();
       if (inject_nan_at(step)) model.params.flat_grad().f32()[0] = NAN;
       float gnorm = clip_grad_norm(model.params, float(opt.clip));
       float lr = lr_schedule(step, opt.steps, opt.warmup, float(opt.lr), float(opt.lr * opt.min_lr_ratio));
       bool finite = std::isfinite(loss_v) && std::isfinite(gnorm);
       if (finite) {
         adam.step(lr);
+        if (qcfg) model.clamp_qat_scales();
         nonfinite_streak = 0;
       } else {
         nonfinite_streak++;

@@ -36,6 +36,9 @@ struct TrainOptions {
   int64_t max_nonfinite = 5;        // abort after this many non-finite steps in a row
   std::string qat;                  // QAT scheme ("" = FP32 training)
   std::string qat_keep;             // per-layer overrides
+  std::string qat_scale_init = "mse";  // minmax | mse
+  bool qat_freeze_scales = false;
+  bool qat_identity_ste = false;
   bool quiet = false;               // no progress line
   bool plot = true;                 // draw loss.png at the end (gnuplot)
   bool profile = false;

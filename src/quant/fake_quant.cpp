@@ -1,0 +1,192 @@
+// QAT ops (see fake_quant.h). Threads split rows of W (or elements), never a group's sum: the LSQ
+// scale gradients are summed in a fixed order, so results do not depend on the thread count.
+#include "src/quant/fake_quant.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/qgemm.h"
+#include "src/ops/blas.h"
+#include "src/ops/strided.h"
+#include "src/quant/quant.h"
+
+namespace qat {
+
+namespace {
+
+void check_weight(const char* op, const Tensor& w, const Tensor& scale, const LayerQuant& q) {
+  QAT_CHECK(w.ndim() == 2 && w.is_contiguous(), op, ": weight must be a contiguous (N, K) tensor, got ", w.shape_string());
+  QAT_CHECK(q.quantized(), op, ": layer format is f32");
+  int64_t N = w.dim(0), K = w.dim(1), G = q.group(K);
+  QAT_CHECK(K % G == 0, op, ": K = ", K, " is not a multiple of the group size ", G);
+  if (scale.shape() != Shape{N, K / G} || !scale.is_contiguous())
+    fail(op, ": scale has shape ", scale.shape_string(), ", expected ", shape_str(Shape{N, K / G}));
+}
+
+// dW_hat (N, K) -> dw (masked STE) and ds (LSQ), for codes q and scales s16 of w.
+void weight_backward(const float* dwh, const float* w, const int8_t* q, const float* s16, int64_t N, int64_t K,
+                     int64_t G, int lo, int hi, bool identity_ste, float* dw, float* ds) {
+  const double gscale = 1.0 / std::sqrt(double(G) * double(hi));
+  const int64_t groups_per_row = K / G;
+#pragma omp parallel for schedule(static) if (N * K > 65536)
+  for (int64_t n = 0; n < N; n++) {
+    for (int64_t gi = 0; gi < groups_per_row; gi++) {
+      const int64_t g = n * groups_per_row + gi, e0 = n * K + gi * G;
+      const float s = s16[g];
+      double acc = 0;
+      for (int64_t e = e0; e < e0 + G; e++) {
+        float v = w[e] / s;
+        bool in = v >= float(lo) && v <= float(hi);
+        if (dw && (in || identity_ste)) dw[e] += dwh[e];
+        acc += double(dwh[e]) * (in ? double(q[e]) - double(v) : double(q[e]));
+      }
+      if (ds) ds[g] += float(gscale * acc);
+    }
+  }
+}
+
+// x (R, K) -> its fake-quantized values under a dynamic activation rule (the reference rule).
+void act_dequant(AQuant a, const float* x, int64_t R, int64_t K, float* out) {
+  std::vector<int8_t> q(static_cast<size_t>(R * K));
+  if (a == AQuant::q8_0) {
+    std::vector<float> d(static_cast<size_t>(R * K / QK));
+    quantize_int8_ggml(x, R * K, QK, ScaleRound::f16, q.data(), d.data());
+    dequantize(q.data(), d.data(), R * K, QK, out);
+  } else {
+    std::vector<float> d(static_cast<size_t>(R));
+    quantize_per_token_int8(x, R, K, q.data(), d.data());
+    dequantize(q.data(), d.data(), R * K, K, out);
+  }
+}
+
+WFormat served_format(const LayerQuant& q) {
+  return q.w == WQuant::q4_0 ? WFormat::q4_0 : q.w == WQuant::q8_0 ? WFormat::q8_0 : WFormat::s8_pc;
+}
+
+}  // namespace
+
+void quantize_weight(const Tensor& w, const Tensor& scale, const LayerQuant& q, std::vector<int8_t>* codes,
+                     std::vector<float>* s16) {
+  check_weight("quantize_weight", w, scale, q);
+  int64_t N = w.dim(0), K = w.dim(1), G = q.group(K);
+  codes->resize(size_t(N * K));
+  s16->resize(size_t(N * K / G));
+  const float* pw = w.f32();
+  const float* ps = scale.f32();
+#pragma omp parallel for schedule(static) if (N * K > 65536)
+  for (int64_t n = 0; n < N; n++)
+    quantize_learned(pw + n * K, K, G, ps + n * (K / G), q.code_min(), q.code_max(), codes->data() + n * K,
+                     s16->data() + n * (K / G));
+}
+
+double sqnr_db(const float* x, const float* x_hat, int64_t n) {
+  double sig = 0, noise = 0;
+  for (int64_t i = 0; i < n; i++) {
+    sig += double(x[i]) * x[i];
+    double e = double(x[i]) - x_hat[i];
+    noise += e * e;
+  }
+  if (noise == 0) return INFINITY;
+  return 10.0 * std::log10(sig / noise);
+}
+
+Tensor fake_quant_weight(const Tensor& w, const Tensor& scale, const LayerQuant& q, bool identity_ste) {
+  check_weight("fake_quant_weight", w, scale, q);
+  int64_t N = w.dim(0), K = w.dim(1), G = q.group(K);
+  auto codes = std::make_shared<std::vector<int8_t>>();
+  auto s16 = std::make_shared<std::vector<float>>();
+  quantize_weight(w, scale, q, codes.get(), s16.get());
+  Tensor out = Tensor::empty({N, K});
+  dequantize(codes->data(), s16->data(), N * K, G, out.f32());
+  record(out, "fake_quant_weight", {w, scale}, [w, scale, q, identity_ste, codes, s16, N, K, G](const Tensor&, const Tensor& dout) {
+    float* dw = w.requires_grad() ? grad_buffer(w).f32() : nullptr;
+    float* ds = scale.requires_grad() ? grad_buffer(scale).f32() : nullptr;
+    weight_backward(dout.f32(), w.f32(), codes->data(), s16->data(), N, K, G, q.code_min(), q.code_max(), identity_ste, dw, ds);
+  });
+  return out;
+}
+
+Tensor fake_quant_act(const Tensor& x_in, AQuant a, const Tensor& static_scale) {
+  if (a == AQuant::none) return x_in;
+  Tensor x = contiguous(x_in);
+  int64_t K = x.dim(-1), R = x.numel() / K;
+  Tensor out = Tensor::empty(x.shape());
+  if (a == AQuant::q8_0 || a == AQuant::int8_token) {
+    QAT_CHECK(a != AQuant::q8_0 || K % QK == 0, "fake_quant_act: q8_0 needs K % 32 == 0, got ", K);
+    act_dequant(a, x.f32(), R, K, out.f32());
+    record(out, "fake_quant_act", {x}, [x](const Tensor&, const Tensor& dout) { accumulate(grad_buffer(x), dout); });
+    return out;
+  }
+  // int8_static: one learned scale for the tensor, LSQ as for weights with G = every element.
+  QAT_CHECK(static_scale.defined() && static_scale.numel() == 1, "fake_quant_act: int8_static needs a (1) scale");
+  int64_t n = x.numel();
+  auto codes = std::make_shared<std::vector<int8_t>>(static_cast<size_t>(n));
+  float s16 = 0;
+  quantize_learned(x.f32(), n, n, static_scale.f32(), -127, 127, codes->data(), &s16);
+  dequantize(codes->data(), &s16, n, n, out.f32());
+  record(out, "fake_quant_act", {x, static_scale}, [x, static_scale, codes, s16, n](const Tensor&, const Tensor& dout) {
+    float* dx = x.requires_grad() ? grad_buffer(x).f32() : nullptr;
+    float* ds = static_scale.requires_grad() ? grad_buffer(static_scale).f32() : nullptr;
+    weight_backward(dout.f32(), x.f32(), codes->data(), &s16, 1, n, n, -127, 127, false, dx, ds);
+  });
+  return out;
+}
+
+Tensor quantized_linear(const Tensor& x_in, const Tensor& w, const Tensor& scale, const Tensor& act_scale,
+                        const LayerQuant& q, bool identity_ste) {
+  if (!q.served()) {  // weight-only or static activations: fake quant + f32 matmul (not served)
+    return linear(fake_quant_act(x_in, q.a, act_scale), fake_quant_weight(w, scale, q, identity_ste));
+  }
+  check_weight("quantized_linear", w, scale, q);
+  Tensor x = contiguous(x_in);
+  int64_t N = w.dim(0), K = w.dim(1), G = q.group(K), R = x.numel() / K;
+  if (x.dim(-1) != K) shape_error("quantized_linear", x.shape(), w.shape());
+  auto codes = std::make_shared<std::vector<int8_t>>();
+  auto s16 = std::make_shared<std::vector<float>>();
+  quantize_weight(w, scale, q, codes.get(), s16.get());
+  // The served computation: pack the codes for the active kernel table, quantize x by the reference
+  // rule, integer dot products, the f32 epilogue of kernels.h.
+  thread_local PackedWeights packed;
+  pack_weights(served_format(q), codes->data(), s16->data(), N, K, &packed);
+  Shape out_shape = x.shape();
+  out_shape.back() = N;
+  Tensor out = Tensor::empty(out_shape);
+  qgemm(packed, x.f32(), R, out.f32());
+  record(out, "quantized_linear", {x, w, scale},
+         [x, w, scale, q, identity_ste, codes, s16, N, K, G, R](const Tensor&, const Tensor& dout) {
+           const float* dy = dout.f32();
+           if (Tensor dx = grad_buffer(x); dx.defined()) {  // dx (R, K) += dy (R, N) W_hat (N, K)
+             std::vector<float> wh(static_cast<size_t>(N * K));
+             dequantize(codes->data(), s16->data(), N * K, G, wh.data());
+             sgemm(false, false, R, K, N, 1.0f, dy, N, wh.data(), K, 1.0f, dx.f32(), K);
+           }
+           if (!w.requires_grad() && !scale.requires_grad()) return;
+           std::vector<float> xh(static_cast<size_t>(R * K)), dwh(static_cast<size_t>(N * K));
+           act_dequant(q.a, x.f32(), R, K, xh.data());
+           sgemm(true, false, N, K, R, 1.0f, dy, N, xh.data(), K, 0.0f, dwh.data(), K);  // dW_hat = dy^T x_hat
+           weight_backward(dwh.data(), w.f32(), codes->data(), s16->data(), N, K, G, q.code_min(), q.code_max(),
+                           identity_ste, w.requires_grad() ? grad_buffer(w).f32() : nullptr,
+                           scale.requires_grad() ? grad_buffer(scale).f32() : nullptr);
+         });
+  return out;
+}
+
+Tensor fixed_linear(const Tensor& x_in, const Tensor& w_in) {
+  Tensor x = contiguous(x_in), w = contiguous(w_in);
+  QAT_CHECK(w.ndim() == 2, "fixed_linear: weight must be (N, K), got ", w.shape_string());
+  int64_t K = x.dim(-1), N = w.dim(0), R = x.numel() / (K ? K : 1);
+  if (w.dim(1) != K) shape_error("fixed_linear", x.shape(), w.shape());
+  Shape out_shape = x.shape();
+  out_shape.back() = N;
+  Tensor out = Tensor::empty(out_shape);
+  gemm_f32(x.f32(), K, w.f32(), K, R, N, K, out.f32(), N);
+  record(out, "fixed_linear", {x, w}, [x, w, R, N, K](const Tensor&, const Tensor& dout) {
+    if (Tensor dx = grad_buffer(x); dx.defined())
+      sgemm(false, false, R, K, N, 1.0f, dout.f32(), N, w.f32(), K, 1.0f, dx.f32(), K);
+    if (Tensor dw = grad_buffer(w); dw.defined())
+      sgemm(true, false, N, K, R, 1.0f, dout.f32(), N, x.f32(), K, 1.0f, dw.f32(), K);
+  });
+  return out;
+}
+
+}  // namespace qat

@@ -1,0 +1,155 @@
+// Scheme names, overrides and their JSON form (see scheme.h).
+#include "src/quant/scheme.h"
+
+#include "src/util/error.h"
+
+namespace qat {
+
+namespace {
+const char* kKinds[7] = {"q", "k", "v", "o", "gate", "up", "down"};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t e = s.find(sep, pos);
+    std::string item = s.substr(pos, e == std::string::npos ? std::string::npos : e - pos);
+    if (!item.empty()) out.push_back(item);
+    if (e == std::string::npos) break;
+    pos = e + 1;
+  }
+  return out;
+}
+}  // namespace
+
+bool LayerQuant::served() const {
+  return (w == WQuant::q4_0 && a == AQuant::q8_0) || (w == WQuant::q8_0 && a == AQuant::q8_0) ||
+         (w == WQuant::int8_pc && a == AQuant::int8_token);
+}
+
+int64_t LayerQuant::group(int64_t K) const { return w == WQuant::q4_0 || w == WQuant::q8_0 ? 32 : K; }
+int LayerQuant::code_min() const { return w == WQuant::q4_0 || w == WQuant::int4_pc ? -8 : -127; }
+int LayerQuant::code_max() const { return w == WQuant::q4_0 || w == WQuant::int4_pc ? 7 : 127; }
+
+std::string LayerQuant::name() const {
+  if (w == WQuant::none) return "f32";
+  if (w == WQuant::q4_0 && a == AQuant::q8_0) return "q4_0";
+  if (w == WQuant::q8_0 && a == AQuant::q8_0) return "q8_0";
+  if (w == WQuant::int8_pc && a == AQuant::int8_token) return "w8a8";
+  if (w == WQuant::int4_pc && a == AQuant::none) return "w4";
+  if (w == WQuant::int8_pc && a == AQuant::none) return "w8";
+  if (w == WQuant::int8_pc && a == AQuant::int8_static) return "w8a8s";
+  return "custom";
+}
+
+LayerQuant scheme_layer(const std::string& s) {
+  if (s == "q4_0") return {WQuant::q4_0, AQuant::q8_0};
+  if (s == "q8_0") return {WQuant::q8_0, AQuant::q8_0};
+  if (s == "w8a8") return {WQuant::int8_pc, AQuant::int8_token};
+  if (s == "w8a8s") return {WQuant::int8_pc, AQuant::int8_static};  // learned static activation scale
+  if (s == "w4") return {WQuant::int4_pc, AQuant::none};
+  if (s == "w8") return {WQuant::int8_pc, AQuant::none};
+  if (s == "f32") return {};
+  throw UsageError("unknown quantization scheme '" + s + "' (expected q4_0, q8_0, w8a8, w8a8s, w4, w8 or f32)");
+}
+
+QatConfig QatConfig::make(const std::string& scheme, const std::string& keep, int64_t n_layers, bool tied) {
+  QatConfig c;
+  c.scheme = scheme;
+  c.keep = keep;
+  c.n_layers = n_layers;
+  c.tied = tied;
+  LayerQuant base = scheme_layer(scheme);
+  c.embed = c.lm_head = base;
+  c.layers.assign(size_t(n_layers), std::vector<LayerQuant>(7, base));
+  bool embed_set = false, head_set = false;
+  LayerQuant embed_fmt, head_fmt;
+  for (const std::string& item : split(keep, ',')) {
+    size_t eq = item.find('=');
+    std::string slot = item.substr(0, eq);
+    LayerQuant f = eq == std::string::npos ? LayerQuant{} : scheme_layer(item.substr(eq + 1));
+    std::vector<std::string> parts = split(slot, '.');
+    bool matched = false;
+    if (slot == "embed") { c.embed = f; embed_set = true; embed_fmt = f; matched = true; }
+    else if (slot == "lm_head") { c.lm_head = f; head_set = true; head_fmt = f; matched = true; }
+    else {
+      // [layers.N.]kind | layers.N | attn | mlp | kind
+      int64_t layer = -1;
+      std::string kind = slot;
+      if (parts.size() >= 2 && parts[0] == "layers") {
+        char* end = nullptr;
+        layer = std::strtoll(parts[1].c_str(), &end, 10);
+        if (*end != '\0' || layer < 0 || layer >= n_layers)
+          throw UsageError(str("--qat-keep: '", item, "': layer index must be in [0, ", n_layers, ")"));
+        kind = parts.size() == 3 ? parts[2] : parts.size() == 2 ? "all" : "?";
+      }
+      for (int64_t l = 0; l < n_layers; l++) {
+        if (layer >= 0 && l != layer) continue;
+        for (int k = 0; k < 7; k++) {
+          bool hit = kind == "all" || kind == kKinds[k] || (kind == "attn" && k < 4) || (kind == "mlp" && k >= 4);
+          if (hit) { c.layers[size_t(l)][size_t(k)] = f; matched = true; }
+        }
+      }
+    }
+    if (!matched)
+      throw UsageError(str("--qat-keep: unknown layer '", slot,
+                           "' (expected embed, lm_head, q, k, v, o, gate, up, down, attn, mlp, layers.N[.kind])"));
+  }
+  if (tied) {
+    if (embed_set && head_set && !(embed_fmt == head_fmt))
+      throw UsageError(str("--qat-keep: the embedding and lm_head are tied (one tensor), so they need one format; got embed=",
+                           embed_fmt.name(), " and lm_head=", head_fmt.name()));
+    if (embed_set) c.lm_head = c.embed;
+    if (head_set) c.embed = c.lm_head;
+  }
+  // The embedding is a table lookup: its "activation" format is meaningless. A tied table keeps the
+  // lm_head's weight format for both uses.
+  return c;
+}
+
+const LayerQuant& QatConfig::linear(int layer, int kind) const {
+  if (kind == 7) return lm_head;
+  return layers[size_t(layer)][size_t(kind)];
+}
+
+bool QatConfig::any_static_acts() const {
+  if (lm_head.a == AQuant::int8_static) return true;
+  for (const auto& l : layers)
+    for (const LayerQuant& q : l)
+      if (q.a == AQuant::int8_static) return true;
+  return false;
+}
+
+Json QatConfig::to_json() const {
+  Json j = Json::object();
+  j.set("quant_method", "qat");
+  j.set("scheme", scheme);
+  j.set("keep", keep);
+  j.set("scale_init", scale_init);
+  j.set("freeze_scales", freeze_scales);
+  j.set("identity_ste", identity_ste);
+  Json layers_j = Json::object();
+  layers_j.set("embed", embed.name());
+  layers_j.set("lm_head", lm_head.name());
+  for (size_t l = 0; l < layers.size(); l++)
+    for (int k = 0; k < 7; k++) layers_j.set(str("layers.", l, ".", kKinds[k]), layers[l][size_t(k)].name());
+  j.set("layers", layers_j);  // informational: make() rebuilds them from scheme + keep
+  return j;
+}
+
+QatConfig QatConfig::from_json(const Json& j, int64_t n_layers, bool tied) {
+  QAT_CHECK(j.is_object() && j.contains("scheme"), "quantization_config: expected an object with a 'scheme'");
+  QatConfig c;
+  try {
+    c = make(j.at("scheme").as_string(), j.contains("keep") ? j.at("keep").as_string() : "", n_layers, tied);
+  } catch (const UsageError& e) {
+    fail("quantization_config: ", e.what());
+  }
+  if (const Json* v = j.find("scale_init")) c.scale_init = v->as_string();
+  if (const Json* v = j.find("freeze_scales")) c.freeze_scales = v->as_bool();
+  if (const Json* v = j.find("identity_ste")) c.identity_ste = v->as_bool();
+  QAT_CHECK(c.scale_init == "minmax" || c.scale_init == "mse", "quantization_config: scale_init must be minmax or mse");
+  return c;
+}
+
+}  // namespace qat
