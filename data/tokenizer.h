@@ -17,6 +17,7 @@ struct EncodeCache {
   std::unordered_map<std::string, std::vector<int32_t>> pieces;
 };
 
+// Immutable after construction: const methods may be called from several threads at once.
 class Tokenizer {
  public:
   static constexpr std::string_view kEotText = "<|endoftext|>";
