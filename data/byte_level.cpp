@@ -1,4 +1,6 @@
-// The byte <-> codepoint tables of GPT-2's bytes_to_unicode(), built once. Read next: data/tokenizer.cpp.
+// The byte <-> codepoint tables of GPT-2's bytes_to_unicode(), built once on first use: 256 UTF-8
+// strings one way, a codepoint -> byte map the other (used when loading tokenizer.json).
+// Read next: data/tokenizer.cpp.
 #include "data/byte_level.h"
 
 #include <array>

@@ -1,5 +1,6 @@
 // Reading the corpus: file discovery, the checks that turn bad input into one-line errors, document
-// splitting and the hash split. Read next: data/dataset.cpp.
+// splitting and the hash split. Everything is deterministic: files in sorted order, the split by a hash
+// of the text. Read next: data/dataset.cpp.
 #include "data/corpus.h"
 
 #include <algorithm>

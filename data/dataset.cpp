@@ -116,8 +116,12 @@ TokenizedData load_or_tokenize(const Corpus& corpus, const Tokenizer& tok, const
   d.train = tokenize_split(corpus.train, tok);
   d.val = tokenize_split(corpus.val, tok);
   if (!cache_dir.empty()) {
-    make_dirs(cache_dir);
-    write_cache(d.cache_path, corpus_hash, tok, d);
+    try {  // the cache only saves time: failing to write it is not a reason to stop
+      make_dirs(cache_dir);
+      write_cache(d.cache_path, corpus_hash, tok, d);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "warning: token cache not written: %s\n", e.what());
+    }
   }
   return d;
 }

@@ -12,11 +12,15 @@
 
 namespace qat {
 
+// The recommended vocab size (bin/train --vocab): measured in docs/TOKENIZER.md, "Choosing the vocab size".
+inline constexpr int kDefaultVocabSize = 1024;
+
 // Per-piece encoding results, reused across encode_append calls (one per thread; not shared).
 struct EncodeCache {
   std::unordered_map<std::string, std::vector<int32_t>> pieces;
 };
 
+// Immutable after construction: const methods may be called from several threads at once.
 class Tokenizer {
  public:
   static constexpr std::string_view kEotText = "<|endoftext|>";

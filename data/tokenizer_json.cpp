@@ -94,16 +94,10 @@ Tokenizer Tokenizer::load(const std::string& path) {
   return from_json(read_file(path, uint64_t(256) << 20), path);
 }
 
-Tokenizer Tokenizer::from_json(std::string_view text, const std::string& name) {
-  Json j;
-  try {
-    j = Json::parse(text);
-  } catch (const Error& e) {
-    fail(name, ": ", e.what());
-  }
-  Reader r{name};
-  if (!j.is_object()) r.bad("top level", "expected a JSON object");
-  const Json& model = r.get(j, "model", Json::Type::object, "model");
+namespace {
+
+// Settings that change how text is split or ids are produced must be the ones we implement.
+void check_settings(const Json& j, const Json& model, const Reader& r) {
   if (r.get(model, "type", Json::Type::string, "model.type").as_string() != "BPE")
     r.bad("model.type", "expected \"BPE\", got \"" + model.at("type").as_string() + "\"");
   r.expect(model, "byte_fallback", Json(false), "model.byte_fallback");
@@ -116,14 +110,16 @@ Tokenizer Tokenizer::from_json(std::string_view text, const std::string& name) {
     r.bad("pre_tokenizer.type", "expected \"ByteLevel\" (the GPT-2 split), got \"" + pre.at("type").as_string() + "\"");
   r.expect(pre, "add_prefix_space", Json(false), "pre_tokenizer.add_prefix_space");
   r.expect(pre, "use_regex", Json(true), "pre_tokenizer.use_regex");
+}
 
-  // Vocab: ids 0..V-1, each exactly once; every string maps back to bytes, except the EOT text.
+// model.vocab: ids 0..V-1, each exactly once; every string maps back to distinct bytes, except the EOT
+// text, which must have the last id; all 256 single bytes present. Returns each id's bytes.
+std::vector<std::string> read_vocab(const Json& model, const Reader& r, std::unordered_map<std::string, int32_t>& bytes_to_id) {
   const Json& vocab = r.get(model, "vocab", Json::Type::object, "model.vocab");
   const size_t V = vocab.members().size();
   if (V < 257 || V > (1u << 20)) r.bad("model.vocab", "expected 257 to 1048576 tokens, got " + std::to_string(V));
   std::vector<std::string> tokens(V);
   std::vector<bool> have(V, false);
-  std::unordered_map<std::string, int32_t> bytes_to_id;
   for (const auto& [str, idj] : vocab.members()) {
     std::string field = "model.vocab[" + Json(str).dump() + "]";
     if (!idj.is_number() || idj.dump().find_first_not_of("0123456789") != std::string::npos)
@@ -142,54 +138,74 @@ Tokenizer Tokenizer::from_json(std::string_view text, const std::string& name) {
     }
     tokens[size_t(id)] = std::move(bytes);
   }
-  if (!have[V - 1] || tokens[V - 1] != Tokenizer::kEotText) r.bad("model.vocab", "the last id must be <|endoftext|>");
+  if (tokens[V - 1] != Tokenizer::kEotText) r.bad("model.vocab", "the last id must be <|endoftext|>");
   for (int b = 0; b < 256; b++)
     if (!bytes_to_id.count(std::string(1, char(b))))
       r.bad("model.vocab", "no token for byte " + std::to_string(b) + " (\"" + byte_to_unicode(uint8_t(b)) + "\")");
+  return tokens;
+}
 
+// added_tokens: exactly the EOT token, special, with the last id.
+void check_added_tokens(const Json& j, const Reader& r, size_t V) {
   const Json& added = r.get(j, "added_tokens", Json::Type::array, "added_tokens");
   if (added.items().size() != 1) r.bad("added_tokens", "expected exactly one entry, <|endoftext|>");
   const Json& eot = added.items()[0];
   if (!eot.is_object()) r.bad("added_tokens[0]", "expected an object");
   if (r.get(eot, "content", Json::Type::string, "added_tokens[0].content").as_string() != Tokenizer::kEotText)
     r.bad("added_tokens[0].content", "expected \"<|endoftext|>\"");
-  const Json& eot_id = r.get(eot, "id", Json::Type::number, "added_tokens[0].id");
-  if (eot_id.dump() != std::to_string(V - 1)) r.bad("added_tokens[0].id", "expected " + std::to_string(V - 1) + ", got " + eot_id.dump());
+  const Json& id = r.get(eot, "id", Json::Type::number, "added_tokens[0].id");
+  if (id.dump() != std::to_string(V - 1)) r.bad("added_tokens[0].id", "expected " + std::to_string(V - 1) + ", got " + id.dump());
   r.expect(eot, "special", Json(true), "added_tokens[0].special");
+}
 
-  // Merges: "A B" (or ["A", "B"]); both parts and their concatenation are tokens; no pair twice.
+// One merge, "A B" or ["A", "B"], as its two token strings.
+std::pair<std::string, std::string> merge_parts(const Json& m, const Reader& r, const std::string& field) {
+  if (m.is_array() && m.items().size() == 2 && m.items()[0].is_string() && m.items()[1].is_string())
+    return {m.items()[0].as_string(), m.items()[1].as_string()};
+  if (!m.is_string()) r.bad(field, "expected \"A B\" or [\"A\", \"B\"], got " + m.dump());
+  const std::string& s = m.as_string();
+  size_t sp = s.find(' ');
+  if (sp == std::string::npos || sp == 0 || sp + 1 >= s.size() || s.find(' ', sp + 1) != std::string::npos)
+    r.bad(field, "expected \"A B\" (two tokens, one space), got " + m.dump());
+  return {s.substr(0, sp), s.substr(sp + 1)};
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::from_json(std::string_view text, const std::string& name) {
+  Json j;
+  try {
+    j = Json::parse(text);
+  } catch (const Error& e) {
+    fail(name, ": ", e.what());
+  }
+  Reader r{name};
+  if (!j.is_object()) r.bad("top level", "expected a JSON object");
+  const Json& model = r.get(j, "model", Json::Type::object, "model");
+  check_settings(j, model, r);
+  std::unordered_map<std::string, int32_t> bytes_to_id;
+  std::vector<std::string> tokens = read_vocab(model, r, bytes_to_id);
+  check_added_tokens(j, r, tokens.size());
+
+  // Merges, in rank order: both parts and their concatenation are tokens; no pair twice.
   const Json& mj = r.get(model, "merges", Json::Type::array, "model.merges");
   std::vector<Merge> merges;
   merges.reserve(mj.items().size());
   std::unordered_set<uint64_t> seen;
   for (size_t i = 0; i < mj.items().size(); i++) {
-    const Json& m = mj.items()[i];
     std::string field = "model.merges[" + std::to_string(i) + "]";
-    std::string parts[2];
-    if (m.is_string()) {
-      const std::string& s = m.as_string();
-      size_t sp = s.find(' ');
-      if (sp == std::string::npos || sp == 0 || sp + 1 >= s.size() || s.find(' ', sp + 1) != std::string::npos)
-        r.bad(field, "expected \"A B\" (two tokens, one space), got " + m.dump());
-      parts[0] = s.substr(0, sp);
-      parts[1] = s.substr(sp + 1);
-    } else if (m.is_array() && m.items().size() == 2 && m.items()[0].is_string() && m.items()[1].is_string()) {
-      parts[0] = m.items()[0].as_string();
-      parts[1] = m.items()[1].as_string();
-    } else {
-      r.bad(field, "expected \"A B\" or [\"A\", \"B\"], got " + m.dump());
-    }
+    auto [left, right] = merge_parts(mj.items()[i], r, field);
     int32_t ids[2];
-    std::string joined;
+    std::string joined, bytes;
     for (int k = 0; k < 2; k++) {
-      std::string bytes;
-      auto it = unicode_string_to_bytes(parts[k], &bytes) ? bytes_to_id.find(bytes) : bytes_to_id.end();
-      if (it == bytes_to_id.end()) r.bad(field, "\"" + parts[k] + "\" is not in model.vocab");
+      const std::string& part = k ? right : left;
+      auto it = unicode_string_to_bytes(part, &bytes) ? bytes_to_id.find(bytes) : bytes_to_id.end();
+      if (it == bytes_to_id.end()) r.bad(field, "\"" + part + "\" is not in model.vocab");
       ids[k] = it->second;
       joined += bytes;
     }
     auto res = bytes_to_id.find(joined);
-    if (res == bytes_to_id.end()) r.bad(field, "the merged token \"" + parts[0] + parts[1] + "\" is not in model.vocab");
+    if (res == bytes_to_id.end()) r.bad(field, "the merged token \"" + left + right + "\" is not in model.vocab");
     if (!seen.insert(pair_key(ids[0], ids[1])).second) r.bad(field, "the same pair merged twice");
     merges.push_back({ids[0], ids[1], res->second});
   }

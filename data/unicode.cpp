@@ -1,5 +1,6 @@
-// UTF-8 reading and the codepoint class lookup (binary search in the generated range table, with an
-// ASCII fast path because nearly all text is ASCII). Read next: data/pretokenize.cpp.
+// UTF-8 reading and the codepoint class lookup: a binary search in the generated range table, with an
+// ASCII fast path because nearly all text is ASCII. The reader accepts only shortest-form UTF-8 and
+// reports anything else one byte at a time. Read next: data/pretokenize.cpp.
 #include "data/unicode.h"
 
 #include <algorithm>

@@ -1,5 +1,6 @@
 // Corpus reading (document splitting, the default fortune corpus, the deterministic split, one-line
-// errors for bad input) and the tokenized-data cache (hit on the second run, corrupted files rebuilt).
+// errors for bad input) and the tokenized-data cache (hit on the second run, corrupted files rebuilt for
+// the reason they were rejected). Code under test: data/corpus.h, data/dataset.h.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -201,4 +202,8 @@ TEST_CASE("the token cache: hit on the second run, corrupted files rebuilt", "[d
   TokenizedData nocache = load_or_tokenize(c, t, "");
   CHECK_FALSE(nocache.from_cache);
   CHECK(nocache.cache_path.empty());
+  // An unwritable cache directory (below a regular file, so even root cannot create it) costs a warning.
+  TokenizedData unwritable = load_or_tokenize(c, t, first.cache_path + "/sub");
+  CHECK_FALSE(unwritable.from_cache);
+  CHECK(unwritable.train.tokens == first.train.tokens);
 }
