@@ -1,5 +1,5 @@
 // The byte-level BPE tokenizer: GPT-2 pre-tokenization vectors (expected splits from GPT-2's regex run by
-// Python's `re` in tools/bpe_reference.py), token-id vectors for a tiny trained tokenizer (ids from the
+// Python's `re` in tests/reference/bpe_reference.py), token-id vectors for a tiny trained tokenizer (ids from the
 // same independent reference), the merge order against a naive encoder, byte round trips (invalid UTF-8
 // included), the GGUF views, and tokenizer.json save/load with corrupted variants rejected.
 #include <unistd.h>
@@ -22,7 +22,7 @@ using namespace qat;
 
 namespace {
 
-// Keep in sync with tools/bpe_reference.py (TINY_CORPUS, TINY_VOCAB, VECTORS).
+// Keep in sync with tests/reference/bpe_reference.py (TINY_CORPUS, TINY_VOCAB, VECTORS).
 const std::vector<std::string> kTinyCorpus = {
     "the cat sat on the mat. the cat's hat is flat!",
     "that hat? it's the cat's hat, and that's that.",
@@ -167,7 +167,7 @@ TEST_CASE("a tiny trained tokenizer gives the reference ids", "[tokenizer]") {
   CHECK(t.token_bytes(256) == "at");
   CHECK(t.token_bytes(260) == " the");
   CHECK(t.token_bytes(t.eot_id()) == "<|endoftext|>");
-  // From `tools/bpe_reference.py vectors`.
+  // From `tests/reference/bpe_reference.py vectors`.
   const std::vector<std::pair<std::string, std::vector<int32_t>>> vectors = {
       {"the cat sat on the mat.", {278, 264, 291, 256, 290, 110, 260, 283, 46}},
       {"that's the hat they'll wear", {257, 256, 262, 260, 265, 260, 121, 39, 108, 108, 32, 119, 101, 97, 114}},

@@ -4,8 +4,8 @@
 # It shares no logic with the C++: the split is GPT-2's regex run by Python's `re` engine (with \p{L},
 # \p{N} and \s spelled out as classes), training recounts every pair after every merge, and encoding
 # merges every occurrence of the best-ranked pair at once, as GPT-2's encoder.py does.
-# Usage: tools/bpe_reference.py vectors            (prints the test vectors)
-#        tools/bpe_reference.py corpus FILE VOCAB  (FILE: documents separated by NUL bytes; prints the
+# Usage: tests/reference/bpe_reference.py vectors            (prints the test vectors)
+#        tests/reference/bpe_reference.py corpus FILE VOCAB  (FILE: documents separated by NUL bytes; prints the
 #                                                   merges as "left right" ids, then the ids of each doc)
 import re
 import sys
