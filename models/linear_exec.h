@@ -22,5 +22,12 @@ class LinearExec {
 
 // f32 weights w (N, K) (kept alive by the tensor) through OpenBLAS sgemm.
 std::unique_ptr<LinearExec> make_f32_blas_linear(const Tensor& w);
+// f32 weights through the project's fixed-order kernel (kernels/qgemm.h gemm_f32): what a QAT model's
+// f32 layers run in training and serving alike.
+std::unique_ptr<LinearExec> make_f32_fixed_linear(const Tensor& w);
+// Integer weights: codes (N, K) and scales (N, K/32) (q4_0, q8_0) or (N) (s8_pc), packed once for the
+// active kernel table; forward quantizes x by the reference rule and runs the integer kernel.
+std::unique_ptr<LinearExec> make_quant_linear(int format /* WFormat */, const int8_t* codes, const float* scales,
+                                              int64_t N, int64_t K);
 
 }  // namespace qat

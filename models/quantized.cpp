@@ -1,0 +1,123 @@
+// Served weights: from QAT, PTQ or f32, and into the inference model (see quantized.h).
+#include "models/quantized.h"
+
+#include "kernels/qgemm.h"
+#include "src/quant/fake_quant.h"
+#include "src/quant/quant.h"
+#include "src/quant/scale_init.h"
+
+namespace qat {
+
+Tensor ServedWeight::dequantized() const {
+  if (!q.quantized()) return f32;
+  Tensor out = Tensor::empty({N, K});
+  dequantize(codes.data(), scales.data(), N * K, q.group(K), out.f32());
+  return out;
+}
+
+int64_t ServedWeight::storage_bytes() const {
+  switch (q.w) {
+    case WQuant::none: return N * K * 4;
+    case WQuant::q4_0: return N * K / 32 * 18;
+    case WQuant::q8_0: return N * K / 32 * 34;
+    case WQuant::int8_pc: return N * K / 32 * 34;  // served as q8_0 blocks repeating the row's scale
+    case WQuant::int4_pc: return N * K / 2 + N * 2;
+  }
+  return 0;
+}
+
+int64_t QuantizedModel::storage_bytes() const {
+  int64_t b = embed.storage_bytes() + (cfg.tied ? 0 : lm_head.storage_bytes()) + int64_t(final_norm.nbytes());
+  for (size_t l = 0; l < layers.size(); l++) {
+    b += int64_t(attn_norm[l].nbytes() + mlp_norm[l].nbytes());
+    for (const ServedWeight& w : layers[l]) b += w.storage_bytes();
+  }
+  return b;
+}
+
+namespace {
+// Builds a QuantizedModel, asking `make` for each weight (index into t.params, format, scale index).
+template <class Make>
+QuantizedModel build(const Transformer& t, Make make, const QatConfig* formats) {
+  QuantizedModel m;
+  m.cfg = t.cfg;
+  auto fmt = [&](int layer, int kind) { return formats ? formats->linear(layer, kind) : LayerQuant{}; };
+  m.embed = make(t.tok_embd, formats ? formats->embed : LayerQuant{}, t.embed_scale);
+  for (int l = 0; l < int(t.layers.size()); l++) {
+    const LayerParams& L = t.layers[size_t(l)];
+    std::vector<ServedWeight> ws;
+    for (int k = 0; k < 7; k++) ws.push_back(make(L.weight(k), fmt(l, k), L.scale[k]));
+    m.layers.push_back(std::move(ws));
+    m.attn_norm.push_back(t.params[L.attn_norm].clone());
+    m.mlp_norm.push_back(t.params[L.mlp_norm].clone());
+  }
+  if (!t.cfg.tied) m.lm_head = make(t.lm_head, fmt(-1, 7), t.lm_head_scale);
+  m.final_norm = t.params[t.final_norm].clone();
+  m.scheme = formats ? formats->scheme : "f32";
+  m.activations = formats ? formats->lm_head.name() : "f32";
+  return m;
+}
+
+ServedWeight base_weight(const Transformer& t, int w, const LayerQuant& q) {
+  ServedWeight s;
+  s.name = t.params.info(w).name;
+  s.q = q;
+  s.N = t.params.info(w).shape[0];
+  s.K = t.params.info(w).shape[1];
+  if (!q.quantized()) s.f32 = t.params[w].clone();
+  return s;
+}
+}  // namespace
+
+QuantizedModel quantized_from_qat(const Transformer& t) {
+  QAT_CHECK(t.qat.has_value(), "quantized_from_qat: not a QAT model");
+  return build(t, [&](int w, const LayerQuant& q, int scale) {
+    ServedWeight s = base_weight(t, w, q);
+    if (q.quantized()) quantize_weight(t.params[w], t.params[scale], q, &s.codes, &s.scales);
+    return s;
+  }, &*t.qat);
+}
+
+QuantizedModel quantized_from_ptq(const Transformer& t, const QatConfig& formats, const std::string& method) {
+  QAT_CHECK(!t.qat.has_value(), "PTQ starts from an FP32 model");
+  return build(t, [&](int w, const LayerQuant& q, int) {
+    ServedWeight s = base_weight(t, w, q);
+    if (q.quantized()) {
+      s.codes.resize(size_t(s.N * s.K));
+      s.scales.resize(size_t(s.N * s.K / q.group(s.K)));
+      ptq_quantize(t.params[w].f32(), s.N, s.K, q, method, s.codes.data(), s.scales.data());
+    }
+    return s;
+  }, &formats);
+}
+
+QuantizedModel quantized_from_f32(const Transformer& t) {
+  return build(t, [&](int w, const LayerQuant& q, int) { return base_weight(t, w, q); }, nullptr);
+}
+
+static std::unique_ptr<LinearExec> exec_of(const ServedWeight& w) {
+  if (w.q.served()) {
+    WFormat f = w.q.w == WQuant::q4_0 ? WFormat::q4_0 : w.q.w == WQuant::q8_0 ? WFormat::q8_0 : WFormat::s8_pc;
+    return make_quant_linear(int(f), w.codes.data(), w.scales.data(), w.N, w.K);
+  }
+  return make_f32_fixed_linear(w.dequantized());
+}
+
+DecodeModel decode_model(const QuantizedModel& m) {
+  DecodeModel d;
+  d.cfg = m.cfg;
+  d.tok_embd = m.embed.dequantized();
+  for (size_t l = 0; l < m.layers.size(); l++) {
+    DecodeLayer L;
+    L.attn_norm = m.attn_norm[l];
+    L.mlp_norm = m.mlp_norm[l];
+    std::unique_ptr<LinearExec>* slots[7] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down};
+    for (int k = 0; k < 7; k++) *slots[k] = exec_of(m.layers[l][size_t(k)]);
+    d.layers.push_back(std::move(L));
+  }
+  d.final_norm = m.final_norm;
+  d.lm_head = exec_of(m.cfg.tied ? m.embed : m.lm_head);
+  return d;
+}
+
+}  // namespace qat

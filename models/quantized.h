@@ -1,0 +1,50 @@
+// A model as it is served: every weight either f32 or integer codes + scales in a format of
+// src/quant/scheme.h. It comes from a QAT checkpoint (the learned rule, exactly the codes the QAT
+// forward used), from PTQ of an FP32 checkpoint (minmax = the ggml rule, or MSE clipping), or from a
+// GGUF file, and it becomes a DecodeModel (generate, eval) or a GGUF file (bin/quantize --to-gguf).
+// Read next: models/gguf_model.h.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "models/decode.h"
+#include "models/transformer.h"
+#include "src/quant/scheme.h"
+
+namespace qat {
+
+struct ServedWeight {
+  std::string name;              // HF name, e.g. "model.layers.0.self_attn.q_proj.weight"
+  LayerQuant q;                  // f32 (w == none) or a quantized format
+  int64_t N = 0, K = 0;
+  Tensor f32;                    // (N, K) when q is f32
+  std::vector<int8_t> codes;     // (N, K) otherwise
+  std::vector<float> scales;     // (N, K/G): f16 values (q4_0 from the ggml rule may be negative)
+  Tensor dequantized() const;    // (N, K) f32: codes * scales, or the f32 weight
+  int64_t storage_bytes() const;  // as stored in GGUF
+};
+
+struct QuantizedModel {
+  ModelConfig cfg;
+  std::string scheme;            // "q4_0", ..., or "f32"; informational
+  std::string activations;       // how activations were quantized in training ("q8_0", "int8_token", ...)
+  ServedWeight embed;            // (V, C); tied models serve the lm_head from it
+  std::vector<std::vector<ServedWeight>> layers;  // [layer][q k v o gate up down]
+  ServedWeight lm_head;          // untied only
+  std::vector<Tensor> attn_norm, mlp_norm;  // (C) per layer
+  Tensor final_norm;             // (C)
+  int64_t storage_bytes() const;
+};
+
+// The served form of a QAT model: learned-rule codes and f16 scales of every quantized weight.
+QuantizedModel quantized_from_qat(const Transformer& t);
+// PTQ of an FP32 model into `formats` with "minmax" or "mse".
+QuantizedModel quantized_from_ptq(const Transformer& t, const QatConfig& formats, const std::string& method);
+// An FP32 model as-is (every weight f32).
+QuantizedModel quantized_from_f32(const Transformer& t);
+
+// The inference model. Served formats run the integer kernels of the active table; f32 weights run the
+// fixed-order f32 kernel; weight-only formats (w4, w8) run their dequantized weights through it.
+DecodeModel decode_model(const QuantizedModel& m);
+
+}  // namespace qat
