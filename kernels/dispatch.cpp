@@ -12,6 +12,17 @@
 #include "kernels/scalar/scalar.h"
 #include "src/util/error.h"
 
+// Each ISA header declares its kernels in namespace qat::QAT_KERNEL_NS.
+#define QAT_KERNEL_NS avx2
+#include "kernels/avx2/avx2.h"
+#undef QAT_KERNEL_NS
+#define QAT_KERNEL_NS avxvnni
+#include "kernels/avxvnni/avxvnni.h"
+#undef QAT_KERNEL_NS
+#define QAT_KERNEL_NS avxvnni_simde
+#include "kernels/avxvnni/avxvnni.h"
+#undef QAT_KERNEL_NS
+
 namespace qat {
 
 namespace {
@@ -31,6 +42,36 @@ Kernels scalar_table() {
   return k;
 }
 
+// The three integer families of namespace NS on panels of NR rows; OFF = 128 for the VNNI kernels
+// (their u8 operand is the weight code + 128).
+#define QAT_INT_FAMILIES(k, NS, NR, OFF)                                                                  \
+  k.q4_0 = {NR, pack::q4_0_panel_bytes<NR>, pack::pack_q4_0<NR>, NS::gemv_q4_0, NS::gemm_q4_0, nullptr};    \
+  k.q8_0 = {NR, pack::q8_0_panel_bytes<NR>, pack::pack_q8_0<NR, OFF>, NS::gemv_q8_0, NS::gemm_q8_0, nullptr}; \
+  k.s8_pc = {NR, pack::s8_panel_bytes<NR>, pack::pack_s8<NR, OFF>, NS::gemv_s8_pc, NS::gemm_s8_pc,          \
+             NS::gemm_s8_pc_s32};
+
+Kernels avx2_table() {
+  Kernels k = scalar_table();
+  k.quant = {avx2::quantize_q8_0, avx2::quantize_per_token};
+  QAT_INT_FAMILIES(k, avx2, 8, 0)
+  k.f32 = {avx2::gemv_f32, avx2::gemm_f32};
+  return k;
+}
+
+// AVX-VNNI = AVX2 + vpdpbusd on ymm: quantization and f32 from AVX2.
+Kernels avxvnni_table() {
+  Kernels k = avx2_table();
+  QAT_INT_FAMILIES(k, avxvnni, 8, 128)
+  return k;
+}
+
+// SIMDe builds run on any CPU, so what they do not implement comes from scalar.
+Kernels avxvnni_simde_table() {
+  Kernels k = scalar_table();
+  QAT_INT_FAMILIES(k, avxvnni_simde, 8, 128)
+  return k;
+}
+
 struct Tables {
   Kernels t[kNumIsas];
   bool built[kNumIsas] = {};
@@ -42,6 +83,9 @@ struct Tables {
       built[int(isa)] = true;
     };
     put(Isa::scalar, scalar_table());
+    put(Isa::avx2, avx2_table());
+    put(Isa::avxvnni, avxvnni_table());
+    put(Isa::avxvnni_simde, avxvnni_simde_table());
   }
 };
 

@@ -174,6 +174,35 @@ TEST_CASE("every table is bit-exact with scalar on edge shapes", "[kernels]") {
   }
 }
 
+TEST_CASE("activation quantization rounds every half away from zero, in every table", "[kernels]") {
+  // Blocks led by 127 have d = 1 and id = 1, so the codes are roundf(x) of the values that follow:
+  // every half in (-127, 127) and the floats just below and above it.
+  std::vector<float> ties;
+  for (int h = -253; h <= 253; h += 2) {
+    const float v = float(h) * 0.5f;
+    ties.insert(ties.end(), {v, std::nextafter(v, -200.0f), std::nextafter(v, 200.0f)});
+  }
+  std::vector<float> x;
+  for (size_t i = 0; i < ties.size(); i++) {
+    if (x.size() % 32 == 0) x.push_back(127.0f);
+    x.push_back(ties[i]);
+  }
+  while (x.size() % 32) x.push_back(0.0f);
+  const int64_t K = int64_t(x.size());
+  std::vector<const Kernels*> tables = tables_to_test();
+  tables.insert(tables.begin(), &kernels_for(Isa::scalar));
+  for (const Kernels* t : tables)
+    for (bool per_token : {false, true}) {
+      QuantActs a;
+      quantize_acts(per_token, x.data(), 1, K, &a, *t);
+      INFO(t->name << (per_token ? " per token" : " q8_0"));
+      REQUIRE(a.d[0] == 1.0f);
+      int bad = 0;
+      for (int64_t k = 0; k < K; k++) bad += a.q[size_t(k)] != int8_t(std::roundf(x[size_t(k)]));
+      CHECK(bad == 0);
+    }
+}
+
 TEST_CASE("activation quantization is bit-exact with scalar in every table", "[kernels]") {
   const Kernels& s = kernels_for(Isa::scalar);
   const int64_t M = 5, K = 160;

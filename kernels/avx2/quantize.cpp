@@ -1,0 +1,86 @@
+// AVX2 activation quantization, bit-exact with the int8 ggml rule of src/quant (quant.h):
+//   amax = max |x| (NaN ignored), d = amax / 127, id = d != 0 ? 1/d : 0, code = roundf(x * id)
+//   clamped to [-127, 127] (NaN -> 0), d stored f16-rounded (q8_0) or f32 (per token), s = sum(codes).
+// The f32 operations are the scalar ones (one multiply x * id, IEEE divisions); roundf is done as
+// below, since vroundps has no round-half-away-from-zero mode.
+#include "kernels/avx2/intrin.h"
+
+namespace qat::QAT_KERNEL_NS {
+namespace {
+
+// roundf(p) clamped to [-127, 127], NaN -> 0 (src/quant's clamp_round). trunc(p + copysign(h, p)) with
+// h = 0.49999997 (the float below 0.5) equals roundf(p) for every float p: below a half the sum stays
+// below the next integer (p = 0.49999997 gives 0.99999994), at or above a half it reaches it (the sum
+// rounds to nearest, and p + h is within half an ulp of the integer above).
+inline __m256i round_codes(__m256 p) {
+  const __m256 sign = _mm256_and_ps(p, _mm256_set1_ps(-0.0f));
+  __m256 r = _mm256_add_ps(p, _mm256_or_ps(sign, _mm256_set1_ps(0x1.fffffep-2f)));
+  r = _mm256_round_ps(r, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  r = _mm256_and_ps(r, _mm256_cmp_ps(p, p, _CMP_ORD_Q));  // NaN -> +0
+  r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+  return _mm256_cvttps_epi32(r);
+}
+
+// max |v| lanes into m: _mm256_max_ps(a, m) returns m when a is NaN, so NaN never wins.
+inline __m256 max_abs(__m256 v, __m256 m) {
+  return _mm256_max_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), v), m);
+}
+
+inline float hmax(__m256 v) {  // of non-NaN lanes: order-free
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
+inline int32_t hsum(__m256i v) {  // integers: order-free
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// 32 elements x * id -> 32 codes at q; returns their sum.
+inline int32_t codes32(const float* x, float id, int8_t* q) {
+  const __m256 vid = _mm256_set1_ps(id);
+  __m256i c[4];
+  for (int j = 0; j < 4; j++) c[j] = round_codes(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * j), vid));
+  const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
+  // packs works per 128-bit lane: dwords come out in order 0 4 1 5 2 6 3 7
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  return hsum(_mm256_add_epi32(_mm256_add_epi32(c[0], c[1]), _mm256_add_epi32(c[2], c[3])));
+}
+
+inline float round_f16(float v) {
+  return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(v), _MM_FROUND_TO_NEAREST_INT)));
+}
+
+}  // namespace
+
+void quantize_q8_0(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s) {
+  for (int64_t b = 0; b < M * K / 32; b++) {
+    const float* xb = x + 32 * b;
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < 4; j++) m = max_abs(_mm256_loadu_ps(xb + 8 * j), m);
+    const float db = hmax(m) / 127.0f;
+    const float id = db != 0.0f ? 1.0f / db : 0.0f;
+    s[b] = codes32(xb, id, q + 32 * b);
+    d[b] = round_f16(db);
+  }
+}
+
+void quantize_per_token(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s) {
+  for (int64_t r = 0; r < M; r++) {
+    const float* xr = x + r * K;
+    __m256 m = _mm256_setzero_ps();
+    for (int64_t k = 0; k < K; k += 8) m = max_abs(_mm256_loadu_ps(xr + k), m);
+    const float dr = hmax(m) / 127.0f;
+    const float id = dr != 0.0f ? 1.0f / dr : 0.0f;
+    int32_t sum = 0;
+    for (int64_t k = 0; k < K; k += 32) sum += codes32(xr + k, id, q + r * K + k);
+    s[r] = sum;
+    d[r] = dr;
+  }
+}
+
+}  // namespace qat::QAT_KERNEL_NS
