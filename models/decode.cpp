@@ -58,7 +58,7 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
       for (int64_t hh = 0; hh < H; hh++) rope_row(pq + (i * H + hh) * D, cs.data() + i * D, D);
       for (int64_t hh = 0; hh < Hkv; hh++) rope_row(kc + (p0 + i) * kv_stride + hh * D, cs.data() + i * D, D);
     }
-#pragma omp parallel
+#pragma omp parallel if (n * H * (p0 + n) * D > 32768)
     {
       std::vector<float> scores(static_cast<size_t>(p0 + n));
 #pragma omp for schedule(dynamic, 1)

@@ -9,12 +9,16 @@
 #include <iterator>
 
 #include "data/tokenizer.h"
+#include "kernels/kernels.h"
 #include "models/decode.h"
 #include "models/from_checkpoint.h"
+#include "models/model_source.h"
+#include "models/quantized.h"
 #include "models/sampler.h"
 #include "src/core/parallel.h"
 #include "src/io/file.h"
 #include "src/util/cli.h"
+#include "src/util/error.h"
 
 using namespace qat;
 
@@ -28,6 +32,7 @@ int main(int argc, char** argv) {
     int64_t n = 200, top_k = 40, threads = 0, seed = 42;
     double temp = 0.8, top_p = 0.95;
     bool stdin_prompt = false, keep_going = false;
+    std::string isa, backend = "native";
     ArgParser p("generate", "Generates text from a trained model: a checkpoint directory (f32) or a GGUF file (quantized,\n"
                             "served by the integer kernels). Text streams to stdout; speeds and sizes go to stderr.");
     p.option("--model", &model_path, "checkpoint directory or .gguf file", "PATH");
@@ -41,17 +46,46 @@ int main(int argc, char** argv) {
     p.option("--seed", &seed, "sampling seed", 0, INT64_MAX);
     p.option("--threads", &threads, "threads (0: all cores)", 0, 4096);
     p.flag("--keep-going", &keep_going, "do not stop at the end-of-text token");
+    p.option("--isa", &isa, "kernel table: scalar, avx2, avx512, avx512vnni, avxvnni (default: the best this CPU has)", "ISA");
+    p.option("--backend", &backend, "native (our integer kernels) or openblas (f32 sgemm/sgemv on dequantized weights)", "B");
     if (!p.parse(argc, argv)) return 0;
     if (stdin_prompt) prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     set_num_threads(int(threads));
+    if (!isa.empty()) select_isa(isa);
+    if (backend != "native" && backend != "openblas") throw UsageError("--backend: expected native or openblas, got '" + backend + "'");
 
     double t_load = now_s();
-    QAT_CHECK(file_exists(model_path), "--model: ", model_path, " does not exist");
-    QAT_CHECK(is_directory(model_path), "--model: ", model_path,
-              ": GGUF serving is not built yet; pass a checkpoint directory");
-    LoadedCheckpoint ck = load_checkpoint(model_path);
-    Tokenizer tok = Tokenizer::load(ck.tokenizer_path);
-    DecodeModel model = decode_model_from_checkpoint(ck);
+    ModelSource src = open_model(model_path);
+    const Tokenizer& tok = *src.tokenizer;
+    // What runs: a GGUF file or a QAT checkpoint on the integer kernels (the same codes either way),
+    // an FP32 checkpoint on OpenBLAS; --backend openblas runs any of them as f32 on dequantized weights.
+    std::string kind;
+    DecodeModel model;
+    if (src.is_gguf() || src.qat) {
+      QuantizedModel qm = src.is_gguf() ? src.gguf->model : quantized_from_qat(*src.transformer());
+      kind = qm.scheme;
+      if (backend == "openblas") {
+        model.cfg = qm.cfg;
+        model.tok_embd = qm.embed.dequantized();
+        for (size_t l = 0; l < qm.layers.size(); l++) {
+          DecodeLayer L;
+          L.attn_norm = qm.attn_norm[l];
+          L.mlp_norm = qm.mlp_norm[l];
+          std::unique_ptr<LinearExec>* slots[7] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down};
+          for (int k = 0; k < 7; k++) *slots[k] = make_f32_blas_linear(qm.layers[l][size_t(k)].dequantized());
+          model.layers.push_back(std::move(L));
+        }
+        model.final_norm = qm.final_norm;
+        model.lm_head = make_f32_blas_linear(qm.cfg.tied ? model.tok_embd : qm.lm_head.dequantized());
+        kind += ", openblas f32";
+      } else {
+        model = decode_model(qm);
+        kind += str(", kernels ", kernels().name);
+      }
+    } else {
+      model = decode_model_from_checkpoint(*src.checkpoint);
+      kind = "f32, openblas";
+    }
     t_load = now_s() - t_load;
 
     std::vector<int32_t> ids{tok.eot_id()};  // a document starts after an end-of-text token
@@ -87,7 +121,7 @@ int main(int argc, char** argv) {
                  "load %.2f s, peak RSS %.1f MiB, model %.2f MiB (%s)\n",
                  ids.size(), double(ids.size()) / t_prefill, (long long)generated,
                  generated ? double(generated) / t_decode : 0.0, t_prefill * 1e3, t_load, double(ru.ru_maxrss) / 1024.0,
-                 double(model.weight_bytes()) / (1 << 20), "f32");
+                 double(model.weight_bytes()) / (1 << 20), kind.c_str());
     return 0;
   });
 }

@@ -13,4 +13,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+// y (N) = A (N, K) x (K) with OpenBLAS sgemv, rows split over threads in shape-determined panels.
+void sgemv(int64_t N, int64_t K, const float* A, const float* x, float* y);
+
 }  // namespace qat

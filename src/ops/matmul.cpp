@@ -48,6 +48,17 @@ void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
               int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
 }
 
+void sgemv(int64_t N, int64_t K, const float* A, const float* x, float* y) {
+  static const bool blas_single_threaded = (openblas_set_num_threads(1), true);
+  (void)blas_single_threaded;
+  const int64_t panel = 256, panels = (N + panel - 1) / panel;
+#pragma omp parallel for schedule(static) if (panels > 1 && N * K > 65536)
+  for (int64_t p = 0; p < panels; p++) {
+    int64_t n = std::min(panel, N - p * panel);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, int(n), int(K), 1.0f, A + p * panel * K, int(K), x, 1, 0.0f, y + p * panel, 1);
+  }
+}
+
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   QAT_CHECK(a_in.ndim() >= 2 && b_in.ndim() >= 2, "matmul: needs 2-d or batched operands, got ",
             a_in.shape_string(), " and ", b_in.shape_string());

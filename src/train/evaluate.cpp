@@ -2,6 +2,7 @@
 #include "src/train/evaluate.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "data/loader.h"
 
@@ -35,6 +36,21 @@ EvalResult evaluate(Transformer& model, const std::vector<int32_t>& val, const s
                     int64_t batch, int64_t ctx, int64_t max_windows) {
   return evaluate_with([&](const Tensor& ids) { return model.forward(ids); }, model.cfg.vocab, val, token_bytes,
                        batch, ctx, max_windows);
+}
+
+EvalResult evaluate_served(const DecodeModel& model, const std::vector<int32_t>& val,
+                           const std::vector<int32_t>& token_bytes, int64_t ctx, int64_t max_windows) {
+  const int64_t V = model.cfg.vocab;
+  return evaluate_with([&](const Tensor& ids) {
+    int64_t B = ids.dim(0), T = ids.dim(1);
+    Tensor out = Tensor::empty({B, T, V});
+    for (int64_t b = 0; b < B; b++) {
+      DecodeSession s(model, T);
+      Tensor logits = s.forward(ids.data<int32_t>() + b * T, T, true);
+      std::memcpy(out.f32() + b * T * V, logits.f32(), size_t(T * V) * 4);
+    }
+    return out;
+  }, V, val, token_bytes, 8, ctx, max_windows);
 }
 
 }  // namespace qat

@@ -6,6 +6,7 @@
 #include <functional>
 #include <vector>
 
+#include "models/decode.h"
 #include "models/transformer.h"
 
 namespace qat {
@@ -28,5 +29,10 @@ EvalResult evaluate(Transformer& model, const std::vector<int32_t>& val, const s
 using LogitsFn = std::function<Tensor(const Tensor& ids)>;
 EvalResult evaluate_with(const LogitsFn& logits_of, int64_t vocab, const std::vector<int32_t>& val,
                          const std::vector<int32_t>& token_bytes, int64_t batch, int64_t ctx, int64_t max_windows);
+
+// The served model (integer kernels): each window is one full-prompt forward of a fresh KV-cache
+// session, the computation bin/generate runs.
+EvalResult evaluate_served(const DecodeModel& model, const std::vector<int32_t>& val,
+                           const std::vector<int32_t>& token_bytes, int64_t ctx, int64_t max_windows);
 
 }  // namespace qat

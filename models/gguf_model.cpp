@@ -1,0 +1,260 @@
+// GGUF export and import of a served model (see gguf_model.h). Names and keys follow llama.cpp's
+// `llama` architecture (src/llama-arch.cpp) and its loader (src/llama-model-loader.cpp, llama-vocab.cpp).
+#include "models/gguf_model.h"
+
+#include <cstring>
+
+#include "src/core/dtype.h"
+#include "src/io/file.h"
+#include "src/quant/quant.h"
+
+namespace qat {
+
+namespace {
+const char* kGgufKinds[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+
+// llama.cpp file types (llama_ftype): what general.file_type announces for the bulk of the weights.
+uint32_t file_type(const std::string& scheme) {
+  if (scheme == "q4_0") return 2;   // LLAMA_FTYPE_MOSTLY_Q4_0
+  if (scheme == "q8_0" || scheme == "w8a8") return 7;  // LLAMA_FTYPE_MOSTLY_Q8_0
+  return 0;                         // LLAMA_FTYPE_ALL_F32
+}
+
+// One weight as GGUF tensor bytes: F32, Q4_0 or Q8_0 (per-channel int8 as Q8_0 blocks repeating the row's scale).
+void add_weight(GgufWriter& w, const std::string& name, const ServedWeight& s) {
+  const std::vector<int64_t> ne{s.K, s.N};
+  const int64_t n = s.N * s.K;
+  switch (s.q.w) {
+    case WQuant::none:
+      w.add_tensor(name, s.f32);
+      return;
+    case WQuant::q4_0: {
+      std::string bytes(size_t(n / 32) * sizeof(BlockQ4_0), '\0');
+      q4_0_from_codes(s.codes.data(), s.scales.data(), n, reinterpret_cast<BlockQ4_0*>(bytes.data()));
+      w.add_tensor(name, GgmlType::Q4_0, ne, std::move(bytes));
+      return;
+    }
+    case WQuant::q8_0:
+    case WQuant::int8_pc: {
+      std::vector<float> d(static_cast<size_t>(n / 32));
+      for (int64_t b = 0; b < n / 32; b++) d[size_t(b)] = s.q.w == WQuant::q8_0 ? s.scales[size_t(b)] : s.scales[size_t(b * 32 / s.K)];
+      std::string bytes(size_t(n / 32) * sizeof(BlockQ8_0), '\0');
+      q8_0_from_codes(s.codes.data(), d.data(), n, reinterpret_cast<BlockQ8_0*>(bytes.data()));
+      w.add_tensor(name, GgmlType::Q8_0, ne, std::move(bytes));
+      return;
+    }
+    case WQuant::int4_pc:
+      break;
+  }
+  throw UsageError(str("--to-gguf: ", s.name, " is ", s.q.name(),
+                       ", a weight-only training format that is not served (export q4_0, q8_0, w8a8 or f32)"));
+}
+
+// The inverse of add_weight: codes + scales (or f32) from a GGUF tensor, expected shape (N, K).
+ServedWeight read_weight(const GgufFile& f, const std::string& gguf_name, const std::string& hf_name, int64_t N,
+                         int64_t K, const std::string& scheme_hint) {
+  const GgufTensorInfo& t = f.tensor(gguf_name);
+  if (t.shape() != Shape{N, K})
+    fail(f.path, ": tensor '", gguf_name, "' has shape ", shape_str(t.shape()), ", the config expects ", shape_str(Shape{N, K}));
+  ServedWeight s;
+  s.name = hf_name;
+  s.N = N;
+  s.K = K;
+  const int64_t n = N * K;
+  switch (t.type) {
+    case GgmlType::F32:
+      s.f32 = Tensor::empty({N, K});
+      std::memcpy(s.f32.f32(), t.data, size_t(n) * 4);
+      return s;
+    case GgmlType::Q4_0:
+      s.q = scheme_layer("q4_0");
+      s.codes.resize(size_t(n));
+      s.scales.resize(size_t(n / 32));
+      q4_0_to_codes(reinterpret_cast<const BlockQ4_0*>(t.data), n, s.codes.data(), s.scales.data());
+      return s;
+    case GgmlType::Q8_0: {
+      s.codes.resize(size_t(n));
+      std::vector<float> d(static_cast<size_t>(n / 32));
+      q8_0_to_codes(reinterpret_cast<const BlockQ8_0*>(t.data), n, s.codes.data(), d.data());
+      for (int64_t c : s.codes) QAT_CHECK(c >= -127, f.path, ": tensor '", gguf_name, "' holds the code -128 (qat codes are symmetric)");
+      if (scheme_hint == "w8a8") {  // per-channel: every block of a row must carry the same scale
+        s.q = scheme_layer("w8a8");
+        s.scales.resize(size_t(N));
+        for (int64_t r = 0; r < N; r++) {
+          s.scales[size_t(r)] = d[size_t(r * K / 32)];
+          for (int64_t b = 0; b < K / 32; b++)
+            QAT_CHECK(d[size_t(r * K / 32 + b)] == s.scales[size_t(r)], f.path, ": tensor '", gguf_name,
+                      "' is marked w8a8 but row ", r, " has more than one scale");
+        }
+      } else {
+        s.q = scheme_layer("q8_0");
+        s.scales = std::move(d);
+      }
+      return s;
+    }
+    default:
+      fail(f.path, ": tensor '", gguf_name, "' is ", ggml_type_info(uint32_t(t.type))->name,
+           "; qat serves F32, Q4_0 and Q8_0 weights");
+  }
+}
+
+Tensor read_norm(const GgufFile& f, const std::string& name, int64_t C) {
+  const GgufTensorInfo& t = f.tensor(name);
+  QAT_CHECK(t.type == GgmlType::F32 && t.shape() == Shape{C}, f.path, ": tensor '", name, "' must be F32 (", C, ")");
+  Tensor out = Tensor::empty({C});
+  std::memcpy(out.f32(), t.data, size_t(C) * 4);
+  return out;
+}
+}  // namespace
+
+void write_gguf_model(const std::string& path, const QuantizedModel& m, const Tokenizer& tok) {
+  const ModelConfig& c = m.cfg;
+  QAT_CHECK(tok.vocab_size() == c.vocab, "--to-gguf: tokenizer has ", tok.vocab_size(), " tokens, the model ", c.vocab);
+  GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_string("general.name", "qat-" + (c.preset.empty() ? std::string("model") : c.preset) + "-" + m.scheme);
+  w.set_u32("general.file_type", file_type(m.scheme));
+  w.set_u32("general.quantization_version", 2);
+  w.set_u32("general.alignment", kGgufDefaultAlignment);
+  w.set_u32("llama.context_length", uint32_t(c.context));
+  w.set_u32("llama.embedding_length", uint32_t(c.d_model));
+  w.set_u32("llama.block_count", uint32_t(c.n_layers));
+  w.set_u32("llama.feed_forward_length", uint32_t(c.ffn));
+  w.set_u32("llama.attention.head_count", uint32_t(c.n_heads));
+  w.set_u32("llama.attention.head_count_kv", uint32_t(c.n_kv_heads));
+  w.set_f32("llama.attention.layer_norm_rms_epsilon", c.rms_eps);
+  w.set_f32("llama.rope.freq_base", c.rope_base);
+  w.set_u32("llama.rope.dimension_count", uint32_t(c.head_dim()));
+  w.set_u32("llama.vocab_size", uint32_t(c.vocab));
+  w.set_string("tokenizer.ggml.model", "gpt2");
+  w.set_string("tokenizer.ggml.pre", "gpt-2");
+  w.set_arr_string("tokenizer.ggml.tokens", tok.gguf_tokens());
+  w.set_arr_i32("tokenizer.ggml.token_type", tok.gguf_token_types());
+  w.set_arr_string("tokenizer.ggml.merges", tok.gguf_merges());
+  w.set_u32("tokenizer.ggml.bos_token_id", uint32_t(tok.eot_id()));
+  w.set_u32("tokenizer.ggml.eos_token_id", uint32_t(tok.eot_id()));
+  w.set_u32("tokenizer.ggml.padding_token_id", uint32_t(tok.eot_id()));
+  w.set_bool("tokenizer.ggml.add_bos_token", false);
+  w.set_bool("tokenizer.ggml.add_eos_token", false);
+  // qat.*: ignored by llama.cpp. Which rule quantizes activations, and each tensor's format.
+  w.set_string("qat.scheme", m.scheme);
+  w.set_string("qat.activations", m.activations);
+  w.set_bool("qat.rope_adjacent_pairs", true);
+  std::vector<std::string> names, formats;
+
+  auto weight = [&](const std::string& gname, const ServedWeight& s) {
+    add_weight(w, gname, s);
+    names.push_back(gname);
+    formats.push_back(s.q.name());
+  };
+  weight("token_embd.weight", m.embed);
+  for (int64_t l = 0; l < c.n_layers; l++) {
+    std::string p = "blk." + std::to_string(l) + ".";
+    w.add_tensor(p + "attn_norm.weight", m.attn_norm[size_t(l)]);
+    for (int k = 0; k < 4; k++) weight(p + kGgufKinds[k] + ".weight", m.layers[size_t(l)][size_t(k)]);
+    w.add_tensor(p + "ffn_norm.weight", m.mlp_norm[size_t(l)]);
+    for (int k = 4; k < 7; k++) weight(p + kGgufKinds[k] + ".weight", m.layers[size_t(l)][size_t(k)]);
+  }
+  w.add_tensor("output_norm.weight", m.final_norm);
+  if (!c.tied) weight("output.weight", m.lm_head);
+  w.set_arr_string("qat.tensor_names", names);
+  w.set_arr_string("qat.tensor_formats", formats);
+  w.write(path);
+}
+
+GgufModel read_gguf_model(const std::string& path) {
+  GgufFile f = read_gguf(path);
+  auto need = [&](bool ok, const std::string& what) { QAT_CHECK(ok, path, ": ", what); };
+  need(f.get_string("general.architecture") == "llama", "general.architecture must be \"llama\"");
+  ModelConfig c;
+  c.context = f.get_u32("llama.context_length");
+  c.d_model = f.get_u32("llama.embedding_length");
+  c.n_layers = f.get_u32("llama.block_count");
+  c.ffn = f.get_u32("llama.feed_forward_length");
+  c.n_heads = f.get_u32("llama.attention.head_count");
+  c.n_kv_heads = f.has("llama.attention.head_count_kv") ? f.get_u32("llama.attention.head_count_kv") : c.n_heads;
+  c.rms_eps = f.get_f32("llama.attention.layer_norm_rms_epsilon");
+  c.rope_base = f.has("llama.rope.freq_base") ? f.get_f32("llama.rope.freq_base") : 10000.0f;
+  need(f.get_string("tokenizer.ggml.model") == "gpt2", "tokenizer.ggml.model must be \"gpt2\"");
+  const std::vector<std::string>& tokens = f.get_arr_string("tokenizer.ggml.tokens");
+  c.vocab = int64_t(tokens.size());
+  c.tied = f.find_tensor("output.weight") == nullptr;
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    fail(path, ": ", e.what());
+  }
+  if (f.has("llama.rope.dimension_count"))
+    need(f.get_u32("llama.rope.dimension_count") == c.head_dim(), "llama.rope.dimension_count must equal the head dim");
+
+  // Per-tensor formats from qat.* (absent in files we did not write: then Q8_0 means q8_0 blocks).
+  std::vector<std::string> names, formats;
+  if (f.has("qat.tensor_names")) {
+    names = f.get_arr_string("qat.tensor_names");
+    formats = f.get_arr_string("qat.tensor_formats");
+    need(names.size() == formats.size(), "qat.tensor_names and qat.tensor_formats differ in length");
+  }
+  auto hint = [&](const std::string& gname) {
+    for (size_t i = 0; i < names.size(); i++)
+      if (names[i] == gname) return formats[i];
+    return std::string();
+  };
+
+  GgufModel out;
+  QuantizedModel& m = out.model;
+  m.cfg = c;
+  m.scheme = f.has("qat.scheme") ? f.get_string("qat.scheme") : "unknown";
+  m.activations = f.has("qat.activations") ? f.get_string("qat.activations") : "q8_0";
+  const int64_t C = c.d_model, D = c.head_dim(), H = c.n_heads, Hkv = c.n_kv_heads, F = c.ffn;
+  m.embed = read_weight(f, "token_embd.weight", "model.embed_tokens.weight", c.vocab, C, hint("token_embd.weight"));
+  const char* hf_kinds[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                             "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+  const int64_t shapes[7][2] = {{H * D, C}, {Hkv * D, C}, {Hkv * D, C}, {C, H * D}, {F, C}, {F, C}, {C, F}};
+  size_t expected_tensors = 2 + (c.tied ? 0 : 1);
+  for (int64_t l = 0; l < c.n_layers; l++) {
+    std::string p = "blk." + std::to_string(l) + ".", hp = "model.layers." + std::to_string(l) + ".";
+    m.attn_norm.push_back(read_norm(f, p + "attn_norm.weight", C));
+    m.mlp_norm.push_back(read_norm(f, p + "ffn_norm.weight", C));
+    std::vector<ServedWeight> ws;
+    for (int k = 0; k < 7; k++) {
+      std::string g = p + kGgufKinds[k] + ".weight";
+      ws.push_back(read_weight(f, g, hp + hf_kinds[k] + ".weight", shapes[k][0], shapes[k][1], hint(g)));
+    }
+    m.layers.push_back(std::move(ws));
+    expected_tensors += 9;
+  }
+  m.final_norm = read_norm(f, "output_norm.weight", C);
+  if (!c.tied) m.lm_head = read_weight(f, "output.weight", "lm_head.weight", c.vocab, C, hint("output.weight"));
+  need(f.tensors.size() == expected_tensors, str("holds ", f.tensors.size(), " tensors; a ", c.n_layers,
+                                                 "-layer llama model has ", expected_tensors));
+  // The tokenizer, through tokenizer.json's validating reader.
+  Json vocab = Json::object();
+  for (size_t i = 0; i < tokens.size(); i++) vocab.set(tokens[i], Json(int64_t(i)));
+  Json merges = Json::array();
+  for (const std::string& s : f.get_arr_string("tokenizer.ggml.merges")) merges.push(Json(s));
+  Json model = Json::object();
+  model.set("type", "BPE");
+  model.set("vocab", vocab);
+  model.set("merges", merges);
+  Json pre = Json::object();
+  pre.set("type", "ByteLevel");
+  pre.set("add_prefix_space", false);
+  pre.set("use_regex", true);
+  Json eot = Json::object();
+  eot.set("id", int64_t(tokens.size()) - 1);
+  eot.set("content", std::string(Tokenizer::kEotText));
+  eot.set("special", true);
+  Json j = Json::object();
+  Json added = Json::array();
+  added.push(eot);
+  j.set("added_tokens", added);
+  j.set("pre_tokenizer", pre);
+  j.set("model", model);
+  out.tokenizer = Tokenizer::from_json(j.dump(), path + " (tokenizer.ggml.*)");
+  need(uint32_t(out.tokenizer->eot_id()) == f.get_u32("tokenizer.ggml.eos_token_id"),
+       "tokenizer.ggml.eos_token_id must be the <|endoftext|> token");
+  out.file_bytes = int64_t(f.bytes ? f.bytes->size() : 0);
+  return out;
+}
+
+}  // namespace qat

@@ -1,0 +1,45 @@
+// --model loading (see model_source.h).
+#include "models/model_source.h"
+
+#include "src/io/file.h"
+
+namespace qat {
+
+ModelSource open_model(const std::string& path) {
+  ModelSource m;
+  m.path = path;
+  recover_directory(path);
+  QAT_CHECK(file_exists(path), "--model: ", path, " does not exist");
+  if (is_directory(path)) {
+    m.checkpoint = load_checkpoint(path);
+    QAT_CHECK(file_exists(m.checkpoint->tokenizer_path), "--model: ", path, " has no tokenizer.json");
+    m.tokenizer = Tokenizer::load(m.checkpoint->tokenizer_path);
+    if (!m.checkpoint->quantization.is_null())
+      m.qat = QatConfig::from_json(m.checkpoint->quantization, m.checkpoint->config.n_layers, m.checkpoint->config.tied);
+  } else {
+    m.gguf = read_gguf_model(path);
+    m.tokenizer = *m.gguf->tokenizer;
+  }
+  QAT_CHECK(m.tokenizer->vocab_size() == m.config().vocab, "--model: ", path, ": the tokenizer has ",
+            m.tokenizer->vocab_size(), " tokens but the model ", m.config().vocab);
+  return m;
+}
+
+std::unique_ptr<Transformer> ModelSource::transformer() const {
+  QAT_CHECK(checkpoint.has_value(), path, " is a GGUF file: this needs a training checkpoint directory");
+  auto t = std::make_unique<Transformer>(checkpoint->config, qat ? &*qat : nullptr);
+  load_params(t->params, checkpoint->weights, path + "/model.safetensors");
+  return t;
+}
+
+std::string ModelSource::describe() const {
+  char buf[64];
+  if (gguf) {
+    std::snprintf(buf, sizeof buf, "%.2f MiB", double(gguf->file_bytes) / (1 << 20));
+    return str("GGUF ", path, " (", gguf->model.scheme, ", ", buf, ")");
+  }
+  return str("checkpoint ", path, " (", qat ? "QAT " + qat->scheme : std::string("FP32"), ", ",
+             config().n_params(), " parameters)");
+}
+
+}  // namespace qat

@@ -1,0 +1,34 @@
+// What a binary's --model names: a checkpoint directory (FP32 or QAT, with its tokenizer) or a GGUF
+// file (a served model). One loader for bin/generate, bin/eval and bin/quantize.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "data/tokenizer.h"
+#include "models/gguf_model.h"
+#include "models/quantized.h"
+#include "models/transformer.h"
+#include "src/train/checkpoint.h"
+
+namespace qat {
+
+struct ModelSource {
+  std::string path;
+  std::optional<LoadedCheckpoint> checkpoint;  // a directory
+  std::optional<GgufModel> gguf;               // a .gguf file
+  std::optional<Tokenizer> tokenizer;
+  std::optional<QatConfig> qat;                // a QAT checkpoint's scheme
+
+  bool is_gguf() const { return gguf.has_value(); }
+  const ModelConfig& config() const { return gguf ? gguf->model.cfg : checkpoint->config; }
+  // The training model of a checkpoint (QAT layers included), weights loaded.
+  std::unique_ptr<Transformer> transformer() const;
+  // A one-line description: "checkpoint runs/small (FP32, 1.8M parameters)" / "GGUF x.gguf (q4_0, 1.2 MiB)".
+  std::string describe() const;
+};
+
+// Opens a checkpoint directory or a GGUF file; errors name the path and what is wrong.
+ModelSource open_model(const std::string& path);
+
+}  // namespace qat
