@@ -1,0 +1,108 @@
+// The served model file: a QAT model exported to GGUF reads back to the same codes, scales and
+// tokenizer, serves bit-identical logits, and the loader rejects truncated and corrupted files.
+#include <unistd.h>
+
+#include "data/tokenizer.h"
+#include "models/decode.h"
+#include "models/gguf_model.h"
+#include "models/quantized.h"
+#include "src/io/file.h"
+#include "tests/helpers.h"
+
+using namespace qat;
+
+namespace {
+Tokenizer small_tokenizer(int vocab) {
+  std::vector<std::string> docs;
+  for (int i = 0; i < 200; i++) docs.push_back("the quick brown fox " + std::to_string(i) + " jumps over the lazy dog.");
+  return Tokenizer::train(docs, vocab);
+}
+
+Transformer qat_model(const std::string& scheme, int64_t vocab) {
+  ModelConfig c = ModelConfig::preset_named("tiny");
+  c.vocab = vocab;
+  c.tied = scheme != "w8a8";  // cover an untied lm_head too
+  QatConfig q = QatConfig::make(scheme, scheme == "q4_0" ? "layers.1.up=f32" : "", c.n_layers, c.tied);
+  Transformer t(c, &q);
+  t.init_weights(9);
+  t.init_qat_scales();
+  return t;
+}
+}  // namespace
+
+TEST_CASE("GGUF round trip: codes, scales, tokenizer and served logits", "[gguf_model]") {
+  Tokenizer tok = small_tokenizer(300);
+  std::string path = "/tmp/qat-test-model-" + std::to_string(::getpid()) + ".gguf";
+  for (const char* scheme : {"q4_0", "q8_0", "w8a8"}) {
+    INFO("scheme " << scheme);
+    Transformer t = qat_model(scheme, tok.vocab_size());
+    QuantizedModel qm = quantized_from_qat(t);
+    qm.scheme = scheme;
+    write_gguf_model(path, qm, tok);
+    GgufModel g = read_gguf_model(path);
+    REQUIRE(g.model.cfg.to_json().dump() == [&] { ModelConfig c = t.cfg; c.preset.clear(); return c.to_json().dump(); }());
+    REQUIRE(g.tokenizer->gguf_tokens() == tok.gguf_tokens());
+    REQUIRE(g.tokenizer->gguf_merges() == tok.gguf_merges());
+    auto same = [](const ServedWeight& a, const ServedWeight& b) {
+      return a.q == b.q && a.codes == b.codes && a.scales == b.scales && (a.q.quantized() || test::same_bits(a.f32, b.f32));
+    };
+    REQUIRE(same(g.model.embed, qm.embed));
+    for (size_t l = 0; l < qm.layers.size(); l++)
+      for (size_t k = 0; k < 7; k++) REQUIRE(same(g.model.layers[l][k], qm.layers[l][k]));
+    if (!t.cfg.tied) REQUIRE(same(g.model.lm_head, qm.lm_head));
+    std::vector<int32_t> ids = tok.encode("the lazy dog jumps over the quick brown fox");
+    DecodeModel a = decode_model(qm), b = decode_model(g.model);
+    DecodeSession sa(a, 32), sb(b, 32);
+    REQUIRE(test::same_bits(sa.forward(ids.data(), int64_t(ids.size()), true), sb.forward(ids.data(), int64_t(ids.size()), true)));
+  }
+  remove_tree(path);
+}
+
+TEST_CASE("GGUF model loader rejects truncated and corrupted files with one clear line", "[gguf_model]") {
+  Tokenizer tok = small_tokenizer(300);
+  std::string path = "/tmp/qat-test-bad-" + std::to_string(::getpid()) + ".gguf";
+  Transformer t = qat_model("q4_0", tok.vocab_size());
+  QuantizedModel qm = quantized_from_qat(t);
+  write_gguf_model(path, qm, tok);
+  const std::string good = read_file(path);
+  // Every truncation (stepping through the header densely and the data coarsely) is an error.
+  for (size_t n = 0; n < good.size(); n += n < 4096 ? 1 : 997) {
+    write_file_atomic(path, std::string_view(good).substr(0, n));
+    REQUIRE_THROWS_AS(read_gguf_model(path), Error);
+  }
+  auto corrupt = [&](const std::string& what, std::string bytes, const char* expect) {
+    INFO(what);
+    write_file_atomic(path, bytes);
+    REQUIRE_THROWS_WITH(read_gguf_model(path), Catch::Contains(path) && Catch::Contains(expect));
+  };
+  std::string b = good;
+  b[0] = 'X';
+  corrupt("bad magic", b, "magic");
+  b = good;
+  b[4] = 9;
+  corrupt("bad version", b, "version");
+  // Change a hyperparameter so it no longer matches the tensors.
+  GgufWriter w;
+  {
+    GgufFile f = parse_gguf(good, path);
+    for (const GgufKv& kv : f.kv) {
+      if (kv.key == "llama.feed_forward_length") { w.set_u32(kv.key, 96); continue; }
+      if (kv.value.type == GgufType::u32) w.set_u32(kv.key, f.get_u32(kv.key));
+      else if (kv.value.type == GgufType::f32) w.set_f32(kv.key, f.get_f32(kv.key));
+      else if (kv.value.type == GgufType::string) w.set_string(kv.key, f.get_string(kv.key));
+      else if (kv.value.type == GgufType::boolean) w.set_bool(kv.key, f.get_bool(kv.key));
+      else if (kv.value.elem_type == GgufType::string) w.set_arr_string(kv.key, f.get_arr_string(kv.key));
+      else if (kv.value.elem_type == GgufType::i32) w.set_arr_i32(kv.key, f.get_arr_i32(kv.key));
+    }
+    for (const GgufTensorInfo& ti : f.tensors)
+      w.add_tensor(ti.name, ti.type, ti.ne, std::string(reinterpret_cast<const char*>(ti.data), ti.nbytes));
+  }
+  corrupt("config does not match the tensors", w.serialize(), "shape");
+  // A u64 where llama.cpp requires a u32.
+  size_t at = good.find("llama.context_length");
+  REQUIRE(at != std::string::npos);
+  b = good;
+  b[at + std::string("llama.context_length").size()] = 10;  // value type u32 (4) -> u64 (10)
+  REQUIRE_THROWS_AS(read_gguf_model((write_file_atomic(path, b), path)), Error);
+  remove_tree(path);
+}
