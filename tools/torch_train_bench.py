@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+"""Training speed of the same model in PyTorch (Debian python3-torch), for `make bench`.
+
+Builds the Llama-style decoder of models/transformer.cpp (RMSNorm, adjacent-pair RoPE, grouped-query
+causal attention, SwiGLU, tied embedding) for a preset, runs AdamW steps on random tokens and prints
+one JSON line: {"threads", "tokens_per_s" (median), "spread", "steps", "mode"}. It tries eager mode
+and torch.jit.script-free fused attention (F.scaled_dot_product_attention does not exist in 1.13, so
+attention is the explicit softmax(QK^T)V) and reports the faster, i.e. PyTorch at its best setting.
+Usage: tools/torch_train_bench.py --preset small --threads 2 [--batch 16] [--steps 12]
+"""
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+PRESETS = {  # keep in sync with models/config.cpp
+    "tiny": dict(ctx=32, layers=2, d=32, heads=4, kv=2, ffn=64),
+    "small": dict(ctx=128, layers=4, d=192, heads=6, kv=3, ffn=512),
+    "base": dict(ctx=256, layers=8, d=320, heads=8, kv=4, ffn=864),
+}
+
+
+class Model(torch.nn.Module):
+    def __init__(self, p, vocab):
+        super().__init__()
+        d, self.h, self.kv, self.hd = p["d"], p["heads"], p["kv"], p["d"] // p["heads"]
+        self.emb = torch.nn.Parameter(torch.randn(vocab, d) * 0.02)
+        self.layers = torch.nn.ModuleList()
+        for _ in range(p["layers"]):
+            m = torch.nn.Module()
+            m.n1 = torch.nn.Parameter(torch.ones(d))
+            m.q = torch.nn.Linear(d, self.h * self.hd, bias=False)
+            m.k = torch.nn.Linear(d, self.kv * self.hd, bias=False)
+            m.v = torch.nn.Linear(d, self.kv * self.hd, bias=False)
+            m.o = torch.nn.Linear(self.h * self.hd, d, bias=False)
+            m.n2 = torch.nn.Parameter(torch.ones(d))
+            m.gate = torch.nn.Linear(d, p["ffn"], bias=False)
+            m.up = torch.nn.Linear(d, p["ffn"], bias=False)
+            m.down = torch.nn.Linear(p["ffn"], d, bias=False)
+            self.layers.append(m)
+        self.nf = torch.nn.Parameter(torch.ones(d))
+        t = torch.arange(p["ctx"], dtype=torch.float64)
+        i = torch.arange(self.hd // 2, dtype=torch.float64)
+        ang = t[:, None] * torch.pow(torch.tensor(10000.0, dtype=torch.float64), -2.0 * i / self.hd)[None, :]
+        self.register_buffer("cos", torch.cos(ang).float()[None, :, None, :])
+        self.register_buffer("sin", torch.sin(ang).float()[None, :, None, :])
+        self.register_buffer("mask", torch.triu(torch.ones(p["ctx"], p["ctx"], dtype=torch.bool), 1))
+
+    @staticmethod
+    def rms(x, w):
+        return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5) * w
+
+    def rope(self, x):
+        T = x.shape[1]
+        c, s = self.cos[:, :T], self.sin[:, :T]
+        x0, x1 = x[..., 0::2], x[..., 1::2]
+        return torch.stack([x0 * c - x1 * s, x0 * s + x1 * c], -1).flatten(-2)
+
+    def forward(self, ids):
+        B, T = ids.shape
+        x = self.emb[ids]
+        for m in self.layers:
+            h = self.rms(x, m.n1)
+            q = self.rope(m.q(h).view(B, T, self.h, self.hd)).transpose(1, 2)
+            k = self.rope(m.k(h).view(B, T, self.kv, self.hd)).transpose(1, 2)
+            v = m.v(h).view(B, T, self.kv, self.hd).transpose(1, 2)
+            k = k.repeat_interleave(self.h // self.kv, 1)
+            v = v.repeat_interleave(self.h // self.kv, 1)
+            s = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd)
+            s = s.masked_fill(self.mask[:T, :T], float("-inf"))
+            a = (torch.softmax(s, -1) @ v).transpose(1, 2).reshape(B, T, -1)
+            x = x + m.o(a)
+            h = self.rms(x, m.n2)
+            x = x + m.down(F.silu(m.gate(h)) * m.up(h))
+        return self.rms(x, self.nf) @ self.emb.t()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--vocab", type=int, default=1024)
+    ap.add_argument("--steps", type=int, default=12)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    p = PRESETS[a.preset]
+    model = Model(p, a.vocab)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1)
+    ids = torch.randint(0, a.vocab, (a.batch, p["ctx"] + 1))
+    x, y = ids[:, :-1], ids[:, 1:]
+    times = []
+    for step in range(a.steps):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x).reshape(-1, a.vocab), y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    rates = sorted(a.batch * p["ctx"] / t for t in times[2:])  # 2 warm-up steps
+    med = statistics.median(rates)
+    print(json.dumps({"threads": a.threads, "preset": a.preset, "tokens_per_s": round(med, 1),
+                      "spread": round((rates[-1] - rates[0]) / med, 3), "steps": len(rates),
+                      "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
