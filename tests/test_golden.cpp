@@ -65,3 +65,27 @@ TEST_CASE("tiny model: 5 AdamW steps give PyTorch's losses", "[golden]") {
     opt.step(float(a.at("lr").as_double()));
   }
 }
+
+TEST_CASE("tiny q4_0 QAT model matches PyTorch's LSQ: logits, loss, weight and scale gradients", "[golden][qat]") {
+  // PyTorch runs f32 matmuls of fake-quantized operands; we run the integer kernels on the same codes,
+  // so logits differ only by summation order (an activation code flipping at a rounding boundary would
+  // show up as a much larger difference).
+  SafeTensors st = load_safetensors("tests/fixtures/golden_tiny_qat.safetensors");
+  ModelConfig cfg = ModelConfig::from_json(Json::parse(st.metadata.at("config")));
+  QatConfig q = QatConfig::make("q4_0", "", cfg.n_layers, cfg.tied);
+  Transformer m(cfg, &q);
+  load_weights(m, st);
+  Tensor logits = m.forward(st.at("ids"));
+  Tensor loss = cross_entropy(logits.reshape({st.at("ids").numel(), cfg.vocab}), st.at("targets").reshape({st.at("ids").numel()}));
+  loss.backward();
+  float dl = rel_diff(logits, st.at("logits"));
+  INFO("logits maxdiff (relative to max |logit|) " << dl);
+  CHECK(dl < 1e-5f);
+  CHECK(std::fabs(loss.item() - st.at("loss").f32()[0]) <= 1e-5f * st.at("loss").f32()[0]);
+  for (int i = 0; i < m.params.size(); i++) {
+    const std::string& name = m.params.info(i).name;
+    float d = rel_diff(m.params[i].grad(), st.at("grad." + name));
+    INFO("grad " << name << " maxdiff/max " << d);
+    CHECK(d < 1e-4f);
+  }
+}
