@@ -45,7 +45,8 @@ all: $(BINS) bin/tests
 
 help:
 	@echo "make            build bin/ (train, generate, quantize, eval, bench, tests)"
-	@echo "make test       build and run the Catch2 suite; ends with 'P passed, F failed'"
+	@echo "make test       build, check-isa, run the Catch2 suite; ends with 'P passed, F failed'"
+	@echo "make check-isa  fail if AVX / AVX-512 code appears outside the kernels/<isa> namespaces"
 	@echo "make asan       the same suite under AddressSanitizer + UBSan"
 	@echo "make demo       train the small model, QAT, export, generate"
 	@echo "make bench      benchmarks; regenerates docs/BENCHMARKS.md (QUICK=1: ~2 minutes)"
@@ -95,8 +96,12 @@ bin/tests-asan: $(patsubst %.cpp,$(BUILD)/asan/%.o,$(TEST_SRCS)) $(LIB_ASAN)
 # ---- test ----
 # TESTS="[tag]" picks a subset; the summary line comes from Catch2's own totals.
 TESTS ?=
-test: all
+test: all check-isa
 	@tools/run-tests.sh bin/tests $(TESTS)
+
+# AVX / AVX-512 instructions may appear only in the kernels/<isa> namespaces (tools/check-isa.sh).
+check-isa: all
+	@tools/check-isa.sh $(BINS) bin/tests
 
 asan: bin/tests-asan
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
