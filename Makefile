@@ -107,6 +107,10 @@ asan: bin/tests-asan
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tools/run-tests.sh bin/tests-asan $(TESTS)
 
+# Benchmarks (docs/BENCHMARKS.md). QUICK=1: fewer rounds and DRAM runs.
+bench: bin/bench
+	bin/bench kernels $(if $(QUICK),--quick)
+
 clean:
 	rm -rf $(BUILD) bin
 
