@@ -78,7 +78,10 @@ TEST_CASE("safetensors round-trips every dtype, scalars, empty tensors and views
         INFO(ts[i].first);
         REQUIRE(st.tensors[i].first == ts[i].first);  // file order == the order given
         REQUIRE(st.tensors[i].second.is_contiguous());
-        REQUIRE(test::same_bits(st.tensors[i].second, ts[i].second));
+        if (ts[i].second.numel() == 0)  // (nothing to compare; same_bits would clone an empty tensor)
+          REQUIRE((st.tensors[i].second.shape() == ts[i].second.shape() && st.tensors[i].second.dtype() == ts[i].second.dtype()));
+        else
+          REQUIRE(test::same_bits(st.tensors[i].second, ts[i].second));
       }
       REQUIRE(st.at("view").shape() == Shape{4, 4});
       REQUIRE(st.at("scalar").shape().empty());
@@ -239,7 +242,7 @@ TEST_CASE("safetensors: a write error leaves the previous file intact; missing f
   // A file on disk gets the same checks as a buffer (here: one byte cut off the end).
   write_file_atomic(dir + "/cut.safetensors", before.substr(0, before.size() - 1));
   REQUIRE_THROWS_WITH(load_safetensors(dir + "/cut.safetensors"),
-                      Catch::StartsWith(dir + "/cut.safetensors: tensor 'a': data_offsets [0, 16384] extend past"));
+                      Catch::Contains(dir + "/cut.safetensors: tensor 'a': data_offsets [0, 16384] extend past"));
   remove_tree(dir);
 }
 

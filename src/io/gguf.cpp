@@ -578,7 +578,7 @@ void GgufWriter::add_tensor(const std::string& name, const Tensor& t) {
   }
   std::vector<int64_t> ne(t.shape().rbegin(), t.shape().rend());
   if (ne.empty()) ne = {1};  // a scalar
-  Tensor c = t.is_contiguous() ? t : t.clone();
+  Tensor c = t.is_contiguous() || t.numel() == 0 ? t : t.clone();
   std::string data;
   if (c.nbytes())
     data.assign(static_cast<const char*>(c.impl->storage->data) + c.impl->offset * int64_t(dtype_size(c.dtype())),
