@@ -45,7 +45,8 @@ all: $(BINS) bin/tests
 
 help:
 	@echo "make            build bin/ (train, generate, quantize, eval, bench, tests)"
-	@echo "make test       build and run the Catch2 suite; ends with 'P passed, F failed'"
+	@echo "make test       build, check-isa, run the Catch2 suite; ends with 'P passed, F failed'"
+	@echo "make check-isa  fail if AVX / AVX-512 code appears outside the kernels/<isa> namespaces"
 	@echo "make asan       the same suite under AddressSanitizer + UBSan"
 	@echo "make demo       train the small model, QAT, export, generate"
 	@echo "make bench      benchmarks; regenerates docs/BENCHMARKS.md (QUICK=1: ~2 minutes)"
@@ -95,14 +96,53 @@ bin/tests-asan: $(patsubst %.cpp,$(BUILD)/asan/%.o,$(TEST_SRCS)) $(LIB_ASAN)
 # ---- test ----
 # TESTS="[tag]" picks a subset; the summary line comes from Catch2's own totals.
 TESTS ?=
-test: all
+test: all check-isa
 	@tools/run-tests.sh bin/tests $(TESTS)
+
+# AVX / AVX-512 instructions may appear only in the kernels/<isa> namespaces (tools/check-isa.sh).
+check-isa: all
+	@tools/check-isa.sh $(BINS) bin/tests
 
 asan: bin/tests-asan
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tools/run-tests.sh bin/tests-asan $(TESTS)
 
+# Benchmarks (docs/BENCHMARKS.md). QUICK=1: fewer rounds and DRAM runs.
+bench: bin/bench
+	bin/bench kernels $(if $(QUICK),--quick)
+
 clean:
 	rm -rf $(BUILD) bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- fuzzing (issue 8; figures in docs/RELIABILITY.md) ----
+# libFuzzer targets built with clang++ from only the sources each one needs (never linked against the
+# g++-built library). `make fuzz` runs each for FUZZ_SECONDS; `make fuzz-smoke` is the short CI run.
+FUZZ_CXX           ?= clang++
+FUZZ_FLAGS         := -std=c++20 -O1 -g -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_TARGETS       := safetensors gguf json
+FUZZ_CORE_SRCS     := src/core/tensor.cpp src/core/storage.cpp src/io/file.cpp
+FUZZ_SRCS_json        := src/io/json.cpp
+FUZZ_SRCS_safetensors := src/io/safetensors.cpp src/io/json.cpp $(FUZZ_CORE_SRCS)
+FUZZ_SRCS_gguf        := src/io/gguf.cpp src/io/mapped_file.cpp $(FUZZ_CORE_SRCS)
+FUZZ_HDRS          := $(wildcard src/core/*.h src/io/*.h src/util/*.h)
+define fuzz_rule
+bin/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).cpp $(FUZZ_SRCS_$(1)) $(FUZZ_HDRS)
+	@mkdir -p bin/fuzz
+	$(FUZZ_CXX) $(FUZZ_FLAGS) $$< $(FUZZ_SRCS_$(1)) -o $$@
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rule,$(t))))
+
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-seeds
+fuzz-build: $(patsubst %,bin/fuzz/fuzz_%,$(FUZZ_TARGETS))
+fuzz: fuzz-build
+	@tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+fuzz-smoke: fuzz-build
+	@tools/fuzz.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+fuzz-seeds: tests/fuzz/make_seeds.cpp $(FUZZ_SRCS_gguf) $(FUZZ_SRCS_safetensors)
+	@mkdir -p bin/fuzz $(addprefix tests/fuzz/corpus/,$(FUZZ_TARGETS))
+	$(FUZZ_CXX) -std=c++20 -O1 -I. $< $(sort $(FUZZ_SRCS_gguf) $(FUZZ_SRCS_safetensors)) -o bin/fuzz/make_seeds
+	bin/fuzz/make_seeds

@@ -1,6 +1,8 @@
 // cpuid leaves: 1 (ECX: fma 12, osxsave 27, avx 28, f16c 29), 7.0 (EBX: avx2 5, avx512f 16, avx512dq 17,
 // avx512bw 30, avx512vl 31; ECX: avx512_vnni 11), 7.1 (EAX: avx_vnni 4); xgetbv(0) XCR0: bits 1-2 (xmm,
-// ymm state) and 5-7 (opmask, zmm state). Caches: leaf 4 (Intel) or 0x8000001D (AMD), brand 0x80000002-4.
+// ymm state) and 5-7 (opmask, zmm state). Caches: leaf 4 (Intel) or 0x8000001D (AMD), else AMD's legacy
+// 0x80000005/6 (L1d KB in ECX[31:24]; L2 KB in ECX[31:16]; L3 in 512 KB units in EDX[31:18]).
+// Brand string: 0x80000002-4.
 #include "kernels/cpu_features.h"
 
 #include <cpuid.h>
@@ -77,6 +79,11 @@ CpuFeatures detect() {
     read_caches(0x8000001d, &f);
   else if (l0.a >= 4)
     read_caches(4, &f);
+  if (f.l2_bytes == 0 && cpuid(0x80000000).a >= 0x80000006) {  // legacy AMD leaves (some VMs zero 0x8000001D)
+    f.l1d_bytes = int64_t(cpuid(0x80000005).c >> 24) << 10;
+    f.l2_bytes = int64_t(cpuid(0x80000006).c >> 16) << 10;
+    f.l3_bytes = int64_t(cpuid(0x80000006).d >> 18) << 19;
+  }
   return f;
 }
 

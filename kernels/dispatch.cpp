@@ -22,6 +22,18 @@
 #define QAT_KERNEL_NS avxvnni_simde
 #include "kernels/avxvnni/avxvnni.h"
 #undef QAT_KERNEL_NS
+#define QAT_KERNEL_NS avx512
+#include "kernels/avx512/avx512.h"
+#undef QAT_KERNEL_NS
+#define QAT_KERNEL_NS avx512_simde
+#include "kernels/avx512/avx512.h"
+#undef QAT_KERNEL_NS
+#define QAT_KERNEL_NS avx512vnni
+#include "kernels/avx512vnni/avx512vnni.h"
+#undef QAT_KERNEL_NS
+#define QAT_KERNEL_NS avx512vnni_simde
+#include "kernels/avx512vnni/avx512vnni.h"
+#undef QAT_KERNEL_NS
 
 namespace qat {
 
@@ -65,10 +77,32 @@ Kernels avxvnni_table() {
   return k;
 }
 
+// AVX-512BW and AVX-512 VNNI: integer kernels on zmm; quantization and f32 from AVX2.
+Kernels avx512_table() {
+  Kernels k = avx2_table();
+  QAT_INT_FAMILIES(k, avx512, 16, 0)
+  return k;
+}
+Kernels avx512vnni_table() {
+  Kernels k = avx2_table();
+  QAT_INT_FAMILIES(k, avx512vnni, 16, 128)
+  return k;
+}
+
 // SIMDe builds run on any CPU, so what they do not implement comes from scalar.
 Kernels avxvnni_simde_table() {
   Kernels k = scalar_table();
   QAT_INT_FAMILIES(k, avxvnni_simde, 8, 128)
+  return k;
+}
+Kernels avx512_simde_table() {
+  Kernels k = scalar_table();
+  QAT_INT_FAMILIES(k, avx512_simde, 16, 0)
+  return k;
+}
+Kernels avx512vnni_simde_table() {
+  Kernels k = scalar_table();
+  QAT_INT_FAMILIES(k, avx512vnni_simde, 16, 128)
   return k;
 }
 
@@ -86,6 +120,10 @@ struct Tables {
     put(Isa::avx2, avx2_table());
     put(Isa::avxvnni, avxvnni_table());
     put(Isa::avxvnni_simde, avxvnni_simde_table());
+    put(Isa::avx512, avx512_table());
+    put(Isa::avx512vnni, avx512vnni_table());
+    put(Isa::avx512_simde, avx512_simde_table());
+    put(Isa::avx512vnni_simde, avx512vnni_simde_table());
   }
 };
 

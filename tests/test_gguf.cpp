@@ -368,3 +368,36 @@ TEST_CASE("gguf: a write error leaves the previous file intact", "[gguf]") {
   REQUIRE_THROWS_WITH(read_gguf(dir + "/nope.gguf"), Catch::Contains("cannot read") && Catch::Contains("nope.gguf"));
   remove_tree(dir);
 }
+
+TEST_CASE("gguf loads a file written independently from the spec (python)", "[gguf]") {
+  // Written by tests/reference/check_formats.py from docs/gguf.md alone. Regenerate:
+  //   /usr/bin/python3 tests/reference/check_formats.py write tests/reference/fixtures
+  std::string dir = std::string(__FILE__).substr(0, std::string(__FILE__).rfind('/'));
+  GgufFile g = read_gguf(dir + "/reference/fixtures/python_written.gguf");
+  REQUIRE(g.version == 3);
+  REQUIRE(g.get_string("general.architecture") == "llama");
+  REQUIRE(g.get_u32("llama.context_length") == 64);
+  REQUIRE(g.get_f32("llama.attention.layer_norm_rms_epsilon") == 1e-5f);
+  REQUIRE(g.get_arr_string("tokenizer.ggml.tokens") == std::vector<std::string>{"a", "\xc4\xa0" "b", ""});
+  REQUIRE(g.get_arr_i32("tokenizer.ggml.token_type") == std::vector<int32_t>{1, 1, 3});
+  REQUIRE(g.get_arr_bool("t.bools") == std::vector<bool>{true, false});
+  REQUIRE(g.get_i64("t.i64") == -5);
+  const GgufTensorInfo& q = g.tensor("blk.0.attn_q.weight");
+  REQUIRE((q.type == GgmlType::Q4_0 && q.ne == std::vector<int64_t>{64, 1} && q.nbytes == 36));
+  for (int i = 0; i < 36; i++) REQUIRE(q.data[i] == uint8_t((i * 13) & 0xff));
+  Tensor w = g.tensor_view("w");
+  REQUIRE(w.shape() == Shape{2, 3});
+  REQUIRE(w.to_vector() == std::vector<float>{0, 1, 2, 3, 4, 5});
+  // And our writer produces the same bytes from the same content.
+  GgufWriter ours;
+  ours.set_string("general.architecture", "llama");
+  ours.set_u32("llama.context_length", 64);
+  ours.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  ours.set_arr_string("tokenizer.ggml.tokens", {"a", "\xc4\xa0" "b", ""});
+  ours.set_arr_i32("tokenizer.ggml.token_type", {1, 1, 3});
+  ours.set_arr_bool("t.bools", {true, false});
+  ours.set_i64("t.i64", -5);
+  ours.add_tensor("blk.0.attn_q.weight", GgmlType::Q4_0, {64, 1}, std::string(reinterpret_cast<const char*>(q.data), 36));
+  ours.add_tensor("w", Tensor::from({2, 3}, {0, 1, 2, 3, 4, 5}));
+  REQUIRE(ours.serialize() == read_file(dir + "/reference/fixtures/python_written.gguf"));
+}

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/backend.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 #include "kernels/qgemm.h"
@@ -386,4 +387,50 @@ TEST_CASE("dispatch: names, QAT_ISA values and unsupported ISAs are clear errors
   CHECK(isa_supported(best_isa()));
   INFO("active table " << kernels().name << " on " << cpu_features().brand << " (" << cpu_features().flags() << ")");
   CHECK(isa_supported(kernels().isa));
+}
+
+TEST_CASE("backends: native equals qgemm, oneDNN's int32 sums equal ours, OpenBLAS within tolerance", "[kernels][backend]") {
+  const int64_t M = 3, N = 40, K = 128;
+  // Codes within +-50 keep oneDNN exact even where it uses vpmaddubsw ((50 + 128) * 50 * 2 < 32767).
+  std::vector<int8_t> w(size_t(N * K)), aq(size_t(M * K));
+  for (size_t i = 0; i < w.size(); i++) w[i] = rand_code(1, i, -50, 50);
+  for (size_t i = 0; i < aq.size(); i++) aq[i] = rand_code(2, i, -50, 50);
+  std::vector<float> dw(static_cast<size_t>(N)), da(size_t(M), 0.02f), x(size_t(M * K));
+  for (size_t i = 0; i < dw.size(); i++) dw[i] = 0.01f + 0.001f * float(i);
+  for (size_t i = 0; i < x.size(); i++) x[i] = rng_normal(5, 0, i);
+  QuantActs a;
+  acts_from_codes(true, aq.data(), da.data(), M, K, &a);
+
+  QLinear native(Backend::native, WFormat::s8_pc, w.data(), dw.data(), N, K);
+  QLinear dnn(Backend::onednn, WFormat::s8_pc, w.data(), dw.data(), N, K);
+  QLinear blas(Backend::openblas, WFormat::s8_pc, w.data(), dw.data(), N, K);
+  std::vector<int32_t> s_native(size_t(M * N)), s_dnn(size_t(M * N));
+  native.forward_s32(a, s_native.data());
+  dnn.forward_s32(a, s_dnn.data());
+  CHECK(s_native == s_dnn);
+
+  std::vector<float> y_native(size_t(M * N)), y_qgemm(size_t(M * N)), y_dnn(size_t(M * N)), y_blas(size_t(M * N));
+  native.forward(x.data(), M, y_native.data());
+  PackedWeights p;
+  pack_weights(WFormat::s8_pc, w.data(), dw.data(), N, K, &p);
+  qgemm(p, x.data(), M, y_qgemm.data());
+  require_same_bits(y_native, y_qgemm, "native backend vs qgemm");
+  dnn.forward(x.data(), M, y_dnn.data());
+  require_same_bits(y_dnn, y_qgemm, "onednn backend vs qgemm (same int32 sums and epilogue)");
+  blas.forward(x.data(), M, y_blas.data());
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t n = 0; n < N; n++) {  // f32 x times the dequantized weights, in double
+      double ref = 0, mag = 0;
+      for (int64_t k = 0; k < K; k++) {
+        double t = double(x[size_t(m * K + k)]) * (double(w[size_t(n * K + k)]) * dw[size_t(n)]);
+        ref += t;
+        mag += std::fabs(t);
+      }
+      CHECK(std::fabs(y_blas[size_t(m * N + n)] - ref) <= kTolDequant * mag);
+    }
+  std::vector<float> y1(static_cast<size_t>(N));
+  blas.forward(x.data(), 1, y1.data());  // the sgemv path
+  for (int64_t n = 0; n < N; n++) CHECK(std::fabs(y1[size_t(n)] - y_blas[size_t(n)]) <= 1e-5f * (1 + std::fabs(y_blas[size_t(n)])));
+  CHECK(parse_backend("onednn") == Backend::onednn);
+  CHECK_THROWS_AS(parse_backend("mkl"), UsageError);
 }

@@ -7,6 +7,8 @@
 namespace qat::QAT_KERNEL_NS {
 namespace {
 
+#define QAT_UNROLL _Pragma("GCC unroll 16")  // tile arrays must live in registers
+
 inline float combine(__m256 l) {
   const __m128 s = _mm_add_ps(_mm256_castps256_ps128(l), _mm256_extractf128_ps(l, 1));  // l0+l4, l1+l5, l2+l6, l3+l7
   const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));  // (l0+l4)+(l2+l6), (l1+l5)+(l3+l7)
@@ -17,29 +19,38 @@ inline float combine(__m256 l) {
 template <int MR, int NN>
 void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, float* y, int64_t ldy) {
   __m256 acc[MR][NN];
+  QAT_UNROLL
   for (int i = 0; i < MR; i++)
+    QAT_UNROLL
     for (int j = 0; j < NN; j++) acc[i][j] = _mm256_setzero_ps();
   int64_t k = 0;
   for (; k + 8 <= K; k += 8) {
     __m256 wv[NN];
+    QAT_UNROLL
     for (int j = 0; j < NN; j++) wv[j] = _mm256_loadu_ps(w + j * ldw + k);
+    QAT_UNROLL
     for (int i = 0; i < MR; i++) {
       const __m256 xv = _mm256_loadu_ps(x + i * ldx + k);
+      QAT_UNROLL
       for (int j = 0; j < NN; j++) acc[i][j] = _mm256_add_ps(acc[i][j], _mm256_mul_ps(xv, wv[j]));
     }
   }
   if (k < K) {  // lanes below K - k take one more product; the others keep their value (and zero sign)
     const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(K - k)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     const __m256 fmask = _mm256_castsi256_ps(mask);
+    QAT_UNROLL
     for (int i = 0; i < MR; i++) {
       const __m256 xv = _mm256_maskload_ps(x + i * ldx + k, mask);
+      QAT_UNROLL
       for (int j = 0; j < NN; j++) {
         const __m256 p = _mm256_mul_ps(xv, _mm256_maskload_ps(w + j * ldw + k, mask));
         acc[i][j] = _mm256_blendv_ps(acc[i][j], _mm256_add_ps(acc[i][j], p), fmask);
       }
     }
   }
+  QAT_UNROLL
   for (int i = 0; i < MR; i++)
+    QAT_UNROLL
     for (int j = 0; j < NN; j++) y[i * ldy + j] = combine(acc[i][j]);
 }
 

@@ -27,6 +27,9 @@
 namespace qat::QAT_KERNEL_NS {
 namespace {
 
+// Every loop over tile rows, panels or steps is unrolled, so the accumulator arrays live in registers.
+#define QAT_UNROLL _Pragma("GCC unroll 16")
+
 constexpr int NR = 8;         // rows per panel = int32 lanes of a ymm
 constexpr int kGemvNP = 2;    // panels per M = 1 tile (shares the activation broadcasts)
 constexpr int kS8Offset = QAT_YMM_VNNI ? 128 : 0;  // what packing added to int8 weight codes
@@ -107,29 +110,39 @@ struct Q4 {
     const uint8_t* w = g.w + n / NR * g.pb;
     const int8_t* q = g.q + m * g.K;
     __m256 acc[MR][NP];
+    QAT_UNROLL
     for (int i = 0; i < MR; i++)
+      QAT_UNROLL
       for (int p = 0; p < NP; p++) acc[i][p] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     for (int64_t b = 0; b < g.nb; b++) {
       const uint8_t* blk = w + b * kBlockBytes;
       __m256i isum[MR][NP];
+      QAT_UNROLL
       for (int i = 0; i < MR; i++)
+        QAT_UNROLL
         for (int p = 0; p < NP; p++) isum[i][p] = _mm256_setzero_si256();
+      QAT_UNROLL
       for (int v = 0; v < 4; v++) {
         __m256i lo[NP], hi[NP];
+        QAT_UNROLL
         for (int p = 0; p < NP; p++) {
           const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + p * g.pb + 2 * NR + 32 * v));
           lo[p] = _mm256_and_si256(raw, low4);                        // k = 32b + 4v + 0..3
           hi[p] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);  // k = 32b + 16 + 4v + 0..3
         }
+        QAT_UNROLL
         for (int i = 0; i < MR; i++) {
           const int8_t* a = q + i * g.K + 32 * b + 4 * v;
           const __m256i alo = bcast4(a), ahi = bcast4(a + 16);
+          QAT_UNROLL
           for (int p = 0; p < NP; p++) isum[i][p] = step_q4(step_q4(isum[i][p], lo[p], alo), hi[p], ahi);
         }
       }
+      QAT_UNROLL
       for (int p = 0; p < NP; p++) {
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + p * g.pb)));
+        QAT_UNROLL
         for (int i = 0; i < MR; i++) {
           const int64_t gi = (m + i) * g.groups + b;
           const __m256i t = _mm256_sub_epi32(widen_q4(isum[i][p]), _mm256_set1_epi32(8 * g.s[gi]));
@@ -137,7 +150,9 @@ struct Q4 {
         }
       }
     }
+    QAT_UNROLL
     for (int i = 0; i < MR; i++)
+      QAT_UNROLL
       for (int p = 0; p < NP; p++) store_cols(g.y + (m + i) * g.ldy + n + p * NR, acc[i][p], cols - p * NR);
   }
 };
@@ -149,26 +164,36 @@ struct Q8 {
     const uint8_t* w = g.w + n / NR * g.pb;
     const int8_t* q = g.q + m * g.K;
     __m256 acc[MR][NP];
+    QAT_UNROLL
     for (int i = 0; i < MR; i++)
+      QAT_UNROLL
       for (int p = 0; p < NP; p++) acc[i][p] = _mm256_setzero_ps();
     for (int64_t b = 0; b < g.nb; b++) {
       const uint8_t* blk = w + b * kBlockBytes;
       __m256i isum[MR][NP];
+      QAT_UNROLL
       for (int i = 0; i < MR; i++)
+        QAT_UNROLL
         for (int p = 0; p < NP; p++) isum[i][p] = _mm256_setzero_si256();
+      QAT_UNROLL
       for (int t = 0; t < 8; t++) {
         __m256i wv[NP], wu[NP];
+        QAT_UNROLL
         for (int p = 0; p < NP; p++) {
           wv[p] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + p * g.pb + 2 * NR + 32 * t));
           wu[p] = weight_u8(wv[p]);
         }
+        QAT_UNROLL
         for (int i = 0; i < MR; i++) {
           const __m256i a = bcast4(q + i * g.K + 32 * b + 4 * t);
+          QAT_UNROLL
           for (int p = 0; p < NP; p++) isum[i][p] = step_s8(isum[i][p], wv[p], wu[p], a);
         }
       }
+      QAT_UNROLL
       for (int p = 0; p < NP; p++) {
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + p * g.pb)));
+        QAT_UNROLL
         for (int i = 0; i < MR; i++) {
           const int64_t gi = (m + i) * g.groups + b;
           const __m256i t = _mm256_sub_epi32(isum[i][p], _mm256_set1_epi32(kS8Offset * g.s[gi]));
@@ -176,7 +201,9 @@ struct Q8 {
         }
       }
     }
+    QAT_UNROLL
     for (int i = 0; i < MR; i++)
+      QAT_UNROLL
       for (int p = 0; p < NP; p++) store_cols(g.y + (m + i) * g.ldy + n + p * NR, acc[i][p], cols - p * NR);
   }
 };
@@ -189,21 +216,28 @@ struct S8 {
     const uint8_t* w = g.w + n / NR * g.pb;
     const int8_t* q = g.q + m * g.K;
     __m256i isum[MR][NP];
+    QAT_UNROLL
     for (int i = 0; i < MR; i++)
+      QAT_UNROLL
       for (int p = 0; p < NP; p++) isum[i][p] = _mm256_setzero_si256();
     for (int64_t t = 0; t < g.K / 4; t++) {
       __m256i wv[NP], wu[NP];
+      QAT_UNROLL
       for (int p = 0; p < NP; p++) {
         wv[p] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + p * g.pb + 4 * NR + 32 * t));
         wu[p] = weight_u8(wv[p]);
       }
+      QAT_UNROLL
       for (int i = 0; i < MR; i++) {
         const __m256i a = bcast4(q + i * g.K + 4 * t);
+        QAT_UNROLL
         for (int p = 0; p < NP; p++) isum[i][p] = step_s8(isum[i][p], wv[p], wu[p], a);
       }
     }
+    QAT_UNROLL
     for (int p = 0; p < NP; p++) {
       const __m256 dw = _mm256_loadu_ps(reinterpret_cast<const float*>(w + p * g.pb));
+      QAT_UNROLL
       for (int i = 0; i < MR; i++) {
         const __m256i t = _mm256_sub_epi32(isum[i][p], _mm256_set1_epi32(kS8Offset * g.s[m + i]));
         const int64_t at = (m + i) * g.ldy + n + p * NR;

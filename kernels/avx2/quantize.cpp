@@ -8,6 +8,8 @@
 namespace qat::QAT_KERNEL_NS {
 namespace {
 
+#define QAT_UNROLL _Pragma("GCC unroll 16")  // tile arrays must live in registers
+
 // roundf(p) clamped to [-127, 127], NaN -> 0 (src/quant's clamp_round). trunc(p + copysign(h, p)) with
 // h = 0.49999997 (the float below 0.5) equals roundf(p) for every float p: below a half the sum stays
 // below the next integer (p = 0.49999997 gives 0.99999994), at or above a half it reaches it (the sum
@@ -44,6 +46,7 @@ inline int32_t hsum(__m256i v) {  // integers: order-free
 inline int32_t codes32(const float* x, float id, int8_t* q) {
   const __m256 vid = _mm256_set1_ps(id);
   __m256i c[4];
+  QAT_UNROLL
   for (int j = 0; j < 4; j++) c[j] = round_codes(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * j), vid));
   const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
   // packs works per 128-bit lane: dwords come out in order 0 4 1 5 2 6 3 7
@@ -61,6 +64,7 @@ void quantize_q8_0(const float* x, int64_t M, int64_t K, int8_t* q, float* d, in
   for (int64_t b = 0; b < M * K / 32; b++) {
     const float* xb = x + 32 * b;
     __m256 m = _mm256_setzero_ps();
+    QAT_UNROLL
     for (int j = 0; j < 4; j++) m = max_abs(_mm256_loadu_ps(xb + 8 * j), m);
     const float db = hmax(m) / 127.0f;
     const float id = db != 0.0f ? 1.0f / db : 0.0f;

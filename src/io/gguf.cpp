@@ -118,7 +118,6 @@ void read_value(Cursor& c, const std::string& key, GgufValue& v) {
            " does not fit in the ", c.left(), " bytes left");
   }
   if (v.elem_type == GgufType::string) {
-    v.strings.reserve(size_t(v.count));
     for (uint64_t i = 0; i < v.count; i++) {
       v.strings.push_back(c.read_string(
           [&] { return v.type == GgufType::array ? str(field(), "[", i, "]") : field() + " string"; }, kNoLimit));
@@ -192,8 +191,9 @@ GgufFile parse(std::shared_ptr<Bytes> bytes, const std::string& file) {
     fail(file, ": n_kv: ", n_kv, " key-value pairs and ", n_tensors, " tensor infos cannot fit in the ", c.left(),
          " bytes left");
 
+  // Containers grow as entries are parsed, never reserved from the counts, so memory stays
+  // proportional to the bytes actually present.
   std::unordered_set<std::string> keys;
-  g.kv.reserve(size_t(n_kv));
   for (uint64_t i = 0; i < n_kv; i++) {
     GgufKv kv;
     kv.key = c.read_string([&] { return str("key ", i); }, kGgufMaxKeyLen);
@@ -213,11 +213,11 @@ GgufFile parse(std::shared_ptr<Bytes> bytes, const std::string& file) {
   }
 
   std::unordered_set<std::string> names;
-  g.tensors.resize(size_t(n_tensors));
   for (uint64_t i = 0; i < n_tensors; i++) {
-    read_tensor_info(c, i, g.tensors[i]);
-    if (!names.insert(g.tensors[i].name).second)
-      fail(file, ": tensor ", fmt::quote(g.tensors[i].name), ": duplicate tensor name");
+    GgufTensorInfo ti;
+    read_tensor_info(c, i, ti);
+    if (!names.insert(ti.name).second) fail(file, ": tensor ", fmt::quote(ti.name), ": duplicate tensor name");
+    g.tensors.push_back(std::move(ti));
   }
 
   // The data section starts at the next multiple of the alignment (llama.cpp seeks there only when
@@ -525,6 +525,25 @@ void GgufWriter::set_arr_string(const std::string& k, const std::vector<std::str
   set(k, std::move(v));
 }
 
+void GgufWriter::set_value(const std::string& key, const GgufValue& v) {
+  bool is_array = v.type == GgufType::array;
+  QAT_CHECK(known_value_type(uint32_t(v.type)) && known_value_type(uint32_t(v.elem_type)) &&
+                v.elem_type != GgufType::array && (is_array || (v.elem_type == v.type && v.count == 1)),
+            "GgufWriter: key ", fmt::quote(key), ": inconsistent value type");
+  if (v.elem_type == GgufType::string) {
+    QAT_CHECK(v.strings.size() == v.count && v.raw.empty(), "GgufWriter: key ", fmt::quote(key),
+              ": ", v.strings.size(), " strings for a count of ", v.count);
+  } else {
+    uint64_t need = 0;
+    QAT_CHECK(v.strings.empty() && fmt::mul_u64(v.count, value_size(v.elem_type), &need) && v.raw.size() == need,
+              "GgufWriter: key ",
+              fmt::quote(key), ": ", v.raw.size(), " value bytes for ", v.count, " x ", gguf_type_name(v.elem_type));
+    if (v.elem_type == GgufType::boolean)
+      for (char b : v.raw) QAT_CHECK(uint8_t(b) <= 1, "GgufWriter: key ", fmt::quote(key), ": bool byte ", int(uint8_t(b)));
+  }
+  set(key, v);
+}
+
 void GgufWriter::add_tensor(const std::string& name, GgmlType type, const std::vector<int64_t>& ne, std::string data) {
   std::string problem = name_problem(name);
   QAT_CHECK(problem.empty(), "GgufWriter: ", problem);
@@ -559,7 +578,7 @@ void GgufWriter::add_tensor(const std::string& name, const Tensor& t) {
   }
   std::vector<int64_t> ne(t.shape().rbegin(), t.shape().rend());
   if (ne.empty()) ne = {1};  // a scalar
-  Tensor c = t.is_contiguous() ? t : t.clone();
+  Tensor c = t.is_contiguous() || t.numel() == 0 ? t : t.clone();
   std::string data;
   if (c.nbytes())
     data.assign(static_cast<const char*>(c.impl->storage->data) + c.impl->offset * int64_t(dtype_size(c.dtype())),

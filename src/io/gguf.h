@@ -164,6 +164,8 @@ class GgufWriter {
   void set_arr_f64(const std::string& key, const std::vector<double>& v);
   void set_arr_bool(const std::string& key, const std::vector<bool>& v);
   void set_arr_string(const std::string& key, const std::vector<std::string>& v);
+  // Any value, e.g. one copied from a GgufFile (checked for consistency: count, raw size, strings).
+  void set_value(const std::string& key, const GgufValue& v);
 
   // `ne` in ggml order (ne[0] contiguous); `data` must hold exactly ggml_nbytes(type, ne) bytes.
   void add_tensor(const std::string& name, GgmlType type, const std::vector<int64_t>& ne, std::string data);

@@ -250,7 +250,7 @@ std::string build_header(const std::vector<std::pair<std::string, Tensor>>& tens
     QAT_CHECK(name != "__metadata__", "save_safetensors: '__metadata__' is reserved, not a tensor name");
     QAT_CHECK(names.insert(name).second, "save_safetensors: duplicate tensor name ", fmt::quote(name));
     QAT_CHECK(t.defined(), "save_safetensors: tensor ", fmt::quote(name), " is undefined");
-    Tensor c = t.is_contiguous() ? t : t.clone();
+    Tensor c = t.is_contiguous() || t.numel() == 0 ? t : t.clone();  // (no copy of an empty view)
     Json e = Json::object();
     e.set("dtype", safetensors_dtype_name(c.dtype()));
     Json shape = Json::array();
@@ -388,7 +388,7 @@ SafeTensors load_safetensors(const std::string& path, const SafeTensorsOptions& 
 NonFinite find_nonfinite(const Tensor& t) {
   NonFinite r;
   if (!t.defined() || (t.dtype() != DType::f32 && t.dtype() != DType::f16)) return r;
-  Tensor c = t.is_contiguous() ? t : t.clone();
+  Tensor c = t.is_contiguous() || t.numel() == 0 ? t : t.clone();  // (no copy of an empty view)
   int64_t n = c.numel();
   for (int64_t i = 0; i < n; i++) {
     float v = c.dtype() == DType::f32 ? c.data<float>()[i] : f16_to_f32(c.data<uint16_t>()[i]);
