@@ -17,7 +17,9 @@ TEST_CASE("json round-trips and rejects malformed input with a position", "[json
   REQUIRE(j.at("b").at("c").as_string() == "x\"y\xc3\xa9\xf0\x9f\x98\x80");
   REQUIRE(j.at("d").as_bool());
   REQUIRE(j.at("e").is_null());
-  REQUIRE(uint64_t(j.at("big").as_int()) == 18446744073709551615ull);
+  REQUIRE(j.at("big").as_uint() == 18446744073709551615ull);
+  REQUIRE_THROWS_WITH(j.at("big").as_int(), Catch::Contains("larger than 2^63"));
+  REQUIRE(Json(uint64_t(18446744073709551615ull)).dump() == "18446744073709551615");
   REQUIRE(j.at("neg").as_int() == INT64_MIN);
   REQUIRE(Json::parse(j.dump()).dump() == j.dump());
   REQUIRE(Json::parse(j.dump(2)).dump() == j.dump());

@@ -165,6 +165,7 @@ void Tensor::copy_from(const Tensor& src) {
   check_same_shape("copy_from", *this, src);
   QAT_CHECK(dtype() == src.dtype(), "copy_from: dtype ", dtype_name(src.dtype()), " into ",
             dtype_name(dtype()));
+  if (numel() == 0) return;
   size_t es = dtype_size(dtype());
   char* dst_base = static_cast<char*>(impl->storage->data);
   const char* src_base = static_cast<const char*>(src.impl->storage->data);

@@ -222,8 +222,13 @@ static void dump_value(std::string& out, const Json& v, int indent, int level) {
       char buf[32];
       bool integral = false;
       int64_t iv = 0;
-      try { iv = v.as_int(); integral = true; } catch (const Error&) {}
+      uint64_t uv = 0;
+      bool unsigned_big = false;
+      try { iv = v.as_int(); integral = true; } catch (const Error&) {
+        try { uv = v.as_uint(); unsigned_big = true; } catch (const Error&) {}
+      }
       if (integral) std::snprintf(buf, sizeof buf, "%lld", (long long)iv);
+      else if (unsigned_big) std::snprintf(buf, sizeof buf, "%llu", (unsigned long long)uv);
       else {  // shortest of %.15g / %.17g that reads back exactly
         std::snprintf(buf, sizeof buf, "%.15g", d);
         if (std::strtod(buf, nullptr) != d) std::snprintf(buf, sizeof buf, "%.17g", d);
@@ -289,10 +294,19 @@ double Json::as_double() const {
 }
 int64_t Json::as_int() const {
   QAT_CHECK(type_ == Type::number, "json: expected an integer, got ", type_name(type_));
+  QAT_CHECK(!is_u64_, "json: integer ", uint64_t(i_), " is larger than 2^63 - 1");
   if (is_int_) return i_;
   QAT_CHECK(std::floor(d_) == d_ && std::fabs(d_) < 9.007199254740992e15, "json: expected an integer, got ", d_);
   return int64_t(d_);
 }
+uint64_t Json::as_uint() const {
+  QAT_CHECK(type_ == Type::number, "json: expected an integer, got ", type_name(type_));
+  if (is_u64_) return uint64_t(i_);
+  int64_t v = as_int();
+  QAT_CHECK(v >= 0, "json: expected a non-negative integer, got ", v);
+  return uint64_t(v);
+}
+
 const std::string& Json::as_string() const {
   QAT_CHECK(type_ == Type::string, "json: expected a string, got ", type_name(type_));
   return s_;

@@ -20,7 +20,7 @@ class Json {
   Json(bool b) : type_(Type::boolean), b_(b) {}
   Json(int v) : type_(Type::number), is_int_(true), i_(v), d_(v) {}
   Json(int64_t v) : type_(Type::number), is_int_(true), i_(v), d_(double(v)) {}
-  Json(uint64_t v) : type_(Type::number), is_int_(true), i_(int64_t(v)), d_(double(v)) {}
+  Json(uint64_t v) : type_(Type::number), is_int_(true), is_u64_(v > uint64_t(INT64_MAX)), i_(int64_t(v)), d_(double(v)) {}
   Json(double v) : type_(Type::number), d_(v) {}
   Json(float v) : type_(Type::number), d_(double(v)) {}
   Json(const char* s) : type_(Type::string), s_(s) {}
@@ -43,7 +43,8 @@ class Json {
   // Typed getters throw qat::Error naming the expected type.
   bool as_bool() const;
   double as_double() const;
-  int64_t as_int() const;  // must be an integral number
+  int64_t as_int() const;    // must be an integral number in int64 range
+  uint64_t as_uint() const;  // must be a non-negative integral number in uint64 range
   const std::string& as_string() const;
   const std::vector<Json>& items() const;                         // array
   const std::vector<std::pair<std::string, Json>>& members() const;  // object
@@ -61,6 +62,7 @@ class Json {
   Type type_ = Type::null;
   bool b_ = false;
   bool is_int_ = false;
+  bool is_u64_ = false;  // an integer above INT64_MAX, held in i_'s bits
   int64_t i_ = 0;
   double d_ = 0;
   std::string s_;

@@ -88,7 +88,7 @@ const char* json_type_name(const Json& j) {
 bool json_u64(const Json& j, uint64_t* out) {
   if (!j.is_number() || !(j.as_double() >= 0)) return false;
   try {
-    *out = uint64_t(j.as_int());  // integers above INT64_MAX come back wrapped: undo by the cast
+    *out = j.as_uint();
   } catch (const Error&) {
     return false;
   }
