@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "kernels/kernels.h"
+
 namespace qat {
 
 float dot_f32(const float* a, const float* b, int64_t n) {
@@ -39,9 +41,11 @@ void rope_row(float* x, const float* cs, int64_t D) {
 
 float attention_row(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_keys,
                     int64_t D, float scale, float* scores, float* out) {
+  // scores[j] = dot_f32(q, k_j): the kernel table's fixed-order gemv (bit-equal to dot_f32, any ISA).
+  kernels().f32.gemv(q, k, kv_stride, n_keys, D, scores);
   float m = -INFINITY;
   for (int64_t j = 0; j < n_keys; j++) {
-    scores[j] = dot_f32(q, k + j * kv_stride, D) * scale;
+    scores[j] = scores[j] * scale;
     m = scores[j] > m ? scores[j] : m;
   }
   float sum = 0;
