@@ -130,7 +130,7 @@ FUZZ_SRCS_safetensors := src/io/safetensors.cpp src/io/json.cpp $(FUZZ_CORE_SRCS
 FUZZ_SRCS_gguf        := src/io/gguf.cpp src/io/mapped_file.cpp $(FUZZ_CORE_SRCS)
 FUZZ_HDRS          := $(wildcard src/core/*.h src/io/*.h src/util/*.h)
 define fuzz_rule
-bin/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).cpp $(FUZZ_SRCS_$(1)) $(FUZZ_HDRS)
+bin/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).cpp $(FUZZ_SRCS_$(1)) $(FUZZ_HDRS) | deps
 	@mkdir -p bin/fuzz
 	$(FUZZ_CXX) $(FUZZ_FLAGS) $$< $(FUZZ_SRCS_$(1)) -o $$@
 endef
