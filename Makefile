@@ -107,6 +107,10 @@ asan: bin/tests-asan
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tools/run-tests.sh bin/tests-asan $(TESTS)
 
+# The main job: train, QAT, export, generate (tools/demo.sh says what each step does).
+demo: all
+	@tools/demo.sh
+
 # Benchmarks (docs/BENCHMARKS.md). QUICK=1: fewer rounds and DRAM runs.
 bench: bin/bench
 	bin/bench kernels $(if $(QUICK),--quick)

@@ -1,0 +1,204 @@
+// bin/qat-study: the QAT vs PTQ experiment of docs/RESULTS.md, end to end and resumable.
+// Protocol (per seed): train FP32 for S steps; from it, (a) continue FP32 for Q steps (the reference)
+// and (b) QAT-fine-tune Q steps for each scheme, with the same schedule. PTQ (minmax = ggml rule, and
+// MSE clipping) is applied to the reference. Recovered fraction = (PTQ - QAT) / (PTQ - FP32), PTQ the
+// better of its two methods. Every run is a checkpoint under --out; finished runs are reused.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "data/corpus.h"
+#include "data/dataset.h"
+#include "models/model_source.h"
+#include "src/core/parallel.h"
+#include "src/io/file.h"
+#include "src/train/evaluate.h"
+#include "src/train/trainer.h"
+#include "src/util/cli.h"
+#include "src/util/error.h"
+
+using namespace qat;
+
+namespace {
+struct Scheme {
+  std::string name, qat, keep, ptq;  // ptq: the scheme PTQ applies (same formats)
+};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t e = s.find(sep, pos);
+    std::string item = s.substr(pos, e == std::string::npos ? std::string::npos : e - pos);
+    if (!item.empty()) out.push_back(item);
+    if (e == std::string::npos) break;
+    pos = e + 1;
+  }
+  return out;
+}
+
+bool finished(const std::string& dir, int64_t steps) {
+  if (!file_exists(dir + "/state.json")) return false;
+  try {
+    return Json::parse(read_file(dir + "/state.json")).at("step").as_int() >= steps;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+struct Stat {
+  double mean = 0, spread = 0;  // spread: (max - min) / 2 over seeds
+};
+Stat stat(const std::vector<double>& v) {
+  Stat s;
+  if (v.empty()) return s;
+  double lo = v[0], hi = v[0];
+  for (double x : v) { s.mean += x; lo = std::min(lo, x); hi = std::max(hi, x); }
+  s.mean /= double(v.size());
+  s.spread = (hi - lo) / 2;
+  return s;
+}
+std::string pm(const Stat& s, int digits = 4) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f ± %.*f", digits, s.mean, digits, s.spread);
+  return buf;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_main("qat-study", [&]() {
+    std::string seeds_s = "1,2,3", schemes_s = "q4_0,q8_0,w8a8,w4-hard", out = "runs/study", preset = "small", data,
+                write_doc;
+    int64_t fp32_steps = 1000, qat_steps = 300, threads = 0, windows = 0;
+    double lr = 0, lr_ft = 5e-4;
+    ArgParser p("qat-study", "Runs the QAT vs PTQ protocol of docs/RESULTS.md and prints the table (resumable: finished\n"
+                             "runs under --out are reused). Schemes: q4_0, q8_0, w8a8, w4-hard (per-channel int4 weights,\n"
+                             "embedding included, no groups: where PTQ really hurts).");
+    p.option("--seeds", &seeds_s, "comma-separated seeds", "LIST");
+    p.option("--schemes", &schemes_s, "comma-separated schemes", "LIST");
+    p.option("--preset", &preset, "model preset", "NAME");
+    p.option("--data", &data, "corpus (default: fortunes)", "PATH");
+    p.option("--fp32-steps", &fp32_steps, "S: FP32 pre-training steps", 1, 100000000);
+    p.option("--qat-steps", &qat_steps, "Q: fine-tuning steps (FP32 reference and QAT alike)", 1, 100000000);
+    p.option("--lr", &lr, "pre-training lr (0: the preset's)", 0.0, 10.0);
+    p.option("--lr-ft", &lr_ft, "fine-tuning lr", 0.0, 10.0);
+    p.option("--eval-windows", &windows, "validation windows (0: the whole split)", 0, 1 << 30);
+    p.option("--threads", &threads, "threads (0: all cores)", 0, 4096);
+    p.option("--out", &out, "directory for the runs", "DIR");
+    p.option("--write", &write_doc, "replace the section between the qat-study markers of this markdown file", "FILE");
+    if (!p.parse(argc, argv)) return 0;
+    std::vector<Scheme> schemes;
+    for (const std::string& s : split(schemes_s, ',')) {
+      if (s == "w4-hard") schemes.push_back({s, "w4", "", "w4"});
+      else schemes.push_back({s, s, "", s});
+      scheme_layer(schemes.back().qat);
+    }
+    std::vector<uint64_t> seeds;
+    for (const std::string& s : split(seeds_s, ',')) seeds.push_back(std::stoull(s));
+
+    struct Row { std::vector<double> fp32, minmax, mse, qat, step_ratio; int64_t bytes = 0, f32_bytes = 0; };
+    std::vector<Row> rows(schemes.size());
+    Json raw = Json::array();
+    for (uint64_t seed : seeds) {
+      std::string dir = out + "/seed" + std::to_string(seed);
+      auto run = [&](const std::string& name, const std::string& init, const std::string& qat, int64_t steps, double run_lr) {
+        TrainOptions o;
+        o.data = data;
+        o.preset = preset;
+        o.seed = seed;
+        o.steps = steps;
+        o.lr = run_lr;
+        o.init = init;
+        o.qat = qat;
+        o.threads = threads;
+        o.out = dir + "/" + name;
+        o.eval_every = steps;  // one evaluation (the final one)
+        o.quiet = true;
+        if (finished(o.out, steps)) {
+          std::fprintf(stderr, "qat-study: %s: done already\n", o.out.c_str());
+          return 0.0;
+        }
+        std::fprintf(stderr, "qat-study: training %s (%lld steps)\n", o.out.c_str(), (long long)steps);
+        return train(o).tokens_per_s;
+      };
+      run("fp32", "", "", fp32_steps, lr);
+      double ref_tps = run("fp32-cont", dir + "/fp32", "", qat_steps, lr_ft);
+      set_num_threads(int(threads));
+      ModelSource ref = open_model(dir + "/fp32-cont");
+      Corpus corpus = load_corpus(data);
+      TokenizedData tokens = load_or_tokenize(corpus, *ref.tokenizer, "runs/cache");
+      std::vector<int32_t> tb(size_t(ref.config().vocab));
+      for (int32_t id = 0; id < ref.config().vocab; id++)
+        tb[size_t(id)] = id == ref.tokenizer->eot_id() ? 0 : int32_t(ref.tokenizer->token_bytes(id).size());
+      auto ref_model = ref.transformer();
+      const int64_t ctx = ref.config().context;
+      double fp32_loss = evaluate(*ref_model, tokens.val.tokens, tb, 8, ctx, windows).loss;
+      for (size_t i = 0; i < schemes.size(); i++) {
+        const Scheme& s = schemes[i];
+        double qat_tps = run("qat-" + s.name, dir + "/fp32", s.qat, qat_steps, lr_ft);
+        QatConfig formats = QatConfig::make(s.ptq, s.keep, ref.config().n_layers, ref.config().tied);
+        QuantizedModel mm = quantized_from_ptq(*ref_model, formats, "minmax");
+        QuantizedModel ms = quantized_from_ptq(*ref_model, formats, "mse");
+        double l_mm = evaluate_served(decode_model(mm), tokens.val.tokens, tb, ctx, windows).loss;
+        double l_ms = evaluate_served(decode_model(ms), tokens.val.tokens, tb, ctx, windows).loss;
+        ModelSource q = open_model(dir + "/qat-" + s.name);
+        QuantizedModel qm = quantized_from_qat(*q.transformer());
+        double l_q = evaluate_served(decode_model(qm), tokens.val.tokens, tb, ctx, windows).loss;
+        Row& r = rows[i];
+        r.fp32.push_back(fp32_loss);
+        r.minmax.push_back(l_mm);
+        r.mse.push_back(l_ms);
+        r.qat.push_back(l_q);
+        if (ref_tps > 0 && qat_tps > 0) r.step_ratio.push_back(ref_tps / qat_tps);
+        r.bytes = qm.storage_bytes();
+        r.f32_bytes = quantized_from_f32(*ref_model).storage_bytes();
+        Json j = Json::object();
+        j.set("seed", int64_t(seed)); j.set("scheme", s.name); j.set("fp32", fp32_loss); j.set("ptq_minmax", l_mm);
+        j.set("ptq_mse", l_ms); j.set("qat", l_q); j.set("model_bytes", r.bytes);
+        raw.push(j);
+        std::fprintf(stderr, "qat-study: seed %llu %s: fp32 %.4f, ptq minmax %.4f, ptq mse %.4f, qat %.4f\n",
+                     (unsigned long long)seed, s.name.c_str(), fp32_loss, l_mm, l_ms, l_q);
+      }
+    }
+    write_file_atomic(out + "/results.json", raw.dump(1) + "\n");
+
+    // The table: val loss (nats/token), mean ± half-range over seeds.
+    std::string md;
+    md += str("Preset `", preset, "`, FP32 pre-training ", fp32_steps, " steps, then ", qat_steps,
+              " fine-tuning steps (lr ", lr_ft, ") for the FP32 reference and for QAT; seeds ", seeds_s,
+              "; validation loss in nats/token over ", windows ? std::to_string(windows) + " windows" : std::string("the whole validation split"),
+              " (mean ± half the range over seeds). PTQ is applied to the FP32 reference; QAT is evaluated on the served integer path.\n\n");
+    md += "| scheme | FP32 | PTQ minmax | PTQ MSE | QAT | recovered | QAT − FP32 | weights (MiB) | QAT/FP32 step time |\n";
+    md += "|---|---|---|---|---|---|---|---|---|\n";
+    for (size_t i = 0; i < schemes.size(); i++) {
+      const Row& r = rows[i];
+      std::vector<double> rec, gap;
+      for (size_t k = 0; k < r.qat.size(); k++) {
+        double ptq = std::min(r.minmax[k], r.mse[k]);
+        rec.push_back((ptq - r.qat[k]) / (ptq - r.fp32[k]));
+        gap.push_back((r.qat[k] - r.fp32[k]) / r.fp32[k] * 100);
+      }
+      Stat rs = stat(rec), gs = stat(gap), ts = stat(r.step_ratio);
+      char rec_s[64], gap_s[64], size_s[64], t_s[64];
+      std::snprintf(rec_s, sizeof rec_s, "%.0f%% ± %.0f%%", rs.mean * 100, rs.spread * 100);
+      std::snprintf(gap_s, sizeof gap_s, "%+.2f%% ± %.2f%%", gs.mean, gs.spread);
+      std::snprintf(size_s, sizeof size_s, "%.3f (%.3fx)", double(r.bytes) / (1 << 20), double(r.bytes) / double(r.f32_bytes));
+      if (r.step_ratio.empty()) std::snprintf(t_s, sizeof t_s, "-");
+      else std::snprintf(t_s, sizeof t_s, "%.2fx ± %.2f", ts.mean, ts.spread);
+      md += str("| ", schemes[i].name, " | ", pm(stat(r.fp32)), " | ", pm(stat(r.minmax)), " | ", pm(stat(r.mse)), " | ",
+                pm(stat(r.qat)), " | ", rec_s, " | ", gap_s, " | ", size_s, " | ", t_s, " |\n");
+    }
+    std::printf("%s", md.c_str());
+    if (!write_doc.empty()) {
+      const std::string begin = "<!-- qat-study:begin -->", end = "<!-- qat-study:end -->";
+      std::string doc = file_exists(write_doc) ? read_file(write_doc) : "";
+      size_t b = doc.find(begin), e = doc.find(end);
+      std::string section = begin + "\n" + md + end;
+      if (b == std::string::npos || e == std::string::npos || e < b) doc += "\n" + section + "\n";
+      else doc = doc.substr(0, b) + section + doc.substr(e + end.size());
+      write_file_atomic(write_doc, doc);
+      std::fprintf(stderr, "qat-study: wrote the table into %s\n", write_doc.c_str());
+    }
+    return 0;
+  });
+}
