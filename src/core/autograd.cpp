@@ -3,17 +3,23 @@
 
 #include <unordered_set>
 
+#include "src/util/profile.h"
+
 namespace qat {
 
 namespace {
 thread_local bool g_grad_enabled = true;
-BackwardHook g_hook = nullptr;
 }  // namespace
 
 bool grad_enabled() { return g_grad_enabled; }
 NoGrad::NoGrad() : prev_(g_grad_enabled) { g_grad_enabled = false; }
 NoGrad::~NoGrad() { g_grad_enabled = prev_; }
-void set_backward_hook(BackwardHook hook) { g_hook = hook; }
+void set_backward_cost(const Tensor& out, double flops, double bytes) {
+  if (out.impl->grad_fn) {
+    out.impl->grad_fn->flops = flops;
+    out.impl->grad_fn->bytes = bytes;
+  }
+}
 
 bool needs_grad(std::initializer_list<const Tensor*> inputs) {
   if (!g_grad_enabled) return false;
@@ -71,9 +77,8 @@ void Tensor::backward() const {
     std::shared_ptr<Node> node = t->grad_fn;
     if (!node) continue;  // a leaf: its grad stays
     if (t->grad) {
-      if (g_hook) g_hook(node->op, true);
+      prof::Scope scope(node->op, prof::Phase::backward, node->flops, node->bytes);
       node->backward(Tensor(t), Tensor(t->grad));
-      if (g_hook) g_hook(node->op, false);
     }
     // Free the graph as we go (no retain_graph): saved tensors and intermediate grads.
     t->grad_fn.reset();

@@ -18,6 +18,7 @@ struct Node {
   const char* op = "";
   std::vector<Tensor> inputs;  // the tensors this node sends gradient to
   BackwardFn backward;
+  double flops = 0, bytes = 0;  // work of the backward, for the profiler (0: unknown)
 };
 
 // Gradient recording is on by default; NoGrad turns it off for a scope (inference, optimizer updates).
@@ -42,8 +43,7 @@ void record(const Tensor& out, const char* op, std::vector<Tensor> inputs, Backw
 // t does not require grad, so backward functions write `if (Tensor dx = grad_buffer(x); dx.defined())`.
 Tensor grad_buffer(const Tensor& t);
 
-// Called by the engine around each node's backward; the profiler installs one (nullptr: none).
-using BackwardHook = void (*)(const char* op, bool begin);
-void set_backward_hook(BackwardHook hook);
+// Declares the backward's work of the node that produced `out` (profiler columns GFLOP/s, GB/s).
+void set_backward_cost(const Tensor& out, double flops, double bytes);
 
 }  // namespace qat

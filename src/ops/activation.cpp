@@ -7,6 +7,7 @@
 
 #include "src/ops/ops.h"
 #include "src/ops/rowops.h"
+#include "src/util/profile.h"
 
 namespace qat {
 
@@ -15,6 +16,7 @@ static inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 // out = f(x) elementwise, and on backward dx += dy * df(x).
 template <class F, class DF>
 static Tensor unary(const char* name, const Tensor& x_in, F f, DF df) {
+  prof::Scope scope(name, prof::Phase::forward, 5.0 * double(x_in.numel()), 8.0 * double(x_in.numel()));
   Tensor x = contiguous(x_in);
   Tensor out = Tensor::empty(x.shape());
   const float* px = x.f32();
@@ -55,6 +57,7 @@ Tensor gelu(const Tensor& x) {
 
 Tensor swiglu(const Tensor& gate_in, const Tensor& up_in) {
   check_same_shape("swiglu", gate_in, up_in);
+  QAT_PROF("swiglu", forward, 6.0 * double(gate_in.numel()), 12.0 * double(gate_in.numel()));
   Tensor gate = contiguous(gate_in), up = contiguous(up_in);
   Tensor out = Tensor::empty(gate.shape());
   int64_t n = gate.numel();

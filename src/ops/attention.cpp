@@ -13,6 +13,7 @@
 #include "src/ops/blas.h"
 #include "src/ops/ops.h"
 #include "src/ops/rowops.h"
+#include "src/util/profile.h"
 
 namespace qat {
 
@@ -26,6 +27,9 @@ Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
   if (k.dim(0) != B || k.dim(1) != T || k.dim(3) != D || Hkv == 0 || H % Hkv != 0)
     shape_error("causal_attention (q vs k)", q.shape(), k.shape());
   int64_t group = H / Hkv;
+  // Causal: about half of the T x T scores. Backward runs full T x T products (4 of them).
+  const double att_flops = 2.0 * double(B * H * T * (T + 1) / 2 * D) * 2, att_bytes = 4.0 * double(B * T * (2 * H + 2 * Hkv) * D);
+  QAT_PROF("attention", forward, att_flops, att_bytes);
   float scale = 1.0f / std::sqrt(float(D));
   Tensor out = Tensor::empty(q.shape());
   Tensor lse = Tensor::empty({B, T, H});
@@ -79,6 +83,7 @@ Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
       }
     }
   });
+  set_backward_cost(out, 2.0 * double(B * H * T * T * D) * 5, 2 * att_bytes);
   return out;
 }
 

@@ -3,6 +3,7 @@
 //   forward  y = x * keep / (1 - p)      backward  dx += dy * keep / (1 - p)
 #include "src/core/rng.h"
 #include "src/ops/ops.h"
+#include "src/util/profile.h"
 
 namespace qat {
 
@@ -13,6 +14,7 @@ static inline bool keep(uint64_t seed, uint64_t step, int64_t i, float p) {
 Tensor dropout(const Tensor& x_in, float p, uint64_t seed, uint64_t step) {
   QAT_CHECK(p >= 0.0f && p < 1.0f, "dropout: p must be in [0, 1), got ", p);
   if (p == 0.0f) return x_in;
+  QAT_PROF("dropout", forward, double(x_in.numel()), 8.0 * double(x_in.numel()));
   Tensor x = contiguous(x_in);
   Tensor out = Tensor::empty(x.shape());
   const float* px = x.f32();

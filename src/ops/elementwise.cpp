@@ -5,6 +5,7 @@
 
 #include "src/ops/ops.h"
 #include "src/ops/strided.h"
+#include "src/util/profile.h"
 
 namespace qat {
 
@@ -67,6 +68,7 @@ template <class F>
 static Tensor binary_map(const Tensor& a, const Tensor& b, F f) {
   QAT_CHECK(a.dtype() == DType::f32 && b.dtype() == DType::f32, "elementwise ops take f32 tensors");
   Shape out_shape = broadcast_shapes(a.shape(), b.shape());
+  QAT_PROF("elementwise", forward, double(shape_numel(out_shape)), 12.0 * double(shape_numel(out_shape)));
   Tensor out = Tensor::empty(out_shape);
   float* o = out.f32();
   const float* pa = a.f32();
@@ -137,6 +139,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 // ---- scale: d(a*s) = dout*s ----
 Tensor scale(const Tensor& a, float s) {
+  QAT_PROF("scale", forward, double(a.numel()), 8.0 * double(a.numel()));
   Tensor c = a.is_contiguous() ? a : a.clone();
   Tensor out = Tensor::empty(a.shape());
   const float* x = c.f32();

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "src/ops/ops.h"
+#include "src/util/profile.h"
 
 namespace qat {
 
@@ -15,6 +16,7 @@ Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
   const int32_t* id = ids.data<int32_t>();
   for (int64_t i = 0; i < n; i++)
     QAT_CHECK(id[i] >= 0 && id[i] < V, "embedding: token id ", id[i], " out of range [0, ", V, ")");
+  QAT_PROF("embedding", forward, 0.0, 8.0 * double(n * C));
   Shape out_shape = ids.shape();
   out_shape.push_back(C);
   Tensor out = Tensor::empty(out_shape);

@@ -13,6 +13,7 @@
 
 #include "src/ops/blas.h"
 #include "src/ops/ops.h"
+#include "src/util/profile.h"
 
 namespace qat {
 
@@ -69,6 +70,8 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   bool b_shared = b.ndim() == 2;  // one B for every batch element
   if (!b_shared && Shape(b.shape().begin(), b.shape().end() - 2) != batch) shape_error("matmul", a.shape(), b.shape());
   int64_t nb = shape_numel(batch);
+  const double mm_flops = 2.0 * double(nb * M * N * K), mm_bytes = 4.0 * double(nb * (M * K + M * N) + (b_shared ? 1 : nb) * K * N);
+  QAT_PROF("matmul", forward, mm_flops, mm_bytes);
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
@@ -87,6 +90,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
         sgemm(true, false, K, N, M, 1.0f, a.f32() + i * M * K, K, dc + i * M * N, N, 1.0f,
               db.f32() + (b_shared ? 0 : i * K * N), N);
   });
+  set_backward_cost(out, 2 * mm_flops, 2 * mm_bytes);
   return out;
 }
 
@@ -96,6 +100,8 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in) {
   int64_t K = x.dim(-1), N = w.dim(0);
   if (w.dim(1) != K) shape_error("linear", x.shape(), w.shape());
   int64_t R = x.numel() / (K ? K : 1);  // rows: every leading index of x
+  const double flops = 2.0 * double(R * N * K), bytes = 4.0 * double(R * K + N * K + R * N);
+  QAT_PROF("linear", forward, flops, bytes);
   Shape out_shape = x.shape();
   out_shape.back() = N;
   Tensor out = Tensor::empty(out_shape);
@@ -106,6 +112,7 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in) {
     if (Tensor dw = grad_buffer(w); dw.defined())  // dW (N, K) += dy^T (N, R) x (R, K)
       sgemm(true, false, N, K, R, 1.0f, dout.f32(), N, x.f32(), K, 1.0f, dw.f32(), K);
   });
+  set_backward_cost(out, 2 * flops, 2 * bytes);
   return out;
 }
 

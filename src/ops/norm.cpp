@@ -8,6 +8,7 @@
 
 #include "src/ops/ops.h"
 #include "src/ops/rowops.h"
+#include "src/util/profile.h"
 
 namespace qat {
 
@@ -35,6 +36,7 @@ Tensor rmsnorm(const Tensor& x_in, const Tensor& w, float eps) {
   int64_t C = x.dim(-1), R = x.numel() / (C ? C : 1);
   QAT_CHECK(w.ndim() == 1 && w.dim(0) == C && w.is_contiguous(), "rmsnorm: weight ", w.shape_string(),
             " does not match x ", x.shape_string());
+  QAT_PROF("rmsnorm", forward, 4.0 * double(R * C), 8.0 * double(R * C));
   Tensor out = Tensor::empty(x.shape());
   Tensor rstd = Tensor::empty({R});
   const float* px = x.f32();
@@ -69,6 +71,7 @@ Tensor layernorm(const Tensor& x_in, const Tensor& w, const Tensor& b, float eps
                 b.is_contiguous(),
             "layernorm: weight ", w.shape_string(), " / bias ", b.shape_string(), " do not match x ",
             x.shape_string());
+  QAT_PROF("layernorm", forward, 6.0 * double(R * C), 8.0 * double(R * C));
   Tensor out = Tensor::empty(x.shape());
   Tensor mean = Tensor::empty({R}), rstd = Tensor::empty({R});
   const float *px = x.f32(), *pw = w.f32(), *pb = b.f32();

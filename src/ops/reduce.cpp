@@ -6,6 +6,7 @@
 #include "src/core/parallel.h"
 #include "src/ops/ops.h"
 #include "src/ops/strided.h"
+#include "src/util/profile.h"
 
 namespace qat {
 
@@ -27,6 +28,7 @@ Tensor sum(const Tensor& a) {
 
 Tensor sum(const Tensor& a, std::vector<int> dims, bool keepdim) {
   QAT_CHECK(a.dtype() == DType::f32, "sum: takes f32, got ", dtype_name(a.dtype()));
+  QAT_PROF("sum", forward, double(a.numel()), 4.0 * double(a.numel()));
   int nd = a.ndim();
   std::vector<bool> reduced(static_cast<size_t>(nd), false);
   for (int& d : dims) {

@@ -8,6 +8,7 @@
 
 #include "src/ops/ops.h"
 #include "src/ops/rowops.h"
+#include "src/util/profile.h"
 
 namespace qat {
 
@@ -22,6 +23,7 @@ Tensor rope(const Tensor& x_in, int64_t pos0, float base) {
             x_in.shape_string());
   Tensor x = contiguous(x_in);
   int64_t B = x.dim(0), T = x.dim(1), H = x.dim(2), D = x.dim(3);
+  QAT_PROF("rope", forward, 3.0 * double(B * T * H * D), 8.0 * double(B * T * H * D));
   std::vector<float> cs = angle_table(pos0, T, D, base);
   Tensor out = x.clone();
   float* py = out.f32();

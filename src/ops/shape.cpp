@@ -5,6 +5,7 @@
 
 #include "src/ops/ops.h"
 #include "src/ops/strided.h"
+#include "src/util/profile.h"
 
 namespace qat {
 
@@ -20,6 +21,7 @@ static Tensor view_of(const Tensor& a, Shape shape, Shape strides, int64_t offse
 
 Tensor contiguous(const Tensor& a) {
   if (a.is_contiguous()) return a;
+  QAT_PROF("contiguous", forward, 0.0, 8.0 * double(a.numel()));
   Tensor out = a.clone();
   record(out, "contiguous", {a}, [a](const Tensor&, const Tensor& dout) { accumulate(grad_buffer(a), dout); });
   return out;
@@ -104,6 +106,7 @@ Tensor concat(const std::vector<Tensor>& parts, int dim) {
       if (i != d && p.shape()[i] != parts[0].shape()[i]) shape_error("concat", parts[0].shape(), p.shape());
     shape[d] += p.shape()[d];
   }
+  QAT_PROF("concat", forward, 0.0, 8.0 * double(shape_numel(shape)));
   Tensor out = Tensor::empty(shape, parts[0].dtype());
   std::vector<int64_t> starts;
   int64_t at = 0;

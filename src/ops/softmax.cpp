@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "src/ops/ops.h"
+#include "src/util/profile.h"
 
 namespace qat {
 
@@ -20,6 +21,7 @@ static float row_lse(const float* x, int64_t V) {
 }
 
 Tensor softmax(const Tensor& x_in) {
+  QAT_PROF("softmax", forward, 5.0 * double(x_in.numel()), 8.0 * double(x_in.numel()));
   Tensor x = contiguous(x_in);
   int64_t V = x.dim(-1), R = x.numel() / (V ? V : 1);
   Tensor out = Tensor::empty(x.shape());
@@ -44,6 +46,7 @@ Tensor softmax(const Tensor& x_in) {
 }
 
 Tensor log_softmax(const Tensor& x_in) {
+  QAT_PROF("log_softmax", forward, 5.0 * double(x_in.numel()), 8.0 * double(x_in.numel()));
   Tensor x = contiguous(x_in);
   int64_t V = x.dim(-1), R = x.numel() / (V ? V : 1);
   Tensor out = Tensor::empty(x.shape());
@@ -74,6 +77,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets) {
                 targets.is_contiguous(),
             "cross_entropy: targets must be s32 (N) matching logits ", logits.shape_string());
   int64_t N = logits.dim(0), V = logits.dim(1);
+  QAT_PROF("cross_entropy", forward, 4.0 * double(N * V), 4.0 * double(N * V));
   const float* px = logits.f32();
   const int32_t* tg = targets.data<int32_t>();
   for (int64_t r = 0; r < N; r++)

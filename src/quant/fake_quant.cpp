@@ -9,6 +9,7 @@
 #include "src/ops/blas.h"
 #include "src/ops/strided.h"
 #include "src/quant/quant.h"
+#include "src/util/profile.h"
 
 namespace qat {
 
@@ -93,6 +94,7 @@ double sqnr_db(const float* x, const float* x_hat, int64_t n) {
 Tensor fake_quant_weight(const Tensor& w, const Tensor& scale, const LayerQuant& q, bool identity_ste) {
   check_weight("fake_quant_weight", w, scale, q);
   int64_t N = w.dim(0), K = w.dim(1), G = q.group(K);
+  QAT_PROF("fake_quant_weight", forward, 3.0 * double(N * K), 9.0 * double(N * K));
   auto codes = std::make_shared<std::vector<int8_t>>();
   auto s16 = std::make_shared<std::vector<float>>();
   quantize_weight(w, scale, q, codes.get(), s16.get());
@@ -110,6 +112,7 @@ Tensor fake_quant_act(const Tensor& x_in, AQuant a, const Tensor& static_scale) 
   if (a == AQuant::none) return x_in;
   Tensor x = contiguous(x_in);
   int64_t K = x.dim(-1), R = x.numel() / K;
+  QAT_PROF("fake_quant_act", forward, 3.0 * double(R * K), 8.0 * double(R * K));
   Tensor out = Tensor::empty(x.shape());
   if (a == AQuant::q8_0 || a == AQuant::int8_token) {
     QAT_CHECK(a != AQuant::q8_0 || K % QK == 0, "fake_quant_act: q8_0 needs K % 32 == 0, got ", K);
@@ -141,6 +144,8 @@ Tensor quantized_linear(const Tensor& x_in, const Tensor& w, const Tensor& scale
   Tensor x = contiguous(x_in);
   int64_t N = w.dim(0), K = w.dim(1), G = q.group(K), R = x.numel() / K;
   if (x.dim(-1) != K) shape_error("quantized_linear", x.shape(), w.shape());
+  const double flops = 2.0 * double(R * N * K);
+  QAT_PROF("quantized_linear", forward, flops, 4.0 * double(R * K + R * N) + double(N * K));
   auto codes = std::make_shared<std::vector<int8_t>>();
   auto s16 = std::make_shared<std::vector<float>>();
   quantize_weight(w, scale, q, codes.get(), s16.get());
@@ -168,6 +173,7 @@ Tensor quantized_linear(const Tensor& x_in, const Tensor& w, const Tensor& scale
                            identity_ste, w.requires_grad() ? grad_buffer(w).f32() : nullptr,
                            scale.requires_grad() ? grad_buffer(scale).f32() : nullptr);
          });
+  set_backward_cost(out, 2 * flops, 4.0 * double(2 * R * K + R * N + 3 * N * K));
   return out;
 }
 
@@ -176,6 +182,7 @@ Tensor fixed_linear(const Tensor& x_in, const Tensor& w_in) {
   QAT_CHECK(w.ndim() == 2, "fixed_linear: weight must be (N, K), got ", w.shape_string());
   int64_t K = x.dim(-1), N = w.dim(0), R = x.numel() / (K ? K : 1);
   if (w.dim(1) != K) shape_error("fixed_linear", x.shape(), w.shape());
+  QAT_PROF("fixed_linear", forward, 2.0 * double(R * N * K), 4.0 * double(R * K + N * K + R * N));
   Shape out_shape = x.shape();
   out_shape.back() = N;
   Tensor out = Tensor::empty(out_shape);

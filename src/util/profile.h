@@ -1,0 +1,70 @@
+// The per-op profiler behind --profile and --profile-json. Ops open a Scope (forward), the autograd
+// engine opens one per node (backward), and the training loop opens scopes for the optimizer, data and
+// evaluation. Times are exclusive (a scope's time minus the scopes nested in it), so the rows add up to
+// the measured total. When profiling is off a Scope is one predictable branch. Read next: profile.cpp.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qat::prof {
+
+enum class Phase : uint8_t { forward, backward, other };
+const char* phase_name(Phase p);
+
+extern bool g_on;  // set by enable(); read by every Scope
+
+// trace: also keep every event for a Chrome trace-event file (write_trace).
+void enable(bool on, bool trace = false);
+inline bool on() { return g_on; }
+
+class Scope {
+ public:
+  // flops / bytes: the work this scope does (0 when unknown), for GFLOP/s, GB/s and intensity.
+  Scope(const char* name, Phase phase, double flops = 0, double bytes = 0) {
+    if (g_on) begin(name, phase, flops, bytes);
+  }
+  ~Scope() {
+    if (active_) end();
+  }
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+
+ private:
+  void begin(const char* name, Phase phase, double flops, double bytes);
+  void end();
+  bool active_ = false;
+};
+
+struct Row {
+  std::string name;
+  Phase phase;
+  int64_t calls = 0;
+  double seconds = 0;  // exclusive
+  double flops = 0, bytes = 0;
+};
+std::vector<Row> rows();  // sorted by time, descending
+double total_seconds();   // sum of all rows
+void reset();
+
+// Machine ceilings for the roofline columns (measured by the caller, e.g. from kernels' peak loops).
+struct Peaks {
+  double f32_gflops = 0, int8_gops = 0, dram_gbs = 0;
+};
+// The table: op | phase | calls | ms | % | GFLOP/s | GB/s | flop/byte | % of roofline. `steps`
+// divides the totals (per-step numbers); `wall` (s) is the measured time the rows should add up to.
+std::string table(const Peaks& peaks, int64_t steps, double wall);
+// Chrome trace-event JSON (open in Perfetto or about://tracing).
+void write_trace(const std::string& path);
+
+// Per-thread busy time: CPU time of each OpenMP worker between thread_times_begin() and _end().
+void thread_times_begin();
+std::vector<double> thread_times_end();  // seconds per thread
+
+}  // namespace qat::prof
+
+#define QAT_PROF_CAT2(a, b) a##b
+#define QAT_PROF_CAT(a, b) QAT_PROF_CAT2(a, b)
+// QAT_PROF("linear", forward, flops, bytes): times the rest of the enclosing block.
+#define QAT_PROF(name, phase, ...) \
+  ::qat::prof::Scope QAT_PROF_CAT(qat_prof_, __LINE__)(name, ::qat::prof::Phase::phase, ##__VA_ARGS__)
