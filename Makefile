@@ -60,6 +60,14 @@ $(BUILD)/obj/%.o: %.cpp | deps
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(ISA_FLAGS_$(word 2,$(subst /, ,$<))) -c $< -o $@
 
+# kernels/<isa>/ sources (native builds) are compiled with clang++ 14: on the int8 tile kernels g++ 12
+# adds register copies and reloads around the accumulator arrays, and clang's code runs up to ~25%
+# faster (docs/BENCHMARKS.md). KERNEL_CXX=g++ builds them with g++; SIMDe and ASan builds use $(CXX).
+KERNEL_CXX ?= clang++
+$(patsubst %.cpp,$(BUILD)/obj/%.o,$(ISA_SRCS)): $(BUILD)/obj/%.o: %.cpp | deps
+	@mkdir -p $(@D)
+	$(KERNEL_CXX) $(filter-out -fopenmp,$(CXXFLAGS)) $(ISA_FLAGS_$(word 2,$(subst /, ,$<))) -c $< -o $@
+
 $(BUILD)/obj/simde/%.o: %.cpp | deps
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(SIMDE_FLAGS) -c $< -o $@

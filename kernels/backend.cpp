@@ -66,11 +66,13 @@ struct BlasLinear : QLinear::Impl {
     // M = 1: OpenBLAS runs single-threaded (src/core/parallel.cpp), so threads take row chunks.
     const int64_t chunks = N * K >= (1 << 18) ? std::min<int64_t>(omp_get_max_threads(), (N + 63) / 64) : 1;
     const int64_t rows = (N + chunks - 1) / chunks;
-#pragma omp parallel for schedule(static) if (chunks > 1)
-    for (int64_t c = 0; c < chunks; c++) {
+    auto chunk = [&](int64_t c) {
       const int64_t r0 = c * rows, r = std::min(rows, N - r0);
       if (r > 0) cblas_sgemv(CblasRowMajor, CblasNoTrans, int(r), int(K), 1.0f, W + r0 * K, int(K), x, 1, 0.0f, y + r0, 1);
-    }
+    };
+    if (chunks == 1) return chunk(0);  // no parallel region (about a microsecond) for one chunk
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < chunks; c++) chunk(c);
   }
   void set_replicas(int n, int64_t) override { w.resize(size_t(n), w[0]); }
   int64_t weight_bytes() const override { return N * K * 4; }
@@ -133,9 +135,15 @@ struct OneDnnLinear : QLinear::Impl {
     quantize_acts(true, x, M, K, &acts);
     run(acts, replica);
     // The scales, as gemm_s8_pc applies them: y = (dw * da) * (float)isum.
-#pragma omp parallel for schedule(static) if (M * N >= 65536)
-    for (int64_t m = 0; m < M; m++)
+    auto row = [&](int64_t m) {
       for (int64_t n = 0; n < N; n++) y[m * N + n] = (wd[size_t(n)] * acts.d[size_t(m)]) * float(acc[size_t(m * N + n)]);
+    };
+    if (M * N < 65536 || omp_get_max_threads() < 2) {  // no parallel region (about a microsecond)
+      for (int64_t m = 0; m < M; m++) row(m);
+      return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t m = 0; m < M; m++) row(m);
   }
   void forward_s32(const QuantActs& a, int32_t* y) override {
     QAT_CHECK(a.per_token && a.K == K, "forward_s32: needs per-token activations with K = ", K);

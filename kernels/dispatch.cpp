@@ -51,6 +51,7 @@ Kernels scalar_table() {
   k.s8_pc = {1, pack::s8_panel_bytes<1>, pack::pack_s8<1, 0>, scalar::gemv_s8_pc, scalar::gemm_s8_pc,
              scalar::gemm_s8_pc_s32};
   k.f32 = {scalar::gemv_f32, scalar::gemm_f32};
+  k.peak = {scalar::peak_f32_fma, scalar::peak_int8, nullptr, scalar::peak_read};
   return k;
 }
 
@@ -67,6 +68,7 @@ Kernels avx2_table() {
   k.quant = {avx2::quantize_q8_0, avx2::quantize_per_token};
   QAT_INT_FAMILIES(k, avx2, 8, 0)
   k.f32 = {avx2::gemv_f32, avx2::gemm_f32};
+  k.peak = {avx2::peak_f32_fma, avx2::peak_int8_exact, avx2::peak_int8_i16, avx2::peak_read};
   return k;
 }
 
@@ -74,6 +76,7 @@ Kernels avx2_table() {
 Kernels avxvnni_table() {
   Kernels k = avx2_table();
   QAT_INT_FAMILIES(k, avxvnni, 8, 128)
+  k.peak.int8_exact = avxvnni::peak_int8_exact;
   return k;
 }
 
@@ -81,11 +84,13 @@ Kernels avxvnni_table() {
 Kernels avx512_table() {
   Kernels k = avx2_table();
   QAT_INT_FAMILIES(k, avx512, 16, 0)
+  k.peak = {avx512::peak_f32_fma, avx512::peak_int8_exact, avx512::peak_int8_i16, avx512::peak_read};
   return k;
 }
 Kernels avx512vnni_table() {
-  Kernels k = avx2_table();
+  Kernels k = avx512_table();
   QAT_INT_FAMILIES(k, avx512vnni, 16, 128)
+  k.peak.int8_exact = avx512vnni::peak_int8_exact;
   return k;
 }
 
@@ -93,16 +98,20 @@ Kernels avx512vnni_table() {
 Kernels avxvnni_simde_table() {
   Kernels k = scalar_table();
   QAT_INT_FAMILIES(k, avxvnni_simde, 8, 128)
+  k.peak.int8_exact = avxvnni_simde::peak_int8_exact;
   return k;
 }
 Kernels avx512_simde_table() {
   Kernels k = scalar_table();
   QAT_INT_FAMILIES(k, avx512_simde, 16, 0)
+  k.peak = {avx512_simde::peak_f32_fma, avx512_simde::peak_int8_exact, avx512_simde::peak_int8_i16,
+            avx512_simde::peak_read};
   return k;
 }
 Kernels avx512vnni_simde_table() {
-  Kernels k = scalar_table();
+  Kernels k = avx512_simde_table();
   QAT_INT_FAMILIES(k, avx512vnni_simde, 16, 128)
+  k.peak.int8_exact = avx512vnni_simde::peak_int8_exact;
   return k;
 }
 

@@ -72,12 +72,23 @@ struct GemmF32Kernels {
                float* y, int64_t ldy);
 };
 
+// ---- peak loops (bin/bench peak: the ceilings of the roofline) ----
+// Register-resident loops with independent accumulators; each returns the operations it did (2 per
+// multiply-add), and `read` the sum of the 64-bit words of p (bytes % 256 == 0), which keeps it honest.
+struct PeakKernels {
+  double (*f32_fma)(int64_t iters);     // vfmadd on this table's widest f32 vector (scalar: a*b+c)
+  double (*int8_exact)(int64_t iters);  // this table's exact int8 step: vpmaddubsw+vpmaddwd or vpdpbusd
+  double (*int8_i16)(int64_t iters);    // vpmaddubsw + vpaddw, int16 accumulation (not exact in general)
+  uint64_t (*read)(const uint8_t* p, int64_t bytes);
+};
+
 struct Kernels {
   Isa isa;
   const char* name;  // "avx2", "avx512vnni_simde", ...
   QuantizeKernels quant;
   QGemmKernels q4_0, q8_0, s8_pc;
   GemmF32Kernels f32;
+  PeakKernels peak;
 };
 
 // ---- dispatch (dispatch.cpp: the one place a table is chosen) ----

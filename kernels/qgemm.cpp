@@ -31,6 +31,18 @@ void check_shape(const char* what, WFormat f, int64_t N, int64_t K) {
   QAT_CHECK(f != WFormat::s8_pc || K <= kMaxKS8, what, ": s8_pc weights need K <= ", kMaxKS8, ", got ", K);
 }
 
+// Runs f(0..n-1), over OpenMP threads when `parallel` and there is more than one item and thread. A
+// parallel region costs about a microsecond even with one thread: a GEMV of a few microseconds skips it.
+template <class F>
+void for_each_item(int64_t n, bool parallel, F&& f) {
+  if (!parallel || n < 2 || omp_get_max_threads() < 2) {
+    for (int64_t i = 0; i < n; i++) f(i);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) f(i);
+}
+
 // Work items (row block, column chunk) for M rows and `panels` panels: about 4 per thread.
 struct Split {
   int64_t row_blocks, col_chunks, panels_per_chunk;
@@ -69,11 +81,10 @@ void pack_weights(WFormat f, const int8_t* q, const float* d, int64_t N, int64_t
   out->N = N;
   out->K = K;
   out->data.resize(size_t(panels * pb));
-#pragma omp parallel for schedule(static) if (N * K >= kMinParallelMacs)
-  for (int64_t p = 0; p < panels; p++) {
+  for_each_item(panels, N * K >= kMinParallelMacs, [&](int64_t p) {
     const int64_t r0 = p * k.nr;
     k.pack(q + r0 * K, d + r0 * dstride, std::min<int64_t>(k.nr, N - r0), K, out->data.data() + p * pb);
-  }
+  });
 }
 
 template <class Block, class Decode>
@@ -121,11 +132,10 @@ void quantize_acts(bool per_token, const float* x, int64_t M, int64_t K, QuantAc
   auto fn = per_token ? t.quant.per_token : t.quant.q8_0;
   const int64_t rows_per_chunk = std::max<int64_t>(1, 16384 / K);
   const int64_t chunks = (M + rows_per_chunk - 1) / rows_per_chunk;
-#pragma omp parallel for schedule(static) if (chunks > 1 && M * K >= 65536)
-  for (int64_t c = 0; c < chunks; c++) {
+  for_each_item(chunks, M * K >= 65536, [&](int64_t c) {
     const int64_t m0 = c * rows_per_chunk, rows = std::min(rows_per_chunk, M - m0);
     fn(x + m0 * K, rows, K, out->q.data() + m0 * K, out->d.data() + m0 * groups, out->s.data() + m0 * groups);
-  }
+  });
 }
 
 void acts_from_codes(bool per_token, const int8_t* q, const float* d, int64_t M, int64_t K, QuantActs* out) {
@@ -157,8 +167,7 @@ void qgemm(const PackedWeights& w, const QuantActs& a, float* y) {
   if (M == 0 || N == 0) return;
   const bool parallel = M * N * K >= kMinParallelMacs;
   const Split s = split_work(M, panels, M == 1 ? 1 : kRowBlock, parallel);
-#pragma omp parallel for schedule(static) if (parallel && s.row_blocks * s.col_chunks > 1)
-  for (int64_t i = 0; i < s.row_blocks * s.col_chunks; i++) {
+  for_each_item(s.row_blocks * s.col_chunks, parallel, [&](int64_t i) {
     const int64_t c = i / s.row_blocks, rb = i % s.row_blocks;  // consecutive items share a column chunk
     const int64_t n0 = c * s.panels_per_chunk * k.nr, n1 = std::min(N, n0 + s.panels_per_chunk * k.nr);
     const int64_t m0 = rb * kRowBlock, rows = std::min(kRowBlock, M - m0);
@@ -167,7 +176,7 @@ void qgemm(const PackedWeights& w, const QuantActs& a, float* y) {
     else
       k.gemm(w.data.data(), n0, n1, K, a.q.data() + m0 * K, a.d.data() + m0 * groups, a.s.data() + m0 * groups,
              rows, y + m0 * N, N);
-  }
+  });
 }
 
 void qgemm(const PackedWeights& w, const float* x, int64_t M, float* y, QuantActs* scratch) {
@@ -186,13 +195,12 @@ void qgemm_s32(const PackedWeights& w, const QuantActs& a, int32_t* y) {
   if (M == 0 || N == 0) return;
   const bool parallel = M * N * K >= kMinParallelMacs;
   const Split s = split_work(M, panels, kRowBlock, parallel);
-#pragma omp parallel for schedule(static) if (parallel && s.row_blocks * s.col_chunks > 1)
-  for (int64_t i = 0; i < s.row_blocks * s.col_chunks; i++) {
+  for_each_item(s.row_blocks * s.col_chunks, parallel, [&](int64_t i) {
     const int64_t c = i / s.row_blocks, rb = i % s.row_blocks;
     const int64_t n0 = c * s.panels_per_chunk * k.nr, n1 = std::min(N, n0 + s.panels_per_chunk * k.nr);
     const int64_t m0 = rb * kRowBlock, rows = std::min(kRowBlock, M - m0);
     k.gemm_s32(w.data.data(), n0, n1, K, a.q.data() + m0 * K, a.s.data() + m0, rows, y + m0 * N, N);
-  }
+  });
 }
 
 void gemm_f32(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t M, int64_t N, int64_t K,
@@ -203,8 +211,7 @@ void gemm_f32(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t 
   constexpr int64_t kCols = 16;  // columns per chunk unit
   const bool parallel = M * N * K >= kMinParallelMacs;
   const Split s = split_work(M, (N + kCols - 1) / kCols, M == 1 ? 1 : kRowBlock, parallel);
-#pragma omp parallel for schedule(static) if (parallel && s.row_blocks * s.col_chunks > 1)
-  for (int64_t i = 0; i < s.row_blocks * s.col_chunks; i++) {
+  for_each_item(s.row_blocks * s.col_chunks, parallel, [&](int64_t i) {
     const int64_t c = i / s.row_blocks, rb = i % s.row_blocks;
     const int64_t n0 = c * s.panels_per_chunk * kCols, n1 = std::min(N, n0 + s.panels_per_chunk * kCols);
     const int64_t m0 = rb * kRowBlock, rows = std::min(kRowBlock, M - m0);
@@ -212,7 +219,7 @@ void gemm_f32(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t 
       t.f32.gemv(x, w + n0 * ldw, ldw, n1 - n0, K, y + n0);
     else
       t.f32.gemm(x + m0 * ldx, ldx, w + n0 * ldw, ldw, rows, n1 - n0, K, y + m0 * ldy + n0, ldy);
-  }
+  });
 }
 
 }  // namespace qat

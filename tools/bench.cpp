@@ -55,11 +55,22 @@ std::vector<int64_t> parse_list(const std::string& s) {
 
 // ---- machine facts ----
 
+std::string load_average() {  // the host is shared: say how busy it was
+  FILE* f = std::fopen("/proc/loadavg", "r");
+  char buf[64] = "?";
+  if (f) {
+    if (!std::fgets(buf, sizeof buf, f)) buf[0] = 0;
+    std::fclose(f);
+  }
+  std::string s = buf;
+  return s.substr(0, s.find(' '));
+}
+
 std::string machine_line() {
   const CpuFeatures& f = cpu_features();
   return str("CPU: ", f.brand, " (", omp_get_num_procs(), " hardware threads); ISA: ", f.flags(), "; caches: L1d ",
              f.l1d_bytes >> 10, " KiB, L2 ", f.l2_bytes >> 10, " KiB, L3 ", f.l3_bytes >> 20, " MiB (as cpuid reports);",
-             " compiler: g++ ", __VERSION__, "; ", backend_versions());
+             " compiler: g++ ", __VERSION__, "; ", backend_versions(), "; load average at start: ", load_average());
 }
 
 // Both cores really run in parallel: the same integer loop on 1 and on 2 threads (each thread the
@@ -248,6 +259,72 @@ void exactness_report(const std::vector<Isa>& isas) {
   report("onednn matmul_s8s8s32", dnn);
 }
 
+// ---- bin/bench peak ----
+
+// Runs fn(iters) on `threads` threads at once; returns the operations per second of all of them.
+// Many short runs, the best kept: on a shared host that is the rate of the machine, not of its load.
+double ops_per_second(double (*fn)(int64_t), int threads) {
+  int64_t iters = 1 << 12;
+  for (;;) {  // calibrate on one thread to ~10 ms
+    auto t0 = Clock::now();
+    fn(iters);
+    if (seconds_since(t0) > 0.005) break;
+    iters *= 2;
+  }
+  std::vector<double> rates;
+  for (int r = 0; r < 20; r++) {
+    double ops = 0;
+    auto t0 = Clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : ops)
+    ops += fn(iters);
+    rates.push_back(ops / seconds_since(t0));
+  }
+  return *std::max_element(rates.begin(), rates.end());
+}
+
+// Read bandwidth with `bytes` per thread (thread i reads buf + i * bytes, `passes` times), GB/s.
+double read_rate(uint64_t (*fn)(const uint8_t*, int64_t), const std::vector<uint8_t>& buf, int64_t bytes, int threads) {
+  const int64_t passes = std::max<int64_t>(1, (int64_t(1) << 30) / bytes);
+  std::vector<double> rates;
+  for (int r = 0; r < 3; r++) {
+    uint64_t sum = 0;
+    auto t0 = Clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : sum)
+    for (int64_t p = 0; p < passes; p++) sum += fn(buf.data() + omp_get_thread_num() * bytes, bytes);
+    rates.push_back(double(bytes * passes * threads) / seconds_since(t0) * 1e-9);
+    if (sum == 42) std::printf(" ");
+  }
+  return *std::max_element(rates.begin(), rates.end());
+}
+
+int bench_peak(int argc, char** argv) {
+  ArgParser p("bench peak", "peak f32 FMA, int8 and memory read rates per ISA (the roofline's ceilings)");
+  std::string thread_list = "1,2";
+  p.option("--threads", &thread_list, "thread counts", "LIST");
+  if (!p.parse(argc, argv)) return 0;
+  const std::vector<int64_t> threads = parse_list(thread_list);
+  std::printf("%s\n\n", machine_line().c_str());
+  std::printf("| table | threads | f32 FMA GFLOP/s | int8 exact GOP/s | int8 int16-acc GOP/s |\n|---|---|---|---|---|\n");
+  const Kernels* widest = &kernels_for(Isa::scalar);
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::avx512vnni}) {
+    if (!isa_supported(isa)) continue;
+    const Kernels& t = kernels_for(isa);
+    if (isa == Isa::avx2 || isa == Isa::avx512) widest = &t;
+    for (int64_t th : threads)
+      std::printf("| %s | %ld | %.1f | %.1f | %s |\n", t.name, long(th), ops_per_second(t.peak.f32_fma, int(th)) * 1e-9,
+                  ops_per_second(t.peak.int8_exact, int(th)) * 1e-9,
+                  t.peak.int8_i16 ? str(int(ops_per_second(t.peak.int8_i16, int(th)) * 1e-8 + 0.5) / 10.0).c_str() : "-");
+  }
+  const int64_t dram = std::max<int64_t>(4 * cpu_features().l3_bytes, 256 << 20) / 256 * 256;
+  const std::vector<uint8_t> buf(size_t(dram), 1);
+  std::printf("\nRead bandwidth (%s loads, per-thread buffers):\n\n| working set per thread | threads | GB/s |\n|---|---|---|\n",
+              widest->name);
+  for (int64_t bytes : {int64_t(16) << 10, int64_t(512) << 10, int64_t(8) << 20, dram})
+    for (int64_t th : threads)
+      std::printf("| %ld KiB | %ld | %.1f |\n", long(bytes >> 10), long(th), read_rate(widest->peak.read, buf, bytes / th / 256 * 256, int(th)));
+  return 0;
+}
+
 // ---- bin/bench kernels ----
 
 int bench_kernels(int argc, char** argv) {
@@ -383,10 +460,11 @@ int bench_kernels(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   return run_main("bench", [&]() -> int {
-    const std::string usage = "usage: bench kernels [options]   (bench kernels --help for the options)";
+    const std::string usage = "usage: bench kernels|peak [options]   (bench SUBCOMMAND --help for the options)";
     if (argc < 2) throw UsageError(usage);
     const std::string cmd = argv[1];
     if (cmd == "kernels") return bench_kernels(argc - 1, argv + 1);
+    if (cmd == "peak") return bench_peak(argc - 1, argv + 1);
     if (cmd == "--help" || cmd == "-h") {
       std::printf("%s\n", usage.c_str());
       return 0;

@@ -30,4 +30,10 @@ void gemv_f32(const float* x, const float* w, int64_t ldw, int64_t N, int64_t K,
 void gemm_f32(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t M, int64_t N, int64_t K,
               float* y, int64_t ldy);
 
+// peak.cpp (bin/bench peak)
+double peak_f32_fma(int64_t iters);
+double peak_int8_exact(int64_t iters);
+double peak_int8_i16(int64_t iters);
+uint64_t peak_read(const uint8_t* p, int64_t bytes);
+
 }  // namespace qat::QAT_KERNEL_NS

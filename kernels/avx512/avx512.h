@@ -20,4 +20,10 @@ void gemv_q8_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t
 void gemv_s8_pc(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
                 const int32_t* s, float* y);
 
+// peak.cpp (bin/bench peak)
+double peak_f32_fma(int64_t iters);
+double peak_int8_exact(int64_t iters);
+double peak_int8_i16(int64_t iters);
+uint64_t peak_read(const uint8_t* p, int64_t bytes);
+
 }  // namespace qat::QAT_KERNEL_NS

@@ -14,7 +14,9 @@
 #include <immintrin.h>
 // GCC 12's _mm512_undefined_ps() (`__m512 __Y = __Y;`, used by _mm512_cvtph_ps / _mm512_cvtepi32_ps)
 // trips -Wmaybe-uninitialized when inlined (GCC bug 105593, fixed in GCC 13): a false positive.
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #define QAT_KERNEL_NS avx512vnni
 #endif
 #include "kernels/avx512vnni/avx512vnni.h"
