@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
     p.flag("--quiet", &o.quiet, "no progress output");
     bool no_plot = false;
     p.flag("--no-plot", &no_plot, "do not draw loss.png");
-    p.flag("--profile", &o.profile, "print a per-op time table at the end");
+    p.flag("--profile", &o.profile, "print a per-op table at the end: ms per step, GFLOP/s, % of roofline");
+    p.option("--profile-json", &o.profile_json, "write a Chrome trace of the steps (open in Perfetto)", "FILE");
     p.epilog("Ctrl-C saves a checkpoint and exits with status 130; continue with --resume --out DIR.");
     if (!p.parse(argc, argv)) return 0;
     o.plot = !no_plot;
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
       saved.quiet = o.quiet;
       saved.plot = o.plot;
       saved.profile = o.profile;
+      saved.profile_json = o.profile_json;
       if (p.given("--eval-every")) saved.eval_every = o.eval_every;
       if (p.given("--eval-windows")) saved.eval_windows = o.eval_windows;
       if (p.given("--save-every")) saved.save_every = o.save_every;

@@ -24,6 +24,8 @@
 #include "src/quant/fake_quant.h"
 #include "src/train/checkpoint.h"
 #include "src/train/evaluate.h"
+#include "src/util/profile.h"
+#include "kernels/peaks.h"
 
 namespace qat {
 
@@ -270,6 +272,12 @@ TrainSummary train(const TrainOptions& opt_in) {
   };
 
   // ---- the loop ----
+  const bool profiling = opt.profile || !opt.profile_json.empty();
+  if (profiling) {
+    prof::enable(true, !opt.profile_json.empty());
+    prof::thread_times_begin();
+  }
+  double profiled_wall = 0;
   auto prev_handler = std::signal(SIGINT, on_sigint);
   g_stop = false;
   TrainSummary sum;
@@ -279,21 +287,29 @@ TrainSummary train(const TrainOptions& opt_in) {
   try {
     while (step < opt.steps) {
       double ts = now_s();
-      model.params.zero_grad();
+      prof::g_on = profiling;
+      {
+        QAT_PROF("zero_grad", other);
+        model.params.zero_grad();
+      }
       double loss_sum = 0;
       for (int64_t micro = 0; micro < opt.accum; micro++) {
-        Batch b = loader.next();
+        Batch b = [&] { QAT_PROF("data", other); return loader.next(); }();
         Tensor loss = model.loss(b.ids, b.targets);
         loss_sum += loss.item();
         (opt.accum > 1 ? scale(loss, 1.0f / float(opt.accum)) : loss).backward();
+        QAT_PROF("free graph", other);
+        loss = Tensor();
       }
       float loss_v = float(loss_sum / double(opt.accum));
       if (qcfg && qcfg->freeze_scales) model.zero_qat_scale_grads();
       if (inject_nan_at(step)) model.params.flat_grad().f32()[0] = NAN;
+      prof::Scope clip_scope("clip", prof::Phase::other, 2.0 * double(model.params.total()), 4.0 * double(model.params.total()));
       float gnorm = clip_grad_norm(model.params, float(opt.clip));
       float lr = lr_schedule(step, opt.steps, opt.warmup, float(opt.lr), float(opt.lr * opt.min_lr_ratio));
       bool finite = std::isfinite(loss_v) && std::isfinite(gnorm);
       if (finite) {
+        QAT_PROF("optimizer", other, 12.0 * double(model.params.total()), 20.0 * double(model.params.total()));
         adam.step(lr);
         if (qcfg) model.clamp_qat_scales();
         nonfinite_streak = 0;
@@ -309,6 +325,8 @@ TrainSummary train(const TrainOptions& opt_in) {
       ran++;
       tokens_seen += tokens_per_step;
       double dt = now_s() - ts;
+      profiled_wall += dt;
+      prof::g_on = false;  // evaluation, metrics and checkpoints are not part of the step
       train_seconds += dt;
       sum.losses.push_back(loss_v);
       Json m = Json::object();
@@ -347,6 +365,20 @@ TrainSummary train(const TrainOptions& opt_in) {
   }
   std::signal(SIGINT, prev_handler);
   if (tty) std::fprintf(stderr, "\n");
+  if (profiling) {
+    std::vector<double> busy = prof::thread_times_end();
+    MachinePeaks mp = measure_peaks(num_threads(), 0.6);
+    prof::Peaks pk{mp.f32_gflops, mp.int8_gops, mp.dram_gbs};
+    if (opt.profile) {
+      std::fprintf(stderr, "profile of %lld steps (%d threads; times exclusive of nested ops):\n%s", (long long)ran,
+                   num_threads(), prof::table(pk, ran, profiled_wall).c_str());
+      std::string b = "thread busy (CPU s, spin-waits included):";
+      for (size_t i = 0; i < busy.size(); i++) b += str(" t", i, "=", int(busy[i] * 100) / 100.0);
+      std::fprintf(stderr, "%s of %.2f s wall\n", b.c_str(), profiled_wall);
+    }
+    if (!opt.profile_json.empty()) prof::write_trace(opt.profile_json);
+    prof::enable(false);
+  }
   sum.steps = step;
   sum.seconds = now_s() - t0;
   sum.tokens_per_s = ran ? double(ran * tokens_per_step) / sum.seconds : 0;

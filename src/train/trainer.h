@@ -41,7 +41,8 @@ struct TrainOptions {
   bool qat_identity_ste = false;
   bool quiet = false;               // no progress line
   bool plot = true;                 // draw loss.png at the end (gnuplot)
-  bool profile = false;
+  bool profile = false;             // print a per-op table of the steps at the end
+  std::string profile_json;         // write a Chrome trace of the steps
 
   Json to_json() const;
   static TrainOptions from_json(const Json& j);
