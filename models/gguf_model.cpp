@@ -134,7 +134,9 @@ void write_gguf_model(const std::string& path, const QuantizedModel& m, const To
   w.set_u32("tokenizer.ggml.bos_token_id", uint32_t(tok.eot_id()));
   w.set_u32("tokenizer.ggml.eos_token_id", uint32_t(tok.eot_id()));
   w.set_u32("tokenizer.ggml.padding_token_id", uint32_t(tok.eot_id()));
-  w.set_bool("tokenizer.ggml.add_bos_token", false);
+  // BOS = EOT, added: training puts an EOT before every document, and bin/generate starts every prompt
+  // with one; add_bos_token = true makes llama.cpp (llama-cli, llama-simple, llama-perplexity) do the same.
+  w.set_bool("tokenizer.ggml.add_bos_token", true);
   w.set_bool("tokenizer.ggml.add_eos_token", false);
   // qat.*: ignored by llama.cpp. Which rule quantizes activations, and each tensor's format.
   w.set_string("qat.scheme", m.scheme);

@@ -1,6 +1,7 @@
 // The served model file: a QAT model exported to GGUF reads back to the same codes, scales and
 // tokenizer, serves bit-identical logits, and the loader rejects truncated and corrupted files.
 #include <unistd.h>
+#include <set>
 
 #include "data/tokenizer.h"
 #include "models/decode.h"
@@ -104,5 +105,54 @@ TEST_CASE("GGUF model loader rejects truncated and corrupted files with one clea
   b = good;
   b[at + std::string("llama.context_length").size()] = 10;  // value type u32 (4) -> u64 (10)
   REQUIRE_THROWS_AS(read_gguf_model((write_file_atomic(path, b), path)), Error);
+  remove_tree(path);
+}
+
+// The keys llama.cpp reads, with the types it requires, checked by loading our files in llama.cpp b4747
+// (docs/LLAMACPP.md). BOS: training puts an EOT before every document and bin/generate starts every prompt
+// with one, so the file declares BOS = EOT with add_bos_token = true; with false, llama-cli and
+// llama-simple continued a prompt without it and generated other text than bin/generate.
+TEST_CASE("GGUF metadata is what llama.cpp reads: types, tokenizer arrays, BOS = EOT added", "[gguf_model]") {
+  Tokenizer tok = small_tokenizer(300);
+  std::string path = "/tmp/qat-test-meta-" + std::to_string(::getpid()) + ".gguf";
+  Transformer t = qat_model("q4_0", tok.vocab_size());
+  QuantizedModel qm = quantized_from_qat(t);
+  qm.scheme = "q4_0";
+  write_gguf_model(path, qm, tok);
+  GgufFile f = read_gguf(path);
+  REQUIRE(f.get_string("general.architecture") == "llama");
+  REQUIRE(f.get_u32("general.file_type") == 2);  // LLAMA_FTYPE_MOSTLY_Q4_0
+  for (const char* k : {"llama.context_length", "llama.embedding_length", "llama.block_count", "llama.feed_forward_length",
+                        "llama.attention.head_count", "llama.attention.head_count_kv", "llama.rope.dimension_count"})
+    REQUIRE_NOTHROW(f.get_u32(k));  // u32: llama.cpp rejects a u64 count
+  REQUIRE(f.get_f32("llama.attention.layer_norm_rms_epsilon") == t.cfg.rms_eps);
+  REQUIRE(f.get_string("tokenizer.ggml.model") == "gpt2");
+  REQUIRE(f.get_string("tokenizer.ggml.pre") == "gpt-2");
+  const uint32_t eot = uint32_t(tok.eot_id());
+  REQUIRE(f.get_u32("tokenizer.ggml.bos_token_id") == eot);
+  REQUIRE(f.get_u32("tokenizer.ggml.eos_token_id") == eot);
+  REQUIRE(f.get_bool("tokenizer.ggml.add_bos_token"));
+  REQUIRE_FALSE(f.get_bool("tokenizer.ggml.add_eos_token"));  // llama-perplexity asserts it is off
+  const std::vector<std::string>& tokens = f.get_arr_string("tokenizer.ggml.tokens");
+  REQUIRE(tokens.size() == size_t(tok.vocab_size()));
+  REQUIRE(tokens[size_t(eot)] == Tokenizer::kEotText);
+  // GPT-2's byte-to-unicode strings: llama.cpp looks merges and pieces up by these strings.
+  REQUIRE(tokens[' '] == "\xC4\xA0");   // U+0120
+  REQUIRE(tokens['\n'] == "\xC4\x8A");  // U+010A
+  REQUIRE(tokens['a'] == "a");
+  std::vector<int32_t> types = f.get_arr_i32("tokenizer.ggml.token_type");
+  REQUIRE(types.size() == tokens.size());
+  for (size_t i = 0; i < types.size(); i++) REQUIRE(types[i] == (i == eot ? 3 : 1));  // control : normal
+  // Token strings are unique (llama.cpp maps string -> id) and every merge is "LEFT RIGHT" of two of them.
+  std::set<std::string> unique(tokens.begin(), tokens.end());
+  REQUIRE(unique.size() == tokens.size());
+  for (const std::string& m : f.get_arr_string("tokenizer.ggml.merges")) {
+    size_t sp = m.find(' ');
+    REQUIRE(sp != std::string::npos);
+    REQUIRE(m.find(' ', sp + 1) == std::string::npos);
+    REQUIRE(unique.count(m.substr(0, sp)) == 1);
+    REQUIRE(unique.count(m.substr(sp + 1)) == 1);
+    REQUIRE(unique.count(m.substr(0, sp) + m.substr(sp + 1)) == 1);
+  }
   remove_tree(path);
 }

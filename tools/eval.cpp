@@ -1,14 +1,19 @@
 // bin/eval: validation loss, perplexity and bits-per-byte of a model: a checkpoint in f32, a QAT
 // checkpoint under its scheme (the served integer path), an FP32 checkpoint after PTQ, or a GGUF file.
-// --sensitivity quantizes one layer at a time and reports the loss increase of each.
+// --sensitivity quantizes one layer at a time and reports the loss increase of each. --text and
+// --score-second-half reproduce llama.cpp's llama-perplexity protocol (docs/LLAMACPP.md).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "data/corpus.h"
 #include "data/dataset.h"
+#include "data/unicode.h"
 #include "kernels/kernels.h"
 #include "models/model_source.h"
 #include "src/core/parallel.h"
+#include "src/io/file.h"
 #include "src/train/evaluate.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"
@@ -31,6 +36,64 @@ std::pair<std::string, std::string> split_ptq(const std::string& s) {
   return {scheme, method};
 }
 
+// The served forward (integer kernels) as a LogitsFn: each row of ids (B, T) is one full-prompt forward
+// of a fresh KV-cache session, exactly what evaluate_served runs.
+LogitsFn served_logits(const DecodeModel& model) {
+  return [&model](const Tensor& ids) {
+    const int64_t B = ids.dim(0), T = ids.dim(1), V = model.cfg.vocab;
+    Tensor out = Tensor::empty({B, T, V});
+    for (int64_t b = 0; b < B; b++) {
+      DecodeSession s(model, T);
+      Tensor logits = s.forward(ids.data<int32_t>() + b * T, T, true);  // (T, V)
+      std::memcpy(out.f32() + b * T * V, logits.f32(), size_t(T * V) * 4);
+    }
+    return out;
+  };
+}
+
+// llama.cpp's llama-perplexity (examples/perplexity, perplexity() with the default --ppl-stride 0) on our
+// GGUF files, which set add_bos_token = true with BOS = EOT: the text's tokens get a BOS in front; the
+// stream is cut into n = size / ctx chunks of ctx tokens (the tail is dropped); each chunk, its first
+// token replaced by BOS, is one forward from position 0 with an empty cache; the logits at positions
+// first = ctx/2 .. ctx-2 are scored against the next token, ctx - ctx/2 - 1 tokens per chunk.
+// max_chunks > 0 keeps the first max_chunks (llama-perplexity --chunks).
+EvalResult evaluate_second_half(const LogitsFn& logits_of, int64_t V, const std::vector<int32_t>& text_tokens, int32_t bos,
+                                const std::vector<int32_t>& token_bytes, int64_t ctx, int64_t max_chunks) {
+  std::vector<int32_t> tokens{bos};
+  tokens.insert(tokens.end(), text_tokens.begin(), text_tokens.end());
+  NoGrad ng;
+  int64_t chunks = int64_t(tokens.size()) / ctx;
+  QAT_CHECK(chunks >= 2, "eval --score-second-half: the text has ", tokens.size(), " tokens; llama-perplexity needs at least 2 x ctx = ", 2 * ctx);
+  if (max_chunks > 0 && max_chunks < chunks) chunks = max_chunks;
+  const int64_t first = ctx / 2;
+  double nats = 0;
+  EvalResult r;
+  for (int64_t c = 0; c < chunks; c++) {
+    const int32_t* chunk = tokens.data() + c * ctx;  // (ctx)
+    Tensor ids = Tensor::empty({1, ctx}, DType::s32);
+    std::memcpy(ids.data<int32_t>(), chunk, size_t(ctx) * 4);
+    ids.data<int32_t>()[0] = bos;
+    Tensor lp = log_softmax(logits_of(ids).reshape({ctx, V}));  // (ctx, V)
+    for (int64_t i = first; i < ctx - 1; i++) {
+      const int32_t target = chunk[i + 1];
+      nats -= lp.f32()[i * V + target];
+      r.bytes += token_bytes[size_t(target)];
+      r.tokens++;
+    }
+  }
+  r.loss = r.tokens ? nats / double(r.tokens) : 0;
+  r.bpb = r.bytes ? nats / (std::log(2.0) * double(r.bytes)) : 0;
+  r.ppl = std::exp(r.loss);
+  return r;
+}
+
+// The val documents as one text: separated by a blank line, no trailing newline (llama.cpp's -f drops one).
+std::string val_text(const Corpus& corpus) {
+  std::string out;
+  for (const std::string& d : corpus.val) out += (out.empty() ? "" : "\n\n") + d;
+  return out;
+}
+
 // An FP32 Transformer with the latent weights of t (QAT scales dropped).
 std::unique_ptr<Transformer> latent_f32(const Transformer& t) {
   auto f = std::make_unique<Transformer>(t.cfg);
@@ -42,8 +105,9 @@ std::unique_ptr<Transformer> latent_f32(const Transformer& t) {
 int main(int argc, char** argv) {
   return run_main("eval", [&]() {
     std::string model_path = "runs/small", data, scheme, ptq, keep, isa, sensitivity, cache_dir = "runs/cache";
+    std::string text_path, write_val_text;
     int64_t windows = 0, ctx = 0, threads = 0;
-    bool json = false;
+    bool json = false, second_half = false, print_tokens = false;
     ArgParser p("eval", "Validation loss, perplexity and bits-per-byte of a model on the validation split of the corpus.\n"
                         "  checkpoint (FP32 or QAT)      f32 forward of its (latent) weights\n"
                         "  QAT checkpoint --scheme S     under its QAT scheme: the integer path generate serves\n"
@@ -61,20 +125,49 @@ int main(int argc, char** argv) {
     p.option("--isa", &isa, "kernel table: scalar, avx2, avx512, avx512vnni, avxvnni (default: the best this CPU has)", "ISA");
     p.option("--cache-dir", &cache_dir, "where tokenized data is cached", "DIR");
     p.flag("--json", &json, "print one JSON line (val_loss, bpb, ppl, model_bytes, tokens) instead of text");
+    p.option("--text", &text_path, "evaluate on this UTF-8 text file tokenized as one stream (no EOT; one trailing "
+                                   "newline dropped, as llama-perplexity -f does) instead of the val split", "FILE");
+    p.flag("--score-second-half", &second_half, "llama-perplexity's protocol: BOS (EOT) + text, chunks of --ctx tokens "
+                                                "each starting with BOS, scored on positions ctx/2..ctx-1 only (--windows: number of chunks)");
+    p.flag("--print-tokens", &print_tokens, "print the token ids of the evaluated text as [a, b, ...] (llama-tokenize --ids) and exit");
+    p.option("--write-val-text", &write_val_text, "write the val documents of the corpus, separated by blank lines, to FILE and exit", "FILE");
     if (!p.parse(argc, argv)) return 0;
     if (!scheme.empty() && !ptq.empty()) throw UsageError("--scheme and --ptq exclude each other");
     set_num_threads(int(threads));
     if (!isa.empty()) select_isa(isa);
 
+    if (!write_val_text.empty()) {  // no model needed
+      Corpus corpus = load_corpus(data);
+      std::string text = val_text(corpus);
+      write_file_atomic(write_val_text, text);
+      std::printf("eval: wrote %zu val documents (%zu bytes) to %s\n", corpus.val.size(), text.size(), write_val_text.c_str());
+      return 0;
+    }
     ModelSource src = open_model(model_path);
     const ModelConfig& cfg = src.config();
     if (ctx <= 0) ctx = cfg.context;
     QAT_CHECK(ctx <= cfg.context, "--ctx ", ctx, " exceeds the model context ", cfg.context);
-    Corpus corpus = load_corpus(data);
-    TokenizedData tokens = load_or_tokenize(corpus, *src.tokenizer, cache_dir);
     std::vector<int32_t> token_bytes(size_t(cfg.vocab));
     for (int32_t id = 0; id < cfg.vocab; id++)
       token_bytes[size_t(id)] = id == src.tokenizer->eot_id() ? 0 : int32_t(src.tokenizer->token_bytes(id).size());
+    // The evaluated token stream: the val split (documents, each ending in EOT) or --text as one stream.
+    TokenizedData tokens;
+    if (text_path.empty()) {
+      tokens = load_or_tokenize(load_corpus(data), *src.tokenizer, cache_dir);
+    } else {
+      std::string text = read_file(text_path);
+      if (!text.empty() && text.back() == '\n') text.pop_back();
+      size_t bad = 0;
+      QAT_CHECK(is_valid_utf8(text, &bad), text_path, ": not valid UTF-8 at byte ", bad, " (--text needs UTF-8)");
+      tokens.val.tokens = src.tokenizer->encode(text);
+      tokens.val.bytes = text.size();
+    }
+    if (print_tokens) {
+      std::printf("[");
+      for (size_t i = 0; i < tokens.val.tokens.size(); i++) std::printf(i ? ", %d" : "%d", tokens.val.tokens[i]);
+      std::printf("]\n");
+      return 0;
+    }
 
     if (!sensitivity.empty()) {  // one layer quantized at a time
       QAT_CHECK(!src.is_gguf() && !src.qat, "--sensitivity needs an FP32 checkpoint");
@@ -105,11 +198,16 @@ int main(int argc, char** argv) {
     Mode mode;
     EvalResult r;
     int64_t model_bytes = 0;
+    const int32_t eot = src.tokenizer->eot_id();  // our BOS
+    auto run_served = [&](const DecodeModel& dm) {
+      return second_half ? evaluate_second_half(served_logits(dm), cfg.vocab, tokens.val.tokens, eot, token_bytes, ctx, windows)
+                         : evaluate_served(dm, tokens.val.tokens, token_bytes, ctx, windows);
+    };
     if (src.is_gguf()) {
       QAT_CHECK(scheme.empty() && ptq.empty(), "--scheme / --ptq apply to checkpoints; a GGUF file is already quantized");
       mode = {"gguf", src.gguf->model.scheme, ""};
       model_bytes = src.gguf->model.storage_bytes();
-      r = evaluate_served(decode_model(src.gguf->model), tokens.val.tokens, token_bytes, ctx, windows);
+      r = run_served(decode_model(src.gguf->model));
     } else {
       auto t = src.transformer();
       if (!scheme.empty()) {
@@ -118,19 +216,21 @@ int main(int argc, char** argv) {
         mode = {"qat", scheme, ""};
         QuantizedModel qm = quantized_from_qat(*t);
         model_bytes = qm.storage_bytes();
-        r = evaluate_served(decode_model(qm), tokens.val.tokens, token_bytes, ctx, windows);
+        r = run_served(decode_model(qm));
       } else if (!ptq.empty()) {
         auto [s, method] = split_ptq(ptq);
         mode = {"ptq", s, method};
         std::unique_ptr<Transformer> f = src.qat ? latent_f32(*t) : std::move(t);
         QuantizedModel qm = quantized_from_ptq(*f, QatConfig::make(s, keep, cfg.n_layers, cfg.tied), method);
         model_bytes = qm.storage_bytes();
-        r = evaluate_served(decode_model(qm), tokens.val.tokens, token_bytes, ctx, windows);
+        r = run_served(decode_model(qm));
       } else {
         mode = {"f32", "", ""};
         std::unique_ptr<Transformer> f = src.qat ? latent_f32(*t) : std::move(t);
         model_bytes = quantized_from_f32(*f).storage_bytes();
-        r = evaluate(*f, tokens.val.tokens, token_bytes, 8, ctx, windows);
+        r = second_half ? evaluate_second_half([&](const Tensor& ids) { return f->forward(ids); }, cfg.vocab,
+                                               tokens.val.tokens, eot, token_bytes, ctx, windows)
+                        : evaluate(*f, tokens.val.tokens, token_bytes, 8, ctx, windows);
       }
     }
     std::string what = mode.kind == "f32" ? "f32" : mode.kind == "ptq" ? "PTQ " + mode.scheme + ":" + mode.method
@@ -142,8 +242,10 @@ int main(int argc, char** argv) {
       j.set("tokens", r.tokens); j.set("isa", std::string(kernels().name));
       std::printf("%s\n", j.dump().c_str());
     } else {
-      std::printf("eval: %s, %s: val loss %.6f, bpb %.4f, ppl %.3f over %lld tokens (%lld-token windows); weights %.3f MiB; kernels %s\n",
-                  src.describe().c_str(), what.c_str(), r.loss, r.bpb, r.ppl, (long long)r.tokens, (long long)ctx,
+      std::string on = text_path.empty() ? "val" : text_path;
+      std::string how = second_half ? str(ctx, "-token chunks, second halves scored (llama-perplexity)") : str(ctx, "-token windows");
+      std::printf("eval: %s, %s: %s loss %.6f, bpb %.4f, ppl %.3f over %lld tokens (%s); weights %.3f MiB; kernels %s\n",
+                  src.describe().c_str(), what.c_str(), on.c_str(), r.loss, r.bpb, r.ppl, (long long)r.tokens, how.c_str(),
                   double(model_bytes) / (1 << 20), kernels().name);
     }
     return 0;
