@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "src/ops/rowops.h"
+#include "src/util/profile.h"
 
 namespace qat {
 
@@ -40,47 +41,77 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
   Tensor g = Tensor::empty({n, F}), u = Tensor::empty({n, F});
   float *px = x.f32(), *ph = h.f32(), *pq = q.f32(), *pa = att.f32(), *po = o.f32(), *pg = g.f32(), *pu = u.f32();
   std::vector<float> cs(static_cast<size_t>(n * D));  // RoPE (cos, sin) per new position
+  QAT_PROF("embed+alloc (rest of forward)", forward, 0.0, 8.0 * double(n * C));
   for (int64_t i = 0; i < n; i++) {
     std::memcpy(px + i * C, m_.tok_embd.f32() + int64_t(tokens[i]) * C, size_t(C) * 4);
     rope_angles(p0 + i, D, c.rope_base, cs.data() + i * D);
   }
   const float scale = 1.0f / std::sqrt(float(D));
 
+  // Profiler costs of one linear layer: 2 n N K operations, weight bytes streamed.
+  auto lin = [&](const char* name, const LinearExec& e, const float* x, float* y) {
+    prof::Scope s(name, prof::Phase::forward, 2.0 * double(n * e.rows() * e.cols()), double(e.weight_bytes()));
+    e.forward(x, n, y);
+  };
   for (int64_t l = 0; l < c.n_layers; l++) {
     const DecodeLayer& L = m_.layers[size_t(l)];
     float* kc = k_cache_[size_t(l)].f32();
     float* vc = v_cache_[size_t(l)].f32();
-    for (int64_t i = 0; i < n; i++) rmsnorm_row(px + i * C, L.attn_norm.f32(), c.rms_eps, C, ph + i * C);
-    L.wq->forward(ph, n, pq);
-    L.wk->forward(ph, n, kc + p0 * kv_stride);  // keys and values go straight into the cache
-    L.wv->forward(ph, n, vc + p0 * kv_stride);
-    for (int64_t i = 0; i < n; i++) {
-      for (int64_t hh = 0; hh < H; hh++) rope_row(pq + (i * H + hh) * D, cs.data() + i * D, D);
-      for (int64_t hh = 0; hh < Hkv; hh++) rope_row(kc + (p0 + i) * kv_stride + hh * D, cs.data() + i * D, D);
-    }
-#pragma omp parallel if (n * H * (p0 + n) * D > 32768)
     {
-      std::vector<float> scores(static_cast<size_t>(p0 + n));
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t r = 0; r < n * H; r++) {
-        int64_t i = r / H, hh = r % H, kv0 = (hh / group) * D;
-        attention_row(pq + r * D, kc + kv0, vc + kv0, kv_stride, p0 + i + 1, D, scale, scores.data(), pa + r * D);
+      QAT_PROF("rmsnorm", forward, 4.0 * double(n * C), 8.0 * double(n * C));
+      for (int64_t i = 0; i < n; i++) rmsnorm_row(px + i * C, L.attn_norm.f32(), c.rms_eps, C, ph + i * C);
+    }
+    lin("linear q", *L.wq, ph, pq);
+    lin("linear k", *L.wk, ph, kc + p0 * kv_stride);  // keys and values go straight into the cache
+    lin("linear v", *L.wv, ph, vc + p0 * kv_stride);
+    {
+      QAT_PROF("rope", forward, 3.0 * double(n * (H + Hkv) * D), 8.0 * double(n * (H + Hkv) * D));
+      for (int64_t i = 0; i < n; i++) {
+        for (int64_t hh = 0; hh < H; hh++) rope_row(pq + (i * H + hh) * D, cs.data() + i * D, D);
+        for (int64_t hh = 0; hh < Hkv; hh++) rope_row(kc + (p0 + i) * kv_stride + hh * D, cs.data() + i * D, D);
       }
     }
-    L.wo->forward(pa, n, po);
-    for (int64_t j = 0; j < n * C; j++) px[j] = px[j] + po[j];
-    for (int64_t i = 0; i < n; i++) rmsnorm_row(px + i * C, L.mlp_norm.f32(), c.rms_eps, C, ph + i * C);
-    L.gate->forward(ph, n, pg);
-    L.up->forward(ph, n, pu);
-    swiglu_row(pg, pu, n * F, pg);
-    L.down->forward(pg, n, po);
-    for (int64_t j = 0; j < n * C; j++) px[j] = px[j] + po[j];
+    {
+      QAT_PROF("attention", forward, 4.0 * double(n * H * (p0 + n) * D), 8.0 * double((p0 + n) * kv_stride));
+#pragma omp parallel if (n * H * (p0 + n) * D > 32768)
+      {
+        std::vector<float> scores(static_cast<size_t>(p0 + n));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t r = 0; r < n * H; r++) {
+          int64_t i = r / H, hh = r % H, kv0 = (hh / group) * D;
+          attention_row(pq + r * D, kc + kv0, vc + kv0, kv_stride, p0 + i + 1, D, scale, scores.data(), pa + r * D);
+        }
+      }
+    }
+    lin("linear o", *L.wo, pa, po);
+    {
+      QAT_PROF("residual+rmsnorm", forward, 5.0 * double(n * C), 12.0 * double(n * C));
+      for (int64_t j = 0; j < n * C; j++) px[j] = px[j] + po[j];
+      for (int64_t i = 0; i < n; i++) rmsnorm_row(px + i * C, L.mlp_norm.f32(), c.rms_eps, C, ph + i * C);
+    }
+    lin("linear gate", *L.gate, ph, pg);
+    lin("linear up", *L.up, ph, pu);
+    {
+      QAT_PROF("swiglu", forward, 6.0 * double(n * F), 12.0 * double(n * F));
+      swiglu_row(pg, pu, n * F, pg);
+    }
+    lin("linear down", *L.down, pg, po);
+    {
+      QAT_PROF("residual", forward, double(n * C), 12.0 * double(n * C));
+      for (int64_t j = 0; j < n * C; j++) px[j] = px[j] + po[j];
+    }
   }
   pos_ += n;
   int64_t first = all_logits ? 0 : n - 1, rows = n - first;
-  for (int64_t i = first; i < n; i++) rmsnorm_row(px + i * C, m_.final_norm.f32(), c.rms_eps, C, ph + i * C);
+  {
+    QAT_PROF("rmsnorm", forward, 4.0 * double(rows * C), 8.0 * double(rows * C));
+    for (int64_t i = first; i < n; i++) rmsnorm_row(px + i * C, m_.final_norm.f32(), c.rms_eps, C, ph + i * C);
+  }
   Tensor logits = Tensor::empty({rows, V});
-  m_.lm_head->forward(ph + first * C, rows, logits.f32());
+  {
+    prof::Scope s("linear lm_head", prof::Phase::forward, 2.0 * double(rows * V * C), double(m_.lm_head->weight_bytes()));
+    m_.lm_head->forward(ph + first * C, rows, logits.f32());
+  }
   return logits;
 }
 

@@ -95,15 +95,32 @@ QuantizedModel quantized_from_f32(const Transformer& t) {
   return build(t, [&](int w, const LayerQuant& q, int) { return base_weight(t, w, q); }, nullptr);
 }
 
-static std::unique_ptr<LinearExec> exec_of(const ServedWeight& w) {
+namespace {
+// A comparison backend's engine behind the LinearExec interface.
+class BackendLinear : public LinearExec {
+ public:
+  BackendLinear(Backend b, WFormat f, const ServedWeight& w) : q_(b, f, w.codes.data(), w.scales.data(), w.N, w.K) {}
+  void forward(const float* x, int64_t M, float* y) const override { q_.forward(x, M, y); }
+  int64_t rows() const override { return q_.N(); }
+  int64_t cols() const override { return q_.K(); }
+  int64_t weight_bytes() const override { return q_.weight_bytes(); }
+
+ private:
+  mutable QLinear q_;  // oneDNN primitives are created lazily per M
+};
+
+std::unique_ptr<LinearExec> exec_of(const ServedWeight& w, Backend backend) {
   if (w.q.served()) {
     WFormat f = w.q.w == WQuant::q4_0 ? WFormat::q4_0 : w.q.w == WQuant::q8_0 ? WFormat::q8_0 : WFormat::s8_pc;
-    return make_quant_linear(int(f), w.codes.data(), w.scales.data(), w.N, w.K);
+    if (backend == Backend::native) return make_quant_linear(int(f), w.codes.data(), w.scales.data(), w.N, w.K);
+    if (backend == Backend::openblas) return make_f32_blas_linear(w.dequantized());
+    return std::make_unique<BackendLinear>(backend, f, w);
   }
-  return make_f32_fixed_linear(w.dequantized());
+  return backend == Backend::openblas ? make_f32_blas_linear(w.dequantized()) : make_f32_fixed_linear(w.dequantized());
 }
+}  // namespace
 
-DecodeModel decode_model(const QuantizedModel& m) {
+DecodeModel decode_model(const QuantizedModel& m, Backend backend) {
   DecodeModel d;
   d.cfg = m.cfg;
   d.tok_embd = m.embed.dequantized();
@@ -112,11 +129,11 @@ DecodeModel decode_model(const QuantizedModel& m) {
     L.attn_norm = m.attn_norm[l];
     L.mlp_norm = m.mlp_norm[l];
     std::unique_ptr<LinearExec>* slots[7] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down};
-    for (int k = 0; k < 7; k++) *slots[k] = exec_of(m.layers[l][size_t(k)]);
+    for (int k = 0; k < 7; k++) *slots[k] = exec_of(m.layers[l][size_t(k)], backend);
     d.layers.push_back(std::move(L));
   }
   d.final_norm = m.final_norm;
-  d.lm_head = exec_of(m.cfg.tied ? m.embed : m.lm_head);
+  d.lm_head = exec_of(m.cfg.tied ? m.embed : m.lm_head, backend);
   return d;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/backend.h"
 #include "models/decode.h"
 #include "models/transformer.h"
 #include "src/quant/scheme.h"
@@ -45,6 +46,9 @@ QuantizedModel quantized_from_f32(const Transformer& t);
 
 // The inference model. Served formats run the integer kernels of the active table; f32 weights run the
 // fixed-order f32 kernel; weight-only formats (w4, w8) run their dequantized weights through it.
-DecodeModel decode_model(const QuantizedModel& m);
+// The comparison backends (kernels/backend.h) swap the quantized layers' engine: onednn runs oneDNN's
+// int8 matmul (per-channel int8: q4_0 / q8_0 weights are re-quantized per channel, a different model
+// numerically), openblas runs f32 sgemm / sgemv on the dequantized weights.
+DecodeModel decode_model(const QuantizedModel& m, Backend backend = Backend::native);
 
 }  // namespace qat

@@ -9,7 +9,9 @@
 #include <iterator>
 
 #include "data/tokenizer.h"
+#include "kernels/backend.h"
 #include "kernels/kernels.h"
+#include "kernels/peaks.h"
 #include "models/decode.h"
 #include "models/from_checkpoint.h"
 #include "models/model_source.h"
@@ -19,6 +21,7 @@
 #include "src/io/file.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"
+#include "src/util/profile.h"
 
 using namespace qat;
 
@@ -47,12 +50,15 @@ int main(int argc, char** argv) {
     p.option("--threads", &threads, "threads (0: all cores)", 0, 4096);
     p.flag("--keep-going", &keep_going, "do not stop at the end-of-text token");
     p.option("--isa", &isa, "kernel table: scalar, avx2, avx512, avx512vnni, avxvnni (default: the best this CPU has)", "ISA");
-    p.option("--backend", &backend, "native (our integer kernels) or openblas (f32 sgemm/sgemv on dequantized weights)", "B");
+    p.option("--backend", &backend, "native (our integer kernels), onednn (oneDNN int8 matmul) or openblas (f32 on "
+                                    "dequantized weights)", "B");
+    bool profile = false;
+    p.flag("--profile", &profile, "print a per-op table of prefill and decode at the end");
     if (!p.parse(argc, argv)) return 0;
     if (stdin_prompt) prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     set_num_threads(int(threads));
     if (!isa.empty()) select_isa(isa);
-    if (backend != "native" && backend != "openblas") throw UsageError("--backend: expected native or openblas, got '" + backend + "'");
+    parse_backend(backend);  // validates the name
 
     double t_load = now_s();
     ModelSource src = open_model(model_path);
@@ -63,26 +69,11 @@ int main(int argc, char** argv) {
     DecodeModel model;
     if (src.is_gguf() || src.qat) {
       QuantizedModel qm = src.is_gguf() ? src.gguf->model : quantized_from_qat(*src.transformer());
-      kind = qm.scheme;
-      if (backend == "openblas") {
-        model.cfg = qm.cfg;
-        model.tok_embd = qm.embed.dequantized();
-        for (size_t l = 0; l < qm.layers.size(); l++) {
-          DecodeLayer L;
-          L.attn_norm = qm.attn_norm[l];
-          L.mlp_norm = qm.mlp_norm[l];
-          std::unique_ptr<LinearExec>* slots[7] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down};
-          for (int k = 0; k < 7; k++) *slots[k] = make_f32_blas_linear(qm.layers[l][size_t(k)].dequantized());
-          model.layers.push_back(std::move(L));
-        }
-        model.final_norm = qm.final_norm;
-        model.lm_head = make_f32_blas_linear(qm.cfg.tied ? model.tok_embd : qm.lm_head.dequantized());
-        kind += ", openblas f32";
-      } else {
-        model = decode_model(qm);
-        kind += str(", kernels ", kernels().name);
-      }
+      Backend b = parse_backend(backend);
+      model = decode_model(qm, b);
+      kind = str(qm.scheme, ", ", backend_name(b), b == Backend::native ? str(" kernels ", kernels().name) : std::string());
     } else {
+      QAT_CHECK(backend == "native" || backend == "openblas", "--backend ", backend, ": an FP32 checkpoint runs on OpenBLAS");
       model = decode_model_from_checkpoint(*src.checkpoint);
       kind = "f32, openblas";
     }
@@ -97,12 +88,14 @@ int main(int argc, char** argv) {
 
     std::fwrite(prompt.data(), 1, prompt.size(), stdout);
     std::fflush(stdout);
+    if (profile) prof::enable(true);
     double t0 = now_s();
     Tensor logits = session.forward(ids.data(), int64_t(ids.size()));
     double t_prefill = now_s() - t0;
     int64_t generated = 0;
     double t1 = now_s();
     while (generated < n && session.pos() < ctx) {
+      prof::Scope sample_scope("sample+print", prof::Phase::other);
       int32_t next = sampler.sample(logits.f32(), model.cfg.vocab);
       if (next == tok.eot_id() && !keep_going) break;
       std::string piece = tok.decode({next});
@@ -114,6 +107,13 @@ int main(int argc, char** argv) {
     }
     double t_decode = now_s() - t1;
     std::printf("\n");
+    if (profile) {
+      MachinePeaks mp = measure_peaks(num_threads(), 0.6);
+      std::fprintf(stderr, "profile of the prefill + %lld decode steps (per token generated):\n%s", (long long)generated,
+                   prof::table({mp.f32_gflops, mp.int8_gops, mp.dram_gbs}, std::max<int64_t>(1, generated),
+                               t_prefill + t_decode).c_str());
+      prof::enable(false);
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     std::fprintf(stderr,
