@@ -41,6 +41,9 @@ struct QuantizeKernels {
   void (*q8_0)(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);
   // x (M, K) -> q (M, K), d (M) f32 scales, s (M) sum of each row's codes (per-token int8).
   void (*per_token)(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);
+  // Weights (QAT, every step): src/quant's quantize_learned, bit for bit. x (n), s (n/G) -> q (n) in
+  // [lo, hi], s16 (n/G, may be null).
+  void (*learned)(const float* x, int64_t n, int64_t G, const float* s, int lo, int hi, int8_t* q, float* s16);
 };
 
 // ---- integer GEMM of one weight format (q4_0, q8_0 or s8_pc) on repacked weights ----

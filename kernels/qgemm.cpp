@@ -138,6 +138,17 @@ void quantize_acts(bool per_token, const float* x, int64_t M, int64_t K, QuantAc
   });
 }
 
+void quantize_weights_learned(const float* x, int64_t n, int64_t G, const float* s, int lo, int hi, int8_t* q,
+                              float* s16, const Kernels& t) {
+  QAT_CHECK(G > 0 && n >= 0 && n % G == 0, "quantize_weights_learned: ", n, " elements are not a whole number of groups of ", G);
+  QAT_CHECK(lo < 0 && hi > 0 && lo >= -128 && hi <= 127, "quantize_weights_learned: bad code range [", lo, ", ", hi, "]");
+  const int64_t groups = n / G, per_chunk = std::max<int64_t>(1, 65536 / G), chunks = (groups + per_chunk - 1) / per_chunk;
+  for_each_item(chunks, n >= (1 << 17), [&](int64_t c) {
+    const int64_t g0 = c * per_chunk, ng = std::min(per_chunk, groups - g0);
+    t.quant.learned(x + g0 * G, ng * G, G, s + g0, lo, hi, q + g0 * G, s16 ? s16 + g0 : nullptr);
+  });
+}
+
 void acts_from_codes(bool per_token, const int8_t* q, const float* d, int64_t M, int64_t K, QuantActs* out) {
   QAT_CHECK(M >= 0 && K > 0 && K % QK == 0, "acts_from_codes: K must be a positive multiple of 32, got ", K);
   const int64_t G = per_token ? K : QK, groups = M * K / G;

@@ -434,3 +434,29 @@ TEST_CASE("backends: native equals qgemm, oneDNN's int32 sums equal ours, OpenBL
   CHECK(parse_backend("onednn") == Backend::onednn);
   CHECK_THROWS_AS(parse_backend("mkl"), UsageError);
 }
+
+TEST_CASE("learned weight quantizer: every table equals src/quant's quantize_learned", "[kernels]") {
+  std::vector<const Kernels*> tables = tables_to_test();
+  tables.insert(tables.begin(), &kernels_for(Isa::scalar));
+  for (int64_t G : {32, 768, 40, 8}) {
+    const int64_t n = G * 9;
+    std::vector<float> x(static_cast<size_t>(n)), s(static_cast<size_t>(n / G));
+    for (int64_t i = 0; i < n; i++) x[size_t(i)] = rng_normal(3, 0, uint64_t(i)) * 0.1f;
+    const float special[] = {0.25f, 0.0f, -1.0f, std::numeric_limits<float>::quiet_NaN(), 1e-20f, 1e9f, 0.01f, 0.003f, 0.5f};
+    for (size_t g = 0; g < s.size(); g++) s[g] = special[g];
+    for (int64_t j = 0; j < G; j++) x[size_t(j)] = float(j - G / 2) * 0.125f;  // s16 = 0.25: every code a tie
+    x[size_t(G + 1)] = std::numeric_limits<float>::infinity();
+    x[size_t(G + 2)] = std::numeric_limits<float>::quiet_NaN();
+    for (auto [lo, hi] : {std::pair<int, int>{kQ4Min, kQ4Max}, {kQ8Min, kQ8Max}}) {
+      std::vector<int8_t> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+      std::vector<float> wd(static_cast<size_t>(n / G)), gd(static_cast<size_t>(n / G));
+      quantize_learned(x.data(), n, G, s.data(), lo, hi, want.data(), wd.data());
+      for (const Kernels* t : tables) {
+        quantize_weights_learned(x.data(), n, G, s.data(), lo, hi, got.data(), gd.data(), *t);
+        INFO(t->name << " G=" << G << " range [" << lo << ", " << hi << "]");
+        CHECK(got == want);
+        CHECK(std::memcmp(gd.data(), wd.data(), wd.size() * 4) == 0);
+      }
+    }
+  }
+}
