@@ -14,7 +14,7 @@ namespace qat {
 namespace {
 
 constexpr int64_t kRowBlock = 64;          // activation rows per work item (64 x K codes stay in L2)
-constexpr int64_t kMinParallelMacs = 1 << 18;  // below this a matmul runs on the calling thread
+constexpr int64_t kMinParallelMacs = 1 << 20;  // below this (~5 us on one core) a matmul runs on the calling thread
 
 const QGemmKernels& family(const Kernels& t, WFormat f) {
   switch (f) {

@@ -300,18 +300,38 @@ TEST_CASE("integer GEMMs agree with f32 matmuls of the dequantized operands", "[
   }
 }
 
-TEST_CASE("integer GEMMs give the same bits at 1, 2, 3 and 4 threads", "[kernels]") {
-  for (WFormat f : kFormats)
-    for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 1024, 512}, {33, 129, 256}, {130, 200, 64}}) {
-      Weights w = make_weights(f, N, K, 5);
-      QuantActs a = make_acts(uses_per_token(f), M, K, 6, kernels());
-      set_num_threads(1);
-      std::vector<float> ref = run(w, a, kernels());
-      for (int threads : {2, 3, 4}) {
-        set_num_threads(threads);
-        require_same_bits(run(w, a, kernels()), ref, str(kernels().name, " ", shape_name(f, M, N, K), " threads ", threads));
+TEST_CASE("every entry point gives the same bits at 1, 2, 3 and 4 threads", "[kernels]") {
+  // Shapes above qgemm.cpp's threshold for going parallel (2^20 multiply-adds), M = 1 included.
+  auto everything = [](int threads) {
+    set_num_threads(threads);
+    std::vector<float> out;
+    for (WFormat f : kFormats)
+      for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 2048, 768}, {33, 129, 256}, {130, 200, 64}}) {
+        Weights w = make_weights(f, N, K, 5);
+        QuantActs a = make_acts(uses_per_token(f), M, K, 6, kernels());  // quantize_acts is threaded too
+        std::vector<float> y = run(w, a, kernels());
+        out.insert(out.end(), y.begin(), y.end());
+        out.insert(out.end(), a.d.begin(), a.d.end());
       }
-    }
+    const int64_t M = 70, N = 300, K = 100;  // the fixed-order f32 GEMM, and its M = 1 path
+    std::vector<float> x(size_t(M * K)), w(size_t(N * K)), y(size_t(M * N));
+    for (size_t i = 0; i < x.size(); i++) x[i] = rng_normal(8, 0, i);
+    for (size_t i = 0; i < w.size(); i++) w[i] = rng_normal(9, 0, i);
+    gemm_f32(x.data(), K, w.data(), K, M, N, K, y.data(), N);
+    out.insert(out.end(), y.begin(), y.end());
+    std::vector<float> w1(size_t(4096 * 300));
+    for (size_t i = 0; i < w1.size(); i++) w1[i] = rng_normal(10, 0, i);
+    std::vector<float> y1(4096);
+    gemm_f32(w1.data(), 300, w1.data(), 300, 1, 4096, 300, y1.data(), 4096);
+    out.insert(out.end(), y1.begin(), y1.end());
+    std::vector<int8_t> q(w1.size());  // the learned weight quantizer, by groups
+    std::vector<float> s(w1.size() / 300, 0.05f), s16(s.size());
+    quantize_weights_learned(w1.data(), int64_t(w1.size()), 300, s.data(), kQ4Min, kQ4Max, q.data(), s16.data());
+    for (int8_t c : q) out.push_back(float(c));
+    return out;
+  };
+  const std::vector<float> ref = everything(1);
+  for (int threads : {2, 3, 4}) require_same_bits(everything(threads), ref, str(kernels().name, ", threads ", threads));
   set_num_threads(0);
 }
 
