@@ -172,9 +172,7 @@ std::vector<Isa> all_isas() {
   return v;
 }
 
-bool isa_supported(Isa isa) {
-  if (!tables().built[int(isa)]) return false;  // not compiled in
-  const CpuFeatures& f = cpu_features();
+bool isa_runs_on(Isa isa, const CpuFeatures& f) {
   const bool avx2 = f.avx2 && f.fma && f.f16c;
   const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
   switch (isa) {
@@ -189,6 +187,8 @@ bool isa_supported(Isa isa) {
   }
   return false;
 }
+
+bool isa_supported(Isa isa) { return tables().built[int(isa)] && isa_runs_on(isa, cpu_features()); }
 
 Isa best_isa() {
   for (Isa isa : {Isa::avx512vnni, Isa::avx512, Isa::avxvnni, Isa::avx2})

@@ -103,6 +103,8 @@ void select_isa(Isa isa);
 void select_isa(const std::string& name);     // UsageError on an unknown name
 const Kernels& kernels_for(Isa isa);          // any table; qat::Error if the CPU lacks the ISA
 bool isa_supported(Isa isa);                  // this CPU (and OS) can run it
+struct CpuFeatures;
+bool isa_runs_on(Isa isa, const CpuFeatures& f);  // a CPU with features f could (cpu_features.h)
 const char* isa_name(Isa isa);
 Isa parse_isa(const std::string& name);       // UsageError listing the valid names
 std::vector<Isa> all_isas();                  // every table, supported or not, scalar first

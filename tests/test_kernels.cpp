@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -405,6 +406,17 @@ TEST_CASE("dispatch: names, QAT_ISA values and unsupported ISAs are clear errors
     }
   }
   CHECK(isa_supported(best_isa()));
+  CpuFeatures zen3;  // AVX2 + FMA + F16C only, as the development machines of the issue
+  zen3.avx2 = zen3.fma = zen3.f16c = true;
+  CHECK(isa_runs_on(Isa::avx2, zen3));
+  CHECK_FALSE(isa_runs_on(Isa::avx512, zen3));
+  CHECK_FALSE(isa_runs_on(Isa::avx512vnni, zen3));
+  CHECK_FALSE(isa_runs_on(Isa::avxvnni, zen3));
+  CHECK(isa_runs_on(Isa::avx512vnni_simde, zen3));
+  CpuFeatures baseline;
+  CHECK_FALSE(isa_runs_on(Isa::avx2, baseline));
+  CHECK(isa_runs_on(Isa::scalar, baseline));
+  if (const char* env = std::getenv("QAT_ISA")) CHECK(std::string(kernels().name) == env);  // QAT_ISA=... bin/tests
   INFO("active table " << kernels().name << " on " << cpu_features().brand << " (" << cpu_features().flags() << ")");
   CHECK(isa_supported(kernels().isa));
 }
