@@ -117,6 +117,7 @@ asan: bin/tests-asan
 
 # Benchmarks (docs/BENCHMARKS.md). QUICK=1: fewer rounds and DRAM runs.
 bench: bin/bench
+	bin/bench peak
 	bin/bench kernels $(if $(QUICK),--quick)
 
 clean:

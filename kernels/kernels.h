@@ -35,7 +35,7 @@ constexpr int kNumIsas = 8;
 // Largest K of gemm_s8_pc: the VNNI kernels sum (w + 128) * a, up to 255 * 127 per element, in int32.
 constexpr int64_t kMaxKS8 = 65536;
 
-// ---- quantize activations (the int8 ggml rule of src/quant, bit for bit) ----
+// ---- quantize activations (the int8 ggml rule of src/quant) and QAT weights (the learned rule), bit for bit ----
 struct QuantizeKernels {
   // x (M, K) -> q (M, K) codes, d (M, K/32) f16-rounded scales, s (M, K/32) sum of each block's codes.
   void (*q8_0)(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);

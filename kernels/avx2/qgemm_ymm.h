@@ -82,6 +82,7 @@ inline __m256i q4_finish(__m256i acc, int32_t s) {
 #endif
 }
 inline __m256i s8_start(int32_t s) { return kS8Offset ? _mm256_set1_epi32(-kS8Offset * s) : _mm256_setzero_si256(); }
+
 // int8 step: acc (int32) += w . a. wu = |w| on AVX2 (shared by all activation rows), w itself with VNNI
 // (packed as w + 128).
 inline __m256i weight_u8(__m256i w) {
