@@ -121,6 +121,7 @@ demo: all
 
 # Benchmarks (docs/BENCHMARKS.md). QUICK=1: fewer rounds and DRAM runs.
 bench: bin/bench
+	bin/bench peak
 	bin/bench kernels $(if $(QUICK),--quick)
 
 clean:

@@ -10,6 +10,7 @@
 #include "kernels/kernels.h"
 #include "kernels/pack.h"
 #include "kernels/scalar/scalar.h"
+#include "src/quant/quant.h"
 #include "src/util/error.h"
 
 // Each ISA header declares its kernels in namespace qat::QAT_KERNEL_NS.
@@ -45,7 +46,7 @@ const char* const kIsaNames[kNumIsas] = {"scalar", "avx2", "avx512", "avx512vnni
 Kernels scalar_table() {
   Kernels k{};
   k.isa = Isa::scalar;
-  k.quant = {scalar::quantize_q8_0, scalar::quantize_per_token};
+  k.quant = {scalar::quantize_q8_0, scalar::quantize_per_token, quantize_learned};  // src/quant's
   k.q4_0 = {1, pack::q4_0_panel_bytes<1>, pack::pack_q4_0<1>, scalar::gemv_q4_0, scalar::gemm_q4_0, nullptr};
   k.q8_0 = {1, pack::q8_0_panel_bytes<1>, pack::pack_q8_0<1, 0>, scalar::gemv_q8_0, scalar::gemm_q8_0, nullptr};
   k.s8_pc = {1, pack::s8_panel_bytes<1>, pack::pack_s8<1, 0>, scalar::gemv_s8_pc, scalar::gemm_s8_pc,
@@ -65,7 +66,7 @@ Kernels scalar_table() {
 
 Kernels avx2_table() {
   Kernels k = scalar_table();
-  k.quant = {avx2::quantize_q8_0, avx2::quantize_per_token};
+  k.quant = {avx2::quantize_q8_0, avx2::quantize_per_token, avx2::quantize_learned};
   QAT_INT_FAMILIES(k, avx2, 8, 0)
   k.f32 = {avx2::gemv_f32, avx2::gemm_f32};
   k.peak = {avx2::peak_f32_fma, avx2::peak_int8_exact, avx2::peak_int8_i16, avx2::peak_read};
@@ -171,9 +172,7 @@ std::vector<Isa> all_isas() {
   return v;
 }
 
-bool isa_supported(Isa isa) {
-  if (!tables().built[int(isa)]) return false;  // not compiled in
-  const CpuFeatures& f = cpu_features();
+bool isa_runs_on(Isa isa, const CpuFeatures& f) {
   const bool avx2 = f.avx2 && f.fma && f.f16c;
   const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
   switch (isa) {
@@ -188,6 +187,8 @@ bool isa_supported(Isa isa) {
   }
   return false;
 }
+
+bool isa_supported(Isa isa) { return tables().built[int(isa)] && isa_runs_on(isa, cpu_features()); }
 
 Isa best_isa() {
   for (Isa isa : {Isa::avx512vnni, Isa::avx512, Isa::avxvnni, Isa::avx2})

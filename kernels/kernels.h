@@ -35,12 +35,15 @@ constexpr int kNumIsas = 8;
 // Largest K of gemm_s8_pc: the VNNI kernels sum (w + 128) * a, up to 255 * 127 per element, in int32.
 constexpr int64_t kMaxKS8 = 65536;
 
-// ---- quantize activations (the int8 ggml rule of src/quant, bit for bit) ----
+// ---- quantize activations (the int8 ggml rule of src/quant) and QAT weights (the learned rule), bit for bit ----
 struct QuantizeKernels {
   // x (M, K) -> q (M, K) codes, d (M, K/32) f16-rounded scales, s (M, K/32) sum of each block's codes.
   void (*q8_0)(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);
   // x (M, K) -> q (M, K), d (M) f32 scales, s (M) sum of each row's codes (per-token int8).
   void (*per_token)(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);
+  // Weights (QAT, every step): src/quant's quantize_learned, bit for bit. x (n), s (n/G) -> q (n) in
+  // [lo, hi], s16 (n/G, may be null).
+  void (*learned)(const float* x, int64_t n, int64_t G, const float* s, int lo, int hi, int8_t* q, float* s16);
 };
 
 // ---- integer GEMM of one weight format (q4_0, q8_0 or s8_pc) on repacked weights ----
@@ -100,6 +103,8 @@ void select_isa(Isa isa);
 void select_isa(const std::string& name);     // UsageError on an unknown name
 const Kernels& kernels_for(Isa isa);          // any table; qat::Error if the CPU lacks the ISA
 bool isa_supported(Isa isa);                  // this CPU (and OS) can run it
+struct CpuFeatures;
+bool isa_runs_on(Isa isa, const CpuFeatures& f);  // a CPU with features f could (cpu_features.h)
 const char* isa_name(Isa isa);
 Isa parse_isa(const std::string& name);       // UsageError listing the valid names
 std::vector<Isa> all_isas();                  // every table, supported or not, scalar first

@@ -14,7 +14,7 @@ namespace qat {
 namespace {
 
 constexpr int64_t kRowBlock = 64;          // activation rows per work item (64 x K codes stay in L2)
-constexpr int64_t kMinParallelMacs = 1 << 18;  // below this a matmul runs on the calling thread
+constexpr int64_t kMinParallelMacs = 1 << 20;  // below this (~5 us on one core) a matmul runs on the calling thread
 
 const QGemmKernels& family(const Kernels& t, WFormat f) {
   switch (f) {
@@ -135,6 +135,17 @@ void quantize_acts(bool per_token, const float* x, int64_t M, int64_t K, QuantAc
   for_each_item(chunks, M * K >= 65536, [&](int64_t c) {
     const int64_t m0 = c * rows_per_chunk, rows = std::min(rows_per_chunk, M - m0);
     fn(x + m0 * K, rows, K, out->q.data() + m0 * K, out->d.data() + m0 * groups, out->s.data() + m0 * groups);
+  });
+}
+
+void quantize_weights_learned(const float* x, int64_t n, int64_t G, const float* s, int lo, int hi, int8_t* q,
+                              float* s16, const Kernels& t) {
+  QAT_CHECK(G > 0 && n >= 0 && n % G == 0, "quantize_weights_learned: ", n, " elements are not a whole number of groups of ", G);
+  QAT_CHECK(lo < 0 && hi > 0 && lo >= -128 && hi <= 127, "quantize_weights_learned: bad code range [", lo, ", ", hi, "]");
+  const int64_t groups = n / G, per_chunk = std::max<int64_t>(1, 65536 / G), chunks = (groups + per_chunk - 1) / per_chunk;
+  for_each_item(chunks, n >= (1 << 17), [&](int64_t c) {
+    const int64_t g0 = c * per_chunk, ng = std::min(per_chunk, groups - g0);
+    t.quant.learned(x + g0 * G, ng * G, G, s + g0, lo, hi, q + g0 * G, s16 ? s16 + g0 : nullptr);
   });
 }
 

@@ -52,6 +52,11 @@ void quantize_acts(bool per_token, const float* x, int64_t M, int64_t K, QuantAc
 // Activations from given codes (tests, experiments): fills d and s; q (M, K), d (M, K/32) or (M).
 void acts_from_codes(bool per_token, const int8_t* q, const float* d, int64_t M, int64_t K, QuantActs* out);
 
+// src/quant's quantize_learned (the QAT weight quantizer) with table t's kernel: bit-identical, SIMD,
+// split over threads by groups. x (n), s (n/G) -> q (n) codes in [lo, hi], s16 (n/G, may be null).
+void quantize_weights_learned(const float* x, int64_t n, int64_t G, const float* s, int lo, int hi, int8_t* q,
+                              float* s16, const Kernels& t = kernels());
+
 // y (M, N) = a W^T in the reduction order of kernels.h, with w's table (M = 1: the gemv path).
 void qgemm(const PackedWeights& w, const QuantActs& a, float* y);
 // Quantizes x (M, K) into *scratch (a thread-local buffer when null), then qgemm.

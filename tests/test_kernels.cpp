@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -300,18 +301,38 @@ TEST_CASE("integer GEMMs agree with f32 matmuls of the dequantized operands", "[
   }
 }
 
-TEST_CASE("integer GEMMs give the same bits at 1, 2, 3 and 4 threads", "[kernels]") {
-  for (WFormat f : kFormats)
-    for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 1024, 512}, {33, 129, 256}, {130, 200, 64}}) {
-      Weights w = make_weights(f, N, K, 5);
-      QuantActs a = make_acts(uses_per_token(f), M, K, 6, kernels());
-      set_num_threads(1);
-      std::vector<float> ref = run(w, a, kernels());
-      for (int threads : {2, 3, 4}) {
-        set_num_threads(threads);
-        require_same_bits(run(w, a, kernels()), ref, str(kernels().name, " ", shape_name(f, M, N, K), " threads ", threads));
+TEST_CASE("every entry point gives the same bits at 1, 2, 3 and 4 threads", "[kernels]") {
+  // Shapes above qgemm.cpp's threshold for going parallel (2^20 multiply-adds), M = 1 included.
+  auto everything = [](int threads) {
+    set_num_threads(threads);
+    std::vector<float> out;
+    for (WFormat f : kFormats)
+      for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 2048, 768}, {33, 129, 256}, {130, 200, 64}}) {
+        Weights w = make_weights(f, N, K, 5);
+        QuantActs a = make_acts(uses_per_token(f), M, K, 6, kernels());  // quantize_acts is threaded too
+        std::vector<float> y = run(w, a, kernels());
+        out.insert(out.end(), y.begin(), y.end());
+        out.insert(out.end(), a.d.begin(), a.d.end());
       }
-    }
+    const int64_t M = 70, N = 300, K = 100;  // the fixed-order f32 GEMM, and its M = 1 path
+    std::vector<float> x(size_t(M * K)), w(size_t(N * K)), y(size_t(M * N));
+    for (size_t i = 0; i < x.size(); i++) x[i] = rng_normal(8, 0, i);
+    for (size_t i = 0; i < w.size(); i++) w[i] = rng_normal(9, 0, i);
+    gemm_f32(x.data(), K, w.data(), K, M, N, K, y.data(), N);
+    out.insert(out.end(), y.begin(), y.end());
+    std::vector<float> w1(size_t(4096 * 300));
+    for (size_t i = 0; i < w1.size(); i++) w1[i] = rng_normal(10, 0, i);
+    std::vector<float> y1(4096);
+    gemm_f32(w1.data(), 300, w1.data(), 300, 1, 4096, 300, y1.data(), 4096);
+    out.insert(out.end(), y1.begin(), y1.end());
+    std::vector<int8_t> q(w1.size());  // the learned weight quantizer, by groups
+    std::vector<float> s(w1.size() / 300, 0.05f), s16(s.size());
+    quantize_weights_learned(w1.data(), int64_t(w1.size()), 300, s.data(), kQ4Min, kQ4Max, q.data(), s16.data());
+    for (int8_t c : q) out.push_back(float(c));
+    return out;
+  };
+  const std::vector<float> ref = everything(1);
+  for (int threads : {2, 3, 4}) require_same_bits(everything(threads), ref, str(kernels().name, ", threads ", threads));
   set_num_threads(0);
 }
 
@@ -385,6 +406,17 @@ TEST_CASE("dispatch: names, QAT_ISA values and unsupported ISAs are clear errors
     }
   }
   CHECK(isa_supported(best_isa()));
+  CpuFeatures zen3;  // AVX2 + FMA + F16C only, as the development machines of the issue
+  zen3.avx2 = zen3.fma = zen3.f16c = true;
+  CHECK(isa_runs_on(Isa::avx2, zen3));
+  CHECK_FALSE(isa_runs_on(Isa::avx512, zen3));
+  CHECK_FALSE(isa_runs_on(Isa::avx512vnni, zen3));
+  CHECK_FALSE(isa_runs_on(Isa::avxvnni, zen3));
+  CHECK(isa_runs_on(Isa::avx512vnni_simde, zen3));
+  CpuFeatures baseline;
+  CHECK_FALSE(isa_runs_on(Isa::avx2, baseline));
+  CHECK(isa_runs_on(Isa::scalar, baseline));
+  if (const char* env = std::getenv("QAT_ISA")) CHECK(std::string(kernels().name) == env);  // QAT_ISA=... bin/tests
   INFO("active table " << kernels().name << " on " << cpu_features().brand << " (" << cpu_features().flags() << ")");
   CHECK(isa_supported(kernels().isa));
 }
@@ -433,4 +465,30 @@ TEST_CASE("backends: native equals qgemm, oneDNN's int32 sums equal ours, OpenBL
   for (int64_t n = 0; n < N; n++) CHECK(std::fabs(y1[size_t(n)] - y_blas[size_t(n)]) <= 1e-5f * (1 + std::fabs(y_blas[size_t(n)])));
   CHECK(parse_backend("onednn") == Backend::onednn);
   CHECK_THROWS_AS(parse_backend("mkl"), UsageError);
+}
+
+TEST_CASE("learned weight quantizer: every table equals src/quant's quantize_learned", "[kernels]") {
+  std::vector<const Kernels*> tables = tables_to_test();
+  tables.insert(tables.begin(), &kernels_for(Isa::scalar));
+  for (int64_t G : {32, 768, 40, 8}) {
+    const int64_t n = G * 9;
+    std::vector<float> x(static_cast<size_t>(n)), s(static_cast<size_t>(n / G));
+    for (int64_t i = 0; i < n; i++) x[size_t(i)] = rng_normal(3, 0, uint64_t(i)) * 0.1f;
+    const float special[] = {0.25f, 0.0f, -1.0f, std::numeric_limits<float>::quiet_NaN(), 1e-20f, 1e9f, 0.01f, 0.003f, 0.5f};
+    for (size_t g = 0; g < s.size(); g++) s[g] = special[g];
+    for (int64_t j = 0; j < G; j++) x[size_t(j)] = float(j - G / 2) * 0.125f;  // s16 = 0.25: every code a tie
+    x[size_t(G + 1)] = std::numeric_limits<float>::infinity();
+    x[size_t(G + 2)] = std::numeric_limits<float>::quiet_NaN();
+    for (auto [lo, hi] : {std::pair<int, int>{kQ4Min, kQ4Max}, {kQ8Min, kQ8Max}}) {
+      std::vector<int8_t> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+      std::vector<float> wd(static_cast<size_t>(n / G)), gd(static_cast<size_t>(n / G));
+      quantize_learned(x.data(), n, G, s.data(), lo, hi, want.data(), wd.data());
+      for (const Kernels* t : tables) {
+        quantize_weights_learned(x.data(), n, G, s.data(), lo, hi, got.data(), gd.data(), *t);
+        INFO(t->name << " G=" << G << " range [" << lo << ", " << hi << "]");
+        CHECK(got == want);
+        CHECK(std::memcmp(gd.data(), wd.data(), wd.size() * 4) == 0);
+      }
+    }
+  }
 }

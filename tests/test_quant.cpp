@@ -235,8 +235,9 @@ TEST_CASE("learned rule: ties round away from zero, both sides clamp, scales cla
   float d[2];
   q4_0_to_codes(b4, 64, c, d);
   CHECK(d[0] == learned_scale(0.1f));
-  quantize_learned(w.data(), 64, 32, scales.data(), kQ4Min, kQ4Max, q, nullptr);
-  CHECK(std::memcmp(c, q, 32) == 0);
+  int8_t q64[64];
+  quantize_learned(w.data(), 64, 32, scales.data(), kQ4Min, kQ4Max, q64, nullptr);
+  CHECK(std::memcmp(c, q64, 64) == 0);
   q8_0_to_codes(b8, 64, c, d);
   CHECK(d[1] == learned_scale(0.02f));
   for (int j = 0; j < 64; j++) {
@@ -263,4 +264,31 @@ TEST_CASE("per-channel int4 / int8 use one scale per row", "[quant]") {
     CHECK(hits >= 1);
   }
   CHECK_THROWS_WITH(quantize_q4_0(w.data(), 33, nullptr), Catch::Contains("groups of 32"));
+}
+
+TEST_CASE("clamp_round is roundf then clamp, for halves, their neighbours and random floats", "[quant]") {
+  auto reference = [](float v, int lo, int hi) -> int {  // the definition, with the libm roundf
+    if (std::isnan(v)) return 0;
+    float r = std::roundf(v);
+    return r >= float(hi) ? hi : r <= float(lo) ? lo : int(r);
+  };
+  std::vector<float> vals = {0.0f, -0.0f, 0.49999997f, -0.49999997f, 0.5f, -0.5f, 1e-30f, 3e38f, -3e38f,
+                             std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                             std::numeric_limits<float>::quiet_NaN(), 8388607.5f, 8388609.0f, 255.5f, -256.5f};
+  for (int k = -600; k <= 600; k++) {
+    const float v = float(k) * 0.5f;
+    vals.insert(vals.end(), {v, std::nextafter(v, -1e9f), std::nextafter(v, 1e9f)});
+  }
+  for (uint64_t i = 0; i < 200000; i++) {  // random bit patterns: every magnitude
+    uint32_t bits = uint32_t(rng_bits(17, 0, i));
+    vals.push_back(f32_from_bits(bits));
+  }
+  int bad = 0;
+  for (float v : vals)
+    for (auto [lo, hi] : {std::pair<int, int>{-8, 7}, {-127, 127}})
+      if (clamp_round(v, lo, hi) != reference(v, lo, hi)) {
+        if (!bad) INFO("first mismatch at " << v);
+        bad++;
+      }
+  CHECK(bad == 0);
 }

@@ -375,14 +375,18 @@ int bench_kernels(int argc, char** argv) {
     for (int64_t t : threads) std::printf("%.1f GB/s at %ld thread(s)  ", bandwidth[size_t(t)], long(t));
     std::printf("\n");
   }
-  if (std::find(threads.begin(), threads.end(), 2) != threads.end())
-    std::printf("Parallel check: 2 threads took %.2fx the time of 1 on the same per-thread work (1.00 = both cores free)\n",
-                parallel_check());
+  if (std::find(threads.begin(), threads.end(), 2) != threads.end()) {
+    const double pc = parallel_check();
+    std::printf("Parallel check: 2 threads took %.2fx the time of 1 on the same per-thread work (1.00 = both cores free)%s\n",
+                pc, pc > 1.3 ? ": the cores are busy, 2-thread numbers below measure the host's load, not the kernels" : "");
+  }
   std::printf("\nRounds %ld, samples >= %ld ms in cache; DRAM runs stream a %ld MiB working set; ratios are medians of "
               "per-round ratios.\n\n",
               long(rounds), long(min_ms), long(dram_bytes >> 20));
-  std::printf("| M | N | K | thr | weights | family | isa | backend | us/call | spread | GOP/s | GB/s | x onednn | x openblas |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("us/call: median over rounds (spread = (max - min) / median); best: the fastest round; GOP/s and GB/s "
+              "from the median.\n\n");
+  std::printf("| M | N | K | thr | weights | family | isa | backend | us/call | spread | best us | GOP/s | GB/s | x onednn | x openblas |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 
   std::vector<Result> results;
   for (const Shape& s : shapes) {
@@ -407,9 +411,9 @@ int bench_kernels(int argc, char** argv) {
           Result r{s, int(t), dram, c.family, c.isa, c.backend, 2.0 * double(s.M * s.N * s.K) / tm * 1e-9,
                    double(c.bytes) / tm * 1e-9, &c == dnn ? 1.0 : ratio(c, *dnn), &c == blas ? 1.0 : ratio(c, *blas)};
           results.push_back(r);
-          std::printf("| %ld | %ld | %ld | %ld | %s | %s | %s | %s | %.1f | %.0f%% | %.1f | %s | %.2f | %.2f |\n", long(s.M),
-                      long(s.N), long(s.K), long(t), dram ? "DRAM" : "cache", c.family.c_str(), c.isa.c_str(),
-                      c.backend.c_str(), tm * 1e6, (hi - lo) / tm * 100, r.gops,
+          std::printf("| %ld | %ld | %ld | %ld | %s | %s | %s | %s | %.1f | %.0f%% | %.1f | %.1f | %s | %.2f | %.2f |\n",
+                      long(s.M), long(s.N), long(s.K), long(t), dram ? "DRAM" : "cache", c.family.c_str(), c.isa.c_str(),
+                      c.backend.c_str(), tm * 1e6, (hi - lo) / tm * 100, lo * 1e6, r.gops,
                       s.M == 1 ? str(int(r.gbs * 10 + 0.5) / 10.0).c_str() : "", r.x_onednn, r.x_openblas);
           std::fflush(stdout);
         }

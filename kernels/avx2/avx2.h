@@ -8,6 +8,7 @@ namespace qat::QAT_KERNEL_NS {
 // quantize.cpp: the int8 ggml rule of src/quant (round half away from zero, as roundf)
 void quantize_q8_0(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);
 void quantize_per_token(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);
+void quantize_learned(const float* x, int64_t n, int64_t G, const float* s, int lo, int hi, int8_t* q, float* s16);
 
 // qgemm.cpp (qgemm_ymm.h): panels of 8 rows
 void gemm_q4_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,

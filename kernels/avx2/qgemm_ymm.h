@@ -28,7 +28,11 @@ namespace qat::QAT_KERNEL_NS {
 namespace {
 
 // Every loop over tile rows, panels or steps is unrolled, so the accumulator arrays live in registers.
+#ifdef QAT_SIMDE
+#define QAT_UNROLL  // SIMDe emulates each vector op in a loop: unrolling only multiplies compile time
+#else
 #define QAT_UNROLL _Pragma("GCC unroll 16")
+#endif
 
 constexpr int NR = 8;         // rows per panel = int32 lanes of a ymm
 constexpr int kGemvNP = 2;    // panels per M = 1 tile (shares the activation broadcasts)
@@ -57,6 +61,28 @@ inline __m256i widen_q4(__m256i acc) {  // -> int32 lanes
   return _mm256_madd_epi16(acc, _mm256_set1_epi16(1));
 #endif
 }
+
+// Where a block's int32 accumulators start and how they end: with VNNI the u8 operand added
+// offset * sum(a), so they start at -offset * s (one broadcast instead of a subtraction per
+// accumulator); the int16 steps start at 0 and subtract 8 * s after widening.
+inline __m256i q4_start(int32_t s) {
+#if QAT_YMM_VNNI
+  return _mm256_set1_epi32(-8 * s);
+#else
+  (void)s;
+  return _mm256_setzero_si256();
+#endif
+}
+inline __m256i q4_finish(__m256i acc, int32_t s) {
+#if QAT_YMM_VNNI
+  (void)s;
+  return acc;
+#else
+  return _mm256_sub_epi32(widen_q4(acc), _mm256_set1_epi32(8 * s));
+#endif
+}
+inline __m256i s8_start(int32_t s) { return kS8Offset ? _mm256_set1_epi32(-kS8Offset * s) : _mm256_setzero_si256(); }
+
 // int8 step: acc (int32) += w . a. wu = |w| on AVX2 (shared by all activation rows), w itself with VNNI
 // (packed as w + 128).
 inline __m256i weight_u8(__m256i w) {
@@ -119,9 +145,11 @@ struct Q4 {
       const uint8_t* blk = w + b * kBlockBytes;
       __m256i isum[MR][NP];
       QAT_UNROLL
-      for (int i = 0; i < MR; i++)
+      for (int i = 0; i < MR; i++) {
+        const __m256i start = q4_start(g.s[(m + i) * g.groups + b]);
         QAT_UNROLL
-        for (int p = 0; p < NP; p++) isum[i][p] = _mm256_setzero_si256();
+        for (int p = 0; p < NP; p++) isum[i][p] = start;
+      }
       QAT_UNROLL
       for (int v = 0; v < 4; v++) {
         __m256i lo[NP], hi[NP];
@@ -145,7 +173,7 @@ struct Q4 {
         QAT_UNROLL
         for (int i = 0; i < MR; i++) {
           const int64_t gi = (m + i) * g.groups + b;
-          const __m256i t = _mm256_sub_epi32(widen_q4(isum[i][p]), _mm256_set1_epi32(8 * g.s[gi]));
+          const __m256i t = q4_finish(isum[i][p], g.s[gi]);
           acc[i][p] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(g.d[gi])), _mm256_cvtepi32_ps(t), acc[i][p]);
         }
       }
@@ -172,9 +200,11 @@ struct Q8 {
       const uint8_t* blk = w + b * kBlockBytes;
       __m256i isum[MR][NP];
       QAT_UNROLL
-      for (int i = 0; i < MR; i++)
+      for (int i = 0; i < MR; i++) {
+        const __m256i start = s8_start(g.s[(m + i) * g.groups + b]);
         QAT_UNROLL
-        for (int p = 0; p < NP; p++) isum[i][p] = _mm256_setzero_si256();
+        for (int p = 0; p < NP; p++) isum[i][p] = start;
+      }
       QAT_UNROLL
       for (int t = 0; t < 8; t++) {
         __m256i wv[NP], wu[NP];
@@ -196,7 +226,7 @@ struct Q8 {
         QAT_UNROLL
         for (int i = 0; i < MR; i++) {
           const int64_t gi = (m + i) * g.groups + b;
-          const __m256i t = _mm256_sub_epi32(isum[i][p], _mm256_set1_epi32(kS8Offset * g.s[gi]));
+          const __m256i t = isum[i][p];
           acc[i][p] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(g.d[gi])), _mm256_cvtepi32_ps(t), acc[i][p]);
         }
       }
@@ -217,9 +247,11 @@ struct S8 {
     const int8_t* q = g.q + m * g.K;
     __m256i isum[MR][NP];
     QAT_UNROLL
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < MR; i++) {
+      const __m256i start = s8_start(g.s[m + i]);
       QAT_UNROLL
-      for (int p = 0; p < NP; p++) isum[i][p] = _mm256_setzero_si256();
+      for (int p = 0; p < NP; p++) isum[i][p] = start;
+    }
     for (int64_t t = 0; t < g.K / 4; t++) {
       __m256i wv[NP], wu[NP];
       QAT_UNROLL
@@ -239,7 +271,7 @@ struct S8 {
       const __m256 dw = _mm256_loadu_ps(reinterpret_cast<const float*>(w + p * g.pb));
       QAT_UNROLL
       for (int i = 0; i < MR; i++) {
-        const __m256i t = _mm256_sub_epi32(isum[i][p], _mm256_set1_epi32(kS8Offset * g.s[m + i]));
+        const __m256i t = isum[i][p];
         const int64_t at = (m + i) * g.ldy + n + p * NR;
         if constexpr (S32)
           store_cols(g.y32 + at, t, cols - p * NR);

@@ -14,13 +14,19 @@ namespace {
 // h = 0.49999997 (the float below 0.5) equals roundf(p) for every float p: below a half the sum stays
 // below the next integer (p = 0.49999997 gives 0.99999994), at or above a half it reaches it (the sum
 // rounds to nearest, and p + h is within half an ulp of the integer above).
-inline __m256i round_codes(__m256 p) {
+inline __m256i round_codes(__m256 p, __m256 lo = _mm256_set1_ps(-127.0f), __m256 hi = _mm256_set1_ps(127.0f)) {
   const __m256 sign = _mm256_and_ps(p, _mm256_set1_ps(-0.0f));
   __m256 r = _mm256_add_ps(p, _mm256_or_ps(sign, _mm256_set1_ps(0x1.fffffep-2f)));
   r = _mm256_round_ps(r, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
   r = _mm256_and_ps(r, _mm256_cmp_ps(p, p, _CMP_ORD_Q));  // NaN -> +0
-  r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+  r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
   return _mm256_cvttps_epi32(r);
+}
+
+// 4 x 8 int32 codes -> 32 bytes at q. packs works per 128-bit lane: dwords come out as 0 4 1 5 2 6 3 7.
+inline void store_codes32(const __m256i c[4], int8_t* q) {
+  const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
 }
 
 // max |v| lanes into m: _mm256_max_ps(a, m) returns m when a is NaN, so NaN never wins.
@@ -48,9 +54,7 @@ inline int32_t codes32(const float* x, float id, int8_t* q) {
   __m256i c[4];
   QAT_UNROLL
   for (int j = 0; j < 4; j++) c[j] = round_codes(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * j), vid));
-  const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
-  // packs works per 128-bit lane: dwords come out in order 0 4 1 5 2 6 3 7
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  store_codes32(c, q);
   return hsum(_mm256_add_epi32(_mm256_add_epi32(c[0], c[1]), _mm256_add_epi32(c[2], c[3])));
 }
 
@@ -92,6 +96,36 @@ void quantize_per_token(const float* x, int64_t M, int64_t K, int8_t* q, float* 
     for (int64_t k = 0; k < K; k += 32) sum += codes32(xr + k, id, q + r * K + k);
     s[r] = sum;
     d[r] = dr;
+  }
+}
+
+// The learned rule of src/quant (weights in QAT, every step): s16 = f16(clamp(s, 2^-14, 65504)) per
+// group (NaN or s <= 0 give 2^-14), code = clamp(roundf(x / s16), lo, hi), NaN -> 0. One IEEE division
+// per element, as the reference does.
+void quantize_learned(const float* x, int64_t n, int64_t G, const float* s, int lo, int hi, int8_t* q, float* s16) {
+  const __m256 vlo = _mm256_set1_ps(float(lo)), vhi = _mm256_set1_ps(float(hi));
+  for (int64_t g = 0; g < n / G; g++) {
+    float c = s[g] > 0x1p-14f ? s[g] : 0x1p-14f;
+    c = c < 65504.0f ? c : 65504.0f;
+    const float sg = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(c), _MM_FROUND_TO_NEAREST_INT)));
+    const __m256 vs = _mm256_set1_ps(sg);
+    const float* xg = x + g * G;
+    int8_t* qg = q + g * G;
+    for (int64_t j = 0; j < G; j += 32) {
+      alignas(32) float tail[32] = {};
+      int8_t tq[32];
+      const bool full = j + 32 <= G;  // a group of G % 32 != 0 ends on a zero-padded copy
+      if (!full)
+        for (int64_t t = 0; t < G - j; t++) tail[t] = xg[j + t];
+      const float* xs = full ? xg + j : tail;
+      __m256i cd[4];
+      QAT_UNROLL
+      for (int t = 0; t < 4; t++) cd[t] = round_codes(_mm256_div_ps(_mm256_loadu_ps(xs + 8 * t), vs), vlo, vhi);
+      store_codes32(cd, full ? qg + j : tq);
+      if (!full)
+        for (int64_t t = 0; t < G - j; t++) qg[j + t] = tq[t];
+    }
+    if (s16) s16[g] = sg;
   }
 }
 

@@ -6,7 +6,11 @@
 #else
 #define QAT_OPAQUE(v) __asm__ volatile("" : "+v"(v))
 #endif
+#ifdef QAT_SIMDE
+#define QAT_UNROLL  // SIMDe emulates each vector op in a loop: unrolling only multiplies compile time
+#else
 #define QAT_UNROLL _Pragma("GCC unroll 16")
+#endif
 
 namespace qat::QAT_KERNEL_NS {
 

@@ -13,7 +13,11 @@
 namespace qat::QAT_KERNEL_NS {
 namespace {
 
+#ifdef QAT_SIMDE
+#define QAT_UNROLL  // SIMDe emulates each vector op in a loop: unrolling only multiplies compile time
+#else
 #define QAT_UNROLL _Pragma("GCC unroll 16")
+#endif
 
 constexpr int NR = 16;  // rows per panel = int32 lanes of a zmm
 #if QAT_ZMM_VNNI
@@ -51,6 +55,27 @@ inline __m512i widen_q4(__m512i acc) {
   return _mm512_madd_epi16(acc, _mm512_set1_epi16(1));
 #endif
 }
+
+// Where a block's int32 accumulators start and how they end: with VNNI the u8 operand added
+// offset * sum(a), so they start at -offset * s (one broadcast instead of a subtraction per
+// accumulator); the int16 steps start at 0 and subtract 8 * s after widening.
+inline __m512i q4_start(int32_t s) {
+#if QAT_ZMM_VNNI
+  return _mm512_set1_epi32(-8 * s);
+#else
+  (void)s;
+  return _mm512_setzero_si512();
+#endif
+}
+inline __m512i q4_finish(__m512i acc, int32_t s) {
+#if QAT_ZMM_VNNI
+  (void)s;
+  return acc;
+#else
+  return _mm512_sub_epi32(widen_q4(acc), _mm512_set1_epi32(8 * s));
+#endif
+}
+inline __m512i s8_start(int32_t s) { return kS8Offset ? _mm512_set1_epi32(-kS8Offset * s) : _mm512_setzero_si512(); }
 
 // Weights of one 4-k step as the int8 steps use them: VNNI the u8 codes (w + 128); BW |w| and the mask
 // of negative w.
@@ -116,9 +141,11 @@ struct Q4 {
       const uint8_t* blk = w + b * kBlockBytes;
       __m512i isum[MR][NP];
       QAT_UNROLL
-      for (int i = 0; i < MR; i++)
+      for (int i = 0; i < MR; i++) {
+        const __m512i start = q4_start(g.s[(m + i) * g.groups + b]);
         QAT_UNROLL
-        for (int p = 0; p < NP; p++) isum[i][p] = _mm512_setzero_si512();
+        for (int p = 0; p < NP; p++) isum[i][p] = start;
+      }
       QAT_UNROLL
       for (int v = 0; v < 4; v++) {
         __m512i lo[NP], hi[NP];
@@ -142,7 +169,7 @@ struct Q4 {
         QAT_UNROLL
         for (int i = 0; i < MR; i++) {
           const int64_t gi = (m + i) * g.groups + b;
-          const __m512i t = _mm512_sub_epi32(widen_q4(isum[i][p]), _mm512_set1_epi32(8 * g.s[gi]));
+          const __m512i t = q4_finish(isum[i][p], g.s[gi]);
           acc[i][p] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(g.d[gi])), _mm512_cvtepi32_ps(t), acc[i][p]);
         }
       }
@@ -169,9 +196,11 @@ struct Q8 {
       const uint8_t* blk = w + b * kBlockBytes;
       __m512i isum[MR][NP];
       QAT_UNROLL
-      for (int i = 0; i < MR; i++)
+      for (int i = 0; i < MR; i++) {
+        const __m512i start = s8_start(g.s[(m + i) * g.groups + b]);
         QAT_UNROLL
-        for (int p = 0; p < NP; p++) isum[i][p] = _mm512_setzero_si512();
+        for (int p = 0; p < NP; p++) isum[i][p] = start;
+      }
       QAT_UNROLL
       for (int t = 0; t < 8; t++) {
         WStep ws[NP];
@@ -190,7 +219,7 @@ struct Q8 {
         QAT_UNROLL
         for (int i = 0; i < MR; i++) {
           const int64_t gi = (m + i) * g.groups + b;
-          const __m512i t = _mm512_sub_epi32(isum[i][p], _mm512_set1_epi32(kS8Offset * g.s[gi]));
+          const __m512i t = isum[i][p];
           acc[i][p] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(g.d[gi])), _mm512_cvtepi32_ps(t), acc[i][p]);
         }
       }
@@ -210,9 +239,11 @@ struct S8 {
     const int8_t* q = g.q + m * g.K;
     __m512i isum[MR][NP];
     QAT_UNROLL
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < MR; i++) {
+      const __m512i start = s8_start(g.s[m + i]);
       QAT_UNROLL
-      for (int p = 0; p < NP; p++) isum[i][p] = _mm512_setzero_si512();
+      for (int p = 0; p < NP; p++) isum[i][p] = start;
+    }
     for (int64_t t = 0; t < g.K / 4; t++) {
       WStep ws[NP];
       QAT_UNROLL
@@ -229,7 +260,7 @@ struct S8 {
       const __m512 dw = _mm512_loadu_ps(reinterpret_cast<const float*>(w + p * g.pb));
       QAT_UNROLL
       for (int i = 0; i < MR; i++) {
-        const __m512i t = _mm512_sub_epi32(isum[i][p], _mm512_set1_epi32(kS8Offset * g.s[m + i]));
+        const __m512i t = isum[i][p];
         const int64_t at = (m + i) * g.ldy + n + p * NR;
         if constexpr (S32)
           store_cols(g.y32 + at, t, cols - p * NR);

@@ -53,12 +53,15 @@ enum class ScaleRound : uint8_t { f16, f32 };  // how an int8 ggml-rule scale is
 
 // ---- element rules (inline: fake quant, the packers and kernels/scalar share these lines) ----
 
-// roundf(v) clamped to [lo, hi]; NaN -> 0. Never converts an out-of-range float.
+// roundf(v) (half away from zero) clamped to [lo, hi]; NaN -> 0. Never converts an out-of-range float.
+// roundf is computed as trunc(c + copysign(h, c)) with h = 0x1.fffffep-2, the float just below 0.5:
+// equal to roundf for every float (below a half the sum stays below the next integer; from a half up
+// it rounds up to it), branch-free and vectorizable, and the same steps the SIMD quantizers use.
 inline int8_t clamp_round(float v, int lo, int hi) {
-  float r = std::roundf(v);  // half away from zero
-  if (r >= float(hi)) return int8_t(hi);
-  if (r <= float(lo)) return int8_t(lo);
-  return r == r ? int8_t(r) : int8_t(0);
+  if (!(v == v)) return 0;
+  const float c = v < -256.0f ? -256.0f : (v > 256.0f ? 256.0f : v);  // the code clamps below anyway
+  const int r = int(c + std::copysign(0x1.fffffep-2f, c));
+  return int8_t(r < lo ? lo : (r > hi ? hi : r));
 }
 // int4 ggml rule for one element, id = 1/d as above: returns the code (nibble - 8).
 inline int8_t code_int4_ggml(float x, float id) {
