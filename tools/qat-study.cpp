@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
                 write_doc;
     int64_t fp32_steps = 1000, qat_steps = 300, threads = 0, windows = 0;
     double lr = 0, lr_ft = 5e-4;
+    std::string scale_init = "mse";
     ArgParser p("qat-study", "Runs the QAT vs PTQ protocol of docs/RESULTS.md and prints the table (resumable: finished\n"
                              "runs under --out are reused). Schemes: q4_0, q8_0, w8a8, w4-hard (per-channel int4 weights,\n"
                              "embedding included, no groups: where PTQ really hurts).");
@@ -82,11 +83,14 @@ int main(int argc, char** argv) {
     p.option("--qat-steps", &qat_steps, "Q: fine-tuning steps (FP32 reference and QAT alike)", 1, 100000000);
     p.option("--lr", &lr, "pre-training lr (0: the preset's)", 0.0, 10.0);
     p.option("--lr-ft", &lr_ft, "fine-tuning lr", 0.0, 10.0);
+    p.option("--qat-scale-init", &scale_init, "initial QAT scales: minmax (the reference rule) or mse", "RULE");
     p.option("--eval-windows", &windows, "validation windows (0: the whole split)", 0, 1 << 30);
     p.option("--threads", &threads, "threads (0: all cores)", 0, 4096);
     p.option("--out", &out, "directory for the runs", "DIR");
     p.option("--write", &write_doc, "replace the section between the qat-study markers of this markdown file", "FILE");
     if (!p.parse(argc, argv)) return 0;
+    if (scale_init != "minmax" && scale_init != "mse")
+      throw UsageError(str("--qat-scale-init: expected minmax or mse, got '", scale_init, "'"));
     std::vector<Scheme> schemes;
     for (const std::string& s : split(schemes_s, ',')) {
       if (s == "w4-hard") schemes.push_back({s, "w4", "", "w4"});
@@ -110,6 +114,7 @@ int main(int argc, char** argv) {
         o.lr = run_lr;
         o.init = init;
         o.qat = qat;
+        o.qat_scale_init = scale_init;
         o.threads = threads;
         o.out = dir + "/" + name;
         o.eval_every = steps;  // one evaluation (the final one)
@@ -165,7 +170,7 @@ int main(int argc, char** argv) {
     // The table: val loss (nats/token), mean ± half-range over seeds.
     std::string md;
     md += str("Preset `", preset, "`, FP32 pre-training ", fp32_steps, " steps, then ", qat_steps,
-              " fine-tuning steps (lr ", lr_ft, ") for the FP32 reference and for QAT; seeds ", seeds_s,
+              " fine-tuning steps (lr ", lr_ft, ") for the FP32 reference and for QAT (scales initialised by the ", scale_init, " rule); seeds ", seeds_s,
               "; validation loss in nats/token over ", windows ? std::to_string(windows) + " windows" : std::string("the whole validation split"),
               " (mean ± half the range over seeds). PTQ is applied to the FP32 reference; QAT is evaluated on the served integer path.\n\n");
     md += "| scheme | FP32 | PTQ minmax | PTQ MSE | QAT | recovered | QAT − FP32 | weights (MiB) | QAT/FP32 step time |\n";
