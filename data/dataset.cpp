@@ -102,6 +102,7 @@ TokenizedData load_or_tokenize(const Corpus& corpus, const Tokenizer& tok, const
   TokenizedData d;
   const uint64_t corpus_hash = corpus.content_hash();
   if (!cache_dir.empty()) {
+    remove_stale_temp_files(cache_dir);  // left by a run killed while writing its cache
     d.cache_path = token_cache_path(corpus, tok, cache_dir);
     if (file_exists(d.cache_path)) {
       d.cache_problem = read_cache(d.cache_path, corpus_hash, tok, d);

@@ -68,8 +68,10 @@ bool inject_nan_at(int64_t step) {
   return false;
 }
 
-// Drops metrics lines whose step is beyond `step` (after a resume, those steps run again).
-void truncate_metrics(const std::string& path, int64_t step) {
+// Drops metrics lines whose step is beyond `step` (after a resume, those steps run again) and a torn
+// last line. `final_eval_again`: the run was complete (killed after its final checkpoint), so its final
+// evaluation, a val line at `step`, runs again: that line goes too, or it would appear twice.
+void truncate_metrics(const std::string& path, int64_t step, bool final_eval_again) {
   if (!file_exists(path)) return;
   std::string text = read_file(path), kept;
   size_t pos = 0;
@@ -80,6 +82,7 @@ void truncate_metrics(const std::string& path, int64_t step) {
     try {
       Json j = Json::parse(line);
       if (j.at("step").as_int() > step) continue;
+      if (final_eval_again && j.at("step").as_int() == step && j.contains("val_loss")) continue;
     } catch (const Error&) {
       continue;  // a torn last line from a crash
     }
@@ -238,7 +241,7 @@ TrainSummary train(const TrainOptions& opt_in) {
     nonfinite_streak = st.at("nonfinite_streak").as_int();
     tokens_seen = st.at("tokens_seen").as_int();
     train_seconds = st.at("train_seconds").as_double();
-    truncate_metrics(opt.out + "/metrics.jsonl", step);
+    truncate_metrics(opt.out + "/metrics.jsonl", step, step >= opt.steps);
     note(str("resuming ", opt.out, " at step ", step, "/", opt.steps));
   }
   make_dirs(opt.out);
