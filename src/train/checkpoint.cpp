@@ -95,6 +95,12 @@ LoadedCheckpoint load_checkpoint(const std::string& dir) {
   }
   if (const Json* q = config.find("quantization_config")) ck.quantization = *q;
   ck.weights = load_safetensors(dir + "/model.safetensors", {.reject_nonfinite = true});
+  // The config must not describe more parameters than the file holds: checked before anything builds
+  // a model of the config's size (a hostile config.json could otherwise ask for terabytes).
+  int64_t stored = 0;
+  for (const auto& [name, t] : ck.weights.tensors) stored += t.numel();
+  QAT_CHECK(ck.config.n_params() <= stored, "checkpoint ", dir, ": config.json describes ", ck.config.n_params(),
+            " parameters but model.safetensors holds ", stored, " values");
   if (file_exists(dir + "/optimizer.safetensors"))
     ck.optimizer = load_safetensors(dir + "/optimizer.safetensors", {.reject_nonfinite = true});
   if (file_exists(dir + "/state.json")) {

@@ -173,6 +173,12 @@ TrainSummary train(const TrainOptions& opt_in) {
     init_ck = load_checkpoint(opt.init);
   }
 
+  // ---- usage errors first, before the data is read and tokenized (seconds on a large corpus) ----
+  const ModelConfig base_cfg = resume_ck ? resume_ck->config : init_ck ? init_ck->config : ModelConfig::preset_named(opt.preset);
+  if (!resume_ck && !opt.qat.empty() && opt.qat != "f32") (void)QatConfig::make(opt.qat, opt.qat_keep, base_cfg.n_layers, base_cfg.tied);
+  if (opt.qat_scale_init != "minmax" && opt.qat_scale_init != "mse")
+    throw UsageError(str("--qat-scale-init: expected minmax or mse, got '", opt.qat_scale_init, "'"));
+
   // ---- data and tokenizer ----
   double t_setup = now_s();
   Corpus corpus = load_corpus(opt.data);
@@ -188,7 +194,7 @@ TrainSummary train(const TrainOptions& opt_in) {
            fmt_duration(now_s() - t_setup), ")"));
 
   // ---- model ----
-  ModelConfig cfg = resume_ck ? resume_ck->config : init_ck ? init_ck->config : ModelConfig::preset_named(opt.preset);
+  ModelConfig cfg = base_cfg;
   if (!resume_ck && !init_ck) {
     cfg.vocab = tok.vocab_size();
     if (opt.ctx > 0) cfg.context = opt.ctx;
@@ -197,6 +203,10 @@ TrainSummary train(const TrainOptions& opt_in) {
             tok.vocab_size());
   if (opt.ctx <= 0) opt.ctx = cfg.context;
   QAT_CHECK(opt.ctx <= cfg.context, "--ctx ", opt.ctx, " exceeds the model context ", cfg.context);
+  // Both splits must hold one window (ctx + 1 tokens): checked now, not at the first evaluation.
+  for (const auto& [split, tokens] : {std::pair{"training", &data.train.tokens}, std::pair{"validation", &data.val.tokens}})
+    QAT_CHECK(int64_t(tokens->size()) > opt.ctx, "data: ", corpus.source, ": the ", split, " split has ", tokens->size(),
+              " tokens, fewer than one context window of ", opt.ctx + 1, " (use a larger corpus or a smaller --ctx)");
   int64_t default_steps;
   double default_lr;
   preset_defaults(opt.preset, &default_steps, &default_lr);
@@ -215,7 +225,6 @@ TrainSummary train(const TrainOptions& opt_in) {
     qcfg->scale_init = opt.qat_scale_init;
     qcfg->freeze_scales = opt.qat_freeze_scales;
     qcfg->identity_ste = opt.qat_identity_ste;
-    QAT_CHECK(qcfg->scale_init == "minmax" || qcfg->scale_init == "mse", "--qat-scale-init: expected minmax or mse");
   }
   Transformer model(cfg, qcfg ? &*qcfg : nullptr);
   model.init_weights(opt.seed);
