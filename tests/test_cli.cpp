@@ -192,7 +192,7 @@ TEST_CASE("bad training data: empty, NUL bytes, invalid UTF-8, too short, no usa
   // A directory with one bad file among good ones names the bad file.
   make_dirs(f.dir.path + "/mixed-dir");
   f.dir.put("mixed-dir/a.txt", synthetic_corpus(50));
-  f.dir.put("mixed-dir/b.txt", std::string("ok\n%\nbinary\0junk\n", 19));
+  f.dir.put("mixed-dir/b.txt", std::string("ok\n%\nbinary\0junk\n", 17));  // 17 bytes: the literal, no terminator
   train_on(f.dir.path + "/mixed-dir", {f.dir.path + "/mixed-dir/b.txt", "NUL byte at offset 11"});
 }
 
