@@ -6,6 +6,7 @@
 // Code under test: src/util/cli.cpp, tools/*.cpp, data/corpus.cpp, src/train/*.cpp, models/*.cpp.
 #include <signal.h>
 
+#include "src/io/gguf.h"
 #include "src/io/json.h"
 #include "tests/helpers.h"
 #include "tests/proc.h"
@@ -256,6 +257,16 @@ TEST_CASE("corrupt checkpoints for --resume, --init and --model: one line naming
   expect_error({"bin/eval", "--model", tg, "--data", f.corpus}, 1, {tg});
   std::string text_gguf = f.dir.put("text.gguf", "hello, I am not a model\n");
   expect_error({"bin/generate", "--model", text_gguf}, 1, {text_gguf});
+  // A NaN block scale (f16 0x7e00) in the first Q8_0 block of a weight, and an inf in a norm.
+  GgufFile parsed = parse_gguf(g, f.gguf);
+  auto offset_of = [&](const std::string& name) { return size_t(parsed.tensor(name).data - parsed.bytes->data()); };
+  std::string nan_scale = g, inf_norm = g;
+  nan_scale.replace(offset_of("blk.0.attn_q.weight"), 2, "\x00\x7e", 2);
+  const char inf_bits[4] = {0, 0, char(0x80), char(0x7f)};
+  inf_norm.replace(offset_of("output_norm.weight") + 4, 4, inf_bits, 4);
+  std::string ns = f.dir.put("nan-scale.gguf", nan_scale), ni = f.dir.put("inf-norm.gguf", inf_norm);
+  expect_error({"bin/generate", "--model", ns}, 1, {ns, "tensor 'blk.0.attn_q.weight' holds a non-finite block scale"});
+  expect_error({"bin/eval", "--model", ni, "--data", f.corpus}, 1, {ni, "tensor 'output_norm.weight' holds a non-finite value (inf at index 1)"});
 
   // train --resume: the damaged checkpoint is the run directory itself.
   // Each with the file at fault.
