@@ -45,7 +45,7 @@ std::string read_cache(const std::string& path, uint64_t corpus_hash, const Toke
   if (fnv1a64(p, payload) != h[kSum]) return "checksum mismatch";
   auto fill = [&](TokenizedSplit& s, uint64_t n, uint64_t bytes, uint64_t docs, const char* src) {
     s.tokens.resize(n);
-    std::memcpy(s.tokens.data(), src, n * 4);
+    if (n) std::memcpy(s.tokens.data(), src, n * 4);  // an empty split: data() may be null (UB in memcpy)
     s.bytes = bytes;
     s.docs = docs;
   };
