@@ -4,6 +4,7 @@
 // must load (model, optimizer and state of the same step, config matching the tensors, the metrics up
 // to that step as in an uninterrupted run); `--resume` then ends bit-identical to the uninterrupted run
 // (model.safetensors, optimizer.safetensors, every metrics line) with no temp file or directory left.
+// Last, in-process: save_checkpoint refuses a NaN / inf parameter or AdamW moment and keeps the old one.
 // Code under test: src/train/checkpoint.cpp, src/train/trainer.cpp, src/io/file.cpp, data/dataset.cpp.
 #include <dirent.h>
 #include <signal.h>
@@ -221,4 +222,30 @@ TEST_CASE("SIGKILL at random moments: the checkpoint always loads, resume bit-id
   INFO(kills << " kills in " << runs << " runs, " << rounds << " rounds; " << none_yet << " before the first checkpoint, "
              << tmp_seen << " left a .ckpt-tmp directory");
   SUCCEED();
+}
+
+TEST_CASE("a non-finite parameter or moment is never written: the previous checkpoint stays", "[faults]") {
+  ScratchDir dir("faults-nonfinite");
+  const std::string out = dir.path + "/ckpt";
+  ModelConfig cfg = ModelConfig::preset_named("tiny");
+  cfg.vocab = 300;
+  Transformer model(cfg);
+  model.init_weights(3);
+  AdamW adam(model.params, AdamWConfig{});
+  save_checkpoint(out, {&cfg, Json(), &model.params, &adam, "", Json()});
+  const std::string good = read_file(out + "/model.safetensors");
+  const std::string good_opt = read_file(out + "/optimizer.safetensors");
+
+  model.params[2].f32()[5] = NAN;
+  REQUIRE_THROWS_WITH(save_checkpoint(out, {&cfg, Json(), &model.params, &adam, "", Json()}),
+                      Catch::Contains("refusing to write a checkpoint") && Catch::Contains(model.params.info(2).name) &&
+                          Catch::Contains("1 non-finite values"));
+  model.params[2].f32()[5] = 0.5f;
+  adam.exp_avg_sq().f32()[7] = INFINITY;
+  REQUIRE_THROWS_WITH(save_checkpoint(out, {&cfg, Json(), &model.params, &adam, "", Json()}),
+                      Catch::Contains("refusing to write a checkpoint") && Catch::Contains("exp_avg_sq."));
+  REQUIRE(read_file(out + "/model.safetensors") == good);
+  REQUIRE(read_file(out + "/optimizer.safetensors") == good_opt);
+  REQUIRE_FALSE(file_exists(out + ".ckpt-tmp"));
+  load_checkpoint(out);
 }
