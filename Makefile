@@ -72,6 +72,10 @@ $(BUILD)/asan/simde/%.o: %.cpp | deps
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(ASANFLAGS) $(SIMDE_FLAGS) -c $< -o $@
 
+# g++ 12 with -fsanitize=address warns -Wmaybe-uninitialized inside libstdc++'s <regex>, which Catch2's
+# main pulls in (a false positive in std::function's move); silenced for that one object only.
+$(BUILD)/asan/tests/main.o: CXXFLAGS += -Wno-maybe-uninitialized
+
 $(LIB): $(call lib_objs,obj)
 	@rm -f $@
 	ar rcs $@ $^
@@ -103,7 +107,8 @@ test: all check-isa
 check-isa: all
 	@tools/check-isa.sh $(BINS) bin/tests
 
-asan: bin/tests-asan
+# The [cli] and [faults] tests run the binaries in bin/ as child processes: build them too.
+asan: bin/tests-asan $(BINS)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tools/run-tests.sh bin/tests-asan $(TESTS)
 
