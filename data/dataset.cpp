@@ -45,7 +45,7 @@ std::string read_cache(const std::string& path, uint64_t corpus_hash, const Toke
   if (fnv1a64(p, payload) != h[kSum]) return "checksum mismatch";
   auto fill = [&](TokenizedSplit& s, uint64_t n, uint64_t bytes, uint64_t docs, const char* src) {
     s.tokens.resize(n);
-    std::memcpy(s.tokens.data(), src, n * 4);
+    if (n) std::memcpy(s.tokens.data(), src, n * 4);  // an empty split: data() may be null (UB in memcpy)
     s.bytes = bytes;
     s.docs = docs;
   };
@@ -102,6 +102,7 @@ TokenizedData load_or_tokenize(const Corpus& corpus, const Tokenizer& tok, const
   TokenizedData d;
   const uint64_t corpus_hash = corpus.content_hash();
   if (!cache_dir.empty()) {
+    remove_stale_temp_files(cache_dir);  // left by a run killed while writing its cache
     d.cache_path = token_cache_path(corpus, tok, cache_dir);
     if (file_exists(d.cache_path)) {
       d.cache_problem = read_cache(d.cache_path, corpus_hash, tok, d);

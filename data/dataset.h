@@ -32,7 +32,8 @@ TokenizedSplit tokenize_split(const std::vector<std::string>& docs, const Tokeni
 // cache). The file is keyed by (corpus.content_hash(), tok.fingerprint()) and validated on read (magic,
 // version, both hashes, counts against the file size, checksum, every id < vocab size); a bad or stale
 // file is re-tokenized and rewritten, with a one-line warning on stderr, never trusted. A cache that
-// cannot be written (read-only or bad directory) is a warning too: the data is still returned.
+// cannot be written (read-only or bad directory) is a warning too: the data is still returned. Temp
+// files of runs killed while writing the cache are removed (remove_stale_temp_files).
 TokenizedData load_or_tokenize(const Corpus& corpus, const Tokenizer& tok, const std::string& cache_dir);
 
 // The cache file for (corpus, tok) in cache_dir (exposed for tests).

@@ -99,7 +99,7 @@ namespace {
 // Settings that change how text is split or ids are produced must be the ones we implement.
 void check_settings(const Json& j, const Json& model, const Reader& r) {
   if (r.get(model, "type", Json::Type::string, "model.type").as_string() != "BPE")
-    r.bad("model.type", "expected \"BPE\", got \"" + model.at("type").as_string() + "\"");
+    r.bad("model.type", "expected \"BPE\", got " + model.at("type").dump());
   r.expect(model, "byte_fallback", Json(false), "model.byte_fallback");
   r.expect(model, "continuing_subword_prefix", Json(""), "model.continuing_subword_prefix");
   r.expect(model, "end_of_word_suffix", Json(""), "model.end_of_word_suffix");
@@ -107,7 +107,7 @@ void check_settings(const Json& j, const Json& model, const Reader& r) {
   r.expect(j, "normalizer", Json(nullptr), "normalizer");
   const Json& pre = r.get(j, "pre_tokenizer", Json::Type::object, "pre_tokenizer");
   if (r.get(pre, "type", Json::Type::string, "pre_tokenizer.type").as_string() != "ByteLevel")
-    r.bad("pre_tokenizer.type", "expected \"ByteLevel\" (the GPT-2 split), got \"" + pre.at("type").as_string() + "\"");
+    r.bad("pre_tokenizer.type", "expected \"ByteLevel\" (the GPT-2 split), got " + pre.at("type").dump());
   r.expect(pre, "add_prefix_space", Json(false), "pre_tokenizer.add_prefix_space");
   r.expect(pre, "use_regex", Json(true), "pre_tokenizer.use_regex");
 }
@@ -200,12 +200,12 @@ Tokenizer Tokenizer::from_json(std::string_view text, const std::string& name) {
     for (int k = 0; k < 2; k++) {
       const std::string& part = k ? right : left;
       auto it = unicode_string_to_bytes(part, &bytes) ? bytes_to_id.find(bytes) : bytes_to_id.end();
-      if (it == bytes_to_id.end()) r.bad(field, "\"" + part + "\" is not in model.vocab");
+      if (it == bytes_to_id.end()) r.bad(field, Json(part).dump() + " is not in model.vocab");  // escaped: one line
       ids[k] = it->second;
       joined += bytes;
     }
     auto res = bytes_to_id.find(joined);
-    if (res == bytes_to_id.end()) r.bad(field, "the merged token \"" + left + right + "\" is not in model.vocab");
+    if (res == bytes_to_id.end()) r.bad(field, "the merged token " + Json(left + right).dump() + " is not in model.vocab");
     if (!seen.insert(pair_key(ids[0], ids[1])).second) r.bad(field, "the same pair merged twice");
     merges.push_back({ids[0], ids[1], res->second});
   }

@@ -2,6 +2,7 @@
 // `llama` architecture (src/llama-arch.cpp) and its loader (src/llama-model-loader.cpp, llama-vocab.cpp).
 #include "models/gguf_model.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "src/core/dtype.h"
@@ -50,6 +51,13 @@ void add_weight(GgufWriter& w, const std::string& name, const ServedWeight& s) {
                        ", a weight-only training format that is not served (export q4_0, q8_0, w8a8 or f32)"));
 }
 
+// Weights, norms and scales must be finite (issue 8): one NaN or inf would reach every logit.
+void require_finite(const GgufFile& f, const std::string& name, const float* p, int64_t n, const char* what) {
+  for (int64_t i = 0; i < n; i++)
+    if (!std::isfinite(p[i]))
+      fail(f.path, ": tensor '", name, "' holds a non-finite ", what, " (", p[i], " at index ", i, ")");
+}
+
 // The inverse of add_weight: codes + scales (or f32) from a GGUF tensor, expected shape (N, K).
 ServedWeight read_weight(const GgufFile& f, const std::string& gguf_name, const std::string& hf_name, int64_t N,
                          int64_t K, const std::string& scheme_hint) {
@@ -65,17 +73,20 @@ ServedWeight read_weight(const GgufFile& f, const std::string& gguf_name, const 
     case GgmlType::F32:
       s.f32 = Tensor::empty({N, K});
       std::memcpy(s.f32.f32(), t.data, size_t(n) * 4);
+      require_finite(f, gguf_name, s.f32.f32(), n, "weight");
       return s;
     case GgmlType::Q4_0:
       s.q = scheme_layer("q4_0");
       s.codes.resize(size_t(n));
       s.scales.resize(size_t(n / 32));
       q4_0_to_codes(reinterpret_cast<const BlockQ4_0*>(t.data), n, s.codes.data(), s.scales.data());
+      require_finite(f, gguf_name, s.scales.data(), n / 32, "block scale");
       return s;
     case GgmlType::Q8_0: {
       s.codes.resize(size_t(n));
       std::vector<float> d(static_cast<size_t>(n / 32));
       q8_0_to_codes(reinterpret_cast<const BlockQ8_0*>(t.data), n, s.codes.data(), d.data());
+      require_finite(f, gguf_name, d.data(), n / 32, "block scale");
       for (int64_t c : s.codes) QAT_CHECK(c >= -127, f.path, ": tensor '", gguf_name, "' holds the code -128 (qat codes are symmetric)");
       if (scheme_hint == "w8a8") {  // per-channel: every block of a row must carry the same scale
         s.q = scheme_layer("w8a8");
@@ -103,6 +114,7 @@ Tensor read_norm(const GgufFile& f, const std::string& name, int64_t C) {
   QAT_CHECK(t.type == GgmlType::F32 && t.shape() == Shape{C}, f.path, ": tensor '", name, "' must be F32 (", C, ")");
   Tensor out = Tensor::empty({C});
   std::memcpy(out.f32(), t.data, size_t(C) * 4);
+  require_finite(f, name, out.f32(), C, "value");
   return out;
 }
 }  // namespace

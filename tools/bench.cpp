@@ -7,9 +7,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <sstream>
@@ -44,12 +46,20 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-std::vector<int64_t> parse_list(const std::string& s) {
+// "1,2,4" for option `flag`: each item an integer in [lo, hi], at least one; a usage error otherwise.
+std::vector<int64_t> parse_list(const std::string& flag, const std::string& s, int64_t lo, int64_t hi) {
   std::vector<int64_t> v;
   std::stringstream ss(s);
   std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) v.push_back(std::stoll(item));
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    errno = 0;
+    long long x = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || errno != 0 || x < lo || x > hi)
+      throw UsageError(str(flag, ": expected a comma-separated list of integers in [", lo, ", ", hi, "], got '", s, "'"));
+    v.push_back(x);
+  }
+  if (v.empty()) throw UsageError(str(flag, ": expected a comma-separated list of integers in [", lo, ", ", hi, "], got ''"));
   return v;
 }
 
@@ -358,11 +368,8 @@ int bench_kernels(int argc, char** argv) {
   if (shape_list.empty())
     shapes.assign(std::begin(kShapes), std::end(kShapes));
   else
-    for (int64_t i : parse_list(shape_list)) {
-      QAT_CHECK(i >= 0 && i < 8, "--shapes: index ", i, " is not in 0..7");
-      shapes.push_back(kShapes[i]);
-    }
-  const std::vector<int64_t> threads = parse_list(thread_list);
+    for (int64_t i : parse_list("--shapes", shape_list, 0, 7)) shapes.push_back(kShapes[i]);
+  const std::vector<int64_t> threads = parse_list("--threads", thread_list, 1, 1024);
   const int64_t dram_bytes = dram_mb ? dram_mb << 20 : std::max<int64_t>(4 * cpu_features().l3_bytes, 256 << 20);
 
   std::printf("%s\n\n", machine_line().c_str());

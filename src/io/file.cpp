@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,6 +43,20 @@ void fsync_dir(const std::string& dir) {
   ::close(fd);
 }
 }  // namespace
+
+bool crash_point_armed(const char* name) {
+  static const char* spec = std::getenv("QAT_CRASH_AT");
+  static int64_t hits = 0;
+  if (!spec) return false;
+  const char* colon = std::strrchr(spec, ':');
+  size_t n = std::strlen(name);
+  if (!colon || size_t(colon - spec) != n || std::strncmp(spec, name, n) != 0) return false;
+  return ++hits == std::atoll(colon + 1);
+}
+
+void crash_point(const char* name) {
+  if (crash_point_armed(name)) ::kill(::getpid(), SIGKILL);
+}
 
 void set_write_fault_after(int64_t bytes) {
   g_fault_after = bytes;
@@ -107,6 +122,7 @@ void write_file_atomic(const std::string& path, const std::vector<std::string_vi
     ::unlink(tmp.c_str());
     fail("cannot write ", path, ": ", std::strerror(e));
   }
+  crash_point("write_file_atomic");  // the temp file is complete, not yet renamed
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
@@ -120,6 +136,9 @@ void append_line(const std::string& path, std::string_view line) {
   if (fd < 0) fail("cannot write ", path, ": ", std::strerror(errno));
   std::string buf(line);
   buf += '\n';
+  if (crash_point_armed("append_line")) {  // a torn line: half of it written, then the process dies
+    if (::write(fd, buf.data(), buf.size() / 2) >= 0) ::kill(::getpid(), SIGKILL);
+  }
   size_t done = 0;
   while (done < buf.size()) {
     ssize_t n = ::write(fd, buf.data() + done, buf.size() - done);
@@ -170,6 +189,25 @@ void remove_tree(const std::string& path) {
   }
 }
 
+bool is_atomic_temp_name(const std::string& name, long* pid) {
+  size_t t = name.rfind(".tmp.");
+  if (t == std::string::npos || t == 0 || t + 5 == name.size()) return false;
+  if (name.find_first_not_of("0123456789", t + 5) != std::string::npos || name.size() - (t + 5) > 9) return false;
+  if (pid) *pid = std::atol(name.c_str() + t + 5);
+  return true;
+}
+
+void remove_stale_temp_files(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = ::readdir(d)) {
+    long pid = 0;
+    if (!is_atomic_temp_name(e->d_name, &pid)) continue;
+    if (pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH) ::unlink((dir + "/" + e->d_name).c_str());
+  }
+  ::closedir(d);
+}
+
 void replace_directory(const std::string& src, const std::string& dst) {
   if (!file_exists(dst)) {
     if (::rename(src.c_str(), dst.c_str()) != 0) fail("cannot create ", dst, ": ", std::strerror(errno));
@@ -178,6 +216,7 @@ void replace_directory(const std::string& src, const std::string& dst) {
   }
   // One atomic step: swap the two directories (Linux renameat2 RENAME_EXCHANGE), then drop the old one.
   if (::renameat2(AT_FDCWD, src.c_str(), AT_FDCWD, dst.c_str(), RENAME_EXCHANGE) == 0) {
+    crash_point("replace_directory");  // swapped; the old contents still in src
     fsync_dir(dir_of(dst));
     remove_tree(src);
     return;

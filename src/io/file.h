@@ -31,9 +31,20 @@ void make_dirs(const std::string& path);  // mkdir -p; throws naming the path
 void replace_directory(const std::string& src, const std::string& dst);
 void recover_directory(const std::string& dst);
 void remove_tree(const std::string& path);
+// True for the temp names write_file_atomic uses, "<name>.tmp.<pid>" (sets *pid when not null).
+bool is_atomic_temp_name(const std::string& name, long* pid = nullptr);
+// Removes the temp files of write_file_atomic in `dir` whose process no longer runs (killed before its
+// rename); those of a running process (another run sharing a cache directory) are left alone.
+void remove_stale_temp_files(const std::string& dir);
 
 // Test hook for fault injection: when set, write_file_atomic fails with "No space left on device"
 // after this many bytes have been written in the current process (-1: off). Also QAT_FAIL_WRITE_AFTER.
 void set_write_fault_after(int64_t bytes);
+
+// Test hook for crash tests (tests/test_faults.cpp): with QAT_CRASH_AT="<name>:<n>" in the environment,
+// the n-th call of crash_point_armed("<name>") in this process returns true and crash_point("<name>")
+// kills the process there with SIGKILL, as a power cut or an OOM kill would. Unset: both do nothing.
+bool crash_point_armed(const char* name);
+void crash_point(const char* name);
 
 }  // namespace qat

@@ -17,7 +17,8 @@ static void require_finite(const Tensor& t, const std::string& name) {
             " non-finite values (first: ", nf.first_value, " at index ", nf.first_index, ")");
 }
 
-// Hard-links (or copies) the regular files of `from` that are not in `skip` into `to`.
+// Hard-links (or copies) the regular files of `from` that are not in `skip` into `to`. A temp file of
+// write_file_atomic (a process killed before its rename) is not carried: it goes with the old directory.
 static void carry_over(const std::string& from, const std::string& to, const std::vector<std::string>& skip) {
   DIR* d = ::opendir(from.c_str());
   if (!d) return;
@@ -27,7 +28,7 @@ static void carry_over(const std::string& from, const std::string& to, const std
     bool skipped = false;
     for (const std::string& s : skip) skipped = skipped || s == name;
     std::string src = from + "/" + name, dst = to + "/" + name;
-    if (skipped || is_directory(src)) continue;
+    if (skipped || is_atomic_temp_name(name) || is_directory(src)) continue;
     if (::link(src.c_str(), dst.c_str()) != 0) write_file_atomic(dst, read_file(src));
   }
   ::closedir(d);
@@ -57,6 +58,7 @@ void save_checkpoint(const std::string& dir, const CheckpointData& ck) {
   make_dirs(tmp);
   try {
     save_safetensors(tmp + "/model.safetensors", weights, {{"format", "pt"}});
+    crash_point("checkpoint_partial");  // test hook: a half-built temp directory
     Json config = ck.config->to_json();
     if (!ck.quantization.is_null()) config.set("quantization_config", ck.quantization);
     write_file_atomic(tmp + "/config.json", config.dump(2) + "\n");
@@ -67,6 +69,7 @@ void save_checkpoint(const std::string& dir, const CheckpointData& ck) {
     if (!ck.state.is_null()) write_file_atomic(tmp + "/state.json", ck.state.dump(2) + "\n");
     carry_over(dir, tmp, {"model.safetensors", "config.json", "tokenizer.json", "optimizer.safetensors", "state.json"});
     make_dirs(dir.find('/') == std::string::npos ? "." : dir.substr(0, dir.find_last_of('/')));
+    crash_point("checkpoint_swap");  // test hook: a complete temp directory, not yet swapped in
     replace_directory(tmp, dir);
   } catch (...) {
     remove_tree(tmp);
@@ -92,6 +95,12 @@ LoadedCheckpoint load_checkpoint(const std::string& dir) {
   }
   if (const Json* q = config.find("quantization_config")) ck.quantization = *q;
   ck.weights = load_safetensors(dir + "/model.safetensors", {.reject_nonfinite = true});
+  // The config must not describe more parameters than the file holds: checked before anything builds
+  // a model of the config's size (a hostile config.json could otherwise ask for terabytes).
+  int64_t stored = 0;
+  for (const auto& [name, t] : ck.weights.tensors) stored += t.numel();
+  QAT_CHECK(ck.config.n_params() <= stored, "checkpoint ", dir, ": config.json describes ", ck.config.n_params(),
+            " parameters but model.safetensors holds ", stored, " values");
   if (file_exists(dir + "/optimizer.safetensors"))
     ck.optimizer = load_safetensors(dir + "/optimizer.safetensors", {.reject_nonfinite = true});
   if (file_exists(dir + "/state.json")) {

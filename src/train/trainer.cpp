@@ -70,8 +70,10 @@ bool inject_nan_at(int64_t step) {
   return false;
 }
 
-// Drops metrics lines whose step is beyond `step` (after a resume, those steps run again).
-void truncate_metrics(const std::string& path, int64_t step) {
+// Drops metrics lines whose step is beyond `step` (after a resume, those steps run again) and a torn
+// last line. `final_eval_again`: the run was complete (killed after its final checkpoint), so its final
+// evaluation, a val line at `step`, runs again: that line goes too, or it would appear twice.
+void truncate_metrics(const std::string& path, int64_t step, bool final_eval_again) {
   if (!file_exists(path)) return;
   std::string text = read_file(path), kept;
   size_t pos = 0;
@@ -82,6 +84,7 @@ void truncate_metrics(const std::string& path, int64_t step) {
     try {
       Json j = Json::parse(line);
       if (j.at("step").as_int() > step) continue;
+      if (final_eval_again && j.at("step").as_int() == step && j.contains("val_loss")) continue;
     } catch (const Error&) {
       continue;  // a torn last line from a crash
     }
@@ -172,6 +175,12 @@ TrainSummary train(const TrainOptions& opt_in) {
     init_ck = load_checkpoint(opt.init);
   }
 
+  // ---- usage errors first, before the data is read and tokenized (seconds on a large corpus) ----
+  const ModelConfig base_cfg = resume_ck ? resume_ck->config : init_ck ? init_ck->config : ModelConfig::preset_named(opt.preset);
+  if (!resume_ck && !opt.qat.empty() && opt.qat != "f32") (void)QatConfig::make(opt.qat, opt.qat_keep, base_cfg.n_layers, base_cfg.tied);
+  if (opt.qat_scale_init != "minmax" && opt.qat_scale_init != "mse")
+    throw UsageError(str("--qat-scale-init: expected minmax or mse, got '", opt.qat_scale_init, "'"));
+
   // ---- data and tokenizer ----
   double t_setup = now_s();
   Corpus corpus = load_corpus(opt.data);
@@ -187,7 +196,7 @@ TrainSummary train(const TrainOptions& opt_in) {
            fmt_duration(now_s() - t_setup), ")"));
 
   // ---- model ----
-  ModelConfig cfg = resume_ck ? resume_ck->config : init_ck ? init_ck->config : ModelConfig::preset_named(opt.preset);
+  ModelConfig cfg = base_cfg;
   if (!resume_ck && !init_ck) {
     cfg.vocab = tok.vocab_size();
     if (opt.ctx > 0) cfg.context = opt.ctx;
@@ -196,6 +205,10 @@ TrainSummary train(const TrainOptions& opt_in) {
             tok.vocab_size());
   if (opt.ctx <= 0) opt.ctx = cfg.context;
   QAT_CHECK(opt.ctx <= cfg.context, "--ctx ", opt.ctx, " exceeds the model context ", cfg.context);
+  // Both splits must hold one window (ctx + 1 tokens): checked now, not at the first evaluation.
+  for (const auto& [split, tokens] : {std::pair{"training", &data.train.tokens}, std::pair{"validation", &data.val.tokens}})
+    QAT_CHECK(int64_t(tokens->size()) > opt.ctx, "data: ", corpus.source, ": the ", split, " split has ", tokens->size(),
+              " tokens, fewer than one context window of ", opt.ctx + 1, " (use a larger corpus or a smaller --ctx)");
   int64_t default_steps;
   double default_lr;
   preset_defaults(opt.preset, &default_steps, &default_lr);
@@ -214,7 +227,6 @@ TrainSummary train(const TrainOptions& opt_in) {
     qcfg->scale_init = opt.qat_scale_init;
     qcfg->freeze_scales = opt.qat_freeze_scales;
     qcfg->identity_ste = opt.qat_identity_ste;
-    QAT_CHECK(qcfg->scale_init == "minmax" || qcfg->scale_init == "mse", "--qat-scale-init: expected minmax or mse");
   }
   Transformer model(cfg, qcfg ? &*qcfg : nullptr);
   model.init_weights(opt.seed);
@@ -240,7 +252,7 @@ TrainSummary train(const TrainOptions& opt_in) {
     nonfinite_streak = st.at("nonfinite_streak").as_int();
     tokens_seen = st.at("tokens_seen").as_int();
     train_seconds = st.at("train_seconds").as_double();
-    truncate_metrics(opt.out + "/metrics.jsonl", step);
+    truncate_metrics(opt.out + "/metrics.jsonl", step, step >= opt.steps);
     note(str("resuming ", opt.out, " at step ", step, "/", opt.steps));
   }
   make_dirs(opt.out);

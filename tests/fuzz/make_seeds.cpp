@@ -1,8 +1,14 @@
 // Writes the seed corpora in tests/fuzz/corpus/<target>/ (committed; rerun with `make fuzz-seeds` after
 // a format change). Each seed is a small valid file that exercises a different part of its format.
+#include <cmath>
 #include <cstdio>
 #include <string>
 
+#include "data/corpus.h"
+#include "data/dataset.h"
+#include "data/tokenizer.h"
+#include "models/config.h"
+#include "models/gguf_model.h"
 #include "src/io/file.h"
 #include "src/io/gguf.h"
 #include "src/io/safetensors.h"
@@ -27,6 +33,61 @@ static Tensor bytes_tensor(const Shape& s, DType dt) {
   auto* p = static_cast<uint8_t*>(t.impl->storage->data);
   for (size_t i = 0; i < t.nbytes(); i++) p[i] = uint8_t(i * 37 + 11);
   return t;
+}
+
+// A weight of the served model in format `fmt` (f32, q8_0, q4_0 or w8a8) with deterministic values.
+static ServedWeight weight(const std::string& name, int64_t N, int64_t K, const std::string& fmt, uint64_t seed) {
+  ServedWeight w;
+  w.name = name;
+  w.N = N;
+  w.K = K;
+  if (fmt == "f32") {
+    w.f32 = Tensor::randn({N, K}, seed, 0.1f);
+    return w;
+  }
+  w.q = scheme_layer(fmt);
+  const int lo = w.q.code_min(), hi = w.q.code_max();
+  w.codes.resize(size_t(N * K));
+  for (size_t i = 0; i < w.codes.size(); i++) w.codes[i] = int8_t(lo + int64_t((i * 7 + seed) % uint64_t(hi - lo + 1)));
+  w.scales.resize(size_t(fmt == "w8a8" ? N : N * K / 32));
+  for (size_t i = 0; i < w.scales.size(); i++) w.scales[i] = 0.0078125f * float(1 + (i + seed) % 5);  // exact in f16
+  return w;
+}
+
+// A one-layer model with d_model 32 and the 258-token tokenizer `tok`, every weight in `fmt`
+// (the embedding in `embed_fmt`), tied or with its own lm_head.
+static std::string model_gguf(const Tokenizer& tok, const std::string& fmt, const std::string& embed_fmt, bool tied,
+                              bool nan_scale = false) {
+  QuantizedModel m;
+  m.cfg.vocab = tok.vocab_size();
+  m.cfg.context = 16;
+  m.cfg.n_layers = 1;
+  m.cfg.d_model = 32;
+  m.cfg.n_heads = 2;
+  m.cfg.n_kv_heads = 1;
+  m.cfg.ffn = 32;
+  m.cfg.tied = tied;
+  m.cfg.preset = "seed";
+  m.scheme = fmt;
+  m.activations = fmt == "w8a8" ? "int8_token" : "q8_0";
+  const int64_t C = 32, V = m.cfg.vocab;
+  m.embed = weight("model.embed_tokens.weight", V, C, embed_fmt, 1);
+  const char* kinds[7] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  const int64_t shapes[7][2] = {{32, C}, {16, C}, {16, C}, {C, 32}, {32, C}, {32, C}, {C, 32}};
+  std::vector<ServedWeight> layer;
+  for (int k = 0; k < 7; k++)
+    layer.push_back(weight(std::string("model.layers.0.") + kinds[k] + ".weight", shapes[k][0], shapes[k][1], fmt, 2 + uint64_t(k)));
+  m.layers.push_back(std::move(layer));
+  m.attn_norm.push_back(Tensor::full({C}, 1.0f));
+  m.mlp_norm.push_back(Tensor::full({C}, 0.5f));
+  m.final_norm = Tensor::full({C}, 2.0f);
+  if (!tied) m.lm_head = weight("lm_head.weight", V, C, fmt, 9);
+  if (nan_scale) m.layers[0][0].scales[3] = NAN;
+  std::string path = "/tmp/qat-make-seeds.gguf";
+  write_gguf_model(path, m, tok);
+  std::string bytes = read_file(path);
+  std::remove(path.c_str());
+  return bytes;
 }
 
 int main() {
@@ -110,5 +171,64 @@ int main() {
   put("json/strings.json", R"(["plain", "esc \" \\ \/ \b \f \n \r \t", "\u00e9\u4e2d\ud83d\ude00", "raw é"])");
   put("json/numbers.json", "[0, -0, 1e308, -1.5e-308, 18446744073709551615, -9223372036854775808, 123456789012345678901234]");
   put("json/nested.json", "[[[[[[[[[[{\"a\":[{\"b\":[]}]}]]]]]]]]]]");
+
+  // ---- tokenizer: text (round trip) and tokenizer.json (loader) ----
+  put("tokenizer/english.txt", "The quick brown fox jumps over the lazy dog. It's 12:30, isn't it?\n");
+  put("tokenizer/utf8.txt", "caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80\r\n\t  spaces   ");
+  static const char invalid[] = "\xff\xfe\x80 \xc0\xaf \xed\xa0\x80 \0 nul";
+  put("tokenizer/invalid_utf8.txt", std::string(invalid, sizeof invalid - 1));
+  put("tokenizer/eot_text.txt", "<|endoftext|>the end<|endoftext|>");
+  const std::vector<std::string> docs = {"the cat sat on the mat", "the dog sat on the log", "a \xe4\xb8\xad cat"};
+  const Tokenizer small = Tokenizer::train(docs, 280);
+  put("tokenizer_json/trained_280.json", small.to_json());
+  put("tokenizer_json/bytes_only.json", Tokenizer::train({"x"}, 257).to_json());
+  // The same tokenizer with merges as ["A", "B"] pairs, the form newer `tokenizers` versions write.
+  {
+    Json j = Json::parse(Tokenizer::train({"ab ab ab abc"}, 260).to_json());
+    Json pairs = Json::array();
+    for (const Json& m : j.at("model").at("merges").items()) {
+      std::string s = m.as_string();
+      Json pair = Json::array();
+      pair.push(s.substr(0, s.find(' ')));
+      pair.push(s.substr(s.find(' ') + 1));
+      pairs.push(pair);
+    }
+    Json model = j.at("model");
+    model.set("merges", pairs);
+    j.set("model", model);
+    put("tokenizer_json/pair_merges.json", j.dump());
+  }
+
+  // ---- token_cache: a cache file for the harness's corpus, the last byte its field-patching flags ----
+  {
+    Corpus c;
+    c.train = {"the cat sat on the mat", "a dog's life \xe4\xb8\xad", "it rained all day"};
+    c.val = {"the end"};
+    Tokenizer t = Tokenizer::train(c.train, 300);
+    std::string cache_dir = "/tmp/qat-make-seeds-cache";
+    TokenizedData d = load_or_tokenize(c, t, cache_dir);
+    std::string file = read_file(d.cache_path);
+    remove_tree(cache_dir);
+    put("token_cache/valid_patch_all", file + '\x07');
+    put("token_cache/valid_patch_none", file + '\x00');
+    put("token_cache/header_only", file.substr(0, 8 + 12 * 8) + '\x07');
+  }
+
+  // ---- config: config.json of each preset, tied and not ----
+  for (const char* p : {"tiny", "small", "base"}) {
+    ModelConfig c = ModelConfig::preset_named(p);
+    c.tied = std::string(p) != "small";
+    put(std::string("config/") + p + ".json", c.to_json().dump(2));
+  }
+  put("config/minimal.json", R"({"vocab_size":300,"max_position_embeddings":8,"num_hidden_layers":1,"hidden_size":4,)"
+                             R"("num_attention_heads":2,"intermediate_size":3,"rms_norm_eps":1e-6})");
+
+  // ---- gguf_model: one-layer models in each served format ----
+  const Tokenizer tok = Tokenizer::train({"ab ab ab"}, 258);
+  put("gguf_model/q8_0_tied.gguf", model_gguf(tok, "q8_0", "q8_0", true));
+  put("gguf_model/q4_0_untied.gguf", model_gguf(tok, "q4_0", "q4_0", false));
+  put("gguf_model/w8a8_f32_embed.gguf", model_gguf(tok, "w8a8", "f32", true));
+  // Regression seed (found by fuzz_gguf_model): a NaN block scale, accepted before the loader checked.
+  put("gguf_model/regress_nan_block_scale.gguf", model_gguf(tok, "q8_0", "q8_0", true, true));
   return 0;
 }
