@@ -202,7 +202,8 @@ int bench_all(int argc, char** argv) {
       " in ", fmt_seconds(total), "; load average ", load_start, " at the start, ", load_average(),
       " at the end. This section (key `", key, "`) is replaced on every run on this machine; do not edit it by hand. ",
       "Medians over interleaved rounds, spread = (max - min) / median, every ratio the median of per-round ratios.",
-      quick ? " **QUICK run: few rounds, indicative only.**" : "", "\n\n```\n", machine_summary(), "\n", pc.line(), "\n```\n\n",
+      quick ? " **QUICK run: few rounds, indicative only.**" : "", "\n\n```\n", machine_summary(), "\nAt the start: ", pc.line(),
+      "\n(each benchmark repeats the check right before its own 2-thread rows and marks those rows by its result)\n```\n\n",
       "### Goals\n\n", goals_table(goals), "\n",
       why_no_chart.empty() ? str("![value / goal per goal](", chart_name, ")\n\n") : str("(no chart: ", why_no_chart, ")\n\n"),
       sections);
