@@ -50,7 +50,8 @@ help:
 	@echo "make asan       the same suite under AddressSanitizer + UBSan"
 	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS each (fuzz-smoke: the short CI run)"
 	@echo "make demo       train the small model, QAT, export, generate"
-	@echo "make bench      benchmarks; regenerates docs/BENCHMARKS.md (QUICK=1: ~2 minutes)"
+	@echo "make bench      all benchmarks (peak, kernels, train, serve, torch): this machine's section of"
+	@echo "                docs/BENCHMARKS.md + docs/bench-<machine>.png (<= 15 min on 2 cores; QUICK=1: ~2 min)"
 	@echo "make clean      remove build/ and bin/"
 
 deps:
@@ -98,6 +99,12 @@ bin/%: $(BUILD)/obj/tools/%.o $(LIB)
 	@mkdir -p bin
 	$(CXX) $(CXXFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+# bin/bench also links its subcommands in tools/bench/ (train, serve, torch, all).
+BENCH_SRCS := $(wildcard tools/bench/*.cpp)
+bin/bench: $(BUILD)/obj/tools/bench.o $(patsubst %.cpp,$(BUILD)/obj/%.o,$(BENCH_SRCS)) $(LIB)
+	@mkdir -p bin
+	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(LIB) $(LDLIBS) -o $@
+
 bin/tests: $(patsubst %.cpp,$(BUILD)/obj/%.o,$(TEST_SRCS)) $(LIB)
 	@mkdir -p bin
 	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(LIB) $(LDLIBS) -o $@
@@ -125,10 +132,10 @@ asan: bin/tests-asan $(BINS)
 demo: all
 	@tools/demo.sh
 
-# Benchmarks (docs/BENCHMARKS.md). QUICK=1: fewer rounds and DRAM runs.
+# Benchmarks: every bin/bench subcommand, then this machine's section of docs/BENCHMARKS.md and its
+# chart docs/bench-<machine>.png (tools/bench/all.cpp). QUICK=1: few rounds, ~2 minutes on 2 cores.
 bench: bin/bench
-	bin/bench peak
-	bin/bench kernels $(if $(QUICK),--quick)
+	bin/bench all $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(BUILD) bin

@@ -3,7 +3,9 @@
 //            family x ISA x backend x shape, 1 and 2 threads, weights in cache and (M = 1) in DRAM;
 //            GOP/s = 2*M*N*K per second, GB/s = weight bytes per second; medians of interleaved rounds,
 //            and every ratio taken round by round between runs made back to back.
-// Read next: kernels/backend.h (the three backends), kernels/qgemm.h.
+//   peak     the roofline's ceilings per ISA.
+//   train, torch, serve, all: tools/bench/ (training step FP32 vs QAT, vs PyTorch; prefill / decode per
+//            backend; everything + docs/BENCHMARKS.md). Read next: kernels/backend.h, tools/bench/bench.h.
 #include <omp.h>
 
 #include <algorithm>
@@ -26,6 +28,7 @@
 #include "src/quant/quant.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"
+#include "tools/bench/bench.h"
 
 using namespace qat;
 
@@ -471,11 +474,16 @@ int bench_kernels(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   return run_main("bench", [&]() -> int {
-    const std::string usage = "usage: bench kernels|peak [options]   (bench SUBCOMMAND --help for the options)";
+    const std::string usage =
+        "usage: bench kernels|peak|train|serve|torch|all [options]   (bench SUBCOMMAND --help for the options)";
     if (argc < 2) throw UsageError(usage);
     const std::string cmd = argv[1];
     if (cmd == "kernels") return bench_kernels(argc - 1, argv + 1);
     if (cmd == "peak") return bench_peak(argc - 1, argv + 1);
+    if (cmd == "train") return bench::bench_train(argc - 1, argv + 1);
+    if (cmd == "torch") return bench::bench_torch(argc - 1, argv + 1);
+    if (cmd == "serve") return bench::bench_serve(argc - 1, argv + 1);
+    if (cmd == "all") return bench::bench_all(argc - 1, argv + 1);
     if (cmd == "--help" || cmd == "-h") {
       std::printf("%s\n", usage.c_str());
       return 0;

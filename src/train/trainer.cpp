@@ -316,8 +316,11 @@ TrainSummary train(const TrainOptions& opt_in) {
       float loss_v = float(loss_sum / double(opt.accum));
       if (qcfg && qcfg->freeze_scales) model.zero_qat_scale_grads();
       if (inject_nan_at(step)) model.params.flat_grad().f32()[0] = NAN;
-      prof::Scope clip_scope("clip", prof::Phase::other, 2.0 * double(model.params.total()), 4.0 * double(model.params.total()));
-      float gnorm = clip_grad_norm(model.params, float(opt.clip));
+      float gnorm;
+      {  // its own block: a scope open to the end of the loop body would also time evaluation and checkpoints
+        QAT_PROF("clip", other, 2.0 * double(model.params.total()), 4.0 * double(model.params.total()));
+        gnorm = clip_grad_norm(model.params, float(opt.clip));
+      }
       float lr = lr_schedule(step, opt.steps, opt.warmup, float(opt.lr), float(opt.lr * opt.min_lr_ratio));
       bool finite = std::isfinite(loss_v) && std::isfinite(gnorm);
       if (finite) {

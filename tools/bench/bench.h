@@ -1,0 +1,47 @@
+// bin/bench's subcommands beyond `kernels` and `peak` (those live in tools/bench.cpp), one file each:
+//   train.cpp  `bench train` (FP32 vs QAT step time) and `bench torch` (our FP32 step vs PyTorch's)
+//   serve.cpp  `bench serve` (prefill / decode tokens/s per backend, GGUF file sizes)
+//   all.cpp    `bench all` (every subcommand, then the machine's section of docs/BENCHMARKS.md + chart)
+// and the helpers they share (common.cpp). Pure report logic: src/util/bench_report.h.
+#pragma once
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "src/util/bench_report.h"
+
+namespace qat::bench {
+
+int bench_train(int argc, char** argv);
+int bench_torch(int argc, char** argv);
+int bench_serve(int argc, char** argv);
+int bench_all(int argc, char** argv);
+
+using Clock = std::chrono::steady_clock;
+inline double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// "1,2" -> {1, 2}; UsageError naming `flag` on anything but positive integers.
+std::vector<int> parse_threads(const std::string& flag, const std::string& list);
+
+// Both cores really run in parallel: a fixed integer loop on 1 thread, then on 2 threads at once (each
+// thread the whole loop), median of 3 tries of t(2) / t(1). Near 1.0 when two cores are free; near 2.0
+// when the threads share one core (a busy host, or one vCPU).
+struct ParallelCheck {
+  double ratio = 0;
+  bool ok = false;  // ratio <= kMaxRatio
+  static constexpr double kMaxRatio = 1.3;
+  std::string line() const;  // "Parallel check: 2 threads took 1.04x the time of 1 ... (passed)"
+};
+ParallelCheck parallel_check();
+// The note on rows at `threads` when the check failed ("unreliable: ..."), else "".
+std::string thread_note(int threads, const ParallelCheck& pc);
+
+// The machine: "CPU ...; ISA ...; kernel table ...; load average ..." and the docs section key.
+std::string machine_summary();
+std::string this_machine_key();
+std::string load_average();
+
+// Appends goals to `path` (goal_line per goal; nothing when path is empty).
+void append_goals(const std::string& path, const std::vector<Goal>& goals);
+
+}  // namespace qat::bench

@@ -1,0 +1,97 @@
+// Helpers shared by the bench subcommands (see bench.h): thread lists, the parallel check, machine facts.
+#include <omp.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "kernels/backend.h"
+#include "kernels/cpu_features.h"
+#include "kernels/kernels.h"
+#include "src/io/file.h"
+#include "tools/bench/bench.h"
+#include "src/util/error.h"
+
+namespace qat::bench {
+
+std::vector<int> parse_threads(const std::string& flag, const std::string& list) {
+  std::vector<int> v;
+  std::stringstream ss(list);
+  for (std::string item; std::getline(ss, item, ',');) {
+    char* end = nullptr;
+    long n = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != 0 || n < 1 || n > 4096)
+      throw UsageError(str(flag, ": expected thread counts like 1,2, got '", list, "'"));
+    v.push_back(int(n));
+  }
+  if (v.empty()) throw UsageError(str(flag, ": expected at least one thread count"));
+  return v;
+}
+
+std::string ParallelCheck::line() const {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f", ratio);
+  return str("Parallel check: 2 threads spinning the same fixed loop took ", buf, "x the wall time of 1 (1.00 = two free ",
+             "cores, 2.00 = one) -> ", ok ? "passed: 2-thread rows are meaningful"
+                                          : str("FAILED (> ", kMaxRatio, "): 2-thread rows are marked unreliable"));
+}
+
+ParallelCheck parallel_check() {
+  auto spin = [] {
+    uint64_t x = 1;
+    for (int i = 0; i < 30000000; i++) x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return x;
+  };
+  auto run = [&](int threads) {
+    std::vector<uint64_t> sink(size_t(threads), 0);
+    auto t0 = Clock::now();
+#pragma omp parallel num_threads(threads)
+    sink[size_t(omp_get_thread_num())] = spin();
+    const double t = seconds_since(t0);
+    if (sink[0] == 42) std::printf(" ");  // keeps the loops
+    return t;
+  };
+  run(2);  // wakes the OpenMP workers
+  std::vector<double> r;
+  for (int i = 0; i < 3; i++) {
+    const double t1 = run(1);
+    r.push_back(run(2) / t1);
+  }
+  ParallelCheck pc;
+  pc.ratio = median(r);
+  pc.ok = pc.ratio <= ParallelCheck::kMaxRatio;
+  return pc;
+}
+
+std::string thread_note(int threads, const ParallelCheck& pc) {
+  return threads > 1 && !pc.ok ? "unreliable: cores busy (parallel check failed)" : "";
+}
+
+std::string load_average() {
+  std::string s = "?";
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    char buf[64];
+    if (std::fgets(buf, sizeof buf, f)) s = buf;
+    std::fclose(f);
+  }
+  return s.substr(0, s.find(' '));
+}
+
+std::string machine_summary() {
+  const CpuFeatures& f = cpu_features();
+  return str("CPU: ", f.brand, " (", omp_get_num_procs(), " hardware threads); ISA: ", f.flags(), "; kernel table: ",
+             kernels().name, "; compiler: g++ ", __VERSION__, "; ", backend_versions(), "; load average: ", load_average());
+}
+
+std::string this_machine_key() { return machine_key(cpu_features().brand, kernels().name); }
+
+void append_goals(const std::string& path, const std::vector<Goal>& goals) {
+  if (path.empty()) return;
+  std::string text;
+  for (const Goal& g : goals) text += goal_line(g);
+  FILE* f = std::fopen(path.c_str(), "a");
+  QAT_CHECK(f, "--goals: cannot open ", path);
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  QAT_CHECK(std::fclose(f) == 0 && ok, "--goals: cannot write ", path);
+}
+
+}  // namespace qat::bench

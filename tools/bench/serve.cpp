@@ -1,0 +1,208 @@
+// `bench serve`: prefill and decode tokens/s of one model per backend, as bin/generate runs it (the
+// KV-cache DecodeSession), in interleaved rounds: our integer kernels on q4_0 and q8_0, oneDNN's int8
+// matmul (per-channel int8 weights) and OpenBLAS f32 sgemm / sgemv on the dequantized weights. The model
+// is the `base` preset with random weights, PTQ'd by the ggml rule (speed does not depend on trained
+// values), and written as GGUF (f32, q8_0, q4_0) to a temp directory for the file sizes.
+// Goals of the benchmark issue: q4_0 decode >= 4x openblas and >= 2x onednn, q8_0 decode >= 2x openblas,
+// q4_0 file <= 0.16x the f32 file. Read next: models/decode.h, models/quantized.h.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "data/tokenizer.h"
+#include "kernels/kernels.h"
+#include "models/decode.h"
+#include "models/gguf_model.h"
+#include "models/quantized.h"
+#include "src/core/parallel.h"
+#include "src/core/rng.h"
+#include "src/io/file.h"
+#include "src/util/cli.h"
+#include "src/util/error.h"
+#include "tools/bench/bench.h"
+
+namespace qat::bench {
+namespace {
+
+struct ServeContender {
+  std::string name;                 // "native q4_0", ...
+  std::unique_ptr<DecodeModel> model;
+  std::unique_ptr<DecodeSession> session;
+  std::vector<double> prefill, decode;  // tokens/s, one sample per round
+};
+
+ServeContender make_contender(std::string name, const QuantizedModel& qm, Backend b, int64_t ctx) {
+  ServeContender c;
+  c.name = std::move(name);
+  c.model = std::make_unique<DecodeModel>(decode_model(qm, b));
+  c.session = std::make_unique<DecodeSession>(*c.model, ctx);
+  return c;
+}
+
+// One sample: prefill `prompt`, then decode `n` tokens one at a time (fixed ids: speed does not depend
+// on which tokens). Returns {prefill tokens/s, decode tokens/s}.
+std::pair<double, double> run_once(ServeContender& c, const std::vector<int32_t>& prompt, int64_t n) {
+  c.session->reset();
+  auto t0 = Clock::now();
+  Tensor logits = c.session->forward(prompt.data(), int64_t(prompt.size()));
+  const double tp = seconds_since(t0);
+  auto t1 = Clock::now();
+  for (int64_t i = 0; i < n; i++) {
+    const int32_t id = prompt[size_t(i) % prompt.size()];
+    logits = c.session->forward(&id, 1);
+  }
+  const double td = seconds_since(t1);
+  return {double(prompt.size()) / tp, double(n) / td};
+}
+
+// A tokenizer with exactly `vocab` tokens for the GGUF files (the file holds the vocabulary), trained
+// on generated text with enough distinct pairs to fill it.
+Tokenizer bench_tokenizer(int vocab) {
+  std::vector<std::string> docs;
+  Rng rng(11);
+  for (int d = 0; d < 300; d++) {
+    std::string s;
+    for (int w = 0; w < 60; w++) {
+      const int len = 2 + int(rng.below(7));
+      for (int i = 0; i < len; i++) s += char('a' + rng.below(26));
+      s += ' ';
+    }
+    docs.push_back(s);
+  }
+  Tokenizer t = Tokenizer::train(docs, vocab);
+  QAT_CHECK(t.vocab_size() == vocab, "bench serve: the generated text gave ", t.vocab_size(), " tokens, not ", vocab);
+  return t;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+}  // namespace
+
+int bench_serve(int argc, char** argv) {
+  ArgParser p("bench serve", "Prefill and decode tokens/s per backend (native q4_0 / q8_0, onednn int8, openblas f32) and GGUF\n"
+                             "file sizes, on a random-weight model. Ratios are medians of per-round ratios.");
+  std::string preset = "base", thread_list = "1,2", goals_path, tmp_dir = "/tmp";
+  int64_t rounds = 7, prompt_len = 128, gen = 64;
+  bool quick = false;
+  p.option("--preset", &preset, "model preset: tiny, small or base", "NAME");
+  p.option("--threads", &thread_list, "thread counts", "LIST");
+  p.option("--rounds", &rounds, "interleaved rounds", 1, 1000);
+  p.option("--prompt", &prompt_len, "prompt tokens (prefill)", 1, 1 << 20);
+  p.option("--tokens", &gen, "tokens decoded one at a time after the prompt", 1, 1 << 20);
+  p.option("--tmp", &tmp_dir, "directory for the GGUF files (removed after)", "DIR");
+  p.option("--goals", &goals_path, "append the goals (tab-separated) to this file, for `bench all`", "FILE");
+  p.flag("--quick", &quick, "3 rounds, 64-token prompt, 32 decoded tokens");
+  if (!p.parse(argc, argv)) return 0;
+  if (quick) {
+    rounds = std::min<int64_t>(rounds, 3);
+    prompt_len = std::min<int64_t>(prompt_len, 64);
+    gen = std::min<int64_t>(gen, 32);
+  }
+  const std::vector<int> threads = parse_threads("--threads", thread_list);
+  ModelConfig cfg = ModelConfig::preset_named(preset);
+  QAT_CHECK(prompt_len + gen <= cfg.context, "--prompt + --tokens = ", prompt_len + gen, " exceeds the ", preset,
+            " context of ", cfg.context);
+
+  // ---- the model: random FP32 weights, PTQ (ggml rule) to q4_0 and q8_0 ----
+  Transformer t(cfg);
+  t.init_weights(1337);
+  const QuantizedModel f32 = quantized_from_f32(t);
+  const QuantizedModel q4 = quantized_from_ptq(t, QatConfig::make("q4_0", "", cfg.n_layers, cfg.tied), "minmax");
+  const QuantizedModel q8 = quantized_from_ptq(t, QatConfig::make("q8_0", "", cfg.n_layers, cfg.tied), "minmax");
+
+  // ---- file sizes: the GGUF files as bin/quantize writes them ----
+  const Tokenizer tok = bench_tokenizer(int(cfg.vocab));
+  const std::string dir = str(tmp_dir, "/qat-bench-serve-", ::getpid());
+  make_dirs(dir);
+  int64_t bytes_f32 = 0, bytes_q8 = 0, bytes_q4 = 0;
+  try {
+    struct File {
+      const QuantizedModel* m;
+      int64_t* bytes;
+      const char* name;
+    };
+    for (const File& f : {File{&f32, &bytes_f32, "f32"}, File{&q8, &bytes_q8, "q8_0"}, File{&q4, &bytes_q4, "q4_0"}}) {
+      const std::string path = str(dir, "/", f.name, ".gguf");
+      write_gguf_model(path, *f.m, tok);
+      *f.bytes = int64_t(std::filesystem::file_size(path));
+    }
+  } catch (...) {
+    remove_tree(dir);
+    throw;
+  }
+  remove_tree(dir);
+
+  std::vector<ServeContender> cs;
+  cs.push_back(make_contender("native q4_0", q4, Backend::native, cfg.context));
+  cs.push_back(make_contender("native q8_0", q8, Backend::native, cfg.context));
+  cs.push_back(make_contender("onednn s8 per-channel", q8, Backend::onednn, cfg.context));
+  cs.push_back(make_contender("openblas f32", q4, Backend::openblas, cfg.context));
+  const size_t kQ4 = 0, kQ8 = 1, kDnn = 2, kBlas = 3;
+  std::vector<int32_t> prompt(static_cast<size_t>(prompt_len));
+  Rng rng(5);
+  for (int32_t& id : prompt) id = int32_t(rng.below(uint64_t(cfg.vocab)));
+
+  std::printf("Serving, preset %s (%lld parameters, %lld layers, d_model %lld, ffn %lld, vocab %lld), random weights; "
+              "prompt %lld tokens, then %lld decoded one at a time; %lld interleaved rounds; native kernels: %s.\n",
+              preset.c_str(), (long long)t.params.count(), (long long)cfg.n_layers, (long long)cfg.d_model,
+              (long long)cfg.ffn, (long long)cfg.vocab, (long long)prompt_len, (long long)gen, (long long)rounds,
+              kernels().name);
+  std::printf("tokens/s: median over rounds; spread = (max - min) / median; x openblas / x onednn: medians of per-round "
+              "ratios of tokens/s.\n\n");
+  std::string sizes = str("| GGUF file | bytes | MiB | x f32 |\n|---|---|---|---|\n");
+  const std::pair<const char*, int64_t> files[] = {{"f32", bytes_f32}, {"q8_0", bytes_q8}, {"q4_0", bytes_q4}};
+  for (auto [name, b] : files)
+    sizes += str("| ", name, " | ", b, " | ", fmt("%.2f", double(b) / (1 << 20)), " | ",
+                 fmt("%.3f", double(b) / double(bytes_f32)), " |\n");
+  std::printf("%s\n", sizes.c_str());
+
+  std::vector<Goal> goals;
+  goals.push_back({"GGUF q4_0 file / f32 file", double(bytes_q4) / double(bytes_f32), 0.16, true, ""});
+  std::string table = "| threads | backend | weight MiB/token | prefill tok/s | spread | decode tok/s | spread | "
+                      "decode x openblas | decode x onednn | prefill x openblas | note |\n"
+                      "|---|---|---|---|---|---|---|---|---|---|---|\n";
+  for (int th : threads) {
+    ParallelCheck pc;
+    if (th > 1) {
+      pc = parallel_check();
+      std::printf("%s\n", pc.line().c_str());
+    }
+    set_num_threads(th);
+    for (ServeContender& c : cs) {
+      c.prefill.clear();
+      c.decode.clear();
+      run_once(c, prompt, std::min<int64_t>(gen, 4));  // warm-up (oneDNN builds its primitives per M here)
+    }
+    for (int64_t r = 0; r < rounds; r++)
+      for (ServeContender& c : cs) {
+        auto [tp, td] = run_once(c, prompt, gen);
+        c.prefill.push_back(tp);
+        c.decode.push_back(td);
+      }
+    const std::string note = thread_note(th, pc);
+    for (const ServeContender& c : cs) {
+      const Stats sp = stats(c.prefill), sd = stats(c.decode);
+      table += str("| ", th, " | ", c.name, " | ", fmt("%.2f", double(c.model->weight_bytes()) / (1 << 20)), " | ",
+                   fmt("%.0f", sp.median), " | ", fmt("%.0f%%", sp.spread() * 100), " | ", fmt("%.1f", sd.median), " | ",
+                   fmt("%.0f%%", sd.spread() * 100), " | ", fmt("%.2f", ratio_stats(c.decode, cs[kBlas].decode).median),
+                   " | ", fmt("%.2f", ratio_stats(c.decode, cs[kDnn].decode).median), " | ",
+                   fmt("%.2f", ratio_stats(c.prefill, cs[kBlas].prefill).median), " | ", note, " |\n");
+    }
+    auto x = [&](size_t a, size_t b) { return ratio_stats(cs[a].decode, cs[b].decode).median; };
+    goals.push_back({str("q4_0 decode / openblas f32, ", th, " thr"), x(kQ4, kBlas), 4.0, false, note});
+    goals.push_back({str("q4_0 decode / onednn int8, ", th, " thr"), x(kQ4, kDnn), 2.0, false, note});
+    goals.push_back({str("q8_0 decode / openblas f32, ", th, " thr"), x(kQ8, kBlas), 2.0, false, note});
+  }
+  set_num_threads(0);
+  std::printf("%s\nGoals:\n\n%s", table.c_str(), goals_table(goals).c_str());
+  append_goals(goals_path, goals);
+  return 0;
+}
+
+}  // namespace qat::bench

@@ -1,0 +1,279 @@
+// `bench train`: one training step (zero grads, forward, loss, backward, clip, AdamW) of the same model
+// FP32 and under each QAT scheme, timed in interleaved rounds on random token batches (a step's time
+// does not depend on the data, so no corpus or tokenizer is needed). The goal of the benchmark issue:
+// QAT step / FP32 step <= 1.3 for q4_0, q8_0 and w8a8 on the `small` preset.
+// `bench torch`: our FP32 step against the same model in PyTorch (tools/torch_train_bench.py), one
+// PyTorch process and one run of ours per round. Read next: src/train/trainer.cpp (the real loop).
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include "models/transformer.h"
+#include "src/core/parallel.h"
+#include "src/core/rng.h"
+#include "src/io/file.h"
+#include "src/io/json.h"
+#include "src/optim/adamw.h"
+#include "src/util/cli.h"
+#include "src/util/error.h"
+#include "tools/bench/bench.h"
+
+namespace qat::bench {
+namespace {
+
+// One model being timed: FP32 (scheme "fp32") or QAT under `scheme`, with its optimizer state.
+struct StepContender {
+  std::string scheme;
+  std::unique_ptr<Transformer> model;
+  std::unique_ptr<AdamW> adam;
+  std::vector<double> t;  // seconds per step, one sample per round
+};
+
+StepContender make_contender(const std::string& scheme, const ModelConfig& cfg) {
+  StepContender c;
+  c.scheme = scheme;
+  std::optional<QatConfig> q;
+  if (scheme != "fp32") q = QatConfig::make(scheme, "", cfg.n_layers, cfg.tied);
+  c.model = std::make_unique<Transformer>(cfg, q ? &*q : nullptr);
+  c.model->init_weights(1337);
+  if (q) c.model->init_qat_scales();
+  c.adam = std::make_unique<AdamW>(c.model->params, AdamWConfig{1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f});
+  return c;
+}
+
+// Random batches: ids (B, T) and targets (B, T) s32; a few of them, used in turn.
+struct Batches {
+  std::vector<Tensor> ids, targets;
+  size_t next = 0;
+};
+Batches random_batches(const ModelConfig& cfg, int64_t B, int n) {
+  Batches b;
+  Rng rng(7);
+  for (int i = 0; i < n; i++) {
+    std::vector<int32_t> seq(size_t(B * (cfg.context + 1)));
+    for (int32_t& id : seq) id = int32_t(rng.below(uint64_t(cfg.vocab)));
+    std::vector<int32_t> x, y;
+    for (int64_t r = 0; r < B; r++)
+      for (int64_t t = 0; t < cfg.context; t++) {
+        x.push_back(seq[size_t(r * (cfg.context + 1) + t)]);
+        y.push_back(seq[size_t(r * (cfg.context + 1) + t + 1)]);
+      }
+    b.ids.push_back(Tensor::from_s32({B, cfg.context}, x));
+    b.targets.push_back(Tensor::from_s32({B, cfg.context}, y));
+  }
+  return b;
+}
+
+// The step of src/train/trainer.cpp without data loading, schedule, metrics or NaN handling.
+void train_step(StepContender& c, Batches& b) {
+  Transformer& m = *c.model;
+  m.params.zero_grad();
+  const size_t i = b.next++ % b.ids.size();
+  Tensor loss = m.loss(b.ids[i], b.targets[i]);
+  loss.backward();
+  loss = Tensor();
+  clip_grad_norm(m.params, 1.0f);
+  c.adam->step(1e-4f);
+  if (m.qat) m.clamp_qat_scales();
+}
+
+// Seconds per step: the median of `steps` steps run back to back.
+double time_steps(StepContender& c, Batches& b, int64_t steps) {
+  std::vector<double> t;
+  for (int64_t s = 0; s < steps; s++) {
+    auto t0 = Clock::now();
+    train_step(c, b);
+    t.push_back(seconds_since(t0));
+  }
+  return median(t);
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+}  // namespace
+
+int bench_train(int argc, char** argv) {
+  ArgParser p("bench train", "Training step time, FP32 vs QAT, on random token batches (goal: QAT / FP32 <= 1.3).\n"
+                             "Every round runs each contender once; ratios are medians of per-round ratios.");
+  std::string preset = "small", schemes = "q4_0,q8_0,w8a8", thread_list = "1,2", goals_path;
+  int64_t batch = 16, rounds = 7, steps = 2;
+  bool quick = false;
+  p.option("--preset", &preset, "model preset: tiny, small or base", "NAME");
+  p.option("--batch", &batch, "sequences per step (each of the preset's context length)", 1, 4096);
+  p.option("--schemes", &schemes, "QAT schemes to compare with FP32 (q4_0, q8_0, w8a8, w4, w8)", "LIST");
+  p.option("--threads", &thread_list, "thread counts", "LIST");
+  p.option("--rounds", &rounds, "interleaved rounds", 1, 1000);
+  p.option("--steps", &steps, "steps per contender per round (their median is the round's sample)", 1, 1000);
+  p.option("--goals", &goals_path, "append the goals (tab-separated) to this file, for `bench all`", "FILE");
+  p.flag("--quick", &quick, "3 rounds of 1 step");
+  if (!p.parse(argc, argv)) return 0;
+  if (quick) {
+    rounds = std::min<int64_t>(rounds, 3);
+    steps = 1;
+  }
+  const std::vector<int> threads = parse_threads("--threads", thread_list);
+  ModelConfig cfg = ModelConfig::preset_named(preset);
+
+  std::vector<StepContender> cs;
+  cs.push_back(make_contender("fp32", cfg));
+  std::stringstream ss(schemes);
+  for (std::string s; std::getline(ss, s, ',');)
+    if (!s.empty()) cs.push_back(make_contender(s, cfg));
+  Batches batches = random_batches(cfg, batch, 3);
+  std::printf("Training step, preset %s (%lld parameters, %lld layers, d_model %lld, vocab %lld), batch %lld x ctx %lld, "
+              "random tokens; %lld rounds of %lld step(s) per contender, interleaved.\n",
+              preset.c_str(), (long long)cs[0].model->params.count(), (long long)cfg.n_layers, (long long)cfg.d_model,
+              (long long)cfg.vocab, (long long)batch, (long long)cfg.context, (long long)rounds, (long long)steps);
+  std::printf("ms/step: median over rounds; spread = (max - min) / median; x FP32 = median of per-round ratios "
+              "(step time / FP32 step time of the same round).\n\n");
+
+  std::vector<Goal> goals;
+  std::string table = "| threads | model | ms/step | spread | best ms | tokens/s | x FP32 step | ratio spread | note |\n"
+                      "|---|---|---|---|---|---|---|---|---|\n";
+  for (int th : threads) {
+    ParallelCheck pc;
+    if (th > 1) {
+      pc = parallel_check();
+      std::printf("%s\n", pc.line().c_str());
+    }
+    set_num_threads(th);
+    for (StepContender& c : cs) {
+      c.t.clear();
+      train_step(c, batches);  // warm-up: first-touch allocations, packing
+    }
+    for (int64_t r = 0; r < rounds; r++)
+      for (StepContender& c : cs) c.t.push_back(time_steps(c, batches, steps));
+    const std::string note = thread_note(th, pc);
+    for (const StepContender& c : cs) {
+      const Stats s = stats(c.t);
+      const Stats x = ratio_stats(c.t, cs[0].t);
+      table += str("| ", th, " | ", c.scheme == "fp32" ? "FP32" : "QAT " + c.scheme, " | ", fmt("%.1f", s.median * 1e3), " | ",
+                   fmt("%.0f%%", s.spread() * 100), " | ", fmt("%.1f", s.min * 1e3), " | ",
+                   fmt("%.0f", double(batch * cfg.context) / s.median), " | ", fmt("%.2f", x.median), " | ",
+                   fmt("%.0f%%", x.spread() * 100), " | ", note, " |\n");
+      if (c.scheme != "fp32")
+        goals.push_back({str("QAT ", c.scheme, " step / FP32 step, ", preset, ", ", th, " thr"), x.median, 1.3, true, note});
+    }
+  }
+  set_num_threads(0);
+  std::printf("%s\nGoals:\n\n%s", table.c_str(), goals_table(goals).c_str());
+  append_goals(goals_path, goals);
+  return 0;
+}
+
+namespace {
+
+// Runs `cmd` through the shell; returns its exit status and (in *out) stdout and stderr together.
+int run_capture(const std::string& cmd, std::string* out) {
+  FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
+  QAT_CHECK(f, "cannot run '", cmd, "'");
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, n);
+  const int st = ::pclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// tokens/s from the script's JSON line (its last line starting with '{').
+double torch_tokens_per_s(const std::string& out, const std::string& cmd) {
+  size_t pos = out.rfind("\n{");
+  pos = pos == std::string::npos ? (out.rfind('{', 0) == 0 ? 0 : std::string::npos) : pos + 1;
+  QAT_CHECK(pos != std::string::npos, "'", cmd, "' printed no JSON line; its output:\n", out);
+  Json j = Json::parse(out.substr(pos, out.find('\n', pos) - pos));
+  return j.at("tokens_per_s").as_double();
+}
+
+}  // namespace
+
+int bench_torch(int argc, char** argv) {
+  ArgParser p("bench torch", "Training speed of our FP32 step against the same model in PyTorch (Debian python3-torch),\n"
+                             "tools/torch_train_bench.py at the same thread count; skipped, with the reason, without torch.");
+  std::string preset = "small", thread_list = "1,2", goals_path, python = "/usr/bin/python3", script = "tools/torch_train_bench.py";
+  int64_t batch = 16, rounds = 3, steps = 6;
+  bool quick = false;
+  p.option("--preset", &preset, "model preset: tiny, small or base", "NAME");
+  p.option("--batch", &batch, "sequences per step", 1, 4096);
+  p.option("--threads", &thread_list, "thread counts", "LIST");
+  p.option("--rounds", &rounds, "rounds (one PyTorch process and one run of ours each)", 1, 100);
+  p.option("--steps", &steps, "timed steps per run (PyTorch also runs 2 warm-up steps)", 1, 1000);
+  p.option("--python", &python, "the Python interpreter (Debian's, where python3-torch installs)", "PATH");
+  p.option("--script", &script, "the PyTorch side", "PATH");
+  p.option("--goals", &goals_path, "append the goals (tab-separated) to this file, for `bench all`", "FILE");
+  p.flag("--quick", &quick, "1 round of 3 steps");
+  if (!p.parse(argc, argv)) return 0;
+  if (quick) {
+    rounds = 1;
+    steps = std::min<int64_t>(steps, 3);
+  }
+  const std::vector<int> threads = parse_threads("--threads", thread_list);
+  ModelConfig cfg = ModelConfig::preset_named(preset);
+
+  std::string out;
+  if (!file_exists(script)) {
+    std::printf("bench torch: skipped: %s does not exist (run from the repository root)\n", script.c_str());
+    return 0;
+  }
+  if (run_capture(shell_quote(python) + " -c 'import torch; print(torch.__version__)'", &out) != 0) {
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    std::printf("bench torch: skipped: %s cannot import torch (apt-get install python3-torch): %s\n", python.c_str(),
+                out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1).c_str());
+    return 0;
+  }
+  const std::string torch_version = out.substr(0, out.find('\n'));
+  StepContender ours = make_contender("fp32", cfg);
+  Batches batches = random_batches(cfg, batch, 3);
+  const double tokens = double(batch * cfg.context);
+  std::printf("Training tokens/s, preset %s, batch %lld x ctx %lld, random tokens: ours (FP32, OpenBLAS) vs PyTorch %s "
+              "(eager, AdamW, same model; its own thread pool at the same count). %lld round(s) of %lld timed steps; "
+              "x PyTorch = median of per-round ratios of tokens/s.\n\n",
+              preset.c_str(), (long long)batch, (long long)cfg.context, torch_version.c_str(), (long long)rounds,
+              (long long)steps);
+  std::vector<Goal> goals;
+  std::string table = "| threads | who | tokens/s | spread | x PyTorch | note |\n|---|---|---|---|---|---|\n";
+  for (int th : threads) {
+    ParallelCheck pc;
+    if (th > 1) {
+      pc = parallel_check();
+      std::printf("%s\n", pc.line().c_str());
+    }
+    set_num_threads(th);
+    train_step(ours, batches);  // warm-up
+    std::vector<double> mine, theirs;
+    for (int64_t r = 0; r < rounds; r++) {
+      const std::string cmd = str(shell_quote(python), " ", shell_quote(script), " --preset ", preset, " --threads ", th,
+                                  " --batch ", batch, " --vocab ", cfg.vocab, " --steps ", steps + 2);
+      out.clear();
+      QAT_CHECK(run_capture(cmd, &out) == 0, "'", cmd, "' failed:\n", out);
+      theirs.push_back(torch_tokens_per_s(out, cmd));
+      mine.push_back(tokens / time_steps(ours, batches, steps));
+    }
+    const std::string note = thread_note(th, pc);
+    const Stats a = stats(mine), b = stats(theirs), x = ratio_stats(mine, theirs);
+    table += str("| ", th, " | qat FP32 | ", fmt("%.0f", a.median), " | ", fmt("%.0f%%", a.spread() * 100), " | ",
+                 fmt("%.2f", x.median), " | ", note, " |\n");
+    table += str("| ", th, " | PyTorch | ", fmt("%.0f", b.median), " | ", fmt("%.0f%%", b.spread() * 100), " | 1.00 | ", note,
+                 " |\n");
+    goals.push_back({str("FP32 tokens/s / PyTorch, ", preset, ", ", th, " thr"), x.median, 1.0, false,
+                     note.empty() ? "no goal in the issue; 1.0 = parity" : note});
+  }
+  set_num_threads(0);
+  std::printf("%s\nComparison (no target in the issue; 1.0 = as fast as PyTorch):\n\n%s", table.c_str(),
+              goals_table(goals).c_str());
+  append_goals(goals_path, goals);
+  return 0;
+}
+
+}  // namespace qat::bench
