@@ -176,7 +176,7 @@ const char* backend_name(Backend b) {
 Backend parse_backend(const std::string& name) {
   for (Backend b : {Backend::native, Backend::onednn, Backend::openblas})
     if (name == backend_name(b)) return b;
-  throw UsageError(str("unknown backend '", name, "': expected one of native, onednn, openblas"));
+  throw UsageError(str("--backend: expected native, onednn or openblas, got '", name, "'"));
 }
 
 QLinear::QLinear(Backend b, WFormat f, const int8_t* q, const float* d, int64_t N, int64_t K, const Kernels& t) {

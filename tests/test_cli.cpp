@@ -113,7 +113,7 @@ TEST_CASE("every binary: --help, unknown flags, missing and out-of-range values"
   expect_error({"bin/generate", "--top-p", "2"}, 2, {"--top-p: expected a number in [0, 1], got '2'"});
   expect_error({"bin/generate", "--temp", "-0.5"}, 2, {"--temp: expected a number in [0, 100]"});
   expect_error({"bin/generate", "--isa", "sse9"}, 2, {"unknown ISA 'sse9'"});
-  expect_error({"bin/generate", "--backend", "gpu"}, 2, {"--backend: expected native or openblas, got 'gpu'"});
+  expect_error({"bin/generate", "--backend", "gpu"}, 2, {"--backend: expected native, onednn or openblas, got 'gpu'"});
   expect_error({"bin/quantize", "--model", fixture().ckpt}, 2, {"--to-gguf: missing"});
   expect_error({"bin/quantize", "--ptq", "median", "--to-gguf", "x.gguf"}, 2, {"--ptq: expected minmax or mse"});
   expect_error({"bin/eval", "--windows", "-3"}, 2, {"--windows: expected an integer in [0, 1073741824], got '-3'"});

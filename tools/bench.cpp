@@ -315,7 +315,7 @@ int bench_peak(int argc, char** argv) {
   std::string thread_list = "1,2";
   p.option("--threads", &thread_list, "thread counts", "LIST");
   if (!p.parse(argc, argv)) return 0;
-  const std::vector<int64_t> threads = parse_list(thread_list);
+  const std::vector<int64_t> threads = parse_list("--threads", thread_list, 1, 1024);
   std::printf("%s\n\n", machine_line().c_str());
   std::printf("| table | threads | f32 FMA GFLOP/s | int8 exact GOP/s | int8 int16-acc GOP/s |\n|---|---|---|---|---|\n");
   const Kernels* widest = &kernels_for(Isa::scalar);

@@ -71,9 +71,8 @@ bool inject_nan_at(int64_t step) {
 }
 
 // Drops metrics lines whose step is beyond `step` (after a resume, those steps run again) and a torn
-// last line. `final_eval_again`: the run was complete (killed after its final checkpoint), so its final
-// evaluation, a val line at `step`, runs again: that line goes too, or it would appear twice.
-void truncate_metrics(const std::string& path, int64_t step, bool final_eval_again) {
+// last line.
+void truncate_metrics(const std::string& path, int64_t step) {
   if (!file_exists(path)) return;
   std::string text = read_file(path), kept;
   size_t pos = 0;
@@ -84,13 +83,37 @@ void truncate_metrics(const std::string& path, int64_t step, bool final_eval_aga
     try {
       Json j = Json::parse(line);
       if (j.at("step").as_int() > step) continue;
-      if (final_eval_again && j.at("step").as_int() == step && j.contains("val_loss")) continue;
     } catch (const Error&) {
       continue;  // a torn last line from a crash
     }
     kept += line + "\n";
   }
   write_file_atomic(path, kept);
+}
+
+// The val line of `step` in a metrics file, if there is one: a run resumed after its final checkpoint
+// (which is written after the final evaluation) reports that evaluation instead of running it again, so
+// a kill at any moment of such a resume leaves the metrics as they were.
+bool recorded_eval(const std::string& path, int64_t step, double* loss, double* bpb) {
+  if (!file_exists(path)) return false;
+  std::string text = read_file(path);
+  size_t pos = 0;
+  bool found = false;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    try {
+      Json j = Json::parse(line);
+      if (j.at("step").as_int() == step && j.contains("val_loss")) {
+        *loss = j.at("val_loss").as_double();
+        *bpb = j.at("bpb").as_double();
+        found = true;
+      }
+    } catch (const Error&) {
+    }
+  }
+  return found;
 }
 }  // namespace
 
@@ -252,7 +275,7 @@ TrainSummary train(const TrainOptions& opt_in) {
     nonfinite_streak = st.at("nonfinite_streak").as_int();
     tokens_seen = st.at("tokens_seen").as_int();
     train_seconds = st.at("train_seconds").as_double();
-    truncate_metrics(opt.out + "/metrics.jsonl", step, step >= opt.steps);
+    truncate_metrics(opt.out + "/metrics.jsonl", step);
     note(str("resuming ", opt.out, " at step ", step, "/", opt.steps));
   }
   make_dirs(opt.out);
@@ -397,7 +420,15 @@ TrainSummary train(const TrainOptions& opt_in) {
   sum.steps = step;
   sum.seconds = now_s() - t0;
   sum.tokens_per_s = ran ? double(ran * tokens_per_step) / sum.seconds : 0;
-  if (!sum.interrupted) {
+  double recorded_loss = 0, recorded_bpb = 0;
+  if (!sum.interrupted && ran == 0 && recorded_eval(metrics, step, &recorded_loss, &recorded_bpb)) {
+    sum.final_val_loss = recorded_loss;  // resumed after the final checkpoint: nothing left to do
+    sum.final_bpb = recorded_bpb;
+    save();  // the same checkpoint again: clears what a kill inside the previous save left behind
+    if (!opt.quiet)
+      std::printf("%s was already complete at step %lld: val loss %.4f, bpb %.4f (its final evaluation)\n",
+                  opt.out.c_str(), (long long)step, recorded_loss, recorded_bpb);
+  } else if (!sum.interrupted) {
     EvalResult r = run_eval(0);
     sum.final_val_loss = r.loss;
     sum.final_bpb = r.bpb;
