@@ -3,9 +3,10 @@
 
 Builds the Llama-style decoder of models/transformer.cpp (RMSNorm, adjacent-pair RoPE, grouped-query
 causal attention, SwiGLU, tied embedding) for a preset, runs AdamW steps on random tokens and prints
-one JSON line: {"threads", "tokens_per_s" (median), "spread", "steps", "mode"}. It tries eager mode
-and torch.jit.script-free fused attention (F.scaled_dot_product_attention does not exist in 1.13, so
-attention is the explicit softmax(QK^T)V) and reports the faster, i.e. PyTorch at its best setting.
+one JSON line: {"threads", "tokens_per_s" (median), "spread", "steps", "best_threads"}. PyTorch at its
+best setting for a thread budget N: it runs with every intra-op thread count 1..N (one inter-op thread)
+and reports the fastest (on a busy 2-vCPU host PyTorch's 2-thread run can be slower than its 1-thread
+run). Attention is the explicit softmax(QK^T)V: F.scaled_dot_product_attention does not exist in 1.13.
 Usage: tools/torch_train_bench.py --preset small --threads 2 [--batch 16] [--steps 12]
 """
 import argparse
@@ -88,26 +89,32 @@ def main():
     ap.add_argument("--vocab", type=int, default=1024)
     ap.add_argument("--steps", type=int, default=12)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
+    torch.set_num_interop_threads(1)
     p = PRESETS[a.preset]
-    model = Model(p, a.vocab)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1)
-    ids = torch.randint(0, a.vocab, (a.batch, p["ctx"] + 1))
-    x, y = ids[:, :-1], ids[:, 1:]
-    times = []
-    for step in range(a.steps):
-        t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x).reshape(-1, a.vocab), y.reshape(-1))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        times.append(time.perf_counter() - t0)
-    rates = sorted(a.batch * p["ctx"] / t for t in times[2:])  # 2 warm-up steps
-    med = statistics.median(rates)
+    best = None
+    for threads in range(1, a.threads + 1):
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        model = Model(p, a.vocab)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1)
+        ids = torch.randint(0, a.vocab, (a.batch, p["ctx"] + 1))
+        x, y = ids[:, :-1], ids[:, 1:]
+        times = []
+        for step in range(a.steps):
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x).reshape(-1, a.vocab), y.reshape(-1))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            times.append(time.perf_counter() - t0)
+        rates = sorted(a.batch * p["ctx"] / t for t in times[2:])  # 2 warm-up steps
+        med = statistics.median(rates)
+        if best is None or med > best[0]:
+            best = (med, (rates[-1] - rates[0]) / med, len(rates), threads)
+    med, spread, n, best_threads = best
     print(json.dumps({"threads": a.threads, "preset": a.preset, "tokens_per_s": round(med, 1),
-                      "spread": round((rates[-1] - rates[0]) / med, 3), "steps": len(rates),
+                      "spread": round(spread, 3), "steps": n, "best_threads": best_threads,
                       "torch": torch.__version__}))
 
 
