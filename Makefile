@@ -44,7 +44,7 @@ LIB_ASAN := $(BUILD)/libqat-asan.a
 all: $(BINS) bin/tests
 
 help:
-	@echo "make            build bin/ (train, generate, quantize, eval, bench, tests)"
+	@echo "make            build bin/ (train, generate, quantize, eval, bench, qat-study, tests)"
 	@echo "make test       build, check-isa, run the Catch2 suite; ends with 'P passed, F failed'"
 	@echo "make check-isa  fail if AVX / AVX-512 code appears outside the kernels/<isa> namespaces"
 	@echo "make asan       the same suite under AddressSanitizer + UBSan"
