@@ -24,19 +24,6 @@ struct Scheme {
   std::string name, qat, keep, ptq;  // ptq: the scheme PTQ applies (same formats)
 };
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    size_t e = s.find(sep, pos);
-    std::string item = s.substr(pos, e == std::string::npos ? std::string::npos : e - pos);
-    if (!item.empty()) out.push_back(item);
-    if (e == std::string::npos) break;
-    pos = e + 1;
-  }
-  return out;
-}
-
 bool finished(const std::string& dir, int64_t steps) {
   if (!file_exists(dir + "/state.json")) return false;
   try {

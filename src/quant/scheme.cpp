@@ -1,5 +1,6 @@
 // Scheme names, overrides and their JSON form (see scheme.h).
 #include "src/quant/scheme.h"
+#include "src/util/cli.h"
 
 #include "src/util/error.h"
 
@@ -8,18 +9,6 @@ namespace qat {
 namespace {
 const char* kKinds[7] = {"q", "k", "v", "o", "gate", "up", "down"};
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    size_t e = s.find(sep, pos);
-    std::string item = s.substr(pos, e == std::string::npos ? std::string::npos : e - pos);
-    if (!item.empty()) out.push_back(item);
-    if (e == std::string::npos) break;
-    pos = e + 1;
-  }
-  return out;
-}
 }  // namespace
 
 bool LayerQuant::served() const {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -70,24 +71,34 @@ bool inject_nan_at(int64_t step) {
   return false;
 }
 
-// Drops metrics lines whose step is beyond `step` (after a resume, those steps run again) and a torn
-// last line.
-void truncate_metrics(const std::string& path, int64_t step) {
+// Calls fn(line, parsed) for each line of a metrics file; a torn line (from a crash) is skipped.
+void for_each_metrics_line(const std::string& path, const std::function<void(const std::string&, const Json&)>& fn) {
   if (!file_exists(path)) return;
-  std::string text = read_file(path), kept;
+  std::string text = read_file(path);
   size_t pos = 0;
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
     std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
     pos = nl == std::string::npos ? text.size() : nl + 1;
+    Json j;
     try {
-      Json j = Json::parse(line);
-      if (j.at("step").as_int() > step) continue;
+      j = Json::parse(line);
+      j.at("step").as_int();
     } catch (const Error&) {
-      continue;  // a torn last line from a crash
+      continue;
     }
-    kept += line + "\n";
+    fn(line, j);
   }
+}
+
+// Drops metrics lines whose step is beyond `step` (after a resume, those steps run again) and a torn
+// last line.
+void truncate_metrics(const std::string& path, int64_t step) {
+  if (!file_exists(path)) return;
+  std::string kept;
+  for_each_metrics_line(path, [&](const std::string& line, const Json& j) {
+    if (j.at("step").as_int() <= step) kept += line + "\n";
+  });
   write_file_atomic(path, kept);
 }
 
@@ -95,24 +106,14 @@ void truncate_metrics(const std::string& path, int64_t step) {
 // (which is written after the final evaluation) reports that evaluation instead of running it again, so
 // a kill at any moment of such a resume leaves the metrics as they were.
 bool recorded_eval(const std::string& path, int64_t step, double* loss, double* bpb) {
-  if (!file_exists(path)) return false;
-  std::string text = read_file(path);
-  size_t pos = 0;
   bool found = false;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    pos = nl == std::string::npos ? text.size() : nl + 1;
-    try {
-      Json j = Json::parse(line);
-      if (j.at("step").as_int() == step && j.contains("val_loss")) {
-        *loss = j.at("val_loss").as_double();
-        *bpb = j.at("bpb").as_double();
-        found = true;
-      }
-    } catch (const Error&) {
+  for_each_metrics_line(path, [&](const std::string&, const Json& j) {
+    if (j.at("step").as_int() == step && j.contains("val_loss")) {
+      *loss = j.at("val_loss").as_double();
+      *bpb = j.at("bpb").as_double();
+      found = true;
     }
-  }
+  });
   return found;
 }
 }  // namespace

@@ -12,6 +12,19 @@
 
 namespace qat {
 
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t e = s.find(sep, pos);
+    std::string item = s.substr(pos, e == std::string::npos ? std::string::npos : e - pos);
+    if (!item.empty()) out.push_back(item);
+    if (e == std::string::npos) break;
+    pos = e + 1;
+  }
+  return out;
+}
+
 ArgParser::ArgParser(std::string program, std::string summary)
     : program_(std::move(program)), summary_(std::move(summary)) {}
 

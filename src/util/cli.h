@@ -10,6 +10,9 @@
 
 namespace qat {
 
+// "a,b,,c" -> {"a", "b", "c"}: the items of a separator-delimited list, empty items dropped.
+std::vector<std::string> split(const std::string& s, char sep);
+
 class ArgParser {
  public:
   ArgParser(std::string program, std::string summary);

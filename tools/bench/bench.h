@@ -40,6 +40,8 @@ std::string thread_note(int threads, const ParallelCheck& pc);
 std::string machine_summary();
 std::string this_machine_key();
 std::string load_average();
+// printf-formats one number (table cells).
+std::string fmt(const char* f, double v);
 
 // Appends goals to `path` (goal_line per goal; nothing when path is empty).
 void append_goals(const std::string& path, const std::vector<Goal>& goals);

@@ -94,4 +94,10 @@ void append_goals(const std::string& path, const std::vector<Goal>& goals) {
   QAT_CHECK(std::fclose(f) == 0 && ok, "--goals: cannot write ", path);
 }
 
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
 }  // namespace qat::bench

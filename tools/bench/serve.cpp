@@ -76,12 +76,6 @@ Tokenizer bench_tokenizer(int vocab) {
   return t;
 }
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 }  // namespace
 
 int bench_serve(int argc, char** argv) {

@@ -91,12 +91,6 @@ double time_steps(StepContender& c, Batches& b, int64_t steps) {
   return median(t);
 }
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 }  // namespace
 
 int bench_train(int argc, char** argv) {
