@@ -87,6 +87,35 @@ TEST_CASE("gradcheck: softmax family and cross-entropy", "[grad][softmax]") {
   REQUIRE(cross_entropy(logits, targets).item() == Approx(ref / n).epsilon(1e-6));
 }
 
+TEST_CASE("gradcheck: distillation KL, and agreement with its definition", "[grad][softmax]") {
+  const std::vector<int32_t> tg = {0, 3, -1, 7, 1, 1, 2, -1, 4, 0};  // -1 rows are ignored
+  Tensor targets = Tensor::from_s32({10}, tg);
+  Tensor teacher = randn({10, 11}, 5, 2.0f);  // requires grad: the op must not give it any
+  check_gradients("distill_kl", {randn({10, 11}, 6, 2.0f)},
+                  [teacher, targets](const V& x) { return distill_kl(x[0], teacher, targets); });
+  // The value: mean over counted rows of sum_i p_t (log p_t - log p_s), from log_softmax in double.
+  Tensor logits = randn({10, 11}, 7, 2.0f);
+  std::vector<float> ls = log_softmax(logits.detach()).to_vector(), lt = log_softmax(teacher.detach()).to_vector();
+  double ref = 0;
+  int n = 0;
+  for (int r = 0; r < 10; r++) {
+    if (tg[size_t(r)] < 0) continue;
+    for (int i = 0; i < 11; i++) ref += std::exp(double(lt[size_t(r * 11 + i)])) * (double(lt[size_t(r * 11 + i)]) - ls[size_t(r * 11 + i)]);
+    n++;
+  }
+  teacher.zero_grad();
+  Tensor kl = distill_kl(logits, teacher, targets);
+  REQUIRE(kl.item() == Approx(ref / n).epsilon(1e-5));
+  kl.backward();
+  REQUIRE(!teacher.grad().defined());
+  // A student equal to its teacher: KL 0 and no gradient.
+  logits.zero_grad();
+  Tensor self = distill_kl(logits, logits.detach(), targets);
+  REQUIRE(std::fabs(self.item()) < 1e-6f);
+  self.backward();
+  for (float g : logits.grad().to_vector()) REQUIRE(std::fabs(g) < 1e-7f);
+}
+
 TEST_CASE("gradcheck: activations", "[grad][activation]") {
   check_gradients("silu", {randn({5, 7}, 1, 2.0f)}, [](const V& x) { return silu(x[0]); });
   check_gradients("gelu", {randn({5, 7}, 2, 2.0f)}, [](const V& x) { return gelu(x[0]); });

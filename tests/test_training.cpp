@@ -157,3 +157,62 @@ TEST_CASE("a disk-full checkpoint write keeps the previous checkpoint", "[traini
   REQUIRE_FALSE(file_exists(o.out + ".ckpt-tmp"));
   remove_tree(dir);
 }
+
+TEST_CASE("QAT with knowledge distillation: wired into the loss, resumes bit-identically", "[training][distill]") {
+  std::string dir = test_dir("distill");
+  TrainOptions o = small_run(dir);
+  train(o);  // the FP32 teacher, also the QAT starting point
+  const std::string teacher = o.out;
+
+  TrainOptions s = small_run(dir);
+  s.init = teacher;
+  s.qat = "q4_0";
+  s.steps = 6;
+  s.distill = teacher;
+  s.out = dir + "/kd";
+  TrainSummary kd = train(s);
+  // The student starts as the quantized teacher: a small but non-zero KL on the first step.
+  Json first = Json::parse(file_bytes(s.out + "/metrics.jsonl").substr(0, file_bytes(s.out + "/metrics.jsonl").find('\n')));
+  double kl0 = first.at("distill_kl").as_double();
+  INFO("first-step KL " << kl0);
+  REQUIRE(kl0 > 0.0);
+  REQUIRE(kl0 < 0.05);
+
+  // Weight 0 is plain cross-entropy: the same bits as a run without a teacher; weight 1 is not.
+  s.out = dir + "/ce";
+  s.distill = "";
+  TrainSummary ce = train(s);
+  s.out = dir + "/kd0";
+  s.distill = teacher;
+  s.distill_weight = 0.0;
+  train(s);
+  REQUIRE(file_bytes(dir + "/kd0/model.safetensors") == file_bytes(dir + "/ce/model.safetensors"));
+  REQUIRE(file_bytes(dir + "/kd/model.safetensors") != file_bytes(dir + "/ce/model.safetensors"));
+  REQUIRE(f32_bits(kd.losses[0]) == f32_bits(ce.losses[0]));  // the logged loss is the data loss
+
+  // Interrupted after 2 steps and resumed: bit-identical to the uninterrupted distilled run.
+  s.out = dir + "/kd-resumed";
+  s.distill_weight = 1.0;
+  set_stop_after(2);
+  train(s);
+  s.resume = true;
+  TrainSummary rest = train(s);
+  REQUIRE(rest.losses.size() == 4);
+  for (size_t i = 0; i < 4; i++) REQUIRE(f32_bits(rest.losses[i]) == f32_bits(kd.losses[i + 2]));
+  REQUIRE(file_bytes(s.out + "/model.safetensors") == file_bytes(dir + "/kd/model.safetensors"));
+
+  // A teacher with another tokenizer is refused with one line naming it.
+  TrainOptions other = small_run(dir);
+  other.vocab = 280;
+  other.steps = 1;
+  other.out = dir + "/other";
+  other.cache_dir = dir + "/cache2";
+  train(other);
+  s = small_run(dir);
+  s.init = teacher;
+  s.qat = "q4_0";
+  s.distill = other.out;
+  s.out = dir + "/bad";
+  REQUIRE_THROWS_WITH(train(s), Catch::Contains("--distill: the teacher " + other.out + " has another tokenizer"));
+  remove_tree(dir);
+}

@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
                 write_doc;
     int64_t fp32_steps = 1000, qat_steps = 300, threads = 0, windows = 0;
     double lr = 0, lr_ft = 5e-4;
-    std::string scale_init = "mse";
+    std::string scale_init = "mse", distill = "none";
+    double distill_weight = 1.0;
     ArgParser p("qat-study", "Runs the QAT vs PTQ protocol of docs/RESULTS.md and prints the table (resumable: finished\n"
                              "runs under --out are reused). Schemes: q4_0, q8_0, w8a8, w4-hard (per-channel int4 weights,\n"
                              "embedding included, no groups: where PTQ really hurts).");
@@ -71,6 +72,9 @@ int main(int argc, char** argv) {
     p.option("--lr", &lr, "pre-training lr (0: the preset's)", 0.0, 10.0);
     p.option("--lr-ft", &lr_ft, "fine-tuning lr", 0.0, 10.0);
     p.option("--qat-scale-init", &scale_init, "initial QAT scales: minmax (the reference rule) or mse", "RULE");
+    p.option("--distill", &distill, "QAT with knowledge distillation from: none, ref (the continued FP32 reference) or "
+             "start (the FP32 checkpoint QAT starts from)", "TEACHER");
+    p.option("--distill-weight", &distill_weight, "with --distill: loss = W x KL + (1 - W) x cross-entropy", 0.0, 1.0);
     p.option("--eval-windows", &windows, "validation windows (0: the whole split)", 0, 1 << 30);
     p.option("--threads", &threads, "threads (0: all cores)", 0, 4096);
     p.option("--out", &out, "directory for the runs", "DIR");
@@ -78,6 +82,12 @@ int main(int argc, char** argv) {
     if (!p.parse(argc, argv)) return 0;
     if (scale_init != "minmax" && scale_init != "mse")
       throw UsageError(str("--qat-scale-init: expected minmax or mse, got '", scale_init, "'"));
+    if (distill != "none" && distill != "ref" && distill != "start")
+      throw UsageError(str("--distill: expected none, ref or start, got '", distill, "'"));
+    // QAT runs with distillation get their own directories, so both recipes can live under one --out.
+    char kd_buf[64];
+    std::snprintf(kd_buf, sizeof kd_buf, "-kd-%s-w%g", distill.c_str(), distill_weight);
+    const std::string kd_suffix = distill == "none" ? "" : kd_buf;
     std::vector<Scheme> schemes;
     for (const std::string& s : split(schemes_s, ',')) {
       if (s == "w4-hard") schemes.push_back({s, "w4", "", "w4"});
@@ -92,7 +102,8 @@ int main(int argc, char** argv) {
     Json raw = Json::array();
     for (uint64_t seed : seeds) {
       std::string dir = out + "/seed" + std::to_string(seed);
-      auto run = [&](const std::string& name, const std::string& init, const std::string& qat, int64_t steps, double run_lr) {
+      auto run = [&](const std::string& name, const std::string& init, const std::string& qat, int64_t steps, double run_lr,
+                     const std::string& teacher = "") {
         TrainOptions o;
         o.data = data;
         o.preset = preset;
@@ -102,6 +113,8 @@ int main(int argc, char** argv) {
         o.init = init;
         o.qat = qat;
         o.qat_scale_init = scale_init;
+        o.distill = teacher;
+        o.distill_weight = distill_weight;
         o.threads = threads;
         o.out = dir + "/" + name;
         o.eval_every = steps;  // one evaluation (the final one)
@@ -127,13 +140,14 @@ int main(int argc, char** argv) {
       double fp32_loss = evaluate(*ref_model, tokens.val.tokens, tb, 8, ctx, windows).loss;
       for (size_t i = 0; i < schemes.size(); i++) {
         const Scheme& s = schemes[i];
-        double qat_tps = run("qat-" + s.name, dir + "/fp32", s.qat, qat_steps, lr_ft);
+        const std::string teacher = distill == "ref" ? dir + "/fp32-cont" : distill == "start" ? dir + "/fp32" : "";
+        double qat_tps = run("qat-" + s.name + kd_suffix, dir + "/fp32", s.qat, qat_steps, lr_ft, teacher);
         QatConfig formats = QatConfig::make(s.ptq, s.keep, ref.config().n_layers, ref.config().tied);
         QuantizedModel mm = quantized_from_ptq(*ref_model, formats, "minmax");
         QuantizedModel ms = quantized_from_ptq(*ref_model, formats, "mse");
         double l_mm = evaluate_served(decode_model(mm), tokens.val.tokens, tb, ctx, windows).loss;
         double l_ms = evaluate_served(decode_model(ms), tokens.val.tokens, tb, ctx, windows).loss;
-        ModelSource q = open_model(dir + "/qat-" + s.name);
+        ModelSource q = open_model(dir + "/qat-" + s.name + kd_suffix);
         QuantizedModel qm = quantized_from_qat(*q.transformer());
         double l_q = evaluate_served(decode_model(qm), tokens.val.tokens, tb, ctx, windows).loss;
         Row& r = rows[i];
@@ -152,12 +166,16 @@ int main(int argc, char** argv) {
                      (unsigned long long)seed, s.name.c_str(), fp32_loss, l_mm, l_ms, l_q);
       }
     }
-    write_file_atomic(out + "/results.json", raw.dump(1) + "\n");
+    write_file_atomic(out + "/results" + kd_suffix + ".json", raw.dump(1) + "\n");
 
     // The table: val loss (nats/token), mean ± half-range over seeds.
     std::string md;
     md += str("Preset `", preset, "`, FP32 pre-training ", fp32_steps, " steps, then ", qat_steps,
-              " fine-tuning steps (lr ", lr_ft, ") for the FP32 reference and for QAT (scales initialised by the ", scale_init, " rule); seeds ", seeds_s,
+              " fine-tuning steps (lr ", lr_ft, ") for the FP32 reference and for QAT (scales initialised by the ", scale_init, " rule",
+              distill == "none" ? std::string("; no distillation")
+                                : str("; distilled from ", distill == "ref" ? "the continued FP32 reference" : "the FP32 start",
+                                      ", loss = ", distill_weight, " x KL + ", 1 - distill_weight, " x CE"),
+              "); seeds ", seeds_s,
               "; validation loss in nats/token over ", windows ? std::to_string(windows) + " windows" : std::string("the whole validation split"),
               " (mean ± half the range over seeds). PTQ is applied to the FP32 reference; QAT is evaluated on the served integer path.\n\n");
     md += "| scheme | FP32 | PTQ minmax | PTQ MSE | QAT | recovered | QAT − FP32 | weights (MiB) | QAT/FP32 step time |\n";

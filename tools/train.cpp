@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
     p.option("--qat-scale-init", &o.qat_scale_init, "initial QAT scales: minmax (ggml rule) or mse", "M");
     p.flag("--qat-freeze-scales", &o.qat_freeze_scales, "keep the QAT scales at their initial values");
     p.flag("--qat-identity-ste", &o.qat_identity_ste, "straight-through gradient also for clipped weights");
+    p.option("--distill", &o.distill, "knowledge distillation from this teacher checkpoint (same tokenizer), "
+             "e.g. the FP32 model for QAT", "CKPT");
+    p.option("--distill-weight", &o.distill_weight, "loss = W x KL(teacher || model) + (1 - W) x cross-entropy", 0.0, 1.0);
     p.flag("--quiet", &o.quiet, "no progress output");
     bool no_plot = false;
     p.flag("--no-plot", &no_plot, "do not draw loss.png");
@@ -57,7 +60,7 @@ int main(int argc, char** argv) {
       TrainOptions saved = saved_options(o.out);
       for (const char* f : {"--preset", "--data", "--batch", "--ctx", "--accum", "--lr", "--warmup", "--weight-decay",
                             "--clip", "--seed", "--vocab", "--qat", "--qat-keep", "--qat-scale-init",
-                            "--qat-freeze-scales", "--qat-identity-ste"})
+                            "--qat-freeze-scales", "--qat-identity-ste", "--distill", "--distill-weight"})
         if (p.given(f)) throw UsageError(str(f, " cannot change on --resume (the run continues with its saved options)"));
       saved.out = o.out;
       saved.resume = true;

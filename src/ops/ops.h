@@ -52,6 +52,9 @@ Tensor softmax(const Tensor& x);
 Tensor log_softmax(const Tensor& x);
 // Mean over rows of -log softmax(logits)[target]; logits (N, V), targets s32 (N); target -1 is ignored.
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets);
+// Knowledge distillation: mean over the rows whose target is not -1 of KL(softmax(teacher) ||
+// softmax(logits)); logits and teacher (N, V), the teacher a constant (no gradient flows to it).
+Tensor distill_kl(const Tensor& logits, const Tensor& teacher, const Tensor& targets);
 
 // ---- activation.cpp ----
 Tensor silu(const Tensor& x);                         // x * sigmoid(x)

@@ -3,6 +3,9 @@
 //   log_softmax:  y = x - lse                       dx = dy - softmax(x) * sum(dy)
 //   cross_entropy (mean over the n rows whose target is not -1):
 //                 loss = mean(lse - x[target])      dx = (softmax(x) - onehot(target)) * dloss / n
+//   distill_kl (knowledge distillation: the mean over the same rows of KL(teacher || student)):
+//                 loss = mean(sum_i p_t (log p_t - log p_s))   dx = (softmax(x) - p_t) * dloss / n
+//                 (p_t = softmax(teacher logits), a constant: the teacher gets no gradient)
 // The loss is summed row by row in order (double), so it does not depend on the thread count.
 #include <cmath>
 
@@ -106,6 +109,55 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets) {
       if (tg[r] < 0) continue;
       for (int64_t i = 0; i < V; i++) dx[r * V + i] += g * std::exp(px[r * V + i] - pl[r]);
       dx[r * V + tg[r]] -= g;
+    }
+  });
+  return out;
+}
+
+Tensor distill_kl(const Tensor& logits_in, const Tensor& teacher_in, const Tensor& targets) {
+  Tensor logits = contiguous(logits_in), teacher = contiguous(teacher_in.detach());
+  QAT_CHECK(logits.ndim() == 2 && teacher.shape() == logits.shape(), "distill_kl: logits ", logits.shape_string(),
+            " and teacher logits ", teacher.shape_string(), " must both be (N, V)");
+  QAT_CHECK(targets.dtype() == DType::s32 && targets.ndim() == 1 && targets.dim(0) == logits.dim(0) &&
+                targets.is_contiguous(),
+            "distill_kl: targets must be s32 (N) matching logits ", logits.shape_string());
+  int64_t N = logits.dim(0), V = logits.dim(1);
+  QAT_PROF("distill_kl", forward, 10.0 * double(N * V), 8.0 * double(N * V));
+  const float *px = logits.f32(), *pt = teacher.f32();
+  const int32_t* tg = targets.data<int32_t>();
+  // The teacher's probabilities are kept for the backward (N, V); the student's lse per row.
+  Tensor p_teacher = Tensor::empty({N, V}), lse = Tensor::empty({N});
+  float *pp = p_teacher.f32(), *pl = lse.f32();
+  std::vector<double> row_kl(static_cast<size_t>(N), 0.0);
+#pragma omp parallel for schedule(static) if (N * V > 16384)
+  for (int64_t r = 0; r < N; r++) {
+    if (tg[r] < 0) continue;
+    const float *xs = px + r * V, *xt = pt + r * V;
+    float lse_t = row_lse(xt, V);
+    pl[r] = row_lse(xs, V);
+    double kl = 0;
+    for (int64_t i = 0; i < V; i++) {
+      float log_pt = xt[i] - lse_t, log_ps = xs[i] - pl[r];
+      pp[r * V + i] = std::exp(log_pt);
+      kl += double(pp[r * V + i]) * double(log_pt - log_ps);
+    }
+    row_kl[size_t(r)] = kl;
+  }
+  double total = 0;
+  int64_t count = 0;
+  for (int64_t r = 0; r < N; r++)
+    if (tg[r] >= 0) { total += row_kl[size_t(r)]; count++; }
+  Tensor out = Tensor::full({}, count ? float(total / double(count)) : 0.0f);
+  record(out, "distill_kl", {logits}, [logits, p_teacher, targets, lse, N, V, count](const Tensor&, const Tensor& dout) {
+    if (!count) return;
+    const float *px = logits.f32(), *pp = p_teacher.f32(), *pl = lse.f32();
+    const int32_t* tg = targets.data<int32_t>();
+    float* dx = grad_buffer(logits).f32();
+    float g = dout.f32()[0] / float(count);
+#pragma omp parallel for schedule(static) if (N * V > 16384)
+    for (int64_t r = 0; r < N; r++) {
+      if (tg[r] < 0) continue;
+      for (int64_t i = 0; i < V; i++) dx[r * V + i] += g * (std::exp(px[r * V + i] - pl[r]) - pp[r * V + i]);
     }
   });
   return out;

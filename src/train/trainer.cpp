@@ -18,6 +18,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/tokenizer.h"
+#include "models/model_source.h"
 #include "models/transformer.h"
 #include "src/core/parallel.h"
 #include "src/io/file.h"
@@ -130,6 +131,7 @@ Json TrainOptions::to_json() const {
   j.set("max_nonfinite", max_nonfinite); j.set("qat", qat); j.set("qat_keep", qat_keep);
   j.set("qat_scale_init", qat_scale_init); j.set("qat_freeze_scales", qat_freeze_scales);
   j.set("qat_identity_ste", qat_identity_ste); j.set("init", init);
+  j.set("distill", distill); j.set("distill_weight", distill_weight);
   j.set("cache_dir", cache_dir);
   return j;
 }
@@ -146,6 +148,10 @@ TrainOptions TrainOptions::from_json(const Json& j) {
   o.qat = j.at("qat").as_string(); o.qat_keep = j.at("qat_keep").as_string();
   o.qat_scale_init = j.at("qat_scale_init").as_string(); o.qat_freeze_scales = j.at("qat_freeze_scales").as_bool();
   o.qat_identity_ste = j.at("qat_identity_ste").as_bool(); o.init = j.at("init").as_string();
+  if (j.contains("distill")) {  // absent in checkpoints written before distillation existed
+    o.distill = j.at("distill").as_string();
+    o.distill_weight = j.at("distill_weight").as_double();
+  }
   o.cache_dir = j.at("cache_dir").as_string();
   return o;
 }
@@ -262,6 +268,19 @@ TrainSummary train(const TrainOptions& opt_in) {
       init_has_scales = init_has_scales || (model.is_scale_param(i) && init_ck->weights.find(model.params.info(i).name));
   }
   if (qcfg && !resume_ck && !init_has_scales) model.init_qat_scales();
+  // Knowledge distillation: the teacher (FP32 or QAT checkpoint, same tokenizer) runs its forward on
+  // every micro-batch without a graph; the loss becomes w * KL(teacher || model) + (1 - w) * CE.
+  std::unique_ptr<Transformer> teacher;
+  if (!opt.distill.empty()) {
+    ModelSource t = open_model(opt.distill);
+    QAT_CHECK(!t.is_gguf(), "--distill: ", opt.distill, " is a GGUF file; the teacher must be a checkpoint directory");
+    QAT_CHECK(t.tokenizer->fingerprint() == tok.fingerprint(), "--distill: the teacher ", opt.distill,
+              " has another tokenizer than the model being trained");
+    QAT_CHECK(t.config().context >= opt.ctx, "--distill: the teacher's context ", t.config().context,
+              " is shorter than --ctx ", opt.ctx);
+    teacher = t.transformer();
+    note(str("distilling from ", t.describe(), " (loss = ", opt.distill_weight, " x KL + ", 1 - opt.distill_weight, " x CE)"));
+  }
   AdamW adam(model.params, AdamWConfig{float(opt.lr), 0.9f, 0.95f, 1e-8f, float(opt.weight_decay)});
   TokenLoader loader(&data.train.tokens, opt.batch, opt.ctx, opt.seed);
 
@@ -328,16 +347,33 @@ TrainSummary train(const TrainOptions& opt_in) {
         QAT_PROF("zero_grad", other);
         model.params.zero_grad();
       }
-      double loss_sum = 0;
+      double loss_sum = 0, kl_sum = 0;
       for (int64_t micro = 0; micro < opt.accum; micro++) {
         Batch b = [&] { QAT_PROF("data", other); return loader.next(); }();
-        Tensor loss = model.loss(b.ids, b.targets);
-        loss_sum += loss.item();
+        Tensor loss;
+        if (teacher) {
+          const int64_t BT = b.ids.numel(), V = cfg.vocab;
+          Tensor logits = model.forward(b.ids).reshape({BT, V}), targets = b.targets.reshape({BT});
+          Tensor teacher_logits;
+          {
+            NoGrad ng;
+            teacher_logits = teacher->forward(b.ids).reshape({BT, V});
+          }
+          Tensor ce = cross_entropy(logits, targets), kl = distill_kl(logits, teacher_logits, targets);
+          loss_sum += ce.item();  // the data loss is what the log and the progress line show
+          kl_sum += kl.item();
+          float w = float(opt.distill_weight);
+          loss = w == 1.0f ? kl : add(scale(kl, w), scale(ce, 1.0f - w));
+        } else {
+          loss = model.loss(b.ids, b.targets);
+          loss_sum += loss.item();
+        }
         (opt.accum > 1 ? scale(loss, 1.0f / float(opt.accum)) : loss).backward();
         QAT_PROF("free graph", other);
         loss = Tensor();
       }
-      float loss_v = float(loss_sum / double(opt.accum));
+      float loss_v = float(loss_sum / double(opt.accum)), kl_v = float(kl_sum / double(opt.accum));
+      if (teacher && !std::isfinite(kl_v)) loss_v = kl_v;  // the guard below sees a non-finite objective
       if (qcfg && qcfg->freeze_scales) model.zero_qat_scale_grads();
       if (inject_nan_at(step)) model.params.flat_grad().f32()[0] = NAN;
       float gnorm;
@@ -370,6 +406,7 @@ TrainSummary train(const TrainOptions& opt_in) {
       sum.losses.push_back(loss_v);
       Json m = Json::object();
       m.set("step", step); m.set("loss", double(loss_v)); m.set("lr", double(lr)); m.set("grad_norm", double(gnorm));
+      if (teacher) m.set("distill_kl", double(kl_v));
       m.set("tokens_per_s", double(tokens_per_step) / dt); m.set("time_s", train_seconds);
       append_line(metrics, m.dump());
 
