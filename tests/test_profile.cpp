@@ -1,0 +1,89 @@
+// The profiler (issue 7): times are exclusive, so the rows add up to the time of the outermost scopes;
+// `bin/train --profile` prints rows that add up to the measured step time within 5%, and
+// --profile-json writes a Chrome trace of complete events. Code under test: src/util/profile.cpp and
+// the scopes of src/train/trainer.cpp, src/core/autograd.cpp and the ops.
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "src/io/json.h"
+#include "src/util/profile.h"
+#include "tests/helpers.h"
+#include "tests/proc.h"
+
+using namespace qat;
+using namespace qat::test;
+
+namespace {
+void busy_ms(double ms) {  // a spin, not a sleep: the clock runs the same either way, but this is a CPU op
+  auto end = std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(ms);
+  while (std::chrono::steady_clock::now() < end) {
+  }
+}
+}  // namespace
+
+TEST_CASE("profiler: nested scopes are exclusive and add up to the outer scope", "[profile]") {
+  prof::enable(true, true);
+  auto t0 = std::chrono::steady_clock::now();
+  {
+    QAT_PROF("outer", forward, 1e6, 1e3);
+    busy_ms(4);
+    {
+      QAT_PROF("inner", backward);
+      busy_ms(6);
+    }
+    {
+      QAT_PROF("inner", backward);
+      busy_ms(6);
+    }
+  }
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<prof::Row> rows = prof::rows();
+  prof::enable(false);
+  REQUIRE(rows.size() == 2);
+  const prof::Row& inner = rows[0].name == std::string("inner") ? rows[0] : rows[1];
+  const prof::Row& outer = rows[0].name == std::string("outer") ? rows[0] : rows[1];
+  CHECK(inner.calls == 2);
+  CHECK(outer.calls == 1);
+  CHECK(inner.phase == prof::Phase::backward);
+  CHECK(outer.flops == 1e6);
+  CHECK(inner.seconds >= 0.012);
+  CHECK(outer.seconds >= 0.004);
+  CHECK(outer.seconds < inner.seconds);  // the inner 12 ms are not counted again in the outer row
+  double sum = inner.seconds + outer.seconds;
+  INFO("rows " << sum << " s, wall " << wall << " s");
+  CHECK(sum <= wall);
+  CHECK(sum >= 0.99 * wall);
+}
+
+TEST_CASE("bin/train --profile: the rows add up to the measured step within 5%; the trace is valid",
+          "[profile][cli]") {
+  ScratchDir dir("profile");
+  std::string corpus = dir.put("corpus.txt", synthetic_corpus(200));
+  std::string trace = dir.path + "/trace.json";
+  ProcResult r = run_proc({"bin/train", "--data", corpus, "--preset", "tiny", "--vocab", "280", "--ctx", "32",
+                           "--batch", "8", "--steps", "6", "--threads", "2", "--out", dir.path + "/run",
+                           "--cache-dir", dir.path + "/cache", "--quiet", "--no-plot", "--profile",
+                           "--profile-json", trace},
+                          dir.path + "/train", {}, 120);
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  size_t at = r.err.find("rows add up to ");
+  REQUIRE(at != std::string::npos);
+  double rows_ms = 0, measured_ms = 0;
+  REQUIRE(std::sscanf(r.err.c_str() + at, "rows add up to %lf ms/step; measured %lf ms/step", &rows_ms, &measured_ms) == 2);
+  INFO("rows " << rows_ms << " ms/step, measured " << measured_ms << " ms/step");
+  REQUIRE(measured_ms > 0);
+  CHECK(std::fabs(rows_ms - measured_ms) <= 0.05 * measured_ms);
+  for (const char* row : {"linear ", "attention ", "optimizer ", "cross_entropy "}) CHECK_THAT(r.err, Catch::Contains(row));
+  CHECK_THAT(r.err, Catch::Contains("thread busy"));
+
+  Json j = Json::parse(read_file(trace));
+  const std::vector<Json>& events = j.at("traceEvents").items();
+  REQUIRE(events.size() > 6);
+  for (const Json& e : events) {
+    REQUIRE(e.at("ph").as_string() == "X");
+    REQUIRE(e.at("dur").as_double() >= 0);
+    REQUIRE(!e.at("name").as_string().empty());
+  }
+}
