@@ -75,6 +75,15 @@ struct GemmF32Kernels {
                float* y, int64_t ldy);
 };
 
+// ---- f32 row functions of attention and SwiGLU (src/ops/rowops.h), the same bits in every table ----
+struct RowKernels {
+  // y (n) = exp(x) (n), the project's exp of kernels/scalar/rows.cpp (x and y may be the same array).
+  void (*exp)(const float* x, int64_t n, float* y);
+  // out (D) = sum over j = 0, 1, ..., n-1 in that order of p[j] * v_j, v_j (D) at v + j * stride; each
+  // step acc = acc + p[j] * v_j[d] (a multiply then an add, no FMA).
+  void (*weighted_rows)(const float* p, const float* v, int64_t stride, int64_t n, int64_t D, float* out);
+};
+
 // ---- peak loops (bin/bench peak: the ceilings of the roofline) ----
 // Register-resident loops with independent accumulators; each returns the operations it did (2 per
 // multiply-add), and `read` the sum of the 64-bit words of p (bytes % 256 == 0), which keeps it honest.
@@ -91,6 +100,7 @@ struct Kernels {
   QuantizeKernels quant;
   QGemmKernels q4_0, q8_0, s8_pc;
   GemmF32Kernels f32;
+  RowKernels rows;
   PeakKernels peak;
 };
 

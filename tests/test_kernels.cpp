@@ -492,3 +492,68 @@ TEST_CASE("learned weight quantizer: every table equals src/quant's quantize_lea
     }
   }
 }
+
+TEST_CASE("row kernels: exp within 2 ulp of e^x, edge values; every table bit-exact with scalar", "[kernels][rows]") {
+  // Inputs: a dense sweep of the finite range, the thresholds and their neighbours, specials.
+  std::vector<float> x;
+  for (int i = -200000; i <= 200000; i++) x.push_back(float(i) * 4.5e-4f);
+  for (float e : {88.72283f, -87.33654f, 88.0f, -87.0f, 0.0f, 1e-30f, 1e-45f, 0.34657359f, -0.34657359f})
+    for (float v : {e, -e, std::nextafter(e, INFINITY), std::nextafter(e, -INFINITY)}) x.push_back(v);
+  for (float v : {INFINITY, -INFINITY, std::numeric_limits<float>::quiet_NaN(), 1e30f, -1e30f, -0.0f}) x.push_back(v);
+  const Kernels& s = kernels_for(Isa::scalar);
+  std::vector<float> want(x.size());
+  s.rows.exp(x.data(), int64_t(x.size()), want.data());
+  double worst_ulp = 0;
+  for (size_t i = 0; i < x.size(); i++) {
+    INFO("x = " << x[i] << " -> " << want[i]);
+    if (std::isnan(x[i])) { REQUIRE(std::isnan(want[i])); continue; }
+    if (x[i] >= 88.72283f) { REQUIRE(want[i] == INFINITY); continue; }
+    if (x[i] < -87.33654f) { REQUIRE(want[i] == 0.0f); continue; }
+    const double exact = std::exp(double(x[i]));
+    const double ulp = double(std::nextafter(float(exact), INFINITY)) - double(float(exact));
+    worst_ulp = std::max(worst_ulp, std::fabs(double(want[i]) - exact) / ulp);
+    REQUIRE(want[i] >= std::numeric_limits<float>::min());  // normal: no subnormal results
+  }
+  INFO("worst error " << worst_ulp << " ulp");
+  CHECK(worst_ulp <= 2.0);
+  // Every table, on every alignment and tail length: the same bits (y may alias x).
+  for (const Kernels* t : tables_to_test())
+    for (int64_t off : {0, 1, 3, 7})
+      for (int64_t n : {int64_t(0), int64_t(1), int64_t(5), int64_t(8), int64_t(13), int64_t(x.size()) - 7}) {
+        std::vector<float> y(x.begin() + off, x.begin() + off + n), ref(static_cast<size_t>(n));
+        s.rows.exp(y.data(), n, ref.data());
+        t->rows.exp(y.data(), n, y.data());
+        require_same_bits(y, ref, str(t->name, " exp off=", off, " n=", n));
+      }
+}
+
+TEST_CASE("row kernels: weighted sum of rows in order, every table bit-exact with scalar", "[kernels][rows]") {
+  const Kernels& s = kernels_for(Isa::scalar);
+  std::vector<const Kernels*> tables = tables_to_test();
+  for (int64_t D : {1, 3, 7, 8, 9, 16, 17, 31, 32, 33, 40, 64, 72, 129})
+    for (int64_t n : {1, 2, 7, 100}) {
+      const int64_t stride = D + 5;
+      std::vector<float> p(static_cast<size_t>(n)), v(static_cast<size_t>(n * stride));
+      for (size_t i = 0; i < p.size(); i++) p[i] = std::fabs(rng_normal(3, uint64_t(D), i));
+      for (size_t i = 0; i < v.size(); i++) v[i] = rng_normal(4, uint64_t(D), i);
+      // The spec written out: acc = acc + p_j * v_j[d], j in order.
+      std::vector<float> want(static_cast<size_t>(D));
+      for (int64_t d = 0; d < D; d++) {
+        float acc = 0.0f;
+        for (int64_t j = 0; j < n; j++) acc = acc + p[size_t(j)] * v[size_t(j * stride + d)];
+        want[size_t(d)] = acc;
+      }
+      std::vector<float> got(size_t(D) + 3, 7.0f);  // past D stays untouched
+      s.rows.weighted_rows(p.data(), v.data(), stride, n, D, got.data());
+      REQUIRE(got[size_t(D)] == 7.0f);
+      got.resize(size_t(D));
+      require_same_bits(got, want, str("scalar weighted_rows D=", D, " n=", n));
+      for (const Kernels* t : tables) {
+        std::vector<float> y(size_t(D) + 3, 7.0f);
+        t->rows.weighted_rows(p.data(), v.data(), stride, n, D, y.data());
+        REQUIRE(y[size_t(D)] == 7.0f);
+        y.resize(size_t(D));
+        require_same_bits(y, want, str(t->name, " weighted_rows D=", D, " n=", n));
+      }
+    }
+}

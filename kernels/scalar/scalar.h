@@ -31,6 +31,11 @@ void gemv_f32(const float* x, const float* w, int64_t ldw, int64_t N, int64_t K,
 void gemm_f32(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t M, int64_t N, int64_t K,
               float* y, int64_t ldy);
 
+// rows.cpp: the project's exp (exp1: one element) and attention's weighted sum of rows
+float exp1(float x);
+void exp_f32(const float* x, int64_t n, float* y);
+void weighted_rows(const float* p, const float* v, int64_t stride, int64_t n, int64_t D, float* out);
+
 // peak.cpp (bin/bench peak)
 double peak_f32_fma(int64_t iters);
 double peak_int8(int64_t iters);

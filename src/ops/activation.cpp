@@ -4,6 +4,7 @@
 //             gelu'(x) = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2),  t = tanh(u)
 //   swiglu(g, u) = silu(g) u                         dg = dy u silu'(g),  du = dy silu(g)
 #include <cmath>
+#include <vector>
 
 #include "src/ops/ops.h"
 #include "src/ops/rowops.h"
@@ -71,10 +72,16 @@ Tensor swiglu(const Tensor& gate_in, const Tensor& up_in) {
     float* dg = gate.requires_grad() ? grad_buffer(gate).f32() : nullptr;
     float* du = up.requires_grad() ? grad_buffer(up).f32() : nullptr;
 #pragma omp parallel for schedule(static) if (n > 16384)
-    for (int64_t i = 0; i < n; i++) {
-      float s = sigmoid(pg[i]);
-      if (dg) dg[i] += dy[i] * pu[i] * (s * (1.0f + pg[i] * (1.0f - s)));
-      if (du) du[i] += dy[i] * pg[i] * s;
+    for (int64_t i0 = 0; i0 < n; i0 += kBlock) {  // sigmoid through exp_f32, as the forward's silu
+      const int64_t c = n - i0 < kBlock ? n - i0 : kBlock;
+      std::vector<float> e(static_cast<size_t>(c));
+      for (int64_t i = 0; i < c; i++) e[size_t(i)] = -pg[i0 + i];
+      exp_f32(e.data(), c, e.data());
+      for (int64_t i = i0; i < i0 + c; i++) {
+        float s = 1.0f / (1.0f + e[size_t(i - i0)]);
+        if (dg) dg[i] += dy[i] * pu[i] * (s * (1.0f + pg[i] * (1.0f - s)));
+        if (du) du[i] += dy[i] * pg[i] * s;
+      }
     }
   });
   return out;

@@ -71,10 +71,10 @@ Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
             float di = dot_f32(dy + q0 + t * qs, po + q0 + t * qs, D);
             float* pr = P.data() + t * T;
             float* dr = dS.data() + t * T;
-            for (int64_t j = 0; j < T; j++) {
-              pr[j] = j <= t ? std::exp(pr[j] - lse_t) : 0.0f;
-              dr[j] = pr[j] * (dr[j] - di);
-            }
+            for (int64_t j = 0; j <= t; j++) pr[j] = pr[j] - lse_t;
+            exp_f32(pr, t + 1, pr);
+            for (int64_t j = t + 1; j < T; j++) pr[j] = 0.0f;
+            for (int64_t j = 0; j < T; j++) dr[j] = pr[j] * (dr[j] - di);
           }
           if (dq) sgemm_serial(false, false, T, D, T, scale, dS.data(), T, K, ks, 1.0f, dq + q0, qs);
           if (dk) sgemm_serial(true, false, T, D, T, scale, dS.data(), T, pq + q0, qs, 1.0f, dk + b * T * ks + g * D, ks);

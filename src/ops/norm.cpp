@@ -5,6 +5,7 @@
 //              dx = rstd * (g - mean(g) - xh * mean(g * xh));  dw += sum dy * xh;  db += sum dy
 // Weight gradients: threads split the channels and each sums its rows in order (deterministic).
 #include <cmath>
+#include <vector>
 
 #include "src/ops/ops.h"
 #include "src/ops/rowops.h"
@@ -49,14 +50,19 @@ Tensor rmsnorm(const Tensor& x_in, const Tensor& w, float eps) {
     const float *px = x.f32(), *pw = w.f32(), *pr = rstd.f32(), *dy = dout.f32();
     if (Tensor dx = grad_buffer(x); dx.defined()) {
       float* pdx = dx.f32();
-#pragma omp parallel for schedule(static) if (R * C > 16384)
-      for (int64_t r = 0; r < R; r++) {
-        const float* xr = px + r * C;
-        const float* gr = dy + r * C;
-        double dot = 0;  // sum g * xh
-        for (int64_t c = 0; c < C; c++) dot += double(gr[c] * pw[c]) * (xr[c] * pr[r]);
-        float m = float(dot / double(C));
-        for (int64_t c = 0; c < C; c++) pdx[r * C + c] += pr[r] * (gr[c] * pw[c] - xr[c] * pr[r] * m);
+#pragma omp parallel if (R * C > 16384)
+      {
+        std::vector<float> g(static_cast<size_t>(C)), xh(static_cast<size_t>(C));
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < R; r++) {
+          const float *xr = px + r * C, *dyr = dy + r * C;
+          for (int64_t c = 0; c < C; c++) {
+            g[size_t(c)] = dyr[c] * pw[c];
+            xh[size_t(c)] = xr[c] * pr[r];
+          }
+          const float m = dot_f32(g.data(), xh.data(), C) / float(C);  // mean(g * xh), dot_f32's order
+          for (int64_t c = 0; c < C; c++) pdx[r * C + c] += pr[r] * (g[size_t(c)] - xh[size_t(c)] * m);
+        }
       }
     }
     if (Tensor dw = grad_buffer(w); dw.defined()) norm_param_grads(px, dy, nullptr, pr, R, C, dw.f32(), nullptr);

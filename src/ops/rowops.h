@@ -11,6 +11,13 @@ namespace qat {
 // kernels/ implements the same order in SIMD, bit for bit.
 float dot_f32(const float* a, const float* b, int64_t n);
 
+// The sum of x (n) in dot_f32's order (8 interleaved partial sums, the same combination).
+float sum_f32(const float* x, int64_t n);
+
+// y (n) = e^x (n) by the project's exp (kernels/scalar/rows.cpp: at most 2 ulp, the same bits in every
+// ISA); y may be x. Used by everything that exponentiates: attention, SwiGLU, softmax, cross-entropy.
+void exp_f32(const float* x, int64_t n, float* y);
+
 // y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps); returns rstd. x, y, w (C).
 float rmsnorm_row(const float* x, const float* w, float eps, int64_t C, float* y);
 
@@ -26,7 +33,7 @@ void rope_row(float* x, const float* cs, int64_t D);
 float attention_row(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_keys,
                     int64_t D, float scale, float* scores, float* out);
 
-// silu(g) * u elementwise over n.
+// silu(g) * u elementwise over n, silu(g) = g / (1 + exp_f32(-g)); y may be g.
 void swiglu_row(const float* g, const float* u, int64_t n, float* y);
 
 }  // namespace qat

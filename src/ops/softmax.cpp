@@ -6,21 +6,29 @@
 //   distill_kl (knowledge distillation: the mean over the same rows of KL(teacher || student)):
 //                 loss = mean(sum_i p_t (log p_t - log p_s))   dx = (softmax(x) - p_t) * dloss / n
 //                 (p_t = softmax(teacher logits), a constant: the teacher gets no gradient)
-// The loss is summed row by row in order (double), so it does not depend on the thread count.
+// The loss is summed row by row in order (double), so it does not depend on the thread count. Every
+// exponential is rowops' exp_f32 (the kernel table's, the same bits in every ISA), a row at a time.
 #include <cmath>
+#include <vector>
 
 #include "src/ops/ops.h"
+#include "src/ops/rowops.h"
 #include "src/util/profile.h"
 
 namespace qat {
 
-// Log-sum-exp of one row, with the max subtracted first.
-static float row_lse(const float* x, int64_t V) {
+// e (V) = exp(x - c), elementwise.
+static void exp_shifted(const float* x, float c, int64_t V, float* e) {
+  for (int64_t i = 0; i < V; i++) e[i] = x[i] - c;
+  exp_f32(e, V, e);
+}
+
+// Log-sum-exp of one row, with the max subtracted first; e (V) is scratch (left holding exp(x - max)).
+static float row_lse(const float* x, int64_t V, float* e) {
   float m = -INFINITY;
   for (int64_t i = 0; i < V; i++) m = x[i] > m ? x[i] : m;
-  float s = 0;
-  for (int64_t i = 0; i < V; i++) s += std::exp(x[i] - m);
-  return m + std::log(s);
+  exp_shifted(x, m, V, e);
+  return m + std::log(sum_f32(e, V));
 }
 
 Tensor softmax(const Tensor& x_in) {
@@ -30,10 +38,11 @@ Tensor softmax(const Tensor& x_in) {
   Tensor out = Tensor::empty(x.shape());
   const float* px = x.f32();
   float* py = out.f32();
-#pragma omp parallel for schedule(static) if (R * V > 16384)
-  for (int64_t r = 0; r < R; r++) {
-    float lse = row_lse(px + r * V, V);
-    for (int64_t i = 0; i < V; i++) py[r * V + i] = std::exp(px[r * V + i] - lse);
+#pragma omp parallel if (R * V > 16384)
+  {
+    std::vector<float> e(static_cast<size_t>(V));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < R; r++) exp_shifted(px + r * V, row_lse(px + r * V, V, e.data()), V, py + r * V);
   }
   record(out, "softmax", {x}, [x, R, V](const Tensor& out, const Tensor& dout) {
     const float *py = out.f32(), *dy = dout.f32();
@@ -55,19 +64,28 @@ Tensor log_softmax(const Tensor& x_in) {
   Tensor out = Tensor::empty(x.shape());
   const float* px = x.f32();
   float* py = out.f32();
-#pragma omp parallel for schedule(static) if (R * V > 16384)
-  for (int64_t r = 0; r < R; r++) {
-    float lse = row_lse(px + r * V, V);
-    for (int64_t i = 0; i < V; i++) py[r * V + i] = px[r * V + i] - lse;
+#pragma omp parallel if (R * V > 16384)
+  {
+    std::vector<float> e(static_cast<size_t>(V));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < R; r++) {
+      float lse = row_lse(px + r * V, V, e.data());
+      for (int64_t i = 0; i < V; i++) py[r * V + i] = px[r * V + i] - lse;
+    }
   }
   record(out, "log_softmax", {x}, [x, R, V](const Tensor& out, const Tensor& dout) {
     const float *py = out.f32(), *dy = dout.f32();
     float* dx = grad_buffer(x).f32();
-#pragma omp parallel for schedule(static) if (R * V > 16384)
-    for (int64_t r = 0; r < R; r++) {
-      double s = 0;
-      for (int64_t i = 0; i < V; i++) s += dy[r * V + i];
-      for (int64_t i = 0; i < V; i++) dx[r * V + i] += dy[r * V + i] - std::exp(py[r * V + i]) * float(s);
+#pragma omp parallel if (R * V > 16384)
+    {
+      std::vector<float> e(static_cast<size_t>(V));
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < R; r++) {
+        double s = 0;
+        for (int64_t i = 0; i < V; i++) s += dy[r * V + i];
+        exp_f32(py + r * V, V, e.data());
+        for (int64_t i = 0; i < V; i++) dx[r * V + i] += dy[r * V + i] - e[size_t(i)] * float(s);
+      }
     }
   });
   return out;
@@ -88,10 +106,14 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets) {
   Tensor lse = Tensor::empty({N});
   float* pl = lse.f32();
   std::vector<float> row_loss(static_cast<size_t>(N), 0.0f);
-#pragma omp parallel for schedule(static) if (N * V > 16384)
-  for (int64_t r = 0; r < N; r++) {
-    pl[r] = row_lse(px + r * V, V);
-    if (tg[r] >= 0) row_loss[r] = pl[r] - px[r * V + tg[r]];
+#pragma omp parallel if (N * V > 16384)
+  {
+    std::vector<float> e(static_cast<size_t>(V));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < N; r++) {
+      pl[r] = row_lse(px + r * V, V, e.data());
+      if (tg[r] >= 0) row_loss[r] = pl[r] - px[r * V + tg[r]];
+    }
   }
   double total = 0;
   int64_t count = 0;
@@ -104,11 +126,16 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets) {
     const int32_t* tg = targets.data<int32_t>();
     float* dx = grad_buffer(logits).f32();
     float g = dout.f32()[0] / float(count);
-#pragma omp parallel for schedule(static) if (N * V > 16384)
-    for (int64_t r = 0; r < N; r++) {
-      if (tg[r] < 0) continue;
-      for (int64_t i = 0; i < V; i++) dx[r * V + i] += g * std::exp(px[r * V + i] - pl[r]);
-      dx[r * V + tg[r]] -= g;
+#pragma omp parallel if (N * V > 16384)
+    {
+      std::vector<float> e(static_cast<size_t>(V));
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < N; r++) {
+        if (tg[r] < 0) continue;
+        exp_shifted(px + r * V, pl[r], V, e.data());
+        for (int64_t i = 0; i < V; i++) dx[r * V + i] += g * e[size_t(i)];
+        dx[r * V + tg[r]] -= g;
+      }
     }
   });
   return out;
@@ -129,19 +156,20 @@ Tensor distill_kl(const Tensor& logits_in, const Tensor& teacher_in, const Tenso
   Tensor p_teacher = Tensor::empty({N, V}), lse = Tensor::empty({N});
   float *pp = p_teacher.f32(), *pl = lse.f32();
   std::vector<double> row_kl(static_cast<size_t>(N), 0.0);
-#pragma omp parallel for schedule(static) if (N * V > 16384)
-  for (int64_t r = 0; r < N; r++) {
-    if (tg[r] < 0) continue;
-    const float *xs = px + r * V, *xt = pt + r * V;
-    float lse_t = row_lse(xt, V);
-    pl[r] = row_lse(xs, V);
-    double kl = 0;
-    for (int64_t i = 0; i < V; i++) {
-      float log_pt = xt[i] - lse_t, log_ps = xs[i] - pl[r];
-      pp[r * V + i] = std::exp(log_pt);
-      kl += double(pp[r * V + i]) * double(log_pt - log_ps);
+#pragma omp parallel if (N * V > 16384)
+  {
+    std::vector<float> e(static_cast<size_t>(V));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < N; r++) {
+      if (tg[r] < 0) continue;
+      const float *xs = px + r * V, *xt = pt + r * V;
+      float lse_t = row_lse(xt, V, e.data());
+      pl[r] = row_lse(xs, V, e.data());
+      exp_shifted(xt, lse_t, V, pp + r * V);
+      double kl = 0;
+      for (int64_t i = 0; i < V; i++) kl += double(pp[r * V + i]) * double((xt[i] - lse_t) - (xs[i] - pl[r]));
+      row_kl[size_t(r)] = kl;
     }
-    row_kl[size_t(r)] = kl;
   }
   double total = 0;
   int64_t count = 0;
@@ -154,10 +182,15 @@ Tensor distill_kl(const Tensor& logits_in, const Tensor& teacher_in, const Tenso
     const int32_t* tg = targets.data<int32_t>();
     float* dx = grad_buffer(logits).f32();
     float g = dout.f32()[0] / float(count);
-#pragma omp parallel for schedule(static) if (N * V > 16384)
-    for (int64_t r = 0; r < N; r++) {
-      if (tg[r] < 0) continue;
-      for (int64_t i = 0; i < V; i++) dx[r * V + i] += g * (std::exp(px[r * V + i] - pl[r]) - pp[r * V + i]);
+#pragma omp parallel if (N * V > 16384)
+    {
+      std::vector<float> e(static_cast<size_t>(V));
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < N; r++) {
+        if (tg[r] < 0) continue;
+        exp_shifted(px + r * V, pl[r], V, e.data());
+        for (int64_t i = 0; i < V; i++) dx[r * V + i] += g * (e[size_t(i)] - pp[r * V + i]);
+      }
     }
   });
   return out;
