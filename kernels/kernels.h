@@ -79,9 +79,11 @@ struct GemmF32Kernels {
 struct RowKernels {
   // y (n) = exp(x) (n), the project's exp of kernels/scalar/rows.cpp (x and y may be the same array).
   void (*exp)(const float* x, int64_t n, float* y);
-  // out (D) = sum over j = 0, 1, ..., n-1 in that order of p[j] * v_j, v_j (D) at v + j * stride; each
-  // step acc = acc + p[j] * v_j[d] (a multiply then an add, no FMA).
-  void (*weighted_rows)(const float* p, const float* v, int64_t stride, int64_t n, int64_t D, float* out);
+  // For g < G: out_g (D) = sum over j = 0, 1, ..., n-1 in that order of p_g[j] * v_j, with p_g at
+  // p + g * ldp, out_g at out + g * ldo and v_j (D) at v + j * stride; each step acc = acc + p_g[j] * v_j[d]
+  // (a multiply then an add, no FMA). G > 1: heads sharing one value head (GQA) read V once.
+  void (*weighted_rows)(const float* p, int64_t ldp, int64_t G, const float* v, int64_t stride, int64_t n,
+                        int64_t D, float* out, int64_t ldo);
 };
 
 // ---- peak loops (bin/bench peak: the ceilings of the roofline) ----

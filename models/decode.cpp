@@ -75,11 +75,12 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
       QAT_PROF("attention", forward, 4.0 * double(n * H * (p0 + n) * D), 8.0 * double((p0 + n) * kv_stride));
 #pragma omp parallel if (n * H * (p0 + n) * D > 32768)
       {
-        std::vector<float> scores(static_cast<size_t>(p0 + n));
+        std::vector<float> scores(static_cast<size_t>(group * (p0 + n)));
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t r = 0; r < n * H; r++) {
-          int64_t i = r / H, hh = r % H, kv0 = (hh / group) * D;
-          attention_row(pq + r * D, kc + kv0, vc + kv0, kv_stride, p0 + i + 1, D, scale, scores.data(), pa + r * D);
+        for (int64_t r = 0; r < n * Hkv; r++) {  // the `group` query heads of one kv-head
+          int64_t i = r / Hkv, g = r % Hkv, kv0 = g * D, row = i * H + g * group;
+          attention_rows(pq + row * D, D, group, kc + kv0, vc + kv0, kv_stride, p0 + i + 1, D, scale, scores.data(),
+                         pa + row * D, D, nullptr);
         }
       }
     }

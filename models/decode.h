@@ -1,6 +1,6 @@
 // Inference with a KV cache: prefill a prompt (many tokens at once) and decode one token at a time.
 // Every row computation is the function the training forward uses (src/ops/rowops.h: rmsnorm_row,
-// rope_angles/rope_row, attention_row, swiglu_row), and every linear layer is a LinearExec, so for a
+// rope_angles/rope_row, attention_rows, swiglu_row), and every linear layer is a LinearExec, so for a
 // QAT model the served logits are bit-identical to the trained ones (DESIGN.md, invariant 2).
 // Read next: src/ops/rowops.h, models/linear_exec.h.
 #pragma once

@@ -530,30 +530,27 @@ TEST_CASE("row kernels: exp within 2 ulp of e^x, edge values; every table bit-ex
 TEST_CASE("row kernels: weighted sum of rows in order, every table bit-exact with scalar", "[kernels][rows]") {
   const Kernels& s = kernels_for(Isa::scalar);
   std::vector<const Kernels*> tables = tables_to_test();
-  for (int64_t D : {1, 3, 7, 8, 9, 16, 17, 31, 32, 33, 40, 64, 72, 129})
-    for (int64_t n : {1, 2, 7, 100}) {
-      const int64_t stride = D + 5;
-      std::vector<float> p(static_cast<size_t>(n)), v(static_cast<size_t>(n * stride));
-      for (size_t i = 0; i < p.size(); i++) p[i] = std::fabs(rng_normal(3, uint64_t(D), i));
-      for (size_t i = 0; i < v.size(); i++) v[i] = rng_normal(4, uint64_t(D), i);
-      // The spec written out: acc = acc + p_j * v_j[d], j in order.
-      std::vector<float> want(static_cast<size_t>(D));
-      for (int64_t d = 0; d < D; d++) {
-        float acc = 0.0f;
-        for (int64_t j = 0; j < n; j++) acc = acc + p[size_t(j)] * v[size_t(j * stride + d)];
-        want[size_t(d)] = acc;
+  for (int64_t G : {1, 2, 3})
+    for (int64_t D : {1, 3, 7, 8, 9, 16, 17, 31, 32, 33, 40, 48, 49, 64, 72, 129})
+      for (int64_t n : {1, 2, 7, 100}) {
+        const int64_t stride = D + 5, ldp = n + 2, ldo = D + 3;
+        std::vector<float> p(static_cast<size_t>(G * ldp)), v(static_cast<size_t>(n * stride));
+        for (size_t i = 0; i < p.size(); i++) p[i] = std::fabs(rng_normal(3, uint64_t(D), i));
+        for (size_t i = 0; i < v.size(); i++) v[i] = rng_normal(4, uint64_t(D), i);
+        // The spec written out: acc = acc + p_g[j] * v_j[d], j in order; 7.0 marks what must stay untouched.
+        std::vector<float> want(static_cast<size_t>(G * ldo), 7.0f);
+        for (int64_t g = 0; g < G; g++)
+          for (int64_t d = 0; d < D; d++) {
+            float acc = 0.0f;
+            for (int64_t j = 0; j < n; j++) acc = acc + p[size_t(g * ldp + j)] * v[size_t(j * stride + d)];
+            want[size_t(g * ldo + d)] = acc;
+          }
+        tables.insert(tables.begin(), &s);
+        for (const Kernels* t : tables) {
+          std::vector<float> y(static_cast<size_t>(G * ldo), 7.0f);
+          t->rows.weighted_rows(p.data(), ldp, G, v.data(), stride, n, D, y.data(), ldo);
+          require_same_bits(y, want, str(t->name, " weighted_rows G=", G, " D=", D, " n=", n));
+        }
+        tables.erase(tables.begin());
       }
-      std::vector<float> got(size_t(D) + 3, 7.0f);  // past D stays untouched
-      s.rows.weighted_rows(p.data(), v.data(), stride, n, D, got.data());
-      REQUIRE(got[size_t(D)] == 7.0f);
-      got.resize(size_t(D));
-      require_same_bits(got, want, str("scalar weighted_rows D=", D, " n=", n));
-      for (const Kernels* t : tables) {
-        std::vector<float> y(size_t(D) + 3, 7.0f);
-        t->rows.weighted_rows(p.data(), v.data(), stride, n, D, y.data());
-        REQUIRE(y[size_t(D)] == 7.0f);
-        y.resize(size_t(D));
-        require_same_bits(y, want, str(t->name, " weighted_rows D=", D, " n=", n));
-      }
-    }
 }

@@ -33,7 +33,8 @@ void gemm_f32(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t 
 
 // rows.cpp: the row functions of kernels/scalar/rows.cpp, 8 lanes at a time
 void exp_f32(const float* x, int64_t n, float* y);
-void weighted_rows(const float* p, const float* v, int64_t stride, int64_t n, int64_t D, float* out);
+void weighted_rows(const float* p, int64_t ldp, int64_t G, const float* v, int64_t stride, int64_t n, int64_t D,
+                   float* out, int64_t ldo);
 
 // peak.cpp (bin/bench peak)
 double peak_f32_fma(int64_t iters);

@@ -36,25 +36,53 @@ inline __m256i tail_mask(int64_t left) {  // lanes 0 .. left-1 (left < 8)
 
 #define QAT_UNROLL _Pragma("GCC unroll 8")
 
-// out[0 .. 8W) over all n rows, W accumulators in registers; the last one masked when `tail` (its
-// lanes past D load zeros and are not stored).
-template <int W>
-void columns(const float* p, const float* v, int64_t stride, int64_t n, float* out, __m256i tail, bool masked) {
-  __m256 acc[W];
+// Heads g < G, columns [0, 8W) of out_g over all n rows: G x W accumulators in registers, each value
+// vector loaded once for the G heads; the last vector masked when `masked` (lanes past D load zeros and
+// are not stored).
+template <int G, int W>
+void columns(const float* p, int64_t ldp, const float* v, int64_t stride, int64_t n, float* out, int64_t ldo,
+             __m256i tail, bool masked) {
+  __m256 acc[G][W];
   QAT_UNROLL
-  for (int w = 0; w < W; w++) acc[w] = _mm256_setzero_ps();
+  for (int g = 0; g < G; g++)
+    QAT_UNROLL
+    for (int w = 0; w < W; w++) acc[g][w] = _mm256_setzero_ps();
   for (int64_t j = 0; j < n; j++) {
-    const __m256 pj = _mm256_broadcast_ss(p + j);
+    __m256 pj[G];
+    QAT_UNROLL
+    for (int g = 0; g < G; g++) pj[g] = _mm256_broadcast_ss(p + g * ldp + j);
     const float* vj = v + j * stride;
     QAT_UNROLL
-    for (int w = 0; w < W - 1; w++) acc[w] = _mm256_add_ps(acc[w], _mm256_mul_ps(pj, _mm256_loadu_ps(vj + 8 * w)));
-    const __m256 last = masked ? _mm256_maskload_ps(vj + 8 * (W - 1), tail) : _mm256_loadu_ps(vj + 8 * (W - 1));
-    acc[W - 1] = _mm256_add_ps(acc[W - 1], _mm256_mul_ps(pj, last));
+    for (int w = 0; w < W; w++) {
+      const __m256 vw = w == W - 1 && masked ? _mm256_maskload_ps(vj + 8 * w, tail) : _mm256_loadu_ps(vj + 8 * w);
+      QAT_UNROLL
+      for (int g = 0; g < G; g++) acc[g][w] = _mm256_add_ps(acc[g][w], _mm256_mul_ps(pj[g], vw));
+    }
   }
   QAT_UNROLL
-  for (int w = 0; w < W - 1; w++) _mm256_storeu_ps(out + 8 * w, acc[w]);
-  if (masked) _mm256_maskstore_ps(out + 8 * (W - 1), tail, acc[W - 1]);
-  else _mm256_storeu_ps(out + 8 * (W - 1), acc[W - 1]);
+  for (int g = 0; g < G; g++)
+    QAT_UNROLL
+    for (int w = 0; w < W; w++) {
+      if (w == W - 1 && masked) _mm256_maskstore_ps(out + g * ldo + 8 * w, tail, acc[g][w]);
+      else _mm256_storeu_ps(out + g * ldo + 8 * w, acc[g][w]);
+    }
+}
+
+// One pass of c columns for G = 1 (c <= 64) or G = 2 (c <= 48) heads.
+template <int G>
+void pass(const float* p, int64_t ldp, const float* v, int64_t stride, int64_t n, int64_t c, float* out, int64_t ldo) {
+  const bool masked = c % 8 != 0;
+  const __m256i tail = tail_mask(masked ? c % 8 : 0);
+  switch ((c + 7) / 8) {
+    case 1: columns<G, 1>(p, ldp, v, stride, n, out, ldo, tail, masked); break;
+    case 2: columns<G, 2>(p, ldp, v, stride, n, out, ldo, tail, masked); break;
+    case 3: columns<G, 3>(p, ldp, v, stride, n, out, ldo, tail, masked); break;
+    case 4: columns<G, 4>(p, ldp, v, stride, n, out, ldo, tail, masked); break;
+    case 5: columns<G, 5>(p, ldp, v, stride, n, out, ldo, tail, masked); break;
+    case 6: columns<G, 6>(p, ldp, v, stride, n, out, ldo, tail, masked); break;
+    case 7: if constexpr (G == 1) columns<G, 7>(p, ldp, v, stride, n, out, ldo, tail, masked); break;
+    case 8: if constexpr (G == 1) columns<G, 8>(p, ldp, v, stride, n, out, ldo, tail, masked); break;
+  }
 }
 
 }  // namespace
@@ -68,25 +96,14 @@ void exp_f32(const float* x, int64_t n, float* y) {
   }
 }
 
-// Up to 64 columns per pass over the rows (one load of p[j] feeds them all), in registers.
-void weighted_rows(const float* p, const float* v, int64_t stride, int64_t n, int64_t D, float* out) {
-  for (int64_t d = 0; d < D; d += 64) {
-    const int64_t c = D - d < 64 ? D - d : 64, w = (c + 7) / 8;
-    const bool masked = c % 8 != 0;
-    const __m256i tail = tail_mask(masked ? c % 8 : 0);
-    const float* vd = v + d;
-    float* od = out + d;
-    switch (w) {
-      case 1: columns<1>(p, vd, stride, n, od, tail, masked); break;
-      case 2: columns<2>(p, vd, stride, n, od, tail, masked); break;
-      case 3: columns<3>(p, vd, stride, n, od, tail, masked); break;
-      case 4: columns<4>(p, vd, stride, n, od, tail, masked); break;
-      case 5: columns<5>(p, vd, stride, n, od, tail, masked); break;
-      case 6: columns<6>(p, vd, stride, n, od, tail, masked); break;
-      case 7: columns<7>(p, vd, stride, n, od, tail, masked); break;
-      default: columns<8>(p, vd, stride, n, od, tail, masked); break;
-    }
-  }
+// Heads two at a time (48 columns a pass: 12 accumulators), a last single head 64 columns a pass.
+void weighted_rows(const float* p, int64_t ldp, int64_t G, const float* v, int64_t stride, int64_t n, int64_t D,
+                   float* out, int64_t ldo) {
+  int64_t g = 0;
+  for (; g + 2 <= G; g += 2)
+    for (int64_t d = 0; d < D; d += 48) pass<2>(p + g * ldp, ldp, v + d, stride, n, D - d < 48 ? D - d : 48, out + g * ldo + d, ldo);
+  if (g < G)
+    for (int64_t d = 0; d < D; d += 64) pass<1>(p + g * ldp, ldp, v + d, stride, n, D - d < 64 ? D - d : 64, out + g * ldo + d, ldo);
 }
 
 }  // namespace qat::QAT_KERNEL_NS

@@ -41,12 +41,14 @@ void exp_f32(const float* x, int64_t n, float* y) {
   for (int64_t i = 0; i < n; i++) y[i] = exp1(x[i]);
 }
 
-void weighted_rows(const float* p, const float* v, int64_t stride, int64_t n, int64_t D, float* out) {
-  for (int64_t d = 0; d < D; d++) {
-    float acc = 0.0f;
-    for (int64_t j = 0; j < n; j++) acc = acc + p[j] * v[j * stride + d];
-    out[d] = acc;
-  }
+void weighted_rows(const float* p, int64_t ldp, int64_t G, const float* v, int64_t stride, int64_t n, int64_t D,
+                   float* out, int64_t ldo) {
+  for (int64_t g = 0; g < G; g++)
+    for (int64_t d = 0; d < D; d++) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < n; j++) acc = acc + p[g * ldp + j] * v[j * stride + d];
+      out[g * ldo + d] = acc;
+    }
 }
 
 }  // namespace qat::scalar

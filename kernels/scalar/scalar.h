@@ -34,7 +34,8 @@ void gemm_f32(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t 
 // rows.cpp: the project's exp (exp1: one element) and attention's weighted sum of rows
 float exp1(float x);
 void exp_f32(const float* x, int64_t n, float* y);
-void weighted_rows(const float* p, const float* v, int64_t stride, int64_t n, int64_t D, float* out);
+void weighted_rows(const float* p, int64_t ldp, int64_t G, const float* v, int64_t stride, int64_t n, int64_t D,
+                   float* out, int64_t ldo);
 
 // peak.cpp (bin/bench peak)
 double peak_f32_fma(int64_t iters);

@@ -1,8 +1,8 @@
 // Causal scaled-dot-product attention, the project's own fused kernel.
 // Forward, per (b, h, t): s_j = scale * q_t . k_j (j <= t), p = softmax(s), out_t = sum_j p_j v_j;
-// attention_row (rowops.cpp) computes one such row, and the KV-cache decode of models/ calls the same
-// function, so training and serving compute every row identically. The log-sum-exp of each row is
-// saved; backward recomputes P from it, one (b, head) at a time, with matrix products:
+// attention_rows (rowops.cpp) computes such rows, the query heads of one kv-head together, and the
+// KV-cache decode of models/ calls the same function, so training and serving compute every row
+// identically. The log-sum-exp of each row is saved; backward recomputes P from it, one (b, head) at a time, with matrix products:
 //   S = scale Q K^T,  P = exp(S - lse) (causal),  dP = dO V^T,  dS = P * (dP - rowsum(dO * O)),
 //   dQ += scale dS K,  dK += scale dS^T Q,  dV += P^T dO.
 // The backward is not part of the train = serve identity, so it may use OpenBLAS. Each thread owns
@@ -38,13 +38,13 @@ Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
   int64_t kv_stride = Hkv * D;
 #pragma omp parallel
   {
-    std::vector<float> scores(static_cast<size_t>(T));
+    std::vector<float> scores(static_cast<size_t>(group * T));
 #pragma omp for schedule(dynamic, 4)
-    for (int64_t row = 0; row < B * T * H; row++) {
-      int64_t b = row / (T * H), t = (row / H) % T, h = row % H;
-      int64_t kv0 = b * T * kv_stride + (h / group) * D;
-      pl[row] = attention_row(pq + row * D, pk + kv0, pv + kv0, kv_stride, t + 1, D, scale, scores.data(),
-                              po + row * D);
+    for (int64_t item = 0; item < B * T * Hkv; item++) {  // the `group` query heads of one kv-head
+      int64_t b = item / (T * Hkv), t = (item / Hkv) % T, g = item % Hkv;
+      int64_t kv0 = b * T * kv_stride + g * D, row = (b * T + t) * H + g * group;
+      attention_rows(pq + row * D, D, group, pk + kv0, pv + kv0, kv_stride, t + 1, D, scale, scores.data(),
+                     po + row * D, D, pl + row);
     }
   }
   record(out, "attention", {q, k, v}, [q, k, v, lse, B, T, H, D, Hkv](const Tensor& out, const Tensor& dout) {

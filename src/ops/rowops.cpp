@@ -50,22 +50,25 @@ float sum_f32(const float* x, int64_t n) {
 
 void exp_f32(const float* x, int64_t n, float* y) { kernels().rows.exp(x, n, y); }
 
-float attention_row(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_keys,
-                    int64_t D, float scale, float* scores, float* out) {
-  // scores[j] = dot_f32(q, k_j): the kernel table's fixed-order gemv (bit-equal to dot_f32, any ISA).
+void attention_rows(const float* q, int64_t q_stride, int64_t G, const float* k, const float* v, int64_t kv_stride,
+                    int64_t n_keys, int64_t D, float scale, float* scores, float* out, int64_t out_stride, float* lse) {
+  // scores (G, n_keys) = q_g . k_j: the kernel table's fixed-order GEMM (bit-equal to dot_f32, any ISA).
   const Kernels& kt = kernels();
-  kt.f32.gemv(q, k, kv_stride, n_keys, D, scores);
-  float m = -INFINITY;
-  for (int64_t j = 0; j < n_keys; j++) {
-    scores[j] = scores[j] * scale;
-    m = scores[j] > m ? scores[j] : m;
+  kt.f32.gemm(q, q_stride, k, kv_stride, G, n_keys, D, scores, n_keys);
+  for (int64_t g = 0; g < G; g++) {  // softmax of each row, in place
+    float* s = scores + g * n_keys;
+    float m = -INFINITY;
+    for (int64_t j = 0; j < n_keys; j++) {
+      s[j] = s[j] * scale;
+      m = s[j] > m ? s[j] : m;
+    }
+    for (int64_t j = 0; j < n_keys; j++) s[j] = s[j] - m;
+    kt.rows.exp(s, n_keys, s);
+    const float sum = sum_f32(s, n_keys), inv = 1.0f / sum;
+    for (int64_t j = 0; j < n_keys; j++) s[j] = s[j] * inv;
+    if (lse) lse[g] = m + std::log(sum);
   }
-  for (int64_t j = 0; j < n_keys; j++) scores[j] = scores[j] - m;
-  kt.rows.exp(scores, n_keys, scores);
-  const float sum = sum_f32(scores, n_keys), inv = 1.0f / sum;
-  for (int64_t j = 0; j < n_keys; j++) scores[j] = scores[j] * inv;
-  kt.rows.weighted_rows(scores, v, kv_stride, n_keys, D, out);  // P V, rows in order
-  return m + std::log(sum);
+  kt.rows.weighted_rows(scores, n_keys, G, v, kv_stride, n_keys, D, out, out_stride);  // P V, rows in order
 }
 
 void swiglu_row(const float* g, const float* u, int64_t n, float* y) {

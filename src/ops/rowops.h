@@ -27,11 +27,13 @@ float rmsnorm_row(const float* x, const float* w, float eps, int64_t C, float* y
 void rope_angles(int64_t pos, int64_t D, float base, float* cs);
 void rope_row(float* x, const float* cs, int64_t D);
 
-// One causal attention query row: out (D) = softmax(scale * q.K_j, j < n_keys) V.
-// K row j at k + j*kv_stride, V likewise. scores: scratch of n_keys floats. Returns log-sum-exp of
-// the scaled scores (saved by training for the backward).
-float attention_row(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_keys,
-                    int64_t D, float scale, float* scores, float* out);
+// G causal attention query rows that share one key/value head (GQA): for g < G,
+// out_g (D) = softmax(scale * q_g . K_j, j < n_keys) V, q_g at q + g * q_stride, out_g at
+// out + g * out_stride; K row j at k + j*kv_stride, V likewise. scores: scratch of G * n_keys floats.
+// lse (G): the log-sum-exp of each row's scaled scores (saved by training for the backward); may be
+// null. Each row's bits do not depend on G (one row alone gives the same output).
+void attention_rows(const float* q, int64_t q_stride, int64_t G, const float* k, const float* v, int64_t kv_stride,
+                    int64_t n_keys, int64_t D, float scale, float* scores, float* out, int64_t out_stride, float* lse);
 
 // silu(g) * u elementwise over n, silu(g) = g / (1 + exp_f32(-g)); y may be g.
 void swiglu_row(const float* g, const float* u, int64_t n, float* y);
