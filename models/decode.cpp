@@ -36,15 +36,17 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
   QAT_CHECK(p0 + n <= max_ctx_, "decode: context full (", p0 + n, " tokens > ", max_ctx_, ")");
   for (int64_t i = 0; i < n; i++) QAT_CHECK(tokens[i] >= 0 && tokens[i] < V, "decode: token id ", tokens[i], " out of range");
 
-  Tensor x = Tensor::empty({n, C}), h = Tensor::empty({n, C}), q = Tensor::empty({n, H * D});
-  Tensor att = Tensor::empty({n, H * D}), o = Tensor::empty({n, C});
-  Tensor g = Tensor::empty({n, F}), u = Tensor::empty({n, F});
-  float *px = x.f32(), *ph = h.f32(), *pq = q.f32(), *pa = att.f32(), *po = o.f32(), *pg = g.f32(), *pu = u.f32();
-  std::vector<float> cs(static_cast<size_t>(n * D));  // RoPE (cos, sin) per new position
   QAT_PROF("embed+alloc (rest of forward)", forward, 0.0, 8.0 * double(n * C));
+  auto buf = [](std::vector<float>& b, int64_t size) {
+    if (int64_t(b.size()) < size) b.resize(size_t(size));
+    return b.data();
+  };
+  float *px = buf(x_, n * C), *ph = buf(h_, n * C), *pq = buf(q_, n * H * D), *pa = buf(att_, n * H * D);
+  float *po = buf(o_, n * C), *pg = buf(g_, n * F), *pu = buf(u_, n * F);
+  float* cs = buf(cs_, n * D);  // RoPE (cos, sin) per new position
   for (int64_t i = 0; i < n; i++) {
     std::memcpy(px + i * C, m_.tok_embd.f32() + int64_t(tokens[i]) * C, size_t(C) * 4);
-    rope_angles(p0 + i, D, c.rope_base, cs.data() + i * D);
+    rope_angles(p0 + i, D, c.rope_base, cs + i * D);
   }
   const float scale = 1.0f / std::sqrt(float(D));
 
@@ -67,20 +69,25 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
     {
       QAT_PROF("rope", forward, 3.0 * double(n * (H + Hkv) * D), 8.0 * double(n * (H + Hkv) * D));
       for (int64_t i = 0; i < n; i++) {
-        for (int64_t hh = 0; hh < H; hh++) rope_row(pq + (i * H + hh) * D, cs.data() + i * D, D);
-        for (int64_t hh = 0; hh < Hkv; hh++) rope_row(kc + (p0 + i) * kv_stride + hh * D, cs.data() + i * D, D);
+        for (int64_t hh = 0; hh < H; hh++) rope_row(pq + (i * H + hh) * D, cs + i * D, D);
+        for (int64_t hh = 0; hh < Hkv; hh++) rope_row(kc + (p0 + i) * kv_stride + hh * D, cs + i * D, D);
       }
     }
     {
       QAT_PROF("attention", forward, 4.0 * double(n * H * (p0 + n) * D), 8.0 * double((p0 + n) * kv_stride));
-#pragma omp parallel if (n * H * (p0 + n) * D > 32768)
-      {
-        std::vector<float> scores(static_cast<size_t>(group * (p0 + n)));
+      auto rows = [&](int64_t r, float* s) {  // the `group` query heads of one kv-head of token i
+        int64_t i = r / Hkv, g = r % Hkv, kv0 = g * D, row = i * H + g * group;
+        attention_rows(pq + row * D, D, group, kc + kv0, vc + kv0, kv_stride, p0 + i + 1, D, scale, s, pa + row * D,
+                       D, nullptr);
+      };
+      if (n * H * (p0 + n) * D <= 32768) {  // decode: one thread, the session's scratch
+        for (int64_t r = 0; r < n * Hkv; r++) rows(r, buf(scores_, group * (p0 + n)));
+      } else {
+#pragma omp parallel
+        {
+          std::vector<float> s(static_cast<size_t>(group * (p0 + n)));
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t r = 0; r < n * Hkv; r++) {  // the `group` query heads of one kv-head
-          int64_t i = r / Hkv, g = r % Hkv, kv0 = g * D, row = i * H + g * group;
-          attention_rows(pq + row * D, D, group, kc + kv0, vc + kv0, kv_stride, p0 + i + 1, D, scale, scores.data(),
-                         pa + row * D, D, nullptr);
+          for (int64_t r = 0; r < n * Hkv; r++) rows(r, s.data());
         }
       }
     }
