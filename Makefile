@@ -163,7 +163,8 @@ FUZZ_SRCS_tokenizer_json := $(FUZZ_TOK_SRCS)
 FUZZ_SRCS_token_cache    := data/dataset.cpp data/corpus.cpp $(FUZZ_TOK_SRCS)
 FUZZ_SRCS_config         := models/config.cpp src/io/json.cpp
 FUZZ_SRCS_gguf_model     := models/gguf_model.cpp models/config.cpp src/quant/q4_0.cpp src/quant/q8_0.cpp \
-                            src/quant/per_channel.cpp src/quant/scheme.cpp $(FUZZ_SRCS_gguf) $(FUZZ_TOK_SRCS)
+                            src/quant/per_channel.cpp src/quant/scheme.cpp src/util/cli.cpp \
+                            $(FUZZ_SRCS_gguf) $(FUZZ_TOK_SRCS)
 FUZZ_SRCS_seeds          := $(FUZZ_SRCS_gguf_model) $(FUZZ_SRCS_token_cache) src/io/safetensors.cpp
 fuzz_objs = $(patsubst %.cpp,$(BUILD)/fuzz-obj/%.o,$(sort $(FUZZ_SRCS_$(1))))
 
