@@ -3,6 +3,7 @@
 # summary line per target: executions, seconds, exec/s, crashes. Exit status 1 if any target crashed.
 #   tools/fuzz.sh SECONDS target...     (targets are bin/fuzz/fuzz_<name>; seeds tests/fuzz/corpus/<name>,
 #                                        optional tests/fuzz/<name>.dict and tests/fuzz/<name>.options)
+#   FUZZ_RUNS=N tools/fuzz.sh ...      also stops each target after N executions, whichever comes first
 # The working corpus (seeds plus what the fuzzer finds) lives in build/fuzz/<name>/corpus so that the
 # committed seed corpus stays small; a crashing input is written to build/fuzz/<name>/crash-*, and is
 # what to add to tests/fuzz/corpus/<name>/ as a regression seed once fixed.
@@ -16,6 +17,7 @@ for t in "$@"; do
   # tests/fuzz/<target>.options: extra libFuzzer flags, e.g. -close_fd_mask=2 for a target whose code
   # under test prints a warning per input (a crash still leaves its input in build/fuzz/<target>/).
   opts=(); [ -f "tests/fuzz/$t.options" ] && read -r -a opts < "tests/fuzz/$t.options"
+  [ -n "${FUZZ_RUNS:-}" ] && opts+=(-runs="$FUZZ_RUNS")
   log=$work/last.log
   start=$(date +%s.%N)
   "bin/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
