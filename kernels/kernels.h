@@ -84,6 +84,14 @@ struct RowKernels {
   // (a multiply then an add, no FMA). G > 1: heads sharing one value head (GQA) read V once.
   void (*weighted_rows)(const float* p, int64_t ldp, int64_t G, const float* v, int64_t stride, int64_t n,
                         int64_t D, float* out, int64_t ldo);
+  // One softmax row in place (attention's): s[j] = s[j] * scale; m = the largest s[j] (s[j] > m ? s[j] : m
+  // from m = -inf, so NaNs are passed over); s[j] = exp(s[j] - m); sum = the sum of s in sum_f32's order
+  // (src/ops/rowops.h: 8 interleaved partial sums, ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))); s[j] = s[j] *
+  // (1 / sum). *max = m, *sum = sum. Only a zero maximum's sign may differ between tables (ties of +0 and
+  // -0 are met in another order); no output depends on it.
+  void (*softmax)(float* s, int64_t n, float scale, float* max, float* sum);
+  // y (n) = silu(g) * u = (g / (1 + exp(-g))) * u elementwise (y may be g).
+  void (*swiglu)(const float* g, const float* u, int64_t n, float* y);
 };
 
 // ---- peak loops (bin/bench peak: the ceilings of the roofline) ----

@@ -527,6 +527,67 @@ TEST_CASE("row kernels: exp within 2 ulp of e^x, edge values; every table bit-ex
       }
 }
 
+TEST_CASE("row kernels: attention's softmax row and SwiGLU, the spec written out; every table bit-exact with scalar",
+          "[kernels][rows]") {
+  const Kernels& s = kernels_for(Isa::scalar);
+  std::vector<const Kernels*> tables = tables_to_test();
+  tables.insert(tables.begin(), &s);
+  for (int64_t n : {1, 2, 7, 8, 9, 15, 16, 17, 40, 129, 1000})
+    for (int variant = 0; variant < 4; variant++) {
+      // Scores: normal, with -inf (masked), NaN, and large enough that exp(scale * x) would overflow
+      // without the max subtraction.
+      std::vector<float> x(static_cast<size_t>(n));
+      for (size_t i = 0; i < x.size(); i++) x[i] = rng_normal(7, uint64_t(n * 4 + variant), i) * (variant == 3 ? 300.0f : 3.0f);
+      if (variant == 1 && n > 2) x[1] = -INFINITY;
+      if (variant == 2 && n > 3) x[size_t(n / 2)] = std::numeric_limits<float>::quiet_NaN();
+      const float scale = 0.158113883f;
+      // The spec: scale, maximum (NaNs passed over), exp of the difference, sum in sum_f32's order, divide.
+      std::vector<float> want(x);
+      float m = -INFINITY;
+      for (float& v : want) {
+        v = v * scale;
+        m = v > m ? v : m;
+      }
+      for (float& v : want) v = v - m;
+      s.rows.exp(want.data(), n, want.data());
+      const float total = sum_f32(want.data(), n), inv = 1.0f / total;
+      for (float& v : want) v = v * inv;
+      for (const Kernels* t : tables) {
+        std::vector<float> y(x);
+        float got_m = 0, got_sum = 0;
+        t->rows.softmax(y.data(), n, scale, &got_m, &got_sum);
+        require_same_bits(y, want, str(t->name, " softmax n=", n, " variant ", variant));
+        INFO(t->name << " softmax n=" << n << " variant " << variant);
+        CHECK(got_m == m);
+        CHECK(std::memcmp(&got_sum, &total, 4) == 0);
+      }
+    }
+  for (int64_t n : {1, 7, 8, 9, 31, 864, 1001}) {
+    std::vector<float> g(static_cast<size_t>(n)), u(static_cast<size_t>(n));
+    for (size_t i = 0; i < g.size(); i++) {
+      g[i] = rng_normal(8, uint64_t(n), i) * 6.0f;
+      u[i] = rng_normal(9, uint64_t(n), i);
+    }
+    if (n > 4) {
+      g[0] = 100.0f;  // exp(-g) underflows to 0: silu(g) = g
+      g[1] = -100.0f;  // exp(-g) = inf: silu(g) = -0
+      g[2] = std::numeric_limits<float>::quiet_NaN();
+      g[3] = -0.0f;
+    }
+    std::vector<float> want(g.size()), e(g.size());
+    for (size_t i = 0; i < g.size(); i++) e[i] = -g[i];
+    s.rows.exp(e.data(), n, e.data());
+    for (size_t i = 0; i < g.size(); i++) want[i] = g[i] / (1.0f + e[i]) * u[i];
+    for (const Kernels* t : tables) {
+      std::vector<float> y(g.size(), 7.0f), ga(g);
+      t->rows.swiglu(g.data(), u.data(), n, y.data());
+      require_same_bits(y, want, str(t->name, " swiglu n=", n));
+      t->rows.swiglu(ga.data(), u.data(), n, ga.data());  // in place
+      require_same_bits(ga, want, str(t->name, " swiglu in place n=", n));
+    }
+  }
+}
+
 TEST_CASE("row kernels: weighted sum of rows in order, every table bit-exact with scalar", "[kernels][rows]") {
   const Kernels& s = kernels_for(Isa::scalar);
   std::vector<const Kernels*> tables = tables_to_test();

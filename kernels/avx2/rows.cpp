@@ -106,4 +106,59 @@ void weighted_rows(const float* p, int64_t ldp, int64_t G, const float* v, int64
     for (int64_t d = 0; d < D; d += 64) pass<1>(p + g * ldp, ldp, v + d, stride, n, D - d < 64 ? D - d : 64, out + g * ldo + d, ldo);
 }
 
+// Three passes over the row: scale and running maximum, exp and sum, normalise.
+void softmax(float* s, int64_t n, float scale, float* max, float* sum) {
+  const __m256 sc = _mm256_set1_ps(scale), ninf = _mm256_set1_ps(-__builtin_inff());
+  const int64_t body = n & ~int64_t(7);
+  const __m256i tail = tail_mask(n - body);
+  const __m256 ftail = _mm256_castsi256_ps(tail);
+  __m256 mv = ninf;  // max_ps(x, m) returns m when x is NaN or equal: lane by lane `x > m ? x : m`
+  for (int64_t j = 0; j < body; j += 8) {
+    const __m256 x = _mm256_mul_ps(_mm256_loadu_ps(s + j), sc);
+    _mm256_storeu_ps(s + j, x);
+    mv = _mm256_max_ps(x, mv);
+  }
+  if (body < n) {
+    const __m256 x = _mm256_mul_ps(_mm256_maskload_ps(s + body, tail), sc);
+    _mm256_maskstore_ps(s + body, tail, x);
+    mv = _mm256_max_ps(_mm256_blendv_ps(ninf, x, ftail), mv);
+  }
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  const float m = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+  const __m256 mm = _mm256_set1_ps(m);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t j = 0; j < body; j += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), mm));
+    _mm256_storeu_ps(s + j, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  if (body < n) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_maskload_ps(s + body, tail), mm));
+    _mm256_maskstore_ps(s + body, tail, e);
+    acc = _mm256_blendv_ps(acc, _mm256_add_ps(acc, e), ftail);
+  }
+  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));  // l0+l4, ...
+  const __m128 t = _mm_add_ps(h, _mm_movehl_ps(h, h));  // (l0+l4)+(l2+l6), (l1+l5)+(l3+l7)
+  const float total = _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+  const __m256 inv = _mm256_set1_ps(1.0f / total);
+  for (int64_t j = 0; j < body; j += 8) _mm256_storeu_ps(s + j, _mm256_mul_ps(_mm256_loadu_ps(s + j), inv));
+  if (body < n) _mm256_maskstore_ps(s + body, tail, _mm256_mul_ps(_mm256_maskload_ps(s + body, tail), inv));
+  *max = m;
+  *sum = total;
+}
+
+void swiglu(const float* g, const float* u, int64_t n, float* y) {
+  const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
+  auto step = [&](__m256 gv, __m256 uv) {
+    return _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(one, exp8(_mm256_xor_ps(gv, neg)))), uv);
+  };
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, step(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
+  if (i < n) {
+    const __m256i m = tail_mask(n - i);
+    _mm256_maskstore_ps(y + i, m, step(_mm256_maskload_ps(g + i, m), _mm256_maskload_ps(u + i, m)));
+  }
+}
+
 }  // namespace qat::QAT_KERNEL_NS

@@ -1,5 +1,5 @@
-// The f32 row kernels, the spec: the project's exp and the in-order weighted sum of rows (attention's
-// P V). Every table computes exactly these operations, so attention and SwiGLU give the same bits in
+// The f32 row kernels, the spec: the project's exp, the in-order weighted sum of rows (attention's
+// P V), attention's softmax row and SwiGLU. Every table computes exactly these operations, so attention and SwiGLU give the same bits in
 // training, in serving and in every ISA (tests/test_kernels.cpp).
 //
 // exp_f32 is Cephes' expf (S. Moshier) written with separate multiplies and adds only: x = n ln2 + r
@@ -49,6 +49,27 @@ void weighted_rows(const float* p, int64_t ldp, int64_t G, const float* v, int64
       for (int64_t j = 0; j < n; j++) acc = acc + p[g * ldp + j] * v[j * stride + d];
       out[g * ldo + d] = acc;
     }
+}
+
+void softmax(float* s, int64_t n, float scale, float* max, float* sum) {
+  float m = -INFINITY;
+  for (int64_t j = 0; j < n; j++) {
+    s[j] = s[j] * scale;
+    m = s[j] > m ? s[j] : m;
+  }
+  float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // sum_f32's order
+  for (int64_t j = 0; j < n; j++) {
+    s[j] = exp1(s[j] - m);
+    l[j % 8] = l[j % 8] + s[j];
+  }
+  const float total = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7])), inv = 1.0f / total;
+  for (int64_t j = 0; j < n; j++) s[j] = s[j] * inv;
+  *max = m;
+  *sum = total;
+}
+
+void swiglu(const float* g, const float* u, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + exp1(-g[i])) * u[i];
 }
 
 }  // namespace qat::scalar

@@ -36,6 +36,8 @@ float exp1(float x);
 void exp_f32(const float* x, int64_t n, float* y);
 void weighted_rows(const float* p, int64_t ldp, int64_t G, const float* v, int64_t stride, int64_t n, int64_t D,
                    float* out, int64_t ldo);
+void softmax(float* s, int64_t n, float scale, float* max, float* sum);
+void swiglu(const float* g, const float* u, int64_t n, float* y);
 
 // peak.cpp (bin/bench peak)
 double peak_f32_fma(int64_t iters);

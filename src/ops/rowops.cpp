@@ -56,31 +56,13 @@ void attention_rows(const float* q, int64_t q_stride, int64_t G, const float* k,
   const Kernels& kt = kernels();
   kt.f32.gemm(q, q_stride, k, kv_stride, G, n_keys, D, scores, n_keys);
   for (int64_t g = 0; g < G; g++) {  // softmax of each row, in place
-    float* s = scores + g * n_keys;
-    float m = -INFINITY;
-    for (int64_t j = 0; j < n_keys; j++) {
-      s[j] = s[j] * scale;
-      m = s[j] > m ? s[j] : m;
-    }
-    for (int64_t j = 0; j < n_keys; j++) s[j] = s[j] - m;
-    kt.rows.exp(s, n_keys, s);
-    const float sum = sum_f32(s, n_keys), inv = 1.0f / sum;
-    for (int64_t j = 0; j < n_keys; j++) s[j] = s[j] * inv;
+    float m, sum;
+    kt.rows.softmax(scores + g * n_keys, n_keys, scale, &m, &sum);
     if (lse) lse[g] = m + std::log(sum);
   }
   kt.rows.weighted_rows(scores, n_keys, G, v, kv_stride, n_keys, D, out, out_stride);  // P V, rows in order
 }
 
-void swiglu_row(const float* g, const float* u, int64_t n, float* y) {
-  // silu(g) = g / (1 + exp(-g)), exp in chunks through the kernel table (y may alias g).
-  constexpr int64_t kChunk = 256;
-  float e[kChunk];
-  for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
-    const int64_t c = n - i0 < kChunk ? n - i0 : kChunk;
-    for (int64_t i = 0; i < c; i++) e[i] = -g[i0 + i];
-    exp_f32(e, c, e);
-    for (int64_t i = 0; i < c; i++) y[i0 + i] = g[i0 + i] / (1.0f + e[i]) * u[i0 + i];
-  }
-}
+void swiglu_row(const float* g, const float* u, int64_t n, float* y) { kernels().rows.swiglu(g, u, n, y); }
 
 }  // namespace qat
