@@ -3,13 +3,14 @@
 
 Builds the Llama-style decoder of models/transformer.cpp (RMSNorm, adjacent-pair RoPE, grouped-query
 causal attention, SwiGLU, tied embedding) for a preset, runs AdamW steps on random tokens and prints
-one JSON line: {"threads", "tokens_per_s" (median), "spread", "steps", "best_threads"}. PyTorch at its
-best setting for a thread budget N: it runs with every intra-op thread count 1..N (one inter-op thread)
-and reports the fastest (on a busy 2-vCPU host PyTorch's 2-thread run can be slower than its 1-thread
-run). Attention is the explicit softmax(QK^T)V: F.scaled_dot_product_attention does not exist in 1.13.
+one JSON line: {"threads", "tokens_per_s" (median), "spread", "steps", "best_threads", "best_blas_threads",
+"cores_used", ...}. PyTorch at its best setting for a thread budget N: it runs with every intra-op thread
+count 1..N and every OpenBLAS thread count 1..N (one inter-op thread) and reports the fastest (on a busy
+2-vCPU host PyTorch's 2-thread run can be slower than its 1-thread run). Attention is the explicit softmax(QK^T)V: F.scaled_dot_product_attention does not exist in 1.13.
 Usage: tools/torch_train_bench.py --preset small --threads 2 [--batch 16] [--steps 12]
 """
 import argparse
+import ctypes
 import json
 import math
 import statistics
@@ -24,6 +25,19 @@ PRESETS = {  # keep in sync with models/config.cpp
     "small": dict(ctx=128, layers=4, d=192, heads=6, kv=3, ffn=512),
     "base": dict(ctx=256, layers=8, d=320, heads=8, kv=4, ffn=864),
 }
+
+
+def set_blas_threads(n):
+    """openblas_set_num_threads(n) in the OpenBLAS that torch loaded; returns its path, or None."""
+    with open("/proc/self/maps") as f:
+        paths = sorted({line.split()[-1] for line in f if "blas" in line and line.split()[-1].startswith("/")})
+    for path in paths:
+        try:
+            ctypes.CDLL(path).openblas_set_num_threads(ctypes.c_int(n))
+            return path
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 class Model(torch.nn.Module):
@@ -92,29 +106,35 @@ def main():
     torch.set_num_interop_threads(1)
     p = PRESETS[a.preset]
     best = None
-    for threads in range(1, a.threads + 1):
+    torch.mm(torch.ones(2, 2), torch.ones(2, 2))  # loads the BLAS library
+    settings = [(t, b) for t in range(1, a.threads + 1) for b in range(1, a.threads + 1)]
+    for threads, blas_threads in settings:
         torch.set_num_threads(threads)
+        blas = set_blas_threads(blas_threads)
         torch.manual_seed(0)
         model = Model(p, a.vocab)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1)
         ids = torch.randint(0, a.vocab, (a.batch, p["ctx"] + 1))
         x, y = ids[:, :-1], ids[:, 1:]
-        times = []
+        times, cpu = [], []
         for step in range(a.steps):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(x).reshape(-1, a.vocab), y.reshape(-1))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         rates = sorted(a.batch * p["ctx"] / t for t in times[2:])  # 2 warm-up steps
         med = statistics.median(rates)
+        cores = sum(cpu[2:]) / sum(times[2:])
         if best is None or med > best[0]:
-            best = (med, (rates[-1] - rates[0]) / med, len(rates), threads)
-    med, spread, n, best_threads = best
+            best = (med, (rates[-1] - rates[0]) / med, len(rates), threads, blas_threads, cores, blas)
+    med, spread, n, best_threads, best_blas, cores, blas = best
     print(json.dumps({"threads": a.threads, "preset": a.preset, "tokens_per_s": round(med, 1),
                       "spread": round(spread, 3), "steps": n, "best_threads": best_threads,
+                      "best_blas_threads": best_blas, "cores_used": round(cores, 2), "blas_threads_set_in": blas or "none found",
                       "torch": torch.__version__}))
 
 

@@ -4,6 +4,7 @@
 // QAT step / FP32 step <= 1.3 for q4_0, q8_0 and w8a8 on the `small` preset.
 // `bench torch`: our FP32 step against the same model in PyTorch (tools/torch_train_bench.py), one
 // PyTorch process and one run of ours per round. Read next: src/train/trainer.cpp (the real loop).
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -181,13 +182,18 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
-// tokens/s from the script's JSON line (its last line starting with '{').
-double torch_tokens_per_s(const std::string& out, const std::string& cmd) {
+// The script's JSON line (its last line starting with '{').
+Json torch_result(const std::string& out, const std::string& cmd) {
   size_t pos = out.rfind("\n{");
   pos = pos == std::string::npos ? (out.rfind('{', 0) == 0 ? 0 : std::string::npos) : pos + 1;
   QAT_CHECK(pos != std::string::npos, "'", cmd, "' printed no JSON line; its output:\n", out);
-  Json j = Json::parse(out.substr(pos, out.find('\n', pos) - pos));
-  return j.at("tokens_per_s").as_double();
+  return Json::parse(out.substr(pos, out.find('\n', pos) - pos));
+}
+
+double cpu_seconds() {  // this process, all threads
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 }  // namespace
@@ -231,12 +237,14 @@ int bench_torch(int argc, char** argv) {
   Batches batches = random_batches(cfg, batch, 3);
   const double tokens = double(batch * cfg.context);
   std::printf("Training tokens/s, preset %s, batch %lld x ctx %lld, random tokens: ours (FP32, OpenBLAS) vs PyTorch %s "
-              "(eager, AdamW, same model; at its best intra-op thread count up to ours, one inter-op thread). %lld round(s) of %lld timed steps; "
-              "x PyTorch = median of per-round ratios of tokens/s.\n\n",
+              "(eager, AdamW, same model; at its best intra-op and OpenBLAS thread counts up to ours, one inter-op thread). %lld round(s) of "
+              "%lld timed steps; x PyTorch = median of per-round ratios of tokens/s. cores used = CPU time / wall time of the timed "
+              "steps; setting (PyTorch) = intra-op threads + OpenBLAS threads of its fastest setting, per round.\n\n",
               preset.c_str(), (long long)batch, (long long)cfg.context, torch_version.c_str(), (long long)rounds,
               (long long)steps);
   std::vector<Goal> goals;
-  std::string table = "| threads | who | tokens/s | spread | x PyTorch | note |\n|---|---|---|---|---|---|\n";
+  std::string table = "| threads | who | tokens/s | spread | x PyTorch | cores used | setting | note |\n"
+                      "|---|---|---|---|---|---|---|---|\n";
   for (int th : threads) {
     ParallelCheck pc;
     if (th > 1) {
@@ -245,21 +253,29 @@ int bench_torch(int argc, char** argv) {
     }
     set_num_threads(th);
     train_step(ours, batches);  // warm-up
-    std::vector<double> mine, theirs;
+    std::vector<double> mine, theirs, my_cores, their_cores;
+    std::string their_setting;
     for (int64_t r = 0; r < rounds; r++) {
       const std::string cmd = str(shell_quote(python), " ", shell_quote(script), " --preset ", preset, " --threads ", th,
                                   " --batch ", batch, " --vocab ", cfg.vocab, " --steps ", steps + 2);
       out.clear();
       QAT_CHECK(run_capture(cmd, &out) == 0, "'", cmd, "' failed:\n", out);
-      theirs.push_back(torch_tokens_per_s(out, cmd));
+      const Json j = torch_result(out, cmd);
+      theirs.push_back(j.at("tokens_per_s").as_double());
+      their_cores.push_back(j.contains("cores_used") ? j.at("cores_used").as_double() : 0.0);
+      if (j.contains("best_blas_threads"))
+        their_setting += str(r ? ", " : "", j.at("best_threads").as_int(), "+", j.at("best_blas_threads").as_int());
+      const double c0 = cpu_seconds();
+      const auto t0 = Clock::now();
       mine.push_back(tokens / time_steps(ours, batches, steps));
+      my_cores.push_back((cpu_seconds() - c0) / seconds_since(t0));
     }
     const std::string note = thread_note(th, pc);
     const Stats a = stats(mine), b = stats(theirs), x = ratio_stats(mine, theirs);
     table += str("| ", th, " | qat FP32 | ", fmt("%.0f", a.median), " | ", fmt("%.0f%%", a.spread() * 100), " | ",
-                 fmt("%.2f", x.median), " | ", note, " |\n");
-    table += str("| ", th, " | PyTorch | ", fmt("%.0f", b.median), " | ", fmt("%.0f%%", b.spread() * 100), " | 1.00 | ", note,
-                 " |\n");
+                 fmt("%.2f", x.median), " | ", fmt("%.2f", stats(my_cores).median), " | ", th, " OpenMP | ", note, " |\n");
+    table += str("| ", th, " | PyTorch | ", fmt("%.0f", b.median), " | ", fmt("%.0f%%", b.spread() * 100), " | 1.00 | ",
+                 fmt("%.2f", stats(their_cores).median), " | ", their_setting, " | ", note, " |\n");
     goals.push_back({str("FP32 tokens/s / PyTorch, ", preset, ", ", th, " thr"), x.median, 1.0, false,
                      note.empty() ? "training issue: ours >= PyTorch" : note});
   }
