@@ -4,6 +4,7 @@
 // QAT step / FP32 step <= 1.3 for q4_0, q8_0 and w8a8 on the `small` preset.
 // `bench torch`: our FP32 step against the same model in PyTorch (tools/torch_train_bench.py), one
 // PyTorch process and one run of ours per round. Read next: src/train/trainer.cpp (the real loop).
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -251,6 +252,20 @@ int bench_torch(int argc, char** argv) {
       pc = parallel_check();
       std::printf("%s\n", pc.line().c_str());
     }
+    // One thread: both contenders pinned to the same CPU (PyTorch inherits the mask), since the two vCPUs
+    // of a shared host can differ in speed by 10% or more at a time (measured here: 6,377 vs 5,732
+    // tokens/s for our step on cpu 0 and cpu 1) and each process would otherwise land on either.
+    cpu_set_t all_cpus;
+    CPU_ZERO(&all_cpus);
+    const bool pinned = th == 1 && sched_getaffinity(0, sizeof all_cpus, &all_cpus) == 0;
+    int pinned_cpu = -1;
+    if (pinned) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      pinned_cpu = sched_getcpu();
+      CPU_SET(pinned_cpu, &one);
+      if (sched_setaffinity(0, sizeof one, &one) != 0) pinned_cpu = -1;
+    }
     set_num_threads(th);
     train_step(ours, batches);  // warm-up
     std::vector<double> mine, theirs, my_cores, their_cores;
@@ -270,14 +285,16 @@ int bench_torch(int argc, char** argv) {
       mine.push_back(tokens / time_steps(ours, batches, steps));
       my_cores.push_back((cpu_seconds() - c0) / seconds_since(t0));
     }
-    const std::string note = thread_note(th, pc);
+    if (pinned) sched_setaffinity(0, sizeof all_cpus, &all_cpus);
+    std::string note = thread_note(th, pc);
+    if (pinned_cpu >= 0) note = str(note.empty() ? "" : note + "; ", "both on cpu ", pinned_cpu);
     const Stats a = stats(mine), b = stats(theirs), x = ratio_stats(mine, theirs);
     table += str("| ", th, " | qat FP32 | ", fmt("%.0f", a.median), " | ", fmt("%.0f%%", a.spread() * 100), " | ",
                  fmt("%.2f", x.median), " | ", fmt("%.2f", stats(my_cores).median), " | ", th, " OpenMP | ", note, " |\n");
     table += str("| ", th, " | PyTorch | ", fmt("%.0f", b.median), " | ", fmt("%.0f%%", b.spread() * 100), " | 1.00 | ",
                  fmt("%.2f", stats(their_cores).median), " | ", their_setting, " | ", note, " |\n");
     goals.push_back({str("FP32 tokens/s / PyTorch, ", preset, ", ", th, " thr"), x.median, 1.0, false,
-                     note.empty() ? "training issue: ours >= PyTorch" : note});
+                     str("training issue: ours >= PyTorch", note.empty() ? "" : "; ", note)});
   }
   set_num_threads(0);
   std::printf("%s\nGoal of the training issue: ours >= PyTorch at its best setting for the thread count (1.0 = as fast):\n\n%s", table.c_str(),
