@@ -23,6 +23,8 @@ int64_t DecodeModel::weight_bytes() const {
 DecodeSession::DecodeSession(const DecodeModel& model, int64_t max_ctx) : m_(model), max_ctx_(max_ctx) {
   QAT_CHECK(max_ctx >= 1, "decode: context must be positive");
   const ModelConfig& c = m_.cfg;
+  rope_cs_.resize(size_t(max_ctx * c.head_dim()));  // (cos, sin) of every position, computed once
+  for (int64_t p = 0; p < max_ctx; p++) rope_angles(p, c.head_dim(), c.rope_base, rope_cs_.data() + p * c.head_dim());
   for (int64_t l = 0; l < c.n_layers; l++) {
     k_cache_.push_back(Tensor::zeros({c.n_kv_heads, max_ctx, c.head_dim()}));
     v_cache_.push_back(Tensor::zeros({c.n_kv_heads, max_ctx, c.head_dim()}));
@@ -45,11 +47,8 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
   float *px = buf(x_, n * C), *ph = buf(h_, n * C), *pq = buf(q_, n * H * D), *pa = buf(att_, n * H * D);
   float *po = buf(o_, n * C), *pg = buf(g_, n * F), *pu = buf(u_, n * F);
   float *pk = buf(k_, n * kv_stride), *pv = buf(v_, n * kv_stride);
-  float* cs = buf(cs_, n * D);  // RoPE (cos, sin) per new position
-  for (int64_t i = 0; i < n; i++) {
-    std::memcpy(px + i * C, m_.tok_embd.f32() + int64_t(tokens[i]) * C, size_t(C) * 4);
-    rope_angles(p0 + i, D, c.rope_base, cs + i * D);
-  }
+  const float* cs = rope_cs_.data() + p0 * D;  // RoPE (cos, sin) of the new positions
+  for (int64_t i = 0; i < n; i++) std::memcpy(px + i * C, m_.tok_embd.f32() + int64_t(tokens[i]) * C, size_t(C) * 4);
   const float scale = 1.0f / std::sqrt(float(D));
 
   // Profiler costs of one linear layer: 2 n N K operations, weight bytes streamed.

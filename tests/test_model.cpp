@@ -50,6 +50,37 @@ TEST_CASE("parameters live in one flat buffer, gradients in another", "[model]")
   REQUIRE(m.params.index_of("model.layers.1.mlp.down_proj.weight") >= 0);
 }
 
+TEST_CASE("AdamW: a parameter's lr_mult scales its step, in linear and in log space", "[model][optim]") {
+  // Three identical runs of two parameters (one plain, one log-space) with lr_mult 1, 3 and 0: the
+  // first step of Adam moves each by lr * lr_mult * sign(g) (up to eps), so the moves compare exactly.
+  auto run = [](float mult) {
+    ParamStore ps;
+    int a = ps.add("a", {4}, false), s = ps.add("s_scale", {4}, false, true);
+    ps.finalize();
+    for (int i : {a, s}) {
+      ps.set_lr_mult(i, mult);
+      for (int j = 0; j < 4; j++) {
+        ps[i].f32()[j] = 0.5f + 0.25f * float(j);
+        ps[i].grad().f32()[j] = j % 2 ? 0.3f : -0.7f;
+      }
+    }
+    AdamW opt(ps, {1e-2f, 0.9f, 0.95f, 1e-8f, 0.0f});
+    opt.step(1e-2f);
+    std::vector<float> moved;
+    for (int i : {a, s})
+      for (int j = 0; j < 4; j++)
+        moved.push_back(i == a ? ps[i].f32()[j] - (0.5f + 0.25f * float(j)) : std::log(ps[i].f32()[j] / (0.5f + 0.25f * float(j))));
+    return moved;
+  };
+  std::vector<float> one = run(1.0f), three = run(3.0f), zero = run(0.0f);
+  for (size_t k = 0; k < one.size(); k++) {
+    INFO("element " << k);
+    CHECK(std::fabs(one[k]) == Approx(1e-2).epsilon(1e-4));
+    CHECK(three[k] == Approx(3.0f * one[k]).epsilon(1e-4));
+    CHECK(zero[k] == 0.0f);
+  }
+}
+
 TEST_CASE("KV-cache decode agrees with the training forward", "[model][decode]") {
   Transformer m(tiny_config());
   m.init_weights(3);

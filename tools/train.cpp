@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
     p.option("--qat-scale-init", &o.qat_scale_init, "initial QAT scales: minmax (ggml rule) or mse", "M");
     p.flag("--qat-freeze-scales", &o.qat_freeze_scales, "keep the QAT scales at their initial values");
     p.flag("--qat-identity-ste", &o.qat_identity_ste, "straight-through gradient also for clipped weights");
+    p.option("--qat-scale-lr", &o.qat_scale_lr, "learning-rate multiplier of the QAT scales (steps in log space)", 0.0, 1000.0);
     p.option("--distill", &o.distill, "knowledge distillation from this teacher checkpoint (same tokenizer), "
              "e.g. the FP32 model for QAT", "CKPT");
     p.option("--distill-weight", &o.distill_weight, "loss = W x KL(teacher || model) + (1 - W) x cross-entropy", 0.0, 1.0);

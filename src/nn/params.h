@@ -17,6 +17,7 @@ struct ParamInfo {
   int64_t numel;
   bool decay;        // AdamW weight decay applies
   bool log_space = false;  // AdamW updates log(p) (positive scales: steps relative to the magnitude)
+  float lr_mult = 1.0f;    // AdamW's step for this parameter is lr * lr_mult
 };
 
 class ParamStore {
@@ -32,6 +33,7 @@ class ParamStore {
   int size() const { return int(info_.size()); }
   const ParamInfo& info(int i) const { return info_[size_t(i)]; }
   const std::vector<ParamInfo>& infos() const { return info_; }
+  void set_lr_mult(int i, float m) { info_[size_t(i)].lr_mult = m; }
 
   Tensor& flat() { return flat_; }           // (total,) all parameters
   Tensor& flat_grad() { return flat_grad_; }  // (total,) all gradients

@@ -24,13 +24,14 @@ void AdamW::step(float lr) {
   for (const ParamInfo& info : params_.infos()) {
     const float decay = info.decay ? 1.0f - lr * cfg_.weight_decay : 1.0f;
     const int64_t lo = info.offset, hi = info.offset + info.numel;
+    const float ss = info.lr_mult == 1.0f ? step_size : step_size * info.lr_mult;
     if (info.log_space) {
 #pragma omp parallel for schedule(static) if (info.numel > 32768)
       for (int64_t i = lo; i < hi; i++) {
         float gl = g[i] * p[i];  // d loss / d log p
         m[i] = b1 * m[i] + (1.0f - b1) * gl;
         v[i] = b2 * v[i] + (1.0f - b2) * gl * gl;
-        p[i] *= std::exp(-step_size * (m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps)));
+        p[i] *= std::exp(-ss * (m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps)));
       }
       continue;
     }
@@ -39,7 +40,7 @@ void AdamW::step(float lr) {
       p[i] *= decay;
       m[i] = b1 * m[i] + (1.0f - b1) * g[i];
       v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-      p[i] -= step_size * (m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps));
+      p[i] -= ss * (m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps));
     }
   }
 }

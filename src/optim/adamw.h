@@ -22,7 +22,7 @@ class AdamW {
   //   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
   // Parameters declared log_space (QAT scales) take the same step on log(p): g is replaced by g * p
   // (the gradient with respect to log p) and p *= exp(-step), so a step changes p by a fraction of
-  // itself, whatever its magnitude; no weight decay.
+  // itself, whatever its magnitude; no weight decay. A parameter's ParamInfo::lr_mult scales its step.
   void step(float lr);
   int64_t steps_taken() const { return t_; }
   void set_steps_taken(int64_t t) { t_ = t; }

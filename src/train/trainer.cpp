@@ -130,7 +130,7 @@ Json TrainOptions::to_json() const {
   j.set("eval_windows", eval_windows); j.set("save_every", save_every); j.set("vocab", vocab);
   j.set("max_nonfinite", max_nonfinite); j.set("qat", qat); j.set("qat_keep", qat_keep);
   j.set("qat_scale_init", qat_scale_init); j.set("qat_freeze_scales", qat_freeze_scales);
-  j.set("qat_identity_ste", qat_identity_ste); j.set("init", init);
+  j.set("qat_identity_ste", qat_identity_ste); j.set("qat_scale_lr", qat_scale_lr); j.set("init", init);
   j.set("distill", distill); j.set("distill_weight", distill_weight);
   j.set("cache_dir", cache_dir);
   return j;
@@ -148,6 +148,7 @@ TrainOptions TrainOptions::from_json(const Json& j) {
   o.qat = j.at("qat").as_string(); o.qat_keep = j.at("qat_keep").as_string();
   o.qat_scale_init = j.at("qat_scale_init").as_string(); o.qat_freeze_scales = j.at("qat_freeze_scales").as_bool();
   o.qat_identity_ste = j.at("qat_identity_ste").as_bool(); o.init = j.at("init").as_string();
+  if (const Json* v = j.find("qat_scale_lr")) o.qat_scale_lr = v->as_double();  // absent before it existed
   if (j.contains("distill")) {  // absent in checkpoints written before distillation existed
     o.distill = j.at("distill").as_string();
     o.distill_weight = j.at("distill_weight").as_double();
@@ -268,6 +269,9 @@ TrainSummary train(const TrainOptions& opt_in) {
       init_has_scales = init_has_scales || (model.is_scale_param(i) && init_ck->weights.find(model.params.info(i).name));
   }
   if (qcfg && !resume_ck && !init_has_scales) model.init_qat_scales();
+  if (qcfg)
+    for (int i = 0; i < model.params.size(); i++)
+      if (model.is_scale_param(i)) model.params.set_lr_mult(i, float(opt.qat_scale_lr));
   // Knowledge distillation: the teacher (FP32 or QAT checkpoint, same tokenizer) runs its forward on
   // every micro-batch without a graph; the loss becomes w * KL(teacher || model) + (1 - w) * CE.
   std::unique_ptr<Transformer> teacher;

@@ -39,6 +39,7 @@ struct TrainOptions {
   std::string qat_scale_init = "mse";  // minmax | mse
   bool qat_freeze_scales = false;
   bool qat_identity_ste = false;
+  double qat_scale_lr = 1.0;        // learning-rate multiplier of the QAT scales
   std::string distill;              // teacher checkpoint: knowledge distillation (e.g. QAT from FP32)
   double distill_weight = 1.0;      // loss = w * KL(teacher || model) + (1 - w) * cross-entropy
   bool quiet = false;               // no progress line
