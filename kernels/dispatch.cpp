@@ -52,7 +52,7 @@ Kernels scalar_table() {
   k.s8_pc = {1, pack::s8_panel_bytes<1>, pack::pack_s8<1, 0>, scalar::gemv_s8_pc, scalar::gemm_s8_pc,
              scalar::gemm_s8_pc_s32};
   k.f32 = {scalar::gemv_f32, scalar::gemm_f32};
-  k.rows = {scalar::exp_f32, scalar::weighted_rows, scalar::softmax, scalar::swiglu};
+  k.rows = {scalar::exp_f32, scalar::weighted_rows, scalar::softmax, scalar::swiglu, scalar::swiglu_backward};
   k.peak = {scalar::peak_f32_fma, scalar::peak_int8, nullptr, scalar::peak_read};
   return k;
 }
@@ -70,7 +70,7 @@ Kernels avx2_table() {
   k.quant = {avx2::quantize_q8_0, avx2::quantize_per_token, avx2::quantize_learned};
   QAT_INT_FAMILIES(k, avx2, 8, 0)
   k.f32 = {avx2::gemv_f32, avx2::gemm_f32};
-  k.rows = {avx2::exp_f32, avx2::weighted_rows, avx2::softmax, avx2::swiglu};
+  k.rows = {avx2::exp_f32, avx2::weighted_rows, avx2::softmax, avx2::swiglu, avx2::swiglu_backward};
   k.peak = {avx2::peak_f32_fma, avx2::peak_int8_exact, avx2::peak_int8_i16, avx2::peak_read};
   return k;
 }

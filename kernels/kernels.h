@@ -92,6 +92,9 @@ struct RowKernels {
   void (*softmax)(float* s, int64_t n, float scale, float* max, float* sum);
   // y (n) = silu(g) * u = (g / (1 + exp(-g))) * u elementwise (y may be g).
   void (*swiglu)(const float* g, const float* u, int64_t n, float* y);
+  // Its backward, accumulated: s = 1 / (1 + exp(-g)); dg += (dy * u) * (s * (1 + g * (1 - s)));
+  // du += (dy * g) * s. dg or du may be null (not wanted).
+  void (*swiglu_backward)(const float* g, const float* u, const float* dy, int64_t n, float* dg, float* du);
 };
 
 // ---- peak loops (bin/bench peak: the ceilings of the roofline) ----

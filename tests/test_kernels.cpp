@@ -585,6 +585,34 @@ TEST_CASE("row kernels: attention's softmax row and SwiGLU, the spec written out
       t->rows.swiglu(ga.data(), u.data(), n, ga.data());  // in place
       require_same_bits(ga, want, str(t->name, " swiglu in place n=", n));
     }
+    // The backward, accumulated into existing gradients: s = 1 / (1 + e), dg += (dy u) (s (1 + g (1 - s))),
+    // du += (dy g) s; either output may be absent.
+    std::vector<float> dy(g.size()), dg0(g.size()), du0(g.size());
+    for (size_t i = 0; i < g.size(); i++) {
+      dy[i] = rng_normal(10, uint64_t(n), i);
+      dg0[i] = rng_normal(11, uint64_t(n), i);
+      du0[i] = rng_normal(12, uint64_t(n), i);
+    }
+    std::vector<float> want_dg(dg0), want_du(du0);
+    for (size_t i = 0; i < g.size(); i++) {
+      const float s = 1.0f / (1.0f + e[i]);
+      want_dg[i] = want_dg[i] + dy[i] * u[i] * (s * (1.0f + g[i] * (1.0f - s)));
+      want_du[i] = want_du[i] + dy[i] * g[i] * s;
+    }
+    for (const Kernels* t : tables)
+      for (int which = 0; which < 3; which++) {  // both, dg only, du only
+        std::vector<float> dg(dg0), du(du0);
+        t->rows.swiglu_backward(g.data(), u.data(), dy.data(), n, which == 2 ? nullptr : dg.data(),
+                                which == 1 ? nullptr : du.data());
+        // A NaN input (g[2]) gives NaN, whose sign follows which operand of a commutative multiply the
+        // compiler put first: NaNs compare as NaNs, everything else bit for bit.
+        auto canon = [](std::vector<float> v) {
+          for (float& x : v) x = std::isnan(x) ? std::numeric_limits<float>::quiet_NaN() : x;
+          return v;
+        };
+        require_same_bits(canon(dg), canon(which == 2 ? dg0 : want_dg), str(t->name, " swiglu_backward dg n=", n, " case ", which));
+        require_same_bits(canon(du), canon(which == 1 ? du0 : want_du), str(t->name, " swiglu_backward du n=", n, " case ", which));
+      }
   }
 }
 

@@ -161,4 +161,25 @@ void swiglu(const float* g, const float* u, int64_t n, float* y) {
   }
 }
 
+void swiglu_backward(const float* g, const float* u, const float* dy, int64_t n, float* dg, float* du) {
+  const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
+  auto block = [&](int64_t i, __m256i mask, bool masked) {
+    auto load = [&](const float* p) { return masked ? _mm256_maskload_ps(p + i, mask) : _mm256_loadu_ps(p + i); };
+    auto store = [&](float* p, __m256 v) {
+      if (masked) _mm256_maskstore_ps(p + i, mask, v);
+      else _mm256_storeu_ps(p + i, v);
+    };
+    const __m256 gv = load(g), uv = load(u), dyv = load(dy);
+    const __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_xor_ps(gv, neg))));
+    if (dg) {
+      const __m256 ds = _mm256_mul_ps(s, _mm256_add_ps(one, _mm256_mul_ps(gv, _mm256_sub_ps(one, s))));
+      store(dg, _mm256_add_ps(load(dg), _mm256_mul_ps(_mm256_mul_ps(dyv, uv), ds)));
+    }
+    if (du) store(du, _mm256_add_ps(load(du), _mm256_mul_ps(_mm256_mul_ps(dyv, gv), s)));
+  };
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) block(i, _mm256_setzero_si256(), false);
+  if (i < n) block(i, tail_mask(n - i), true);
+}
+
 }  // namespace qat::QAT_KERNEL_NS

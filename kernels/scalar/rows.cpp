@@ -72,4 +72,12 @@ void swiglu(const float* g, const float* u, int64_t n, float* y) {
   for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + exp1(-g[i])) * u[i];
 }
 
+void swiglu_backward(const float* g, const float* u, const float* dy, int64_t n, float* dg, float* du) {
+  for (int64_t i = 0; i < n; i++) {
+    const float s = 1.0f / (1.0f + exp1(-g[i]));
+    if (dg) dg[i] += dy[i] * u[i] * (s * (1.0f + g[i] * (1.0f - s)));
+    if (du) du[i] += dy[i] * g[i] * s;
+  }
+}
+
 }  // namespace qat::scalar

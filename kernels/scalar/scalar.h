@@ -38,6 +38,7 @@ void weighted_rows(const float* p, int64_t ldp, int64_t G, const float* v, int64
                    float* out, int64_t ldo);
 void softmax(float* s, int64_t n, float scale, float* max, float* sum);
 void swiglu(const float* g, const float* u, int64_t n, float* y);
+void swiglu_backward(const float* g, const float* u, const float* dy, int64_t n, float* dg, float* du);
 
 // peak.cpp (bin/bench peak)
 double peak_f32_fma(int64_t iters);

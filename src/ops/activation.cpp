@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "src/ops/ops.h"
 #include "src/ops/rowops.h"
 #include "src/util/profile.h"
@@ -71,18 +72,11 @@ Tensor swiglu(const Tensor& gate_in, const Tensor& up_in) {
     const float *pg = gate.f32(), *pu = up.f32(), *dy = dout.f32();
     float* dg = gate.requires_grad() ? grad_buffer(gate).f32() : nullptr;
     float* du = up.requires_grad() ? grad_buffer(up).f32() : nullptr;
+    const Kernels& kt = kernels();  // sigmoid through the project's exp, as the forward's silu
 #pragma omp parallel for schedule(static) if (n > 16384)
-    for (int64_t i0 = 0; i0 < n; i0 += kBlock) {  // sigmoid through exp_f32, as the forward's silu
-      const int64_t c = n - i0 < kBlock ? n - i0 : kBlock;
-      std::vector<float> e(static_cast<size_t>(c));
-      for (int64_t i = 0; i < c; i++) e[size_t(i)] = -pg[i0 + i];
-      exp_f32(e.data(), c, e.data());
-      for (int64_t i = i0; i < i0 + c; i++) {
-        float s = 1.0f / (1.0f + e[size_t(i - i0)]);
-        if (dg) dg[i] += dy[i] * pu[i] * (s * (1.0f + pg[i] * (1.0f - s)));
-        if (du) du[i] += dy[i] * pg[i] * s;
-      }
-    }
+    for (int64_t i0 = 0; i0 < n; i0 += kBlock)
+      kt.rows.swiglu_backward(pg + i0, pu + i0, dy + i0, n - i0 < kBlock ? n - i0 : kBlock, dg ? dg + i0 : nullptr,
+                              du ? du + i0 : nullptr);
   });
   return out;
 }
