@@ -23,6 +23,14 @@ int64_t DecodeModel::weight_bytes() const {
 DecodeSession::DecodeSession(const DecodeModel& model, int64_t max_ctx) : m_(model), max_ctx_(max_ctx) {
   QAT_CHECK(max_ctx >= 1, "decode: context must be positive");
   const ModelConfig& c = m_.cfg;
+  // Activation buffers for a forward of the whole context, allocated and touched (zeroed) here, not by
+  // the first forward: on this VM a first-touch page fault costs several microseconds, and a 172-token
+  // prefill of `base` spent 4.8 of its 17.7 ms faulting in buffers it had just grown.
+  const int64_t C = c.d_model, HD = c.n_heads * c.head_dim(), KV = c.n_kv_heads * c.head_dim(), F = c.ffn;
+  for (auto [b, width] : {std::pair{&x_, C}, {&h_, C}, {&o_, C}, {&q_, HD}, {&att_, HD}, {&k_, KV}, {&v_, KV},
+                          {&g_, F}, {&u_, F}})
+    b->resize(size_t(max_ctx * width));
+  scores_.resize(size_t(c.n_heads / c.n_kv_heads * max_ctx));
   rope_cs_.resize(size_t(max_ctx * c.head_dim()));  // (cos, sin) of every position, computed once
   for (int64_t p = 0; p < max_ctx; p++) rope_angles(p, c.head_dim(), c.rope_base, rope_cs_.data() + p * c.head_dim());
   for (int64_t l = 0; l < c.n_layers; l++) {

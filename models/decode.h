@@ -45,8 +45,8 @@ class DecodeSession {
   // Per layer (Hkv, max_ctx, D): head-major, so attention streams one head's keys and values contiguously.
   std::vector<Tensor> k_cache_, v_cache_;
   // Activations of the last forward, kept so that decoding a token allocates nothing but its logits:
-  // x, h, o (n, C); q, att (n, H*D); k, v (n, Hkv*D); g, u (n, F); scores (group * max_ctx). Grown as
-  // needed.
+  // x, h, o (n, C); q, att (n, H*D); k, v (n, Hkv*D); g, u (n, F); scores (group * max_ctx). Sized for
+  // n = max_ctx by the constructor.
   std::vector<float> x_, h_, o_, q_, att_, k_, v_, g_, u_, scores_;
   std::vector<float> rope_cs_;  // (max_ctx, D): rope_angles of every position
 };
