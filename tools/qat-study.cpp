@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     std::string seeds_s = "1,2,3", schemes_s = "q4_0,q8_0,w8a8,w4-hard", out = "runs/study", preset = "small", data,
                 write_doc;
     int64_t fp32_steps = 3000, qat_steps = 600, threads = 0, windows = 0;
-    double lr = 0, lr_ft = 5e-4;
+    double lr = 0, lr_ft = 2e-4;
     std::string scale_init = "mse", distill = "none";
     double distill_weight = 1.0;
     ArgParser p("qat-study", "Runs the QAT vs PTQ protocol of docs/RESULTS.md and prints the table (resumable: finished\n"
