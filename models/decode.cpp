@@ -47,14 +47,10 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
   QAT_CHECK(p0 + n <= max_ctx_, "decode: context full (", p0 + n, " tokens > ", max_ctx_, ")");
   for (int64_t i = 0; i < n; i++) QAT_CHECK(tokens[i] >= 0 && tokens[i] < V, "decode: token id ", tokens[i], " out of range");
 
-  QAT_PROF("embed+alloc (rest of forward)", forward, 0.0, 8.0 * double(n * C));
-  auto buf = [](std::vector<float>& b, int64_t size) {
-    if (int64_t(b.size()) < size) b.resize(size_t(size));
-    return b.data();
-  };
-  float *px = buf(x_, n * C), *ph = buf(h_, n * C), *pq = buf(q_, n * H * D), *pa = buf(att_, n * H * D);
-  float *po = buf(o_, n * C), *pg = buf(g_, n * F), *pu = buf(u_, n * F);
-  float *pk = buf(k_, n * kv_stride), *pv = buf(v_, n * kv_stride);
+  QAT_PROF("embed (rest of forward)", forward, 0.0, 8.0 * double(n * C));
+  // The constructor sized every buffer for max_ctx >= p0 + n tokens.
+  float *px = x_.data(), *ph = h_.data(), *pq = q_.data(), *pa = att_.data(), *po = o_.data();
+  float *pg = g_.data(), *pu = u_.data(), *pk = k_.data(), *pv = v_.data();
   const float* cs = rope_cs_.data() + p0 * D;  // RoPE (cos, sin) of the new positions
   for (int64_t i = 0; i < n; i++) std::memcpy(px + i * C, m_.tok_embd.f32() + int64_t(tokens[i]) * C, size_t(C) * 4);
   const float scale = 1.0f / std::sqrt(float(D));
@@ -97,7 +93,7 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
       // A parallel region costs a few microseconds even with one thread (2.4 us measured here: as much as a
       // decode token's attention for one layer), so decoding runs on the calling thread, the session's scratch.
       if (n == 1 || num_threads() < 2 || n * H * (p0 + n) * D <= 32768) {
-        for (int64_t r = 0; r < n * Hkv; r++) rows(r, buf(scores_, group * (p0 + n)));
+        for (int64_t r = 0; r < n * Hkv; r++) rows(r, scores_.data());
       } else {
 #pragma omp parallel
         {

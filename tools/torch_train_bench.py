@@ -6,7 +6,8 @@ causal attention, SwiGLU, tied embedding) for a preset, runs AdamW steps on rand
 one JSON line: {"threads", "tokens_per_s" (median), "spread", "steps", "best_threads", "best_blas_threads",
 "cores_used", ...}. PyTorch at its best setting for a thread budget N: it runs with every intra-op thread
 count 1..N and every OpenBLAS thread count 1..N (one inter-op thread) and reports the fastest (on a busy
-2-vCPU host PyTorch's 2-thread run can be slower than its 1-thread run). Attention is the explicit softmax(QK^T)V: F.scaled_dot_product_attention does not exist in 1.13.
+2-vCPU host PyTorch's 2-thread run can be slower than its 1-thread run). Attention is the explicit
+softmax(QK^T)V: F.scaled_dot_product_attention does not exist in 1.13.
 Usage: tools/torch_train_bench.py --preset small --threads 2 [--batch 16] [--steps 12]
 """
 import argparse

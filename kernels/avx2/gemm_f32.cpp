@@ -1,19 +1,14 @@
 // AVX2 fixed-order f32 GEMM, bit-identical to dot_f32 (src/ops/rowops.h) per output: one ymm holds
 // the 8 interleaved partial sums of one (m, n) pair, lane j summing x[k] * w[k] for k % 8 == j with a
 // separate multiply and add (no FMA), the tail updating lanes below K % 8 only; then
-// ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)) = (lo half + hi half), then pairs, as combine() does.
+// ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)) = (lo half + hi half), then pairs, as combine8() (lanes.h) does.
 #include "kernels/avx2/intrin.h"
+#include "kernels/avx2/lanes.h"
 
 namespace qat::QAT_KERNEL_NS {
 namespace {
 
 #define QAT_UNROLL _Pragma("GCC unroll 16")  // tile arrays must live in registers
-
-inline float combine(__m256 l) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(l), _mm256_extractf128_ps(l, 1));  // l0+l4, l1+l5, l2+l6, l3+l7
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));  // (l0+l4)+(l2+l6), (l1+l5)+(l3+l7)
-  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
-}
 
 // y (MR, ldy) columns 0..NN-1 = x (MR, ldx) w (NN, ldw)^T over K.
 template <int MR, int NN>
@@ -51,7 +46,7 @@ void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, f
   QAT_UNROLL
   for (int i = 0; i < MR; i++)
     QAT_UNROLL
-    for (int j = 0; j < NN; j++) y[i * ldy + j] = combine(acc[i][j]);
+    for (int j = 0; j < NN; j++) y[i * ldy + j] = combine8(acc[i][j]);
 }
 
 template <int MR>

@@ -4,6 +4,7 @@
 // The f32 operations are the scalar ones (one multiply x * id, IEEE divisions); roundf is done as
 // below, since vroundps has no round-half-away-from-zero mode.
 #include "kernels/avx2/intrin.h"
+#include "kernels/avx2/lanes.h"
 
 namespace qat::QAT_KERNEL_NS {
 namespace {
@@ -32,13 +33,6 @@ inline void store_codes32(const __m256i c[4], int8_t* q) {
 // max |v| lanes into m: _mm256_max_ps(a, m) returns m when a is NaN, so NaN never wins.
 inline __m256 max_abs(__m256 v, __m256 m) {
   return _mm256_max_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), v), m);
-}
-
-inline float hmax(__m256 v) {  // of non-NaN lanes: order-free
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-  return _mm_cvtss_f32(m);
 }
 
 inline int32_t hsum(__m256i v) {  // integers: order-free
@@ -72,7 +66,7 @@ void quantize_q8_0(const float* x, int64_t M, int64_t K, int8_t* q, float* d, in
       __m256 m = _mm256_setzero_ps();
       QAT_UNROLL
       for (int t = 0; t < 4; t++) m = max_abs(_mm256_loadu_ps(xb + 8 * t), m);
-      amax[j] = hmax(m);
+      amax[j] = hmax8(m);
     }
     const __m256 vd = _mm256_div_ps(_mm256_load_ps(amax), _mm256_set1_ps(127.0f));
     const __m256 nonzero = _mm256_cmp_ps(vd, _mm256_setzero_ps(), _CMP_NEQ_OQ);
@@ -90,7 +84,7 @@ void quantize_per_token(const float* x, int64_t M, int64_t K, int8_t* q, float* 
     const float* xr = x + r * K;
     __m256 m = _mm256_setzero_ps();
     for (int64_t k = 0; k < K; k += 8) m = max_abs(_mm256_loadu_ps(xr + k), m);
-    const float dr = hmax(m) / 127.0f;
+    const float dr = hmax8(m) / 127.0f;
     const float id = dr != 0.0f ? 1.0f / dr : 0.0f;
     int32_t sum = 0;
     for (int64_t k = 0; k < K; k += 32) sum += codes32(xr + k, id, q + r * K + k);

@@ -1,6 +1,7 @@
 // AVX2 row functions, bit-identical to kernels/scalar/rows.cpp: the same multiplies, adds and integer
 // steps, 8 lanes at a time (no FMA anywhere: -ffp-contract=off keeps mul + add apart).
 #include "kernels/avx2/intrin.h"
+#include "kernels/avx2/lanes.h"
 
 namespace qat::QAT_KERNEL_NS {
 namespace {
@@ -123,9 +124,7 @@ void softmax(float* s, int64_t n, float scale, float* max, float* sum) {
     _mm256_maskstore_ps(s + body, tail, x);
     mv = _mm256_max_ps(_mm256_blendv_ps(ninf, x, ftail), mv);
   }
-  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
-  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-  const float m = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+  const float m = hmax8(mv);
   const __m256 mm = _mm256_set1_ps(m);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t j = 0; j < body; j += 8) {
@@ -138,9 +137,7 @@ void softmax(float* s, int64_t n, float scale, float* max, float* sum) {
     _mm256_maskstore_ps(s + body, tail, e);
     acc = _mm256_blendv_ps(acc, _mm256_add_ps(acc, e), ftail);
   }
-  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));  // l0+l4, ...
-  const __m128 t = _mm_add_ps(h, _mm_movehl_ps(h, h));  // (l0+l4)+(l2+l6), (l1+l5)+(l3+l7)
-  const float total = _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+  const float total = combine8(acc);  // sum_f32's order
   const __m256 inv = _mm256_set1_ps(1.0f / total);
   for (int64_t j = 0; j < body; j += 8) _mm256_storeu_ps(s + j, _mm256_mul_ps(_mm256_loadu_ps(s + j), inv));
   if (body < n) _mm256_maskstore_ps(s + body, tail, _mm256_mul_ps(_mm256_maskload_ps(s + body, tail), inv));
