@@ -150,21 +150,22 @@ struct Q4 {
         QAT_UNROLL
         for (int p = 0; p < NP; p++) isum[i][p] = start;
       }
+      // One nibble half at a time (the low nibbles hold k = 32b + 4v + 0..3, the high ones k + 16): only
+      // one unpacked weight vector per panel is live, which keeps a 4-row tile within 16 registers.
       QAT_UNROLL
-      for (int v = 0; v < 4; v++) {
-        __m256i lo[NP], hi[NP];
+      for (int h = 0; h < 8; h++) {
+        const int v = h / 2, half = h % 2;
+        __m256i u[NP];
         QAT_UNROLL
         for (int p = 0; p < NP; p++) {
           const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + p * g.pb + 2 * NR + 32 * v));
-          lo[p] = _mm256_and_si256(raw, low4);                        // k = 32b + 4v + 0..3
-          hi[p] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);  // k = 32b + 16 + 4v + 0..3
+          u[p] = _mm256_and_si256(half ? _mm256_srli_epi16(raw, 4) : raw, low4);
         }
         QAT_UNROLL
         for (int i = 0; i < MR; i++) {
-          const int8_t* a = q + i * g.K + 32 * b + 4 * v;
-          const __m256i alo = bcast4(a), ahi = bcast4(a + 16);
+          const __m256i a = bcast4(q + i * g.K + 32 * b + 16 * half + 4 * v);
           QAT_UNROLL
-          for (int p = 0; p < NP; p++) isum[i][p] = step_q4(step_q4(isum[i][p], lo[p], alo), hi[p], ahi);
+          for (int p = 0; p < NP; p++) isum[i][p] = step_q4(isum[i][p], u[p], a);
         }
       }
       QAT_UNROLL
