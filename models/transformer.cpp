@@ -110,6 +110,13 @@ void Transformer::init_qat_scales() {
   if (lm_head_act_scale >= 0) params[lm_head_act_scale].f32()[0] = 0.0f;
 }
 
+void Transformer::dampen_qat_weights(float rate) {
+  for_each_quantized([&](const std::string&, int w, int s, const LayerQuant& f) {
+    const ParamInfo& info = params.info(w);
+    dampen_toward_grid(params[w].f32(), params[s].f32(), info.shape[0], info.shape[1], f, rate);
+  });
+}
+
 bool Transformer::is_scale_param(int index) const {
   const std::string& n = params.info(index).name;
   return n.size() > 6 && (n.compare(n.size() - 6, 6, "_scale") == 0 || n.compare(n.size() - 12, 12, ".input_scale") == 0);

@@ -64,6 +64,8 @@ class Transformer {
   void clamp_qat_scales();
   void zero_qat_scale_grads();
   bool is_scale_param(int index) const;
+  // QAT oscillation dampening after an optimizer step: dampen_toward_grid on every quantized weight.
+  void dampen_qat_weights(float rate);
   // When set, project() records the SQNR (dB) of each quantized layer's input activations here,
   // keyed "layers.L.kind" / "lm_head" (QAT logs it at evaluations).
   std::vector<std::pair<std::string, double>>* act_sqnr = nullptr;

@@ -40,6 +40,41 @@ TEST_CASE("fake quant equals dequantize(quantize(w)), codes in range", "[qat]") 
   }
 }
 
+TEST_CASE("oscillation dampening moves in-range weights toward their grid value, leaves clipped ones", "[qat]") {
+  for (const char* scheme : {"q4_0", "w4"}) {
+    LayerQuant q = scheme_layer(scheme);
+    const int64_t N = 5, K = 64, G = q.group(K);
+    Tensor w = Tensor::randn({N, K}, 11, 0.5f);
+    Tensor s = scales_for(w, q, "mse");
+    for (int64_t e = 0; e < N * K; e += 9) w.f32()[e] *= 3.0f;  // some weights beyond the clip range
+    const std::vector<float> before = w.to_vector();
+    const std::vector<float> wh = fake_quant_weight(w, s, q, false).to_vector();
+    std::vector<int8_t> codes;
+    std::vector<float> s16;
+    quantize_weight(w, s, q, &codes, &s16);
+    const float rate = 0.25f;
+    dampen_toward_grid(w.f32(), s.f32(), N, K, q, rate);
+    int in_range = 0, clipped = 0;
+    for (int64_t e = 0; e < N * K; e++) {
+      const float v = before[size_t(e)] / s16[size_t(e / G)];
+      INFO(scheme << " element " << e);
+      if (v >= float(q.code_min()) && v <= float(q.code_max())) {
+        in_range++;
+        REQUIRE(w.f32()[e] == before[size_t(e)] - rate * (before[size_t(e)] - wh[size_t(e)]));
+      } else {
+        clipped++;
+        REQUIRE(w.f32()[e] == before[size_t(e)]);
+      }
+    }
+    REQUIRE(in_range > 0);
+    REQUIRE(clipped > 0);
+    // The codes never change: a weight moves toward the middle of its own bin.
+    std::vector<int8_t> after;
+    quantize_weight(w, s, q, &after, &s16);
+    REQUIRE(after == codes);
+  }
+}
+
 TEST_CASE("STE and LSQ gradients equal their formulas", "[qat][lsq]") {
   for (bool identity : {false, true})
     for (const char* scheme : {"q4_0", "w8a8", "w4"}) {

@@ -29,6 +29,13 @@ Tensor fixed_linear(const Tensor& x, const Tensor& w);
 void quantize_weight(const Tensor& w, const Tensor& scale, const LayerQuant& q, std::vector<int8_t>* codes,
                      std::vector<float>* s16);
 
+// Oscillation dampening (Nagel et al. 2022, "Overcoming oscillations in quantization-aware training"),
+// decoupled from the gradient as AdamW's weight decay is: every latent weight inside the clip range
+// moves the fraction `rate` of the way to its fake-quantized value, w -= rate * (w - w_hat), so a weight
+// that flips between two codes from step to step is pulled to the middle of its current bin. Weights
+// outside the range are left alone (the STE gives them no gradient either). w (N, K), scale (N, K/G).
+void dampen_toward_grid(float* w, const float* scale, int64_t N, int64_t K, const LayerQuant& q, float rate);
+
 // Signal-to-quantization-noise ratio in dB: 10 log10(sum x^2 / sum (x - x_hat)^2) (inf when exact).
 double sqnr_db(const float* x, const float* x_hat, int64_t n);
 

@@ -131,6 +131,7 @@ Json TrainOptions::to_json() const {
   j.set("max_nonfinite", max_nonfinite); j.set("qat", qat); j.set("qat_keep", qat_keep);
   j.set("qat_scale_init", qat_scale_init); j.set("qat_freeze_scales", qat_freeze_scales);
   j.set("qat_identity_ste", qat_identity_ste); j.set("qat_scale_lr", qat_scale_lr); j.set("init", init);
+  j.set("qat_dampen", qat_dampen);
   j.set("distill", distill); j.set("distill_weight", distill_weight);
   j.set("cache_dir", cache_dir);
   return j;
@@ -149,6 +150,7 @@ TrainOptions TrainOptions::from_json(const Json& j) {
   o.qat_scale_init = j.at("qat_scale_init").as_string(); o.qat_freeze_scales = j.at("qat_freeze_scales").as_bool();
   o.qat_identity_ste = j.at("qat_identity_ste").as_bool(); o.init = j.at("init").as_string();
   if (const Json* v = j.find("qat_scale_lr")) o.qat_scale_lr = v->as_double();  // absent before it existed
+  if (const Json* v = j.find("qat_dampen")) o.qat_dampen = v->as_double();
   if (j.contains("distill")) {  // absent in checkpoints written before distillation existed
     o.distill = j.at("distill").as_string();
     o.distill_weight = j.at("distill_weight").as_double();
@@ -391,6 +393,10 @@ TrainSummary train(const TrainOptions& opt_in) {
         QAT_PROF("optimizer", other, 12.0 * double(model.params.total()), 20.0 * double(model.params.total()));
         adam.step(lr);
         if (qcfg) model.clamp_qat_scales();
+        if (qcfg && opt.qat_dampen > 0) {
+          QAT_PROF("dampen", other);
+          model.dampen_qat_weights(std::min(1.0f, lr * float(opt.qat_dampen)));
+        }
         nonfinite_streak = 0;
       } else {
         nonfinite_streak++;
