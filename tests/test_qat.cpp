@@ -3,6 +3,7 @@
 // differentiable; the integer-kernel linear agrees with f32 math on the dequantized operands.
 #include <cmath>
 
+#include "src/core/rng.h"
 #include "src/quant/fake_quant.h"
 #include "src/quant/quant.h"
 #include "src/quant/scale_init.h"
@@ -109,6 +110,45 @@ TEST_CASE("STE and LSQ gradients equal their formulas", "[qat][lsq]") {
       CHECK(max_dw == 0.0);
       CHECK(max_ds <= 1e-5 * std::max(1.0, max_s));
     }
+}
+
+TEST_CASE("Quant-Noise: a random fraction p is fake-quantized, STE there and identity elsewhere", "[qat][lsq]") {
+  LayerQuant q = scheme_layer("q4_0");
+  const int64_t N = 8, K = 96, G = q.group(K);
+  Tensor w = Tensor::randn({N, K}, 21, 1.0f).set_requires_grad();
+  Tensor s = scales_for(w.detach(), q, "minmax");
+  for (int64_t g = 0; g < s.numel(); g++) s.f32()[g] *= 0.6f;  // some weights clip
+  const std::vector<float> wh = fake_quant_weight(w.detach(), s.detach(), q, false).to_vector();
+  // p = 0: the identity; p = 1: exactly fake_quant_weight.
+  REQUIRE(fake_quant_weight_partial(w.detach(), s.detach(), q, false, 0.0f, 7, 3).to_vector() == w.to_vector());
+  REQUIRE(fake_quant_weight_partial(w.detach(), s.detach(), q, false, 1.0f, 7, 3).to_vector() == wh);
+  const float p = 0.5f;
+  Tensor R = Tensor::randn({N, K}, 22);
+  Tensor out = fake_quant_weight_partial(w, s, q, false, p, 7, 3);
+  sum(mul(out, R)).backward();
+  const float* pw = w.f32();
+  const float* pr = R.f32();
+  std::vector<float> o = out.to_vector(), gw = w.grad().to_vector(), gs = s.grad().to_vector();
+  int quantized = 0;
+  for (int64_t g = 0; g < N * K / G; g++) {
+    double s16 = learned_scale(s.f32()[g]), acc = 0;
+    for (int64_t e = g * G; e < (g + 1) * G; e++) {
+      const bool m = rng_uniform(7, 3, uint64_t(e)) < p;  // the documented mask
+      quantized += m;
+      INFO("element " << e << (m ? " quantized" : " f32"));
+      REQUIRE(o[size_t(e)] == (m ? wh[size_t(e)] : pw[e]));
+      double v = double(pw[e] / float(s16));
+      bool in = v >= q.code_min() && v <= q.code_max();
+      double code = std::min<double>(q.code_max(), std::max<double>(q.code_min(), std::round(v)));
+      REQUIRE(gw[size_t(e)] == (m ? (in ? pr[e] : 0.0f) : pr[e]));
+      if (m) acc += pr[e] * (in ? code - v : code);
+    }
+    CHECK(std::fabs(gs[size_t(g)] - acc / std::sqrt(double(G) * q.code_max())) <= 1e-5);
+  }
+  CHECK(quantized > N * K * 4 / 10);
+  CHECK(quantized < N * K * 6 / 10);
+  // Another stream draws another mask.
+  REQUIRE(fake_quant_weight_partial(w.detach(), s.detach(), q, false, p, 7, 4).to_vector() != o);
 }
 
 TEST_CASE("LSQ scale gradient matches finite differences where the function is differentiable", "[qat][lsq]") {

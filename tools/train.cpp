@@ -45,6 +45,8 @@ int main(int argc, char** argv) {
     p.option("--qat-scale-lr", &o.qat_scale_lr, "learning-rate multiplier of the QAT scales (steps in log space)", 0.0, 1000.0);
     p.option("--qat-dampen", &o.qat_dampen, "oscillation dampening: after each step, latent weights inside the clip range move "
              "lr x X of the way to their quantized values (0: off)", 0.0, 1e6);
+    p.option("--qat-noise", &o.qat_noise, "Quant-Noise: QAT fake-quantizes a random fraction of the weights, P at the "
+             "first step rising linearly to all of them at mid-run (1: off, plain QAT)", 0.0, 1.0);
     p.option("--distill", &o.distill, "knowledge distillation from this teacher checkpoint (same tokenizer), "
              "e.g. the FP32 model for QAT", "CKPT");
     p.option("--distill-weight", &o.distill_weight, "loss = W x KL(teacher || model) + (1 - W) x cross-entropy", 0.0, 1.0);
@@ -63,7 +65,7 @@ int main(int argc, char** argv) {
       TrainOptions saved = saved_options(o.out);
       for (const char* f : {"--preset", "--data", "--batch", "--ctx", "--accum", "--lr", "--warmup", "--weight-decay",
                             "--clip", "--seed", "--vocab", "--qat", "--qat-keep", "--qat-scale-init",
-                            "--qat-freeze-scales", "--qat-identity-ste", "--qat-dampen", "--distill", "--distill-weight"})
+                            "--qat-freeze-scales", "--qat-identity-ste", "--qat-dampen", "--qat-noise", "--distill", "--distill-weight"})
         if (p.given(f)) throw UsageError(str(f, " cannot change on --resume (the run continues with its saved options)"));
       saved.out = o.out;
       saved.resume = true;

@@ -17,6 +17,12 @@ namespace qat {
 
 // w (N, K), scale (N, K/G) positive learned scales -> w_hat (N, K).
 Tensor fake_quant_weight(const Tensor& w, const Tensor& scale, const LayerQuant& q, bool identity_ste);
+// Quant-Noise (Fan et al. 2021): only a random fraction p of the elements is fake-quantized, the rest
+// pass through in f32. Element e is quantized iff rng_uniform(seed, stream, e) < p, a pure function of
+// its arguments (any thread count). Backward: STE for the quantized elements, identity for the others;
+// the LSQ scale gradient comes from the quantized elements only. p = 1 is fake_quant_weight.
+Tensor fake_quant_weight_partial(const Tensor& w, const Tensor& scale, const LayerQuant& q, bool identity_ste,
+                                 float p, uint64_t seed, uint64_t stream);
 // x (..., K) -> x_hat; static_scale (1) is used (and learned) only for AQuant::int8_static.
 Tensor fake_quant_act(const Tensor& x, AQuant a, const Tensor& static_scale);
 // x (..., K), w (N, K), scale (N, K/G), act_scale (1) or undefined -> (..., N).

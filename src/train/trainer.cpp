@@ -131,7 +131,7 @@ Json TrainOptions::to_json() const {
   j.set("max_nonfinite", max_nonfinite); j.set("qat", qat); j.set("qat_keep", qat_keep);
   j.set("qat_scale_init", qat_scale_init); j.set("qat_freeze_scales", qat_freeze_scales);
   j.set("qat_identity_ste", qat_identity_ste); j.set("qat_scale_lr", qat_scale_lr); j.set("init", init);
-  j.set("qat_dampen", qat_dampen);
+  j.set("qat_dampen", qat_dampen); j.set("qat_noise", qat_noise);
   j.set("distill", distill); j.set("distill_weight", distill_weight);
   j.set("cache_dir", cache_dir);
   return j;
@@ -151,6 +151,7 @@ TrainOptions TrainOptions::from_json(const Json& j) {
   o.qat_identity_ste = j.at("qat_identity_ste").as_bool(); o.init = j.at("init").as_string();
   if (const Json* v = j.find("qat_scale_lr")) o.qat_scale_lr = v->as_double();  // absent before it existed
   if (const Json* v = j.find("qat_dampen")) o.qat_dampen = v->as_double();
+  if (const Json* v = j.find("qat_noise")) o.qat_noise = v->as_double();
   if (j.contains("distill")) {  // absent in checkpoints written before distillation existed
     o.distill = j.at("distill").as_string();
     o.distill_weight = j.at("distill_weight").as_double();
@@ -354,6 +355,12 @@ TrainSummary train(const TrainOptions& opt_in) {
         model.params.zero_grad();
       }
       double loss_sum = 0, kl_sum = 0;
+      if (qcfg && opt.qat_noise < 1.0) {  // Quant-Noise: the quantized fraction rises linearly to 1 at mid-run
+        const double ramp = std::min(1.0, double(step) / (0.5 * double(opt.steps)));
+        model.qat_noise = float(opt.qat_noise + (1.0 - opt.qat_noise) * ramp);
+        model.qat_noise_seed = opt.seed;
+        model.qat_noise_step = uint64_t(step);
+      }
       for (int64_t micro = 0; micro < opt.accum; micro++) {
         Batch b = [&] { QAT_PROF("data", other); return loader.next(); }();
         Tensor loss;
@@ -378,6 +385,7 @@ TrainSummary train(const TrainOptions& opt_in) {
         QAT_PROF("free graph", other);
         loss = Tensor();
       }
+      model.qat_noise = 1.0f;  // evaluation and serving always see every weight quantized
       float loss_v = float(loss_sum / double(opt.accum)), kl_v = float(kl_sum / double(opt.accum));
       if (teacher && !std::isfinite(kl_v)) loss_v = kl_v;  // the guard below sees a non-finite objective
       if (qcfg && qcfg->freeze_scales) model.zero_qat_scale_grads();

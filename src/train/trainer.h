@@ -41,6 +41,7 @@ struct TrainOptions {
   bool qat_identity_ste = false;
   double qat_scale_lr = 1.0;        // learning-rate multiplier of the QAT scales
   double qat_dampen = 0.0;          // oscillation dampening: rate lr * this per step (0: off)
+  double qat_noise = 1.0;           // Quant-Noise: fraction quantized at step 0, rising to 1 at mid-run (1: off)
   std::string distill;              // teacher checkpoint: knowledge distillation (e.g. QAT from FP32)
   double distill_weight = 1.0;      // loss = w * KL(teacher || model) + (1 - w) * cross-entropy
   bool quiet = false;               // no progress line
