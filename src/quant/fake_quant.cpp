@@ -111,6 +111,12 @@ double sqnr_db(const float* x, const float* x_hat, int64_t n) {
 }
 
 Tensor fake_quant_weight(const Tensor& w, const Tensor& scale, const LayerQuant& q, bool identity_ste) {
+  return fake_quant_weight_partial(w, scale, q, identity_ste, 1.0f, 0, 0);
+}
+
+Tensor fake_quant_weight_partial(const Tensor& w, const Tensor& scale, const LayerQuant& q, bool identity_ste,
+                                 float p, uint64_t seed, uint64_t stream) {
+  QAT_CHECK(p >= 0.0f && p <= 1.0f, "fake_quant_weight: the quantized fraction must be in [0, 1], got ", p);
   check_weight("fake_quant_weight", w, scale, q);
   int64_t N = w.dim(0), K = w.dim(1), G = q.group(K);
   QAT_PROF("fake_quant_weight", forward, 3.0 * double(N * K), 9.0 * double(N * K));
@@ -119,48 +125,35 @@ Tensor fake_quant_weight(const Tensor& w, const Tensor& scale, const LayerQuant&
   quantize_weight(w, scale, q, codes.get(), s16.get());
   Tensor out = Tensor::empty({N, K});
   dequantize(codes->data(), s16->data(), N * K, G, out.f32());
-  record(out, "fake_quant_weight", {w, scale}, [w, scale, q, identity_ste, codes, s16, N, K, G](const Tensor&, const Tensor& dout) {
-    float* dw = w.requires_grad() ? grad_buffer(w).f32() : nullptr;
-    float* ds = scale.requires_grad() ? grad_buffer(scale).f32() : nullptr;
-    weight_backward(dout.f32(), w.f32(), codes->data(), s16->data(), N, K, G, q.code_min(), q.code_max(), identity_ste, dw, ds);
-  });
-  return out;
-}
-
-Tensor fake_quant_weight_partial(const Tensor& w, const Tensor& scale, const LayerQuant& q, bool identity_ste,
-                                 float p, uint64_t seed, uint64_t stream) {
-  QAT_CHECK(p >= 0.0f && p <= 1.0f, "fake_quant_weight_partial: p must be in [0, 1], got ", p);
-  if (p == 1.0f) return fake_quant_weight(w, scale, q, identity_ste);
-  check_weight("fake_quant_weight_partial", w, scale, q);
-  int64_t N = w.dim(0), K = w.dim(1), G = q.group(K);
-  QAT_PROF("fake_quant_weight", forward, 4.0 * double(N * K), 9.0 * double(N * K));
-  auto codes = std::make_shared<std::vector<int8_t>>();
-  auto s16 = std::make_shared<std::vector<float>>();
-  quantize_weight(w, scale, q, codes.get(), s16.get());
-  auto quantized = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(N * K));
-  Tensor out = Tensor::empty({N, K});
-  dequantize(codes->data(), s16->data(), N * K, G, out.f32());
-  const float* pw = w.f32();
-  float* po = out.f32();
-  uint8_t* pm = quantized->data();
+  std::shared_ptr<std::vector<uint8_t>> quantized;  // Quant-Noise mask; null when every element is quantized
+  if (p < 1.0f) {
+    quantized = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(N * K));
+    const float* pw = w.f32();
+    float* po = out.f32();
+    uint8_t* pm = quantized->data();
 #pragma omp parallel for schedule(static) if (N * K > 65536)
-  for (int64_t e = 0; e < N * K; e++) {
-    pm[e] = rng_uniform(seed, stream, uint64_t(e)) < p;
-    if (!pm[e]) po[e] = pw[e];
+    for (int64_t e = 0; e < N * K; e++) {
+      pm[e] = rng_uniform(seed, stream, uint64_t(e)) < p;
+      if (!pm[e]) po[e] = pw[e];
+    }
   }
   record(out, "fake_quant_weight", {w, scale},
          [w, scale, q, identity_ste, codes, s16, quantized, N, K, G](const Tensor&, const Tensor& dout) {
            float* dw = w.requires_grad() ? grad_buffer(w).f32() : nullptr;
            float* ds = scale.requires_grad() ? grad_buffer(scale).f32() : nullptr;
            const float* dy = dout.f32();
-           const uint8_t* m = quantized->data();
-           std::vector<float> dq(static_cast<size_t>(N * K));  // the gradient of the quantized elements
-           for (int64_t e = 0; e < N * K; e++) {
-             dq[size_t(e)] = m[e] ? dy[e] : 0.0f;
-             if (dw && !m[e]) dw[e] += dy[e];
+           std::vector<float> dq;  // with a mask: the gradient of the quantized elements (the rest pass through)
+           if (quantized) {
+             const uint8_t* m = quantized->data();
+             dq.resize(static_cast<size_t>(N * K));
+             for (int64_t e = 0; e < N * K; e++) {
+               dq[size_t(e)] = m[e] ? dy[e] : 0.0f;
+               if (dw && !m[e]) dw[e] += dy[e];
+             }
+             dy = dq.data();
            }
-           weight_backward(dq.data(), w.f32(), codes->data(), s16->data(), N, K, G, q.code_min(), q.code_max(),
-                           identity_ste, dw, ds);
+           weight_backward(dy, w.f32(), codes->data(), s16->data(), N, K, G, q.code_min(), q.code_max(), identity_ste,
+                           dw, ds);
          });
   return out;
 }
