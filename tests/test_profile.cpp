@@ -23,37 +23,45 @@ void busy_ms(double ms) {  // a spin, not a sleep: the clock runs the same eithe
 }  // namespace
 
 TEST_CASE("profiler: nested scopes are exclusive and add up to the outer scope", "[profile]") {
-  prof::enable(true, true);
-  auto t0 = std::chrono::steady_clock::now();
-  {
-    QAT_PROF("outer", forward, 1e6, 1e3);
-    busy_ms(4);
+  // One timed block: 4 ms in "outer" around two 6 ms "inner" scopes. The rows must add up to the wall
+  // time of the block within 1%; a descheduling between the clock read and the scope's start (a loaded
+  // host, ASan) can break that once, so the block runs up to 5 times and one clean attempt must pass.
+  // A profiler that lost or double-counted time would fail every attempt.
+  bool added_up = false;
+  for (int attempt = 0; attempt < 5 && !added_up; attempt++) {
+    prof::enable(true, true);
+    auto t0 = std::chrono::steady_clock::now();
     {
-      QAT_PROF("inner", backward);
-      busy_ms(6);
+      QAT_PROF("outer", forward, 1e6, 1e3);
+      busy_ms(4);
+      {
+        QAT_PROF("inner", backward);
+        busy_ms(6);
+      }
+      {
+        QAT_PROF("inner", backward);
+        busy_ms(6);
+      }
     }
-    {
-      QAT_PROF("inner", backward);
-      busy_ms(6);
-    }
+    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::vector<prof::Row> rows = prof::rows();
+    prof::enable(false);
+    REQUIRE(rows.size() == 2);
+    const prof::Row& inner = rows[0].name == std::string("inner") ? rows[0] : rows[1];
+    const prof::Row& outer = rows[0].name == std::string("outer") ? rows[0] : rows[1];
+    CHECK(inner.calls == 2);
+    CHECK(outer.calls == 1);
+    CHECK(inner.phase == prof::Phase::backward);
+    CHECK(outer.flops == 1e6);
+    CHECK(inner.seconds >= 0.012);
+    CHECK(outer.seconds >= 0.004);
+    CHECK(outer.seconds < inner.seconds);  // the inner 12 ms are not counted again in the outer row
+    double sum = inner.seconds + outer.seconds;
+    CHECK(sum <= wall);
+    UNSCOPED_INFO("attempt " << attempt << ": rows " << sum << " s, wall " << wall << " s");
+    added_up = sum >= 0.99 * wall;
   }
-  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::vector<prof::Row> rows = prof::rows();
-  prof::enable(false);
-  REQUIRE(rows.size() == 2);
-  const prof::Row& inner = rows[0].name == std::string("inner") ? rows[0] : rows[1];
-  const prof::Row& outer = rows[0].name == std::string("outer") ? rows[0] : rows[1];
-  CHECK(inner.calls == 2);
-  CHECK(outer.calls == 1);
-  CHECK(inner.phase == prof::Phase::backward);
-  CHECK(outer.flops == 1e6);
-  CHECK(inner.seconds >= 0.012);
-  CHECK(outer.seconds >= 0.004);
-  CHECK(outer.seconds < inner.seconds);  // the inner 12 ms are not counted again in the outer row
-  double sum = inner.seconds + outer.seconds;
-  INFO("rows " << sum << " s, wall " << wall << " s");
-  CHECK(sum <= wall);
-  CHECK(sum >= 0.99 * wall);
+  CHECK(added_up);
 }
 
 TEST_CASE("bin/train --profile: the rows add up to the measured step within 5%; the trace is valid",
