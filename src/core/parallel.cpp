@@ -5,10 +5,22 @@
 
 #include <vector>
 
+// OpenBLAS's pthread build starts its worker threads when the library loads (and again whenever
+// openblas_set_num_threads() is called), and they spin, yielding, for ~2^28 cycles before they sleep:
+// for ~90 ms one of them occupies a core. We never give OpenBLAS more than one thread, so the workers are
+// shut down; on this 2-vCPU machine they had held up the first OpenMP regions of `bin/generate
+// --threads 2` (time to first token 90-120 ms against 0.5 ms). Weak: builds without a thread server lack it.
+extern "C" void blas_thread_shutdown_(void) __attribute__((weak));
+
 namespace qat {
 
 namespace {
 int g_threads = 0;
+}
+
+void blas_single_threaded() {
+  openblas_set_num_threads(1);
+  if (blas_thread_shutdown_) blas_thread_shutdown_();  // after the set: setting the count restarts them
 }
 
 void set_num_threads(int n) {
@@ -16,7 +28,7 @@ void set_num_threads(int n) {
   g_threads = n;
   omp_set_num_threads(n);
   // OpenBLAS always runs single-threaded inside our OpenMP panels (src/ops/matmul.cpp says why).
-  openblas_set_num_threads(1);
+  blas_single_threaded();
 }
 
 int num_threads() { return g_threads > 0 ? g_threads : omp_get_max_threads(); }

@@ -9,6 +9,9 @@ namespace qat {
 
 void set_num_threads(int n);  // n <= 0: all hardware threads
 int num_threads();
+// OpenBLAS at one thread, its worker threads stopped (parallel.cpp says why). Every path that could
+// change OpenBLAS's thread count goes through here: openblas_set_num_threads() restarts the workers.
+void blas_single_threaded();
 
 // Elements per chunk of the deterministic reductions below.
 constexpr int64_t kReduceChunk = 4096;

@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "src/ops/blas.h"
+#include "src/core/parallel.h"
 #include "src/ops/ops.h"
 #include "src/util/profile.h"
 
@@ -20,8 +21,8 @@ namespace qat {
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
-  static const bool blas_single_threaded = (openblas_set_num_threads(1), true);
-  (void)blas_single_threaded;
+  static const bool blas_ready = (blas_single_threaded(), true);
+  (void)blas_ready;
   // Panels along the larger of M and N: about 8 of them, 64 to 256 rows/columns each, a multiple of 16.
   bool split_rows = M >= N;
   int64_t total = split_rows ? M : N;
@@ -43,15 +44,15 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
-  static const bool blas_single_threaded = (openblas_set_num_threads(1), true);
-  (void)blas_single_threaded;
+  static const bool blas_ready = (blas_single_threaded(), true);
+  (void)blas_ready;
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(M),
               int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
 }
 
 void sgemv(int64_t N, int64_t K, const float* A, const float* x, float* y) {
-  static const bool blas_single_threaded = (openblas_set_num_threads(1), true);
-  (void)blas_single_threaded;
+  static const bool blas_ready = (blas_single_threaded(), true);
+  (void)blas_ready;
   const int64_t panel = 256, panels = (N + panel - 1) / panel;
 #pragma omp parallel for schedule(static) if (panels > 1 && N * K > 65536)
   for (int64_t p = 0; p < panels; p++) {
