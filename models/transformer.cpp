@@ -82,21 +82,17 @@ Tensor Transformer::project(const Tensor& x, int kind, int layer) {
   }
   if (qat_noise < 1.0f) {
     const int wi = L ? L->weight(kind) : lm_head;
-    return linear(fake_quant_act(x, f.a, act), fake_quant_weight_partial(w, params[s], f, qat->identity_ste, qat_noise,
-                                                                       qat_noise_seed, noise_stream(wi)));
+    return linear(fake_quant_act(x, f.a, act),
+                  fake_quant_weight_partial(w, params[s], f, qat->identity_ste, qat_noise, qat_noise_key, uint64_t(wi)));
   }
   return quantized_linear(x, w, params[s], act, f, qat->identity_ste);
-}
-
-uint64_t Transformer::noise_stream(int weight_index) const {
-  return mix64(qat_noise_step) ^ (uint64_t(weight_index) << 32) ^ 0x716e6f697365ull;  // "qnoise"
 }
 
 Tensor Transformer::embedding_table() {
   if (!qat || !qat->embed.quantized()) return params[tok_embd];
   if (qat_noise < 1.0f)
     return fake_quant_weight_partial(params[tok_embd], params[embed_scale], qat->embed, qat->identity_ste, qat_noise,
-                                     qat_noise_seed, noise_stream(tok_embd));
+                                     qat_noise_key, uint64_t(tok_embd));
   return fake_quant_weight(params[tok_embd], params[embed_scale], qat->embed, qat->identity_ste);
 }
 

@@ -67,19 +67,16 @@ class Transformer {
   // QAT oscillation dampening after an optimizer step: dampen_toward_grid on every quantized weight.
   void dampen_qat_weights(float rate);
   // Quant-Noise for QAT training steps (fake_quant_weight_partial): below 1, every quantized weight is
-  // fake-quantized in a random fraction qat_noise of its elements (drawn from (qat_noise_seed, weight,
-  // qat_noise_step)) and multiplied in f32, not by the integer kernels. 1 (the default, and always at
-  // evaluation and serving): the served forward.
+  // fake-quantized in a random fraction qat_noise of its elements (mask drawn from (qat_noise_key, the
+  // weight's parameter index); the trainer sets a new key every step) and multiplied in f32, not by the
+  // integer kernels. 1 (the default, and always at evaluation and serving): the served forward.
   float qat_noise = 1.0f;
-  uint64_t qat_noise_seed = 0, qat_noise_step = 0;
+  uint64_t qat_noise_key = 0;
   // When set, project() records the SQNR (dB) of each quantized layer's input activations here,
   // keyed "layers.L.kind" / "lm_head" (QAT logs it at evaluations).
   std::vector<std::pair<std::string, double>>* act_sqnr = nullptr;
   // Calls f(name, weight index, scale index, format) for every quantized weight (export, SQNR).
   void for_each_quantized(const std::function<void(const std::string&, int, int, const LayerQuant&)>& f) const;
-
- private:
-  uint64_t noise_stream(int weight_index) const;  // Quant-Noise stream of one weight at qat_noise_step
 };
 
 }  // namespace qat

@@ -86,15 +86,17 @@ void dampen_toward_grid(float* w, const float* scale, int64_t N, int64_t K, cons
   const int64_t G = q.group(K);
   QAT_CHECK(K % G == 0, "dampen_toward_grid: K = ", K, " is not a multiple of the group size ", G);
   const int lo = q.code_min(), hi = q.code_max();
+  std::vector<int8_t> codes(static_cast<size_t>(N * K));
+  std::vector<float> s16(static_cast<size_t>(N * K / G));
 #pragma omp parallel for schedule(static) if (N * K > 65536)
   for (int64_t n = 0; n < N; n++) {
-    std::vector<int8_t> codes(static_cast<size_t>(K));
-    std::vector<float> s16(static_cast<size_t>(K / G));
     float* row = w + n * K;
-    quantize_learned(row, K, G, scale + n * (K / G), lo, hi, codes.data(), s16.data());
+    int8_t* c = codes.data() + n * K;
+    float* sr = s16.data() + n * (K / G);
+    quantize_learned(row, K, G, scale + n * (K / G), lo, hi, c, sr);
     for (int64_t k = 0; k < K; k++) {
-      const float s = s16[size_t(k / G)], v = row[k] / s;
-      if (v >= float(lo) && v <= float(hi)) row[k] -= rate * (row[k] - float(codes[size_t(k)]) * s);
+      const float s = sr[k / G], v = row[k] / s;
+      if (v >= float(lo) && v <= float(hi)) row[k] -= rate * (row[k] - float(c[k]) * s);
     }
   }
 }

@@ -21,6 +21,7 @@
 #include "models/model_source.h"
 #include "models/transformer.h"
 #include "src/core/parallel.h"
+#include "src/core/rng.h"
 #include "src/io/file.h"
 #include "src/optim/adamw.h"
 #include "src/quant/fake_quant.h"
@@ -358,8 +359,7 @@ TrainSummary train(const TrainOptions& opt_in) {
       if (qcfg && opt.qat_noise < 1.0) {  // Quant-Noise: the quantized fraction rises linearly to 1 at mid-run
         const double ramp = std::min(1.0, double(step) / (0.5 * double(opt.steps)));
         model.qat_noise = float(opt.qat_noise + (1.0 - opt.qat_noise) * ramp);
-        model.qat_noise_seed = opt.seed;
-        model.qat_noise_step = uint64_t(step);
+        model.qat_noise_key = rng_bits(opt.seed, 0x716e6f697365ull /* "qnoise" */, uint64_t(step));
       }
       for (int64_t micro = 0; micro < opt.accum; micro++) {
         Batch b = [&] { QAT_PROF("data", other); return loader.next(); }();
