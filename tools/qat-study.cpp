@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     std::string seeds_s = "1,2,3", schemes_s = "q4_0,q8_0,w8a8,w4-hard", out = "runs/study", preset = "small", data,
                 write_doc;
     int64_t fp32_steps = 3000, qat_steps = 600, threads = 0, windows = 0;
-    double lr = 0, lr_ft = 2e-4;
+    double lr = 0, lr_ft = 2e-4, min_lr_ratio = 0.1;
     std::string scale_init = "mse", distill = "none";
     double distill_weight = 1.0;
     ArgParser p("qat-study", "Runs the QAT vs PTQ protocol of docs/RESULTS.md and prints the table (resumable: finished\n"
@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
     p.option("--fp32-steps", &fp32_steps, "S: FP32 pre-training steps", 1, 100000000);
     p.option("--qat-steps", &qat_steps, "Q: fine-tuning steps (FP32 reference and QAT alike)", 1, 100000000);
     p.option("--lr", &lr, "pre-training lr (0: the preset's)", 0.0, 10.0);
+    p.option("--min-lr-ratio", &min_lr_ratio, "pre-training's cosine schedule ends at its lr x this (fine-tuning's at lr-ft x 0.1)",
+             0.0, 1.0);
     p.option("--lr-ft", &lr_ft, "fine-tuning lr", 0.0, 10.0);
     p.option("--qat-scale-init", &scale_init, "initial QAT scales: minmax (the reference rule) or mse", "RULE");
     p.option("--distill", &distill, "QAT with knowledge distillation from: none, ref (the continued FP32 reference) or "
@@ -110,6 +112,7 @@ int main(int argc, char** argv) {
         o.seed = seed;
         o.steps = steps;
         o.lr = run_lr;
+        if (init.empty()) o.min_lr_ratio = min_lr_ratio;  // pre-training only
         o.init = init;
         o.qat = qat;
         o.qat_scale_init = scale_init;
@@ -170,7 +173,8 @@ int main(int argc, char** argv) {
 
     // The table: val loss (nats/token), mean ± half-range over seeds.
     std::string md;
-    md += str("Preset `", preset, "`, FP32 pre-training ", fp32_steps, " steps, then ", qat_steps,
+    md += str("Preset `", preset, "`, FP32 pre-training ", fp32_steps, " steps",
+              min_lr_ratio == 0.1 ? std::string() : str(" (cosine to ", min_lr_ratio, " x its lr)"), ", then ", qat_steps,
               " fine-tuning steps (lr ", lr_ft, ") for the FP32 reference and for QAT (scales initialised by the ", scale_init, " rule",
               distill == "none" ? std::string("; no distillation")
                                 : str("; distilled from ", distill == "ref" ? "the continued FP32 reference" : "the FP32 start",

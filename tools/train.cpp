@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     p.option("--ctx", &o.ctx, "tokens per sequence (0: the preset's context)", 0, 1 << 20);
     p.option("--accum", &o.accum, "micro-batches per optimizer step (gradient accumulation)", 1, 65536);
     p.option("--lr", &o.lr, "peak learning rate (0: the preset's default)", 0.0, 10.0);
+    p.option("--min-lr-ratio", &o.min_lr_ratio, "the cosine schedule ends at lr x this", 0.0, 1.0);
     p.option("--warmup", &o.warmup, "warmup steps (-1: 5% of the steps)", -1, 100000000);
     p.option("--weight-decay", &o.weight_decay, "AdamW weight decay (not on norms and embeddings)", 0.0, 10.0);
     p.option("--clip", &o.clip, "gradient-norm clip (0: off)", 0.0, 1e9);
@@ -63,8 +64,8 @@ int main(int argc, char** argv) {
       if (p.given("--init")) throw UsageError("--resume and --init exclude each other");
       // The run continues with its saved options; only these may change on the command line.
       TrainOptions saved = saved_options(o.out);
-      for (const char* f : {"--preset", "--data", "--batch", "--ctx", "--accum", "--lr", "--warmup", "--weight-decay",
-                            "--clip", "--seed", "--vocab", "--qat", "--qat-keep", "--qat-scale-init",
+      for (const char* f : {"--preset", "--data", "--batch", "--ctx", "--accum", "--lr", "--min-lr-ratio", "--warmup",
+                            "--weight-decay", "--clip", "--seed", "--vocab", "--qat", "--qat-keep", "--qat-scale-init",
                             "--qat-freeze-scales", "--qat-identity-ste", "--qat-dampen", "--qat-noise", "--distill", "--distill-weight"})
         if (p.given(f)) throw UsageError(str(f, " cannot change on --resume (the run continues with its saved options)"));
       saved.out = o.out;
