@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   return run_main("qat-study", [&]() {
     std::string seeds_s = "1,2,3", schemes_s = "q4_0,q8_0,w8a8,w4-hard", out = "runs/study", preset = "small", data,
                 write_doc;
-    int64_t fp32_steps = 3000, qat_steps = 600, threads = 0, windows = 0;
+    int64_t fp32_steps = 3000, qat_steps = 600, accum_ft = 1, threads = 0, windows = 0;
     double lr = 0, lr_ft = 2e-4, min_lr_ratio = 0.1;
     std::string scale_init = "mse", distill = "none";
     double distill_weight = 1.0;
@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
     p.option("--min-lr-ratio", &min_lr_ratio, "pre-training's cosine schedule ends at its lr x this (fine-tuning's at lr-ft x 0.1)",
              0.0, 1.0);
     p.option("--lr-ft", &lr_ft, "fine-tuning lr", 0.0, 10.0);
+    p.option("--accum-ft", &accum_ft, "fine-tuning micro-batches per step (batch 16 x ctx each)", 1, 65536);
     p.option("--qat-scale-init", &scale_init, "initial QAT scales: minmax (the reference rule) or mse", "RULE");
     p.option("--distill", &distill, "QAT with knowledge distillation from: none, ref (the continued FP32 reference) or "
              "start (the FP32 checkpoint QAT starts from)", "TEACHER");
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
         o.steps = steps;
         o.lr = run_lr;
         if (init.empty()) o.min_lr_ratio = min_lr_ratio;  // pre-training only
+        else o.accum = accum_ft;                            // fine-tuning only
         o.init = init;
         o.qat = qat;
         o.qat_scale_init = scale_init;
@@ -175,7 +177,7 @@ int main(int argc, char** argv) {
     std::string md;
     md += str("Preset `", preset, "`, FP32 pre-training ", fp32_steps, " steps",
               min_lr_ratio == 0.1 ? std::string() : str(" (cosine to ", min_lr_ratio, " x its lr)"), ", then ", qat_steps,
-              " fine-tuning steps (lr ", lr_ft, ") for the FP32 reference and for QAT (scales initialised by the ", scale_init, " rule",
+              " fine-tuning steps (lr ", lr_ft, accum_ft == 1 ? std::string() : str(", ", accum_ft, " micro-batches a step"), ") for the FP32 reference and for QAT (scales initialised by the ", scale_init, " rule",
               distill == "none" ? std::string("; no distillation")
                                 : str("; distilled from ", distill == "ref" ? "the continued FP32 reference" : "the FP32 start",
                                       ", loss = ", distill_weight, " x KL + ", 1 - distill_weight, " x CE"),
