@@ -110,6 +110,8 @@ TEST_CASE("every binary: --help, unknown flags, missing and out-of-range values"
   expect_error({"bin/train", "--min-lr-ratio", "2"}, 2, {"--min-lr-ratio: expected a number in [0, 1], got '2'"});
   expect_error({"bin/train", "--resume", "--out", fixture().ckpt, "--min-lr-ratio", "0.5"}, 2,
                {"--min-lr-ratio cannot change on --resume"});
+  expect_error({"bin/train", "--resume", "--out", fixture().ckpt, "--qat-scale-lr", "10"}, 2,
+               {"--qat-scale-lr cannot change on --resume"});
   expect_error({"bin/train", "--preset", "huge"}, 2, {"--preset", "huge"});
   expect_error({"bin/train", "--qat", "q3_k"}, 2, {"q3_k"});
   expect_error({"bin/generate", "-n", "-1"}, 2, {"--tokens: expected an integer in [0, 1048576], got '-1'"});

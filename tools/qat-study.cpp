@@ -70,8 +70,8 @@ int main(int argc, char** argv) {
     p.option("--fp32-steps", &fp32_steps, "S: FP32 pre-training steps", 1, 100000000);
     p.option("--qat-steps", &qat_steps, "Q: fine-tuning steps (FP32 reference and QAT alike)", 1, 100000000);
     p.option("--lr", &lr, "pre-training lr (0: the preset's)", 0.0, 10.0);
-    p.option("--min-lr-ratio", &min_lr_ratio, "pre-training's cosine schedule ends at its lr x this (fine-tuning's at lr-ft x 0.1)",
-             0.0, 1.0);
+    p.option("--min-lr-ratio", &min_lr_ratio,
+             "pre-training's cosine schedule ends at its lr x this (fine-tuning's at lr-ft x 0.1)", 0.0, 1.0);
     p.option("--lr-ft", &lr_ft, "fine-tuning lr", 0.0, 10.0);
     p.option("--accum-ft", &accum_ft, "fine-tuning micro-batches per step (batch 16 x ctx each)", 1, 65536);
     p.option("--qat-scale-init", &scale_init, "initial QAT scales: minmax (the reference rule) or mse", "RULE");
@@ -177,7 +177,8 @@ int main(int argc, char** argv) {
     std::string md;
     md += str("Preset `", preset, "`, FP32 pre-training ", fp32_steps, " steps",
               min_lr_ratio == 0.1 ? std::string() : str(" (cosine to ", min_lr_ratio, " x its lr)"), ", then ", qat_steps,
-              " fine-tuning steps (lr ", lr_ft, accum_ft == 1 ? std::string() : str(", ", accum_ft, " micro-batches a step"), ") for the FP32 reference and for QAT (scales initialised by the ", scale_init, " rule",
+              " fine-tuning steps (lr ", lr_ft, accum_ft == 1 ? std::string() : str(", ", accum_ft, " micro-batches a step"),
+              ") for the FP32 reference and for QAT (scales initialised by the ", scale_init, " rule",
               distill == "none" ? std::string("; no distillation")
                                 : str("; distilled from ", distill == "ref" ? "the continued FP32 reference" : "the FP32 start",
                                       ", loss = ", distill_weight, " x KL + ", 1 - distill_weight, " x CE"),

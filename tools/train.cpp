@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
       TrainOptions saved = saved_options(o.out);
       for (const char* f : {"--preset", "--data", "--batch", "--ctx", "--accum", "--lr", "--min-lr-ratio", "--warmup",
                             "--weight-decay", "--clip", "--seed", "--vocab", "--qat", "--qat-keep", "--qat-scale-init",
-                            "--qat-freeze-scales", "--qat-identity-ste", "--qat-dampen", "--qat-noise", "--distill", "--distill-weight"})
+                            "--qat-freeze-scales", "--qat-identity-ste", "--qat-scale-lr", "--qat-dampen", "--qat-noise",
+                            "--distill", "--distill-weight"})
         if (p.given(f)) throw UsageError(str(f, " cannot change on --resume (the run continues with its saved options)"));
       saved.out = o.out;
       saved.resume = true;

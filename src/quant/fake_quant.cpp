@@ -25,9 +25,15 @@ void check_weight(const char* op, const Tensor& w, const Tensor& scale, const La
     fail(op, ": scale has shape ", scale.shape_string(), ", expected ", shape_str(Shape{N, K / G}));
 }
 
-// dW_hat (N, K) -> dw (masked STE) and ds (LSQ), for codes q and scales s16 of w.
+// The STE's clip range: v = w / s inside [lo, hi] gets the gradient (and is what dampening may move).
+inline bool inside_clip_range(float v, int lo, int hi) { return v >= float(lo) && v <= float(hi); }
+
+// dW_hat (N, K) -> dw (masked STE) and ds (LSQ), for codes q and scales s16 of w. `quantized` (N, K) or
+// null (every element): elements it marks 0 were not quantized (Quant-Noise) and pass dW_hat straight to
+// dw, adding nothing to ds.
 void weight_backward(const float* dwh, const float* w, const int8_t* q, const float* s16, int64_t N, int64_t K,
-                     int64_t G, int lo, int hi, bool identity_ste, float* dw, float* ds) {
+                     int64_t G, int lo, int hi, bool identity_ste, float* dw, float* ds,
+                     const uint8_t* quantized = nullptr) {
   const double gscale = 1.0 / std::sqrt(double(G) * double(hi));
   const int64_t groups_per_row = K / G;
 #pragma omp parallel for schedule(static) if (N * K > 65536)
@@ -37,8 +43,12 @@ void weight_backward(const float* dwh, const float* w, const int8_t* q, const fl
       const float s = s16[g];
       double acc = 0;
       for (int64_t e = e0; e < e0 + G; e++) {
+        if (quantized && !quantized[e]) {
+          if (dw) dw[e] += dwh[e];
+          continue;
+        }
         float v = w[e] / s;
-        bool in = v >= float(lo) && v <= float(hi);
+        bool in = inside_clip_range(v, lo, hi);
         if (dw && (in || identity_ste)) dw[e] += dwh[e];
         acc += double(dwh[e]) * (in ? double(q[e]) - double(v) : double(q[e]));
       }
@@ -96,7 +106,7 @@ void dampen_toward_grid(float* w, const float* scale, int64_t N, int64_t K, cons
     quantize_learned(row, K, G, scale + n * (K / G), lo, hi, c, sr);
     for (int64_t k = 0; k < K; k++) {
       const float s = sr[k / G], v = row[k] / s;
-      if (v >= float(lo) && v <= float(hi)) row[k] -= rate * (row[k] - float(c[k]) * s);
+      if (inside_clip_range(v, lo, hi)) row[k] -= rate * (row[k] - float(c[k]) * s);
     }
   }
 }
@@ -143,19 +153,8 @@ Tensor fake_quant_weight_partial(const Tensor& w, const Tensor& scale, const Lay
          [w, scale, q, identity_ste, codes, s16, quantized, N, K, G](const Tensor&, const Tensor& dout) {
            float* dw = w.requires_grad() ? grad_buffer(w).f32() : nullptr;
            float* ds = scale.requires_grad() ? grad_buffer(scale).f32() : nullptr;
-           const float* dy = dout.f32();
-           std::vector<float> dq;  // with a mask: the gradient of the quantized elements (the rest pass through)
-           if (quantized) {
-             const uint8_t* m = quantized->data();
-             dq.resize(static_cast<size_t>(N * K));
-             for (int64_t e = 0; e < N * K; e++) {
-               dq[size_t(e)] = m[e] ? dy[e] : 0.0f;
-               if (dw && !m[e]) dw[e] += dy[e];
-             }
-             dy = dq.data();
-           }
-           weight_backward(dy, w.f32(), codes->data(), s16->data(), N, K, G, q.code_min(), q.code_max(), identity_ste,
-                           dw, ds);
+           weight_backward(dout.f32(), w.f32(), codes->data(), s16->data(), N, K, G, q.code_min(), q.code_max(),
+                           identity_ste, dw, ds, quantized ? quantized->data() : nullptr);
          });
   return out;
 }
