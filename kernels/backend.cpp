@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "src/ops/blas.h"
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 #include "src/util/error.h"
 
 namespace qat {

@@ -10,7 +10,7 @@
 #include "kernels/kernels.h"
 #include "kernels/pack.h"
 #include "kernels/scalar/scalar.h"
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 #include "src/util/error.h"
 
 // Each ISA header declares its kernels in namespace qat::QAT_KERNEL_NS.
@@ -46,7 +46,7 @@ const char* const kIsaNames[kNumIsas] = {"scalar", "avx2", "avx512", "avx512vnni
 Kernels scalar_table() {
   Kernels k{};
   k.isa = Isa::scalar;
-  k.quant = {scalar::quantize_q8_0, scalar::quantize_per_token, quantize_learned};  // src/quant's
+  k.quant = {scalar::quantize_q8_0, scalar::quantize_per_token, quantize_learned};  // kernels/ref's
   k.q4_0 = {1, pack::q4_0_panel_bytes<1>, pack::pack_q4_0<1>, scalar::gemv_q4_0, scalar::gemm_q4_0, nullptr};
   k.q8_0 = {1, pack::q8_0_panel_bytes<1>, pack::pack_q8_0<1, 0>, scalar::gemv_q8_0, scalar::gemm_q8_0, nullptr};
   k.s8_pc = {1, pack::s8_panel_bytes<1>, pack::pack_s8<1, 0>, scalar::gemv_s8_pc, scalar::gemm_s8_pc,

@@ -4,7 +4,7 @@
 // then kernels/pack.cpp (the interleaved weight layout), then kernels/avx2/qgemm_ymm.h.
 //
 // Letters: out y (M, N) = x (M, K) W (N, K)^T; G = 32 (q4_0 / q8_0 block); b = block index 0..K/32-1.
-// Codes are the reference quantizer's (src/quant/quant.h): int8 in [-127, 127], int4 in [-8, 7].
+// Codes are the reference quantizer's (kernels/ref/quant.h): int8 in [-127, 127], int4 in [-8, 7].
 //
 // THE f32 reduction orders. Every ISA and both the M = 1 and the M > 1 paths compute each output with
 // exactly these operations, so every table is bit-identical to kernels/scalar, at any thread count:
@@ -15,7 +15,7 @@
 //  * s8_pc (per-channel int8 W with scale dw (N), per-token int8 X with scale da (M)):
 //        isum = sum_{k<K} qw[n][k] * qa[m][k]   (exact int32; K <= kMaxKS8 keeps every ISA's sum in range)
 //        y[m][n] = (dw[n] * da[m]) * (float)isum
-//  * f32 (no quantization): y[m][n] = dot_f32(x_m, w_n, K) of src/ops/rowops.h: 8 interleaved partial
+//  * f32 (no quantization): y[m][n] = dot_f32(x_m, w_n, K) of kernels/ref/order.h: 8 interleaved partial
 //        sums (lane j takes k % 8 == j, acc = acc + x*w, no FMA), combined ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)).
 // Integer sums are exact in any order, so SIMD kernels may add the products of a block in any order;
 // the f32 operations above may not be reordered, fused or split.
@@ -35,13 +35,13 @@ constexpr int kNumIsas = 8;
 // Largest K of gemm_s8_pc: the VNNI kernels sum (w + 128) * a, up to 255 * 127 per element, in int32.
 constexpr int64_t kMaxKS8 = 65536;
 
-// ---- quantize activations (the int8 ggml rule of src/quant) and QAT weights (the learned rule), bit for bit ----
+// ---- quantize activations (the int8 ggml rule of kernels/ref/quant.h) and QAT weights (the learned rule), bit for bit ----
 struct QuantizeKernels {
   // x (M, K) -> q (M, K) codes, d (M, K/32) f16-rounded scales, s (M, K/32) sum of each block's codes.
   void (*q8_0)(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);
   // x (M, K) -> q (M, K), d (M) f32 scales, s (M) sum of each row's codes (per-token int8).
   void (*per_token)(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);
-  // Weights (QAT, every step): src/quant's quantize_learned, bit for bit. x (n), s (n/G) -> q (n) in
+  // Weights (QAT, every step): kernels/ref's quantize_learned, bit for bit. x (n), s (n/G) -> q (n) in
   // [lo, hi], s16 (n/G, may be null).
   void (*learned)(const float* x, int64_t n, int64_t G, const float* s, int lo, int hi, int8_t* q, float* s16);
 };
@@ -75,7 +75,7 @@ struct GemmF32Kernels {
                float* y, int64_t ldy);
 };
 
-// ---- f32 row functions of attention and SwiGLU (src/ops/rowops.h), the same bits in every table ----
+// ---- f32 row functions of attention and SwiGLU (used by src/ops/rowops.h), the same bits in every table ----
 struct RowKernels {
   // y (n) = exp(x) (n), the project's exp of kernels/scalar/rows.cpp (x and y may be the same array).
   void (*exp)(const float* x, int64_t n, float* y);
@@ -86,7 +86,7 @@ struct RowKernels {
                         int64_t D, float* out, int64_t ldo);
   // One softmax row in place (attention's): s[j] = s[j] * scale; m = the largest s[j] (s[j] > m ? s[j] : m
   // from m = -inf, so NaNs are passed over); s[j] = exp(s[j] - m); sum = the sum of s in sum_f32's order
-  // (src/ops/rowops.h: 8 interleaved partial sums, ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))); s[j] = s[j] *
+  // (kernels/ref/order.h: 8 interleaved partial sums, ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))); s[j] = s[j] *
   // (1 / sum). *max = m, *sum = sum. Only a zero maximum's sign may differ between tables (ties of +0 and
   // -0 are met in another order); no output depends on it.
   void (*softmax)(float* s, int64_t n, float scale, float* max, float* sum);

@@ -87,37 +87,6 @@ void pack_weights(WFormat f, const int8_t* q, const float* d, int64_t N, int64_t
   });
 }
 
-template <class Block, class Decode>
-static void pack_blocks(WFormat f, const Block* w, int64_t N, int64_t K, PackedWeights* out, const Kernels& t,
-                        Decode decode) {
-  check_shape("pack_weights", f, N, K);
-  const QGemmKernels& k = family(t, f);
-  const int64_t panels = (N + k.nr - 1) / k.nr, pb = k.panel_bytes(K), nb = K / QK;
-  out->format = f;
-  out->table = &t;
-  out->N = N;
-  out->K = K;
-  out->data.resize(size_t(panels * pb));
-#pragma omp parallel if (N * K >= kMinParallelMacs)
-  {
-    std::vector<int8_t> q(size_t(k.nr * K));  // one panel of codes and scales, per thread
-    std::vector<float> d(size_t(k.nr * nb));
-#pragma omp for schedule(static)
-    for (int64_t p = 0; p < panels; p++) {
-      const int64_t r0 = p * k.nr, rows = std::min<int64_t>(k.nr, N - r0);
-      decode(w + r0 * nb, rows * K, q.data(), d.data());
-      k.pack(q.data(), d.data(), rows, K, out->data.data() + p * pb);
-    }
-  }
-}
-
-void pack_weights(const BlockQ4_0* w, int64_t N, int64_t K, PackedWeights* out, const Kernels& t) {
-  pack_blocks(WFormat::q4_0, w, N, K, out, t, q4_0_to_codes);
-}
-void pack_weights(const BlockQ8_0* w, int64_t N, int64_t K, PackedWeights* out, const Kernels& t) {
-  pack_blocks(WFormat::q8_0, w, N, K, out, t, q8_0_to_codes);
-}
-
 // ---- activations ----
 
 void quantize_acts(bool per_token, const float* x, int64_t M, int64_t K, QuantActs* out, const Kernels& t) {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 
 namespace qat {
 
@@ -32,8 +32,6 @@ struct PackedWeights {
 // out's memory when it is large enough. K % 32 == 0; s8_pc: K <= kMaxKS8.
 void pack_weights(WFormat f, const int8_t* q, const float* d, int64_t N, int64_t K, PackedWeights* out,
                   const Kernels& t = kernels());
-void pack_weights(const BlockQ4_0* w, int64_t N, int64_t K, PackedWeights* out, const Kernels& t = kernels());  // w (N, K/32)
-void pack_weights(const BlockQ8_0* w, int64_t N, int64_t K, PackedWeights* out, const Kernels& t = kernels());
 
 // Quantized activations: q (M, K) codes, d and s (M, K/32) for q8_0 blocks, (M) per token.
 struct QuantActs {
@@ -52,7 +50,7 @@ void quantize_acts(bool per_token, const float* x, int64_t M, int64_t K, QuantAc
 // Activations from given codes (tests, experiments): fills d and s; q (M, K), d (M, K/32) or (M).
 void acts_from_codes(bool per_token, const int8_t* q, const float* d, int64_t M, int64_t K, QuantActs* out);
 
-// src/quant's quantize_learned (the QAT weight quantizer) with table t's kernel: bit-identical, SIMD,
+// kernels/ref's quantize_learned (the QAT weight quantizer) with table t's kernel: bit-identical, SIMD,
 // split over threads by groups. x (n), s (n/G) -> q (n) codes in [lo, hi], s16 (n/G, may be null).
 void quantize_weights_learned(const float* x, int64_t n, int64_t G, const float* s, int lo, int hi, int8_t* q,
                               float* s16, const Kernels& t = kernels());
@@ -65,7 +63,7 @@ void qgemm(const PackedWeights& w, const float* x, int64_t M, float* y, QuantAct
 void qgemm_s32(const PackedWeights& w, const QuantActs& a, int32_t* y);
 
 // The fixed-order f32 GEMM: y (M, ldy) = x (M, ldx) w (N, ldw)^T over K columns, each output bit-equal
-// to dot_f32(x_m, w_n, K) (src/ops/rowops.h). M = 1 takes the gemv path.
+// to dot_f32(x_m, w_n, K) (kernels/ref/order.h). M = 1 takes the gemv path.
 void gemm_f32(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t M, int64_t N, int64_t K,
               float* y, int64_t ldy, const Kernels& t = kernels());
 

@@ -7,7 +7,7 @@
 
 #include "src/core/dtype.h"
 #include "src/io/file.h"
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 
 namespace qat {
 

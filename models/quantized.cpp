@@ -3,7 +3,7 @@
 
 #include "kernels/qgemm.h"
 #include "src/quant/fake_quant.h"
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 #include "src/quant/scale_init.h"
 
 namespace qat {

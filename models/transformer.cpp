@@ -5,7 +5,7 @@
 
 #include "src/core/rng.h"
 #include "src/quant/fake_quant.h"
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 #include "src/quant/scale_init.h"
 
 namespace qat {

@@ -12,7 +12,7 @@
 
 #include "src/core/dtype.h"
 #include "src/core/rng.h"
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 
 using namespace qat;
 

@@ -25,7 +25,7 @@
 #include "kernels/qgemm.h"
 #include "src/core/parallel.h"
 #include "src/core/rng.h"
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"
 #include "tools/bench/bench.h"

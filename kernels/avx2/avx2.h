@@ -5,7 +5,7 @@
 
 namespace qat::QAT_KERNEL_NS {
 
-// quantize.cpp: the int8 ggml rule of src/quant (round half away from zero, as roundf)
+// quantize.cpp: the int8 ggml rule of kernels/ref/quant.h (round half away from zero, as roundf)
 void quantize_q8_0(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);
 void quantize_per_token(const float* x, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s);
 void quantize_learned(const float* x, int64_t n, int64_t G, const float* s, int lo, int hi, int8_t* q, float* s16);

@@ -1,4 +1,4 @@
-// AVX2 fixed-order f32 GEMM, bit-identical to dot_f32 (src/ops/rowops.h) per output: one ymm holds
+// AVX2 fixed-order f32 GEMM, bit-identical to dot_f32 (kernels/ref/order.h) per output: one ymm holds
 // the 8 interleaved partial sums of one (m, n) pair, lane j summing x[k] * w[k] for k % 8 == j with a
 // separate multiply and add (no FMA), the tail updating lanes below K % 8 only; then
 // ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)) = (lo half + hi half), then pairs, as combine8() (lanes.h) does.

@@ -5,7 +5,7 @@
 namespace qat::QAT_KERNEL_NS {
 namespace {
 
-// The project's fixed f32 order over 8 lanes (dot_f32 / sum_f32 of src/ops/rowops.h):
+// The project's fixed f32 order over 8 lanes (dot_f32 / sum_f32 of kernels/ref/order.h):
 // ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), i.e. low half + high half, then pairs.
 inline float combine8(__m256 l) {
   const __m128 s = _mm_add_ps(_mm256_castps256_ps128(l), _mm256_extractf128_ps(l, 1));  // l0+l4, l1+l5, l2+l6, l3+l7

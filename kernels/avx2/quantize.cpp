@@ -1,4 +1,4 @@
-// AVX2 activation quantization, bit-exact with the int8 ggml rule of src/quant (quant.h):
+// AVX2 activation quantization, bit-exact with the int8 ggml rule of kernels/ref/quant.h:
 //   amax = max |x| (NaN ignored), d = amax / 127, id = d != 0 ? 1/d : 0, code = roundf(x * id)
 //   clamped to [-127, 127] (NaN -> 0), d stored f16-rounded (q8_0) or f32 (per token), s = sum(codes).
 // The f32 operations are the scalar ones (one multiply x * id, IEEE divisions); roundf is done as
@@ -11,7 +11,7 @@ namespace {
 
 #define QAT_UNROLL _Pragma("GCC unroll 16")  // tile arrays must live in registers
 
-// roundf(p) clamped to [-127, 127], NaN -> 0 (src/quant's clamp_round). trunc(p + copysign(h, p)) with
+// roundf(p) clamped to [-127, 127], NaN -> 0 (kernels/ref/quant.h's clamp_round). trunc(p + copysign(h, p)) with
 // h = 0.49999997 (the float below 0.5) equals roundf(p) for every float p: below a half the sum stays
 // below the next integer (p = 0.49999997 gives 0.99999994), at or above a half it reaches it (the sum
 // rounds to nearest, and p + h is within half an ulp of the integer above).
@@ -93,7 +93,7 @@ void quantize_per_token(const float* x, int64_t M, int64_t K, int8_t* q, float* 
   }
 }
 
-// The learned rule of src/quant (weights in QAT, every step): s16 = f16(clamp(s, 2^-14, 65504)) per
+// The learned rule of kernels/ref/quant.h (weights in QAT, every step): s16 = f16(clamp(s, 2^-14, 65504)) per
 // group (NaN or s <= 0 give 2^-14), code = clamp(roundf(x / s16), lo, hi), NaN -> 0. One IEEE division
 // per element, as the reference does.
 void quantize_learned(const float* x, int64_t n, int64_t G, const float* s, int lo, int hi, int8_t* q, float* s16) {

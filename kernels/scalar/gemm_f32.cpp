@@ -1,7 +1,7 @@
-// The fixed-order f32 GEMM, the spec: every output is dot_f32 (src/ops/rowops.h) of a row of x and a
+// The fixed-order f32 GEMM, the spec: every output is dot_f32 (kernels/ref/order.h) of a row of x and a
 // row of w, so a QAT model's f32 matmuls give the same bits in training, in serving and in any ISA.
 #include "kernels/scalar/scalar.h"
-#include "src/ops/rowops.h"
+#include "kernels/ref/order.h"
 
 namespace qat::scalar {
 

@@ -7,7 +7,7 @@
 
 #include "kernels/scalar/scalar.h"
 #include "src/core/dtype.h"
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 
 namespace qat::scalar {
 

@@ -1,8 +1,8 @@
-// Activation quantization, the spec: the reference quantizer's int8 ggml rule (src/quant) per 32-block
+// Activation quantization, the spec: the reference quantizer's int8 ggml rule (kernels/ref/quant.h) per 32-block
 // with an f16 scale (q8_0) or per row with an f32 scale (per token), plus each group's sum of codes
 // (the VNNI and unsigned-nibble kernels subtract offset * sum).
 #include "kernels/scalar/scalar.h"
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 
 namespace qat::scalar {
 

@@ -7,15 +7,6 @@
 
 namespace qat {
 
-float dot_f32(const float* a, const float* b, int64_t n) {
-  float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; j++) l[j] = l[j] + a[i + j] * b[i + j];
-  for (int j = 0; i + j < n; j++) l[j] = l[j] + a[i + j] * b[i + j];
-  return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
-}
-
 float rmsnorm_row(const float* x, const float* w, float eps, int64_t C, float* y) {
   float ss = dot_f32(x, x, C);
   float rstd = 1.0f / std::sqrt(ss / float(C) + eps);
@@ -37,15 +28,6 @@ void rope_row(float* x, const float* cs, int64_t D) {
     x[2 * i] = x0 * c - x1 * s;
     x[2 * i + 1] = x0 * s + x1 * c;
   }
-}
-
-float sum_f32(const float* x, int64_t n) {
-  float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; j++) l[j] = l[j] + x[i + j];
-  for (int j = 0; i + j < n; j++) l[j] = l[j] + x[i + j];
-  return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
 void exp_f32(const float* x, int64_t n, float* y) { kernels().rows.exp(x, n, y); }

@@ -4,15 +4,9 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/ref/order.h"  // dot_f32, sum_f32: the one f32 reduction order
+
 namespace qat {
-
-// The project's fixed-order f32 dot product: 8 interleaved partial sums (lane j takes i % 8 == j),
-// each acc = acc + a*b (no FMA), combined as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
-// kernels/ implements the same order in SIMD, bit for bit.
-float dot_f32(const float* a, const float* b, int64_t n);
-
-// The sum of x (n) in dot_f32's order (8 interleaved partial sums, the same combination).
-float sum_f32(const float* x, int64_t n);
 
 // y (n) = e^x (n) by the project's exp (kernels/scalar/rows.cpp: at most 2 ulp, the same bits in every
 // ISA); y may be x. Used by everything that exponentiates: attention, SwiGLU, softmax, cross-entropy.

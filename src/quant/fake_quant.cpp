@@ -9,7 +9,7 @@
 #include "src/ops/blas.h"
 #include "src/core/rng.h"
 #include "src/ops/strided.h"
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 #include "src/util/profile.h"
 
 namespace qat {
@@ -83,12 +83,8 @@ void quantize_weight(const Tensor& w, const Tensor& scale, const LayerQuant& q, 
   int64_t N = w.dim(0), K = w.dim(1), G = q.group(K);
   codes->resize(size_t(N * K));
   s16->resize(size_t(N * K / G));
-  const float* pw = w.f32();
-  const float* ps = scale.f32();
-#pragma omp parallel for schedule(static) if (N * K > 65536)
-  for (int64_t n = 0; n < N; n++)
-    quantize_learned(pw + n * K, K, G, ps + n * (K / G), q.code_min(), q.code_max(), codes->data() + n * K,
-                     s16->data() + n * (K / G));
+  // The kernel table's learned quantizer: quantize_learned bit for bit (tests/test_kernels.cpp), in SIMD.
+  quantize_weights_learned(w.f32(), N * K, G, scale.f32(), q.code_min(), q.code_max(), codes->data(), s16->data());
 }
 
 void dampen_toward_grid(float* w, const float* scale, int64_t N, int64_t K, const LayerQuant& q, float rate) {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 #include "src/util/error.h"
 
 namespace qat {

@@ -2,7 +2,7 @@
 // The same rule with G = 32 quantizes activations for the q4_0 / q8_0 kernels (as llama.cpp does on CPU)
 // and with G = K per token for the w8a8 kernels. The formulas are in quant.h. Read next: per_channel.cpp.
 #include "src/core/dtype.h"
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 #include "src/util/error.h"
 
 namespace qat {

@@ -2,7 +2,7 @@
 // per-token layouts built from the rules of quant.h. Read next: kernels/kernels.h (the integer kernels
 // that consume these codes).
 #include "src/core/dtype.h"
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 #include "src/util/error.h"
 
 namespace qat {

@@ -2,7 +2,7 @@
 // and the q4_0 block layout (element j = low nibble of byte j, element j + 16 = high nibble).
 // The formulas are in quant.h. Read next: q8_0.cpp.
 #include "src/core/dtype.h"
-#include "src/quant/quant.h"
+#include "kernels/ref/quant.h"
 #include "src/util/error.h"
 
 namespace qat {
