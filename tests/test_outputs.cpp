@@ -213,7 +213,8 @@ TEST_CASE("bin/train --out: a symlink stays, a trailing slash works, a mount poi
   REQUIRE(is_mount_point("/proc"));
   REQUIRE(is_mount_point("/"));
   REQUIRE_FALSE(is_mount_point(real));
-  expect_refusal(run(f.train_args("/proc", 2)), {"--out /proc", "mount point"});
+  expect_refusal(run(f.train_args("/proc", 2)), {"--out /proc: a mount point"});
+  CHECK_FALSE(file_exists("/proc.lock"));  // refused before the lock file beside it was made
 }
 
 TEST_CASE("read-only commands rename nothing; the next bin/train finishes an interrupted swap", "[outputs]") {
