@@ -129,7 +129,8 @@ TEST_CASE("bin/train into its own checkpoint: a rerun and a resume keep every en
   INFO(r.what());
   REQUIRE(r.code == 0);
   check_kept();
-  std::vector<std::string> resume = {"bin/train", "--resume", "--out", c, "--steps", "3", "--threads", "1", "--quiet", "--no-plot"};
+  std::vector<std::string> resume = {"bin/train", "--resume", "--out", c, "--steps", "3", "--threads", "1",
+                                     "--quiet", "--no-plot"};
   r = run(resume);
   INFO(r.what());
   REQUIRE(r.code == 0);

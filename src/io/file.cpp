@@ -357,10 +357,12 @@ FileLock lock_for_writing(const std::string& path, const std::string& what) {
       ::close(fd);
       if (e != EAGAIN && e != EACCES) fail(what, ": cannot lock ", lock.lock_path_, ": ", std::strerror(e));
       if (pid == 0) continue;  // released between the two calls: try again
-      fail(what, ": in use by another process (pid ", pid, " holds ", lock.lock_path_, "); wait for it to end or use another path");
+      fail(what, ": in use by another process (pid ", pid, " holds ", lock.lock_path_,
+           "); wait for it to end or use another path");
     }
     struct stat held, named;
-    if (::fstat(fd, &held) == 0 && ::stat(lp, &named) == 0 && held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+    if (::fstat(fd, &held) == 0 && ::stat(lp, &named) == 0 && held.st_dev == named.st_dev &&
+        held.st_ino == named.st_ino) {
       lock.fd_ = fd;
       break;
     }

@@ -48,7 +48,8 @@ void carry_entry(const std::string& src, const std::string& dst, const struct st
   if (S_ISDIR(st.st_mode)) {
     // Its files would be copied and the mount left behind in the old tree: refused, nothing removed.
     QAT_CHECK(st.st_dev == dev, "cannot save the checkpoint: ", src, " is a mount point; move it out of the directory");
-    if (::mkdir(dst.c_str(), st.st_mode & 07777) != 0) fail("cannot save the checkpoint: ", dst, ": ", std::strerror(errno));
+    if (::mkdir(dst.c_str(), st.st_mode & 07777) != 0)
+      fail("cannot save the checkpoint: ", dst, ": ", std::strerror(errno));
     carry_over(src, dst, dev, false);
   } else if (S_ISLNK(st.st_mode)) {
     std::string target(size_t(st.st_size) + 1, '\0');
@@ -93,7 +94,8 @@ std::string output_dir_refusal(const std::string& dir) {
   struct stat st;
   if (::lstat(dir.c_str(), &st) != 0) return "";
   if (!S_ISDIR(st.st_mode)) return "exists and is not a directory";
-  if (is_mount_point(dir)) return "a mount point (a checkpoint is swapped in by renaming its directory); use a directory inside it";
+  if (is_mount_point(dir))
+    return "a mount point (a checkpoint is swapped in by renaming its directory); use a directory inside it";
   DIR* d = ::opendir(dir.c_str());
   if (!d) return str("cannot list it: ", std::strerror(errno));
   std::string foreign;
