@@ -8,7 +8,6 @@ namespace qat {
 ModelSource open_model(const std::string& path) {
   ModelSource m;
   m.path = path;
-  recover_directory(path);
   QAT_CHECK(file_exists(path), "--model: ", path, " does not exist");
   if (is_directory(path)) {
     m.checkpoint = load_checkpoint(path);

@@ -102,6 +102,7 @@ class Child {
   void kill() {
     if (pid_ > 0) ::kill(pid_, SIGKILL);
   }
+  pid_t pid() const { return pid_; }  // -1 once reaped
   // True once the process has ended (then wait() returns at once).
   bool done() { return pid_ <= 0 || reap(false); }
   // Waits for the end (SIGKILL after timeout_s) and collects the output.

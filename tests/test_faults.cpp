@@ -127,7 +127,8 @@ void check_final(const std::string& dir, const std::string& out) {
   REQUIRE(metric_keys(out + "/metrics.jsonl") == ref.metrics);
   REQUIRE(check_checkpoint(out, kSteps) == kSteps);
   REQUIRE_FALSE(file_exists(out + ".ckpt-tmp"));
-  REQUIRE_FALSE(file_exists(out + ".old"));
+  REQUIRE_FALSE(file_exists(out + ".ckpt-old"));
+  REQUIRE_FALSE(file_exists(out + ".lock"));  // a killed run's lock file is taken over and removed
   REQUIRE(temp_files(out) == std::vector<std::string>{});
   REQUIRE(temp_files(dir + "/cache") == std::vector<std::string>{});
 }

@@ -1,4 +1,4 @@
-// File helpers (see file.h).
+// File helpers (see file.h): reads, atomic writes, directory swaps, writer locks, temp-file cleanup.
 #include "src/io/file.h"
 
 #include <dirent.h>
@@ -36,11 +36,36 @@ std::string dir_of(const std::string& path) {
   return path.substr(0, s);
 }
 
+std::string base_of(const std::string& path) {
+  size_t s = path.find_last_of('/');
+  return s == std::string::npos ? path : path.substr(s + 1);
+}
+
 void fsync_dir(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (fd < 0) return;
   ::fsync(fd);
   ::close(fd);
+}
+
+// What a non-regular file is, for messages.
+const char* kind_of(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a regular file";
+}
+
+// The file write_file_atomic replaces for `path`: a symlink's target (so the link stays), refused when
+// it exists and is not a regular file (a rename would replace a device or a FIFO by a plain file).
+std::string atomic_target(const std::string& path) {
+  std::string target = resolve_output_path(path);
+  struct stat st;
+  if (::stat(target.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    fail("cannot write ", path, ": ", kind_of(st.st_mode), ", not a regular file (give a file name)");
+  return target;
 }
 }  // namespace
 
@@ -91,7 +116,9 @@ std::string read_file(const std::string& path, uint64_t max_bytes) {
   return data;
 }
 
-void write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts) {
+void write_file_atomic(const std::string& path_given, const std::vector<std::string_view>& parts) {
+  const std::string path = atomic_target(path_given);
+  remove_stale_temp_files(dir_of(path), base_of(path));  // left by a writer of this file that was killed
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail("cannot write ", path, ": ", std::strerror(errno));
@@ -171,15 +198,16 @@ void make_dirs(const std::string& path) {
   QAT_CHECK(is_directory(path), "cannot create directory ", path, ": a file of that name exists");
 }
 
-void remove_tree(const std::string& path) {
+// Removes `path` if it lies on filesystem `dev`: a filesystem mounted below the tree is left alone.
+static void remove_tree_on(const std::string& path, dev_t dev) {
   struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return;
+  if (::lstat(path.c_str(), &st) != 0 || st.st_dev != dev) return;
   if (S_ISDIR(st.st_mode)) {
     if (DIR* d = ::opendir(path.c_str())) {
       while (dirent* e = ::readdir(d)) {
         std::string name = e->d_name;
         if (name == "." || name == "..") continue;
-        remove_tree(path + "/" + name);
+        remove_tree_on(path + "/" + name, dev);
       }
       ::closedir(d);
     }
@@ -187,6 +215,11 @@ void remove_tree(const std::string& path) {
   } else {
     ::unlink(path.c_str());
   }
+}
+
+void remove_tree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) remove_tree_on(path, st.st_dev);
 }
 
 bool is_atomic_temp_name(const std::string& name, long* pid) {
@@ -197,18 +230,57 @@ bool is_atomic_temp_name(const std::string& name, long* pid) {
   return true;
 }
 
-void remove_stale_temp_files(const std::string& dir) {
+void remove_stale_temp_files(const std::string& dir, const std::string& name) {
   DIR* d = ::opendir(dir.c_str());
   if (!d) return;
+  const std::string prefix = name.empty() ? "" : name + ".tmp.";
   while (dirent* e = ::readdir(d)) {
     long pid = 0;
     if (!is_atomic_temp_name(e->d_name, &pid)) continue;
+    if (!prefix.empty() && (std::strncmp(e->d_name, prefix.c_str(), prefix.size()) != 0 ||
+                            std::strchr(e->d_name + prefix.size(), '.') != nullptr))
+      continue;
     if (pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH) ::unlink((dir + "/" + e->d_name).c_str());
   }
   ::closedir(d);
 }
 
+std::string resolve_output_path(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();  // "runs/x/" (tab completion) is "runs/x"
+  struct stat st;
+  if (::lstat(p.c_str(), &st) != 0) return p;  // not there yet: created under the name given
+  std::string base = base_of(p);
+  if (!S_ISLNK(st.st_mode) && base != "." && base != "..") return p;
+  char* real = ::realpath(p.c_str(), nullptr);
+  if (!real) fail(path, ": cannot resolve the symbolic link: ", std::strerror(errno));
+  std::string r = real;
+  std::free(real);
+  return r;
+}
+
+bool is_mount_point(const std::string& dir) {
+  struct statx a, b;
+  const std::string parent = dir + "/..";
+  if (::statx(AT_FDCWD, dir.c_str(), 0, STATX_MNT_ID, &a) != 0) return false;
+  if (::statx(AT_FDCWD, parent.c_str(), 0, STATX_MNT_ID, &b) != 0) return false;
+  if (a.stx_dev_major != b.stx_dev_major || a.stx_dev_minor != b.stx_dev_minor) return true;
+  // A bind mount of the same filesystem keeps the device: the mount id tells it apart (Linux 5.8+).
+  if ((a.stx_mask & b.stx_mask & STATX_MNT_ID) && a.stx_mnt_id != b.stx_mnt_id) return true;
+  return a.stx_ino == b.stx_ino;  // "/": its own parent
+}
+
+// Refuses a `dst` that a rename would not replace in place: a symlink (the link would be replaced, not
+// its target) or a mount point (EBUSY, and the fallback would be left half done).
+static void check_swappable(const std::string& dst) {
+  struct stat st;
+  if (::lstat(dst.c_str(), &st) != 0) return;
+  if (S_ISLNK(st.st_mode)) fail("cannot replace ", dst, ": a symbolic link (resolve_output_path first)");
+  if (is_mount_point(dst)) fail("cannot replace ", dst, ": a mount point cannot be renamed; use a directory inside it");
+}
+
 void replace_directory(const std::string& src, const std::string& dst) {
+  check_swappable(dst);
   if (!file_exists(dst)) {
     if (::rename(src.c_str(), dst.c_str()) != 0) fail("cannot create ", dst, ": ", std::strerror(errno));
     fsync_dir(dir_of(dst));
@@ -222,7 +294,8 @@ void replace_directory(const std::string& src, const std::string& dst) {
     return;
   }
   // Filesystems without RENAME_EXCHANGE: two renames; recover_directory() repairs the gap after a crash.
-  std::string old = dst + ".old";
+  // The name is the project's own ("<dst>.ckpt-old"), so a user's "<dst>.old" is never taken for it.
+  std::string old = dst + ".ckpt-old";
   remove_tree(old);
   if (::rename(dst.c_str(), old.c_str()) != 0) fail("cannot replace ", dst, ": ", std::strerror(errno));
   if (::rename(src.c_str(), dst.c_str()) != 0) {
@@ -235,8 +308,71 @@ void replace_directory(const std::string& src, const std::string& dst) {
 }
 
 void recover_directory(const std::string& dst) {
-  std::string old = dst + ".old";
-  if (!file_exists(dst) && is_directory(old)) ::rename(old.c_str(), dst.c_str());
+  std::string old = dst + ".ckpt-old";
+  struct stat st;
+  if (::lstat(dst.c_str(), &st) != 0 && errno == ENOENT && is_directory(old)) ::rename(old.c_str(), dst.c_str());
+}
+
+FileLock& FileLock::operator=(FileLock&& o) noexcept {
+  if (this != &o) {
+    release();
+    fd_ = o.fd_;
+    lock_path_ = std::move(o.lock_path_);
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+// Unlinked while still held, so that no other writer can lock the name in between; a writer that
+// opened the old file meanwhile sees that the name no longer leads to it and opens the new one.
+void FileLock::release() {
+  if (fd_ < 0) return;
+  ::unlink(lock_path_.c_str());
+  ::close(fd_);
+  fd_ = -1;
+}
+
+// The pid holding a POSIX write lock on `fd` (0: none now, or unknown).
+static long lock_holder(int fd) {
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (::fcntl(fd, F_GETLK, &fl) != 0 || fl.l_type == F_UNLCK) return 0;
+  return long(fl.l_pid);
+}
+
+FileLock lock_for_writing(const std::string& path, const std::string& what) {
+  FileLock lock;
+  lock.lock_path_ = path + ".lock";
+  const char* lp = lock.lock_path_.c_str();
+  for (;;) {
+    int fd = ::open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) fail(what, ": cannot create the lock file ", lock.lock_path_, ": ", std::strerror(errno));
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (::fcntl(fd, F_SETLK, &fl) != 0) {
+      int e = errno;
+      long pid = (e == EAGAIN || e == EACCES) ? lock_holder(fd) : 0;
+      ::close(fd);
+      if (e != EAGAIN && e != EACCES) fail(what, ": cannot lock ", lock.lock_path_, ": ", std::strerror(e));
+      if (pid == 0) continue;  // released between the two calls: try again
+      fail(what, ": in use by another process (pid ", pid, " holds ", lock.lock_path_,
+           "); wait for it to end or use another path");
+    }
+    struct stat held, named;
+    if (::fstat(fd, &held) == 0 && ::stat(lp, &named) == 0 && held.st_dev == named.st_dev &&
+        held.st_ino == named.st_ino) {
+      lock.fd_ = fd;
+      break;
+    }
+    ::close(fd);  // the holder released and removed it after our open: lock the file now at that name
+  }
+  // The pid in the file is for people looking at it; the lock holds without it.
+  std::string pid = std::to_string(::getpid()) + "\n";
+  bool noted = ::ftruncate(lock.fd_, 0) == 0 && ::pwrite(lock.fd_, pid.data(), pid.size(), 0) == ssize_t(pid.size());
+  (void)noted;
+  return lock;
 }
 
 }  // namespace qat

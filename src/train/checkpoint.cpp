@@ -1,7 +1,8 @@
-// Checkpoint save/load (see checkpoint.h).
+// Checkpoint save/load and the claim on an output directory (see checkpoint.h).
 #include "src/train/checkpoint.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -17,25 +18,121 @@ static void require_finite(const Tensor& t, const std::string& name) {
             " non-finite values (first: ", nf.first_value, " at index ", nf.first_index, ")");
 }
 
-// Hard-links (or copies) the regular files of `from` that are not in `skip` into `to`. A temp file of
-// write_file_atomic (a process killed before its rename) is not carried: it goes with the old directory.
-static void carry_over(const std::string& from, const std::string& to, const std::vector<std::string>& skip) {
+namespace {
+
+// The files a save writes anew; any other entry of the directory is carried into the new one.
+const char* const kReplaced[] = {"model.safetensors", "config.json", "tokenizer.json", "optimizer.safetensors",
+                                 "state.json"};
+// Written in place between checkpoints (carried over by the swap like a user's file).
+const char* const kBetweenSaves[] = {"metrics.jsonl", "loss.png"};
+
+bool in(const std::string& name, const auto& list) {
+  for (const char* s : list)
+    if (name == s) return true;
+  return false;
+}
+
+// A temp file of write_file_atomic for one of the checkpoint's own files ("config.json.tmp.<pid>").
+bool is_own_temp(const std::string& name) {
+  if (!is_atomic_temp_name(name)) return false;
+  std::string base = name.substr(0, name.rfind(".tmp."));
+  return in(base, kReplaced) || in(base, kBetweenSaves);
+}
+
+void carry_over(const std::string& from, const std::string& to, dev_t dev, bool top);
+
+// Recreates one entry of the old checkpoint in the new one without copying data where it can: a file
+// is hard-linked (copied where links fail), a directory rebuilt with its contents carried the same
+// way, a symlink recreated (not followed), a FIFO / device / socket made again.
+void carry_entry(const std::string& src, const std::string& dst, const struct stat& st, dev_t dev) {
+  if (S_ISDIR(st.st_mode)) {
+    // Its files would be copied and the mount left behind in the old tree: refused, nothing removed.
+    QAT_CHECK(st.st_dev == dev, "cannot save the checkpoint: ", src, " is a mount point; move it out of the directory");
+    if (::mkdir(dst.c_str(), st.st_mode & 07777) != 0)
+      fail("cannot save the checkpoint: ", dst, ": ", std::strerror(errno));
+    carry_over(src, dst, dev, false);
+  } else if (S_ISLNK(st.st_mode)) {
+    std::string target(size_t(st.st_size) + 1, '\0');
+    ssize_t n = ::readlink(src.c_str(), target.data(), target.size());
+    if (n < 0 || size_t(n) >= target.size() || ::symlink(target.substr(0, size_t(n)).c_str(), dst.c_str()) != 0)
+      fail("cannot save the checkpoint: cannot carry the symbolic link ", src, ": ", std::strerror(errno));
+  } else if (S_ISREG(st.st_mode)) {
+    if (::link(src.c_str(), dst.c_str()) != 0) write_file_atomic(dst, read_file(src));
+  } else if (::mknod(dst.c_str(), st.st_mode, st.st_rdev) != 0) {
+    fail("cannot save the checkpoint: cannot carry ", src, ": ", std::strerror(errno));
+  }
+}
+
+// Carries every entry of `from` into `to`, except (at the top) the files the new checkpoint replaces
+// and temp files of the checkpoint's own files (a process killed before its rename: they go with the
+// old directory). Removing the old tree after the swap then removes nothing else.
+void carry_over(const std::string& from, const std::string& to, dev_t dev, bool top) {
   DIR* d = ::opendir(from.c_str());
   if (!d) return;
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
-    bool skipped = false;
-    for (const std::string& s : skip) skipped = skipped || s == name;
-    std::string src = from + "/" + name, dst = to + "/" + name;
-    if (skipped || is_atomic_temp_name(name) || is_directory(src)) continue;
-    if (::link(src.c_str(), dst.c_str()) != 0) write_file_atomic(dst, read_file(src));
+  try {
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      std::string src = from + "/" + name;
+      struct stat st;
+      if (::lstat(src.c_str(), &st) != 0) continue;  // removed meanwhile
+      bool own_file = S_ISREG(st.st_mode) || S_ISLNK(st.st_mode);
+      if (top && ((own_file && in(name, kReplaced)) || is_own_temp(name))) continue;
+      carry_entry(src, to + "/" + name, st, dev);
+    }
+  } catch (...) {
+    ::closedir(d);
+    throw;
   }
   ::closedir(d);
 }
 
-void save_checkpoint(const std::string& dir, const CheckpointData& ck) {
+// Why a fresh or resumed run may not write into `dir` ("" when it may): it may when `dir` does not exist,
+// is empty, is a bin/train checkpoint (state.json: replaced by the new run, other entries carried
+// over), or holds only what a run killed before its first checkpoint leaves (metrics, temp files).
+std::string output_dir_refusal(const std::string& dir) {
+  struct stat st;
+  if (::lstat(dir.c_str(), &st) != 0) return "";
+  if (!S_ISDIR(st.st_mode)) return "exists and is not a directory";
+  if (is_mount_point(dir))
+    return "a mount point (a checkpoint is swapped in by renaming its directory); use a directory inside it";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return str("cannot list it: ", std::strerror(errno));
+  std::string foreign;
+  bool checkpoint = false;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    if (name == "state.json") checkpoint = ::lstat((dir + "/" + name).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    else if (foreign.empty() && !in(name, kBetweenSaves) && !is_own_temp(name)) foreign = name;
+  }
+  ::closedir(d);
+  if (checkpoint || foreign.empty()) return "";
+  return "not empty and not a bin/train checkpoint (it holds '" + foreign +
+         "' and no state.json); nothing was written: choose another directory";
+}
+
+}  // namespace
+
+FileLock claim_output_dir(const std::string& out) {
+  const std::string dir = resolve_output_path(out);
+  std::string why = output_dir_refusal(dir);
+  if (!why.empty()) fail("--out ", out, ": ", why);
+  size_t slash = dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) make_dirs(dir.substr(0, slash));  // where the lock file goes
+  FileLock lock = lock_for_writing(dir, "--out " + out);
+  recover_directory(dir);  // a save killed between the two renames of replace_directory's fallback
+  return lock;
+}
+
+void save_checkpoint(const std::string& dir_given, const CheckpointData& ck) {
   QAT_CHECK(ck.config && ck.params, "save_checkpoint: config and params are required");
+  // The real directory (a symlink's target, no trailing '/'): the temp directory goes beside it, and
+  // the swap replaces it, not the link.
+  const std::string dir = resolve_output_path(dir_given);
+  struct stat dst;
+  const bool exists = ::lstat(dir.c_str(), &dst) == 0;
+  QAT_CHECK(!exists || S_ISDIR(dst.st_mode), "checkpoint ", dir_given, ": exists and is not a directory");
   std::vector<std::pair<std::string, Tensor>> weights, moments;
   for (int i = 0; i < ck.params->size(); i++) {
     const std::string& name = ck.params->info(i).name;
@@ -67,7 +164,7 @@ void save_checkpoint(const std::string& dir, const CheckpointData& ck) {
       save_safetensors(tmp + "/optimizer.safetensors", moments,
                        {{"format", "pt"}, {"step", std::to_string(ck.optimizer->steps_taken())}});
     if (!ck.state.is_null()) write_file_atomic(tmp + "/state.json", ck.state.dump(2) + "\n");
-    carry_over(dir, tmp, {"model.safetensors", "config.json", "tokenizer.json", "optimizer.safetensors", "state.json"});
+    if (exists) carry_over(dir, tmp, dst.st_dev, true);
     make_dirs(dir.find('/') == std::string::npos ? "." : dir.substr(0, dir.find_last_of('/')));
     crash_point("checkpoint_swap");  // test hook: a complete temp directory, not yet swapped in
     replace_directory(tmp, dir);
@@ -77,8 +174,8 @@ void save_checkpoint(const std::string& dir, const CheckpointData& ck) {
   }
 }
 
+// Read-only: never renames anything (crash recovery is the next writer's, claim_output_dir).
 LoadedCheckpoint load_checkpoint(const std::string& dir) {
-  recover_directory(dir);
   QAT_CHECK(is_directory(dir), "checkpoint ", dir, ": not a directory");
   LoadedCheckpoint ck;
   ck.dir = dir;

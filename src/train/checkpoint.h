@@ -5,15 +5,19 @@
 //   optimizer.safetensors  AdamW moments per parameter ("exp_avg.<name>", "exp_avg_sq.<name>")
 //   state.json             step, data-loader position, counters, and the training options
 //   metrics.jsonl, loss.png (appended / redrawn between checkpoints)
-// Writing never tears: the new checkpoint is built in "<dir>.ckpt-tmp" (every file fsynced), other
-// files of <dir> are carried over, and the two directories are swapped in one atomic rename.
-// Nothing non-finite is ever written. Read next: trainer.h.
+// Writing never tears: the new checkpoint is built in "<dir>.ckpt-tmp" (every file fsynced), every
+// other entry of <dir> (metrics, a user's files and subdirectories) is carried over by hard links, and
+// the two directories are swapped in one atomic rename; so nothing but the replaced files is removed.
+// A training run claims its --out first (claim_output_dir): a foreign directory is refused, and a lock
+// keeps a second run out. Loading never renames anything. Nothing non-finite is ever written.
+// Read next: trainer.h.
 #pragma once
 #include <map>
 #include <optional>
 #include <string>
 
 #include "models/config.h"
+#include "src/io/file.h"
 #include "src/io/json.h"
 #include "src/io/safetensors.h"
 #include "src/nn/params.h"
@@ -30,9 +34,16 @@ struct CheckpointData {
   Json state;                           // state.json contents (null: none)
 };
 
-// Writes the checkpoint atomically into `dir` (created if needed). Throws, leaving `dir` as it was,
-// on a write error or when a parameter or moment holds NaN/inf.
+// Writes the checkpoint atomically into `dir` (created if needed; a symlink is followed and stays).
+// Throws, leaving `dir` as it was, on a write error or when a parameter or moment holds NaN/inf.
 void save_checkpoint(const std::string& dir, const CheckpointData& ck);
+
+// What a training run does first with its --out (`out` as the user gave it): refuses, in one line
+// naming `out`, a path that exists and is not a directory, a mount point, and a non-empty directory
+// that is neither a bin/train checkpoint (state.json) nor what a run killed before its first checkpoint
+// leaves; then locks it for the caller's lifetime (a second run is refused, naming the holder's pid;
+// the lock file is "<out>.lock" beside it) and finishes a save that a crash interrupted.
+FileLock claim_output_dir(const std::string& out);
 
 struct LoadedCheckpoint {
   std::string dir;

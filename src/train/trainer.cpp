@@ -199,6 +199,8 @@ TrainSummary train(const TrainOptions& opt_in) {
   set_num_threads(int(opt.threads));
   const bool tty = !opt.quiet && ::isatty(STDERR_FILENO);
   auto note = [&](const std::string& s) { if (!opt.quiet) std::fprintf(stderr, "%s\n", s.c_str()); };
+  // ---- the output: a foreign --out is refused, and it stays locked against a second run until we return ----
+  const FileLock out_lock = claim_output_dir(opt.out);
 
   // ---- checkpoint to resume or initialise from ----
   std::optional<LoadedCheckpoint> resume_ck, init_ck;
