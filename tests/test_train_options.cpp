@@ -5,6 +5,7 @@
 // --out and, with --init, --steps / --lr have defaults that do not overwrite or mis-train a model.
 // Every run is a child process (tests/proc.h), tiny preset, synthetic corpus.
 // Code under test: src/train/trainer.cpp, tools/train.cpp, tools/plot, src/util/profile.cpp.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <functional>
@@ -113,6 +114,23 @@ TEST_CASE("bin/train started outside the repository root still draws loss.png", 
   REQUIRE(r.code == 0);
   CHECK(file_exists(elsewhere.path + "/run/loss.png"));
   CHECK_THAT(r.err, !Catch::Contains("not drawn"));
+}
+
+TEST_CASE("a binary without tools/plot beside it: one note, the run still succeeds", "[train_options]") {
+  const Base& b = base();
+  ScratchDir elsewhere("train-options-noplot");
+  make_dirs(elsewhere.path + "/bin");
+  const std::string train = elsewhere.path + "/bin/train";
+  write_file_atomic(train, read_file(bin_path("train")));
+  REQUIRE(::chmod(train.c_str(), 0755) == 0);
+  std::vector<std::string> a = tiny_run(b.corpus, elsewhere.path + "/run", b.cache, 2);
+  a[0] = train;
+  ProcResult r = run_proc(a, log_name());  // the working directory is the repository: its tools/plot is not used
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.err, Catch::Contains("note: loss.png not drawn: " + elsewhere.path + "/bin/../tools/plot: No such file"));
+  CHECK(file_exists(elsewhere.path + "/run/model.safetensors"));
+  CHECK_FALSE(file_exists(elsewhere.path + "/run/loss.png"));
 }
 
 TEST_CASE("the loss plot: periodic and final evaluations are separate series, text is not enhanced", "[train_options]") {

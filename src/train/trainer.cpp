@@ -236,23 +236,21 @@ void apply_step_lr_defaults(TrainOptions& opt, const LoadedCheckpoint* init,
 }
 
 // tools/plot of the tree this binary was built in (<repo>/bin/<exe> -> <repo>/tools/plot), so that the
-// plot does not depend on the working directory; "" when there is none.
+// plot does not depend on the working directory; "" when /proc/self/exe cannot be read.
 std::string plot_script() {
   char buf[4096];
   const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
   if (n <= 0) return "";
   const std::string exe(buf, size_t(n));
-  const size_t slash = exe.rfind('/');
-  if (slash == std::string::npos) return "";
-  const std::string script = exe.substr(0, slash) + "/../tools/plot";
-  return ::access(script.c_str(), X_OK) == 0 ? script : "";
+  return exe.substr(0, exe.rfind('/') + 1) + "../tools/plot";
 }
 
 // Runs tools/plot on `dir` with an argument vector (no shell: the directory name is data, whatever it
 // holds). Returns "" when loss.png was drawn, else one line saying why not.
 std::string draw_plot(const std::string& dir) {
   const std::string script = plot_script();
-  if (script.empty()) return "tools/plot is not next to this binary's directory";
+  if (script.empty()) return "cannot find tools/plot (/proc/self/exe is unreadable)";
+  if (::access(script.c_str(), X_OK) != 0) return str(script, ": ", std::strerror(errno));
   int fds[2];
   if (::pipe(fds) != 0) return str("pipe: ", std::strerror(errno));
   posix_spawn_file_actions_t fa;
