@@ -106,6 +106,19 @@ TEST_CASE("--out with $(...), spaces and quotes: no command runs, loss.png is dr
   }
 }
 
+TEST_CASE("tools/plot: a directory named like a gnuplot pipe ('|cmd') is a name", "[train_options]") {
+  const Base& b = base();
+  ScratchDir cwd("train-options-pipe");
+  const std::string name = "|touch PWNED ";  // relative: gnuplot would run `set output '|touch PWNED /loss.png'`
+  make_dirs(cwd.path + "/" + name);
+  write_file_atomic(cwd.path + "/" + name + "/metrics.jsonl", read_file(b.ckpt + "/metrics.jsonl"));
+  ProcResult r = run_in(cwd.path, {bin_path("../tools/plot"), name}, log_name());
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  CHECK_FALSE(file_exists(cwd.path + "/PWNED"));
+  CHECK(file_exists(cwd.path + "/" + name + "/loss.png"));
+}
+
 TEST_CASE("bin/train started outside the repository root still draws loss.png", "[train_options]") {
   const Base& b = base();
   ScratchDir elsewhere("train-options-cwd");
