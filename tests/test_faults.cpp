@@ -25,7 +25,8 @@ namespace {
 constexpr int kSteps = 12;
 
 std::vector<std::string> train_args(const std::string& dir, const std::string& out, bool resume) {
-  if (resume) return {"bin/train", "--resume", "--out", out, "--threads", "1", "--quiet", "--no-plot"};
+  if (resume)  // the cache directory is machine-local: not taken from state.json, given again
+    return {"bin/train", "--resume", "--out", out, "--threads", "1", "--cache-dir", dir + "/cache", "--quiet", "--no-plot"};
   return {"bin/train", "--data", dir + "/corpus.txt", "--preset", "tiny", "--vocab", "300", "--ctx", "16",
           "--batch", "4", "--steps", std::to_string(kSteps), "--lr", "3e-3", "--save-every", "1", "--eval-every", "4",
           "--eval-windows", "2", "--threads", "1", "--seed", "7", "--out", out, "--cache-dir", dir + "/cache",

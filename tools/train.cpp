@@ -8,6 +8,16 @@
 
 using namespace qat;
 
+// --out's default: runs/<preset> for a new model, so that `--preset tiny` does not land in a trained
+// small model's directory; "<CKPT>-<scheme>" (or "-ft") with --init, next to the start, never the
+// start itself.
+static std::string default_out(const TrainOptions& o) {
+  if (o.init.empty()) return "runs/" + o.preset;
+  std::string start = o.init;
+  while (start.size() > 1 && start.back() == '/') start.pop_back();
+  return start + "-" + (o.qat.empty() || o.qat == "f32" ? std::string("ft") : o.qat);
+}
+
 int main(int argc, char** argv) {
   return run_main("train", [&]() {
     TrainOptions o;
@@ -17,40 +27,51 @@ int main(int argc, char** argv) {
                          "loss.png). Progress goes to stderr; the final line (stdout) says what was measured.");
     p.option("--data", &o.data, "UTF-8 text file or directory to train on (default: /usr/share/games/fortunes)", "PATH");
     p.option("--preset", &o.preset, "model size: tiny, small or base", "NAME");
-    p.option("--steps", &o.steps, "optimizer steps (0: the preset's default: tiny 200, small 1000, base 4000)", 0, 100000000);
-    p.option("--batch", &o.batch, "sequences per micro-batch", 1, 65536);
-    p.option("--ctx", &o.ctx, "tokens per sequence (0: the preset's context)", 0, 1 << 20);
-    p.option("--accum", &o.accum, "micro-batches per optimizer step (gradient accumulation)", 1, 65536);
-    p.option("--lr", &o.lr, "peak learning rate (0: the preset's default)", 0.0, 10.0);
-    p.option("--min-lr-ratio", &o.min_lr_ratio, "the cosine schedule ends at lr x this", 0.0, 1.0);
-    p.option("--warmup", &o.warmup, "warmup steps (-1: 5% of the steps)", -1, 100000000);
-    p.option("--weight-decay", &o.weight_decay, "AdamW weight decay (not on norms and embeddings)", 0.0, 10.0);
-    p.option("--clip", &o.clip, "gradient-norm clip (0: off)", 0.0, 1e9);
-    p.option("--out", &o.out, "checkpoint directory", "DIR");
+    // Numeric options take their ranges from trainer.h's table, which also checks a resumed state.json.
+    auto int_opt = [&](const char* flag, int64_t* dest, const char* help) {
+      const IntRange& r = int_range(flag);
+      p.option(flag, dest, help, r.lo, r.hi);
+    };
+    auto real_opt = [&](const char* flag, double* dest, const char* help) {
+      const RealRange& r = real_range(flag);
+      p.option(flag, dest, help, r.lo, r.hi);
+    };
+    int_opt("--steps", &o.steps, "optimizer steps (0: the preset's default: tiny 200, small 1000, base 4000; "
+                                 "with --init: 20% of the start's steps)");
+    int_opt("--batch", &o.batch, "sequences per micro-batch");
+    int_opt("--ctx", &o.ctx, "tokens per sequence (0: the preset's context)");
+    int_opt("--accum", &o.accum, "micro-batches per optimizer step (gradient accumulation)");
+    real_opt("--lr", &o.lr, "peak learning rate (0: the preset's default; with --init: 2e-4)");
+    real_opt("--min-lr-ratio", &o.min_lr_ratio, "the cosine schedule ends at lr x this");
+    int_opt("--warmup", &o.warmup, "warmup steps (-1: 5% of the steps)");
+    real_opt("--weight-decay", &o.weight_decay, "AdamW weight decay (not on norms and embeddings)");
+    real_opt("--clip", &o.clip, "gradient-norm clip (0: off)");
+    p.option("--out", &o.out, "checkpoint directory (default: runs/<preset>; with --init: <CKPT>-<qat scheme or ft>)",
+             "DIR");
     p.flag("--resume", &o.resume, "continue the run in --out bit-identically (its saved options apply)");
     p.option("--init", &o.init, "initialise the weights from this checkpoint (fine-tuning, QAT from FP32)", "CKPT");
     p.option("--threads", &o.threads, "threads (0: all cores)", 0, 4096);
-    p.option("--seed", &seed, "random seed (weights, data order)", 0, INT64_MAX);
-    p.option("--eval-every", &o.eval_every, "evaluate every N steps (0: 10 times per run)", 0, 100000000);
-    p.option("--eval-windows", &o.eval_windows, "validation windows per periodic evaluation", 1, 100000000);
-    p.option("--save-every", &o.save_every, "checkpoint every N steps (0: at every evaluation)", 0, 100000000);
-    p.option("--vocab", &o.vocab, "BPE vocabulary size for a new tokenizer", 258, 65536);
-    p.option("--cache-dir", &o.cache_dir, "where tokenized data is cached", "DIR");
-    p.option("--max-nonfinite", &o.max_nonfinite, "abort after this many non-finite steps in a row", 1, 1000000);
+    int_opt("--seed", &seed, "random seed (weights, data order)");
+    int_opt("--eval-every", &o.eval_every, "evaluate every N steps (0: 10 times per run)");
+    int_opt("--eval-windows", &o.eval_windows, "validation windows per periodic evaluation (the final one uses all)");
+    int_opt("--save-every", &o.save_every, "checkpoint every N steps (0: at every evaluation)");
+    int_opt("--vocab", &o.vocab, "BPE vocabulary size for a new tokenizer");
+    p.option("--cache-dir", &o.cache_dir, "where tokenized data is cached (not saved: also on --resume)", "DIR");
+    int_opt("--max-nonfinite", &o.max_nonfinite, "abort after this many non-finite steps in a row");
     p.option("--qat", &o.qat, "quantization-aware training scheme: q4_0, q8_0, w8a8, w4, w8", "SCHEME");
     p.option("--qat-keep", &o.qat_keep, "per-layer formats: embed, lm_head, q..down, attn, mlp, layers.N[.kind], "
                                         "each alone (f32) or =SCHEME, comma-separated, e.g. lm_head=q8_0,layers.0=f32", "LIST");
     p.option("--qat-scale-init", &o.qat_scale_init, "initial QAT scales: minmax (ggml rule) or mse", "M");
     p.flag("--qat-freeze-scales", &o.qat_freeze_scales, "keep the QAT scales at their initial values");
     p.flag("--qat-identity-ste", &o.qat_identity_ste, "straight-through gradient also for clipped weights");
-    p.option("--qat-scale-lr", &o.qat_scale_lr, "learning-rate multiplier of the QAT scales (steps in log space)", 0.0, 1000.0);
-    p.option("--qat-dampen", &o.qat_dampen, "oscillation dampening: after each step, latent weights inside the clip range move "
-             "lr x X of the way to their quantized values (0: off)", 0.0, 1e6);
-    p.option("--qat-noise", &o.qat_noise, "Quant-Noise: QAT fake-quantizes a random fraction of the weights, P at the "
-             "first step rising linearly to all of them at mid-run (1: off, plain QAT)", 0.0, 1.0);
+    real_opt("--qat-scale-lr", &o.qat_scale_lr, "learning-rate multiplier of the QAT scales (steps in log space)");
+    real_opt("--qat-dampen", &o.qat_dampen, "oscillation dampening: after each step, latent weights inside the clip "
+             "range move lr x X of the way to their quantized values (0: off)");
+    real_opt("--qat-noise", &o.qat_noise, "Quant-Noise: QAT fake-quantizes a random fraction of the weights, P at the "
+             "first step rising linearly to all of them at mid-run (1: off, plain QAT)");
     p.option("--distill", &o.distill, "knowledge distillation from this teacher checkpoint (same tokenizer), "
              "e.g. the FP32 model for QAT", "CKPT");
-    p.option("--distill-weight", &o.distill_weight, "loss = W x KL(teacher || model) + (1 - W) x cross-entropy", 0.0, 1.0);
+    real_opt("--distill-weight", &o.distill_weight, "loss = W x KL(teacher || model) + (1 - W) x cross-entropy");
     p.flag("--quiet", &o.quiet, "no progress output");
     bool no_plot = false;
     p.flag("--no-plot", &no_plot, "do not draw loss.png");
@@ -60,6 +81,7 @@ int main(int argc, char** argv) {
     if (!p.parse(argc, argv)) return 0;
     o.plot = !no_plot;
     o.seed = uint64_t(seed);
+    if (!p.given("--out")) o.out = default_out(o);
     if (o.resume) {
       if (p.given("--init")) throw UsageError("--resume and --init exclude each other");
       // The run continues with its saved options; only these may change on the command line.
@@ -81,7 +103,7 @@ int main(int argc, char** argv) {
       if (p.given("--eval-windows")) saved.eval_windows = o.eval_windows;
       if (p.given("--save-every")) saved.save_every = o.save_every;
       if (p.given("--max-nonfinite")) saved.max_nonfinite = o.max_nonfinite;
-      if (p.given("--cache-dir")) saved.cache_dir = o.cache_dir;
+      saved.cache_dir = o.cache_dir;  // never taken from state.json (see TrainOptions::from_json)
       o = saved;
     }
     TrainSummary s = train(o);

@@ -4,6 +4,9 @@
 // bit-identical to an uninterrupted one.
 #include "src/train/trainer.h"
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,7 +15,9 @@
 #include <functional>
 #include <csignal>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 #include "data/corpus.h"
 #include "data/dataset.h"
@@ -29,6 +34,8 @@
 #include "src/train/evaluate.h"
 #include "src/util/profile.h"
 #include "kernels/peaks.h"
+
+extern char** environ;
 
 namespace qat {
 
@@ -118,10 +125,196 @@ bool recorded_eval(const std::string& path, int64_t step, double* loss, double* 
   });
   return found;
 }
+
+// An integer field of a state.json, in [lo, hi]; an error names the file and the field otherwise.
+int64_t state_int(const Json& st, const char* key, int64_t lo, int64_t hi, const std::string& path) {
+  int64_t v = 0;
+  try {
+    v = st.at(key).as_int();
+  } catch (const Error& e) {
+    fail(path, ": ", e.what());
+  }
+  QAT_CHECK(v >= lo && v <= hi, path, ": ", key, " is ", v, ", expected an integer in [", lo, ", ", hi, "]");
+  return v;
+}
+
+// Where a resumed run stands (state.json), each counter within what training can reach: a negative
+// step would give a negative learning rate, a negative streak would switch the divergence guard off.
+struct RunState {
+  int64_t step = 0, loader_epoch = 0, loader_index = 0, nonfinite_streak = 0, tokens_seen = 0;
+  int64_t skipped_steps = -1;  // non-finite steps skipped so far (-1: a checkpoint older than the field)
+  double train_seconds = 0;
+};
+
+RunState read_run_state(const Json& st, const std::string& path) {
+  RunState s;
+  s.step = state_int(st, "step", 0, int_range("--steps").hi, path);
+  s.loader_epoch = state_int(st, "loader_epoch", 0, INT64_MAX, path);
+  s.loader_index = state_int(st, "loader_index", 0, INT64_MAX, path);  // TokenLoader checks it against the data
+  (void)state_int(st, "accum_pos", 0, 0, path);                        // checkpoints are taken between steps
+  s.nonfinite_streak = state_int(st, "nonfinite_streak", 0, int_range("--max-nonfinite").hi - 1, path);
+  if (st.contains("skipped_steps")) s.skipped_steps = state_int(st, "skipped_steps", 0, s.step, path);
+  s.tokens_seen = state_int(st, "tokens_seen", 0, INT64_MAX, path);
+  try {
+    s.train_seconds = st.at("train_seconds").as_double();
+  } catch (const Error& e) {
+    fail(path, ": ", e.what());
+  }
+  QAT_CHECK(std::isfinite(s.train_seconds) && s.train_seconds >= 0, path, ": train_seconds is ", s.train_seconds,
+            ", expected a non-negative number");
+  return s;
+}
+
+// AdamW's own step count (its bias correction) must be where state.json says the run is: every step
+// taken except those skipped as non-finite (a checkpoint without the count: at most the step).
+void check_optimizer_step(const AdamW& adam, const RunState& s, const std::string& dir) {
+  const int64_t t = adam.steps_taken();
+  if (s.skipped_steps >= 0)
+    QAT_CHECK(t == s.step - s.skipped_steps, dir, "/optimizer.safetensors: step ", t, " does not match state.json's step ",
+              s.step, " with ", s.skipped_steps, " skipped (expected ", s.step - s.skipped_steps, ")");
+  else
+    QAT_CHECK(t <= s.step, dir, "/optimizer.safetensors: step ", t, " is beyond state.json's step ", s.step);
+}
+
+std::string hex64(uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)v);
+  return buf;
+}
+
+// A resumed run must read the text it was trained on: state.json records the corpus's content hash
+// (Corpus::content_hash, which also keys the token cache). Older checkpoints have none.
+void check_corpus(const Json& st, const std::string& now, const Corpus& corpus, const std::string& path) {
+  const Json* h = st.find("corpus_hash");
+  if (!h) return;
+  QAT_CHECK(h->is_string() && h->as_string() == now, "--resume: the corpus ", corpus.source,
+            " has changed since the checkpoint: its content hash is ", now, ", ", path, " recorded ",
+            h->is_string() ? h->as_string() : h->dump(), " (train on it with a new --out, or restore the old text)");
+}
+
+// The fine-tuning recipe of docs/RESULTS.md (bin/qat-study's defaults): lr 2e-4 for 20% of the steps
+// that trained the start (600 after 3000), applied with --init when --steps / --lr are not given.
+constexpr double kFineTuneLr = 2e-4;
+constexpr int64_t kFineTunePercent = 20;
+
+// The steps that trained an --init checkpoint: its state.json's step, or for a checkpoint without one
+// (an exported model) its preset's default run.
+int64_t start_steps(const LoadedCheckpoint& ck) {
+  if (!ck.state.is_null() && ck.state.contains("step"))
+    return state_int(ck.state, "step", 0, int_range("--steps").hi, ck.dir + "/state.json");
+  int64_t steps = 0;
+  double lr = 0;
+  preset_defaults(ck.config.preset, &steps, &lr);
+  return steps;
+}
+
+// --steps and --lr when not given: the preset's pre-training run, or with --init the fine-tuning recipe
+// (kFineTuneLr for kFineTunePercent of the start's steps). Says which defaults applied.
+void apply_step_lr_defaults(TrainOptions& opt, const LoadedCheckpoint* init,
+                            const std::function<void(const std::string&)>& note) {
+  int64_t steps = 0;
+  double lr = 0;
+  preset_defaults(opt.preset, &steps, &lr);
+  std::string why_steps = "preset " + opt.preset, why_lr = why_steps;
+  if (init) {
+    const int64_t start = start_steps(*init);
+    steps = std::max<int64_t>(1, start * kFineTunePercent / 100);
+    lr = kFineTuneLr;
+    why_steps = str("fine-tuning: ", kFineTunePercent, "% of the start's ", start, " steps");
+    why_lr = "fine-tuning, as in docs/RESULTS.md";
+  }
+  std::string applied;
+  if (opt.steps <= 0) {
+    opt.steps = steps;
+    applied = str("--steps ", steps, " (", why_steps, ")");
+  }
+  if (opt.lr <= 0) {
+    opt.lr = lr;
+    applied += str(applied.empty() ? "" : ", ", "--lr ", lr, " (", why_lr, ")");
+  }
+  if (!applied.empty()) note("defaults: " + applied);
+}
+
+// tools/plot of the tree this binary was built in (<repo>/bin/<exe> -> <repo>/tools/plot), so that the
+// plot does not depend on the working directory; "" when /proc/self/exe cannot be read.
+std::string plot_script() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  const std::string exe(buf, size_t(n));
+  return exe.substr(0, exe.rfind('/') + 1) + "../tools/plot";
+}
+
+// Runs tools/plot on `dir` with an argument vector (no shell: the directory name is data, whatever it
+// holds). Returns "" when loss.png was drawn, else one line saying why not.
+std::string draw_plot(const std::string& dir) {
+  const std::string script = plot_script();
+  if (script.empty()) return "cannot find tools/plot (/proc/self/exe is unreadable)";
+  if (::access(script.c_str(), X_OK) != 0) return str(script, ": ", std::strerror(errno));
+  int fds[2];
+  if (::pipe(fds) != 0) return str("pipe: ", std::strerror(errno));
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 2);  // its stderr: the reason, when it fails
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  posix_spawn_file_actions_addclose(&fa, fds[1]);
+  std::string a0 = script, a1 = dir;
+  char* argv[] = {a0.data(), a1.data(), nullptr};
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, script.c_str(), &fa, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(fds[1]);
+  std::string err;
+  char chunk[512];
+  for (ssize_t k; rc == 0 && ((k = ::read(fds[0], chunk, sizeof chunk)) > 0 || (k < 0 && errno == EINTR));)
+    if (k > 0) err.append(chunk, size_t(k));
+  ::close(fds[0]);
+  if (rc != 0) return str("cannot start ", script, ": ", std::strerror(rc));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
+  const std::string first = err.substr(0, err.find('\n'));
+  return first.empty() ? str(script, " failed") : first;
+}
 }  // namespace
 
 void request_stop() { g_stop = true; }
 void set_stop_after(int64_t steps) { g_stop_after = steps; }
+
+const std::vector<IntRange>& int_option_ranges() {
+  static const std::vector<IntRange> r = {
+      {"--steps", "steps", 0, 100000000},         {"--batch", "batch", 1, 65536},
+      {"--ctx", "ctx", 0, 1 << 20},                {"--accum", "accum", 1, 65536},
+      {"--warmup", "warmup", -1, 100000000},       {"--seed", "seed", 0, INT64_MAX},
+      {"--eval-every", "eval_every", 0, 100000000}, {"--eval-windows", "eval_windows", 1, 100000000},
+      {"--save-every", "save_every", 0, 100000000}, {"--vocab", "vocab", 258, 65536},
+      {"--max-nonfinite", "max_nonfinite", 1, 1000000}};
+  return r;
+}
+
+const std::vector<RealRange>& real_option_ranges() {
+  static const std::vector<RealRange> r = {
+      {"--lr", "lr", 0.0, 10.0},                     {"--min-lr-ratio", "min_lr_ratio", 0.0, 1.0},
+      {"--weight-decay", "weight_decay", 0.0, 10.0}, {"--clip", "clip", 0.0, 1e9},
+      {"--qat-scale-lr", "qat_scale_lr", 0.0, 1000.0}, {"--qat-dampen", "qat_dampen", 0.0, 1e6},
+      {"--qat-noise", "qat_noise", 0.0, 1.0},        {"--distill-weight", "distill_weight", 0.0, 1.0}};
+  return r;
+}
+
+const IntRange& int_range(const std::string& flag) {
+  for (const IntRange& r : int_option_ranges())
+    if (flag == r.flag) return r;
+  fail("int_range: no option ", flag);
+}
+
+const RealRange& real_range(const std::string& flag) {
+  for (const RealRange& r : real_option_ranges())
+    if (flag == r.flag) return r;
+  fail("real_range: no option ", flag);
+}
 
 Json TrainOptions::to_json() const {
   Json j = Json::object();
@@ -134,11 +327,30 @@ Json TrainOptions::to_json() const {
   j.set("qat_identity_ste", qat_identity_ste); j.set("qat_scale_lr", qat_scale_lr); j.set("init", init);
   j.set("qat_dampen", qat_dampen); j.set("qat_noise", qat_noise);
   j.set("distill", distill); j.set("distill_weight", distill_weight);
-  j.set("cache_dir", cache_dir);
   return j;
 }
 
+// Every numeric option in `j` within its flag's range, and the strings with a fixed set of values.
+static void check_saved_options(const Json& j) {
+  for (const IntRange& r : int_option_ranges())
+    if (const Json* v = j.find(r.key)) {  // an option absent from an older checkpoint keeps its default
+      const int64_t x = v->as_int();
+      QAT_CHECK(x >= r.lo && x <= r.hi, "options.", r.key, " is ", x, ", outside the range of ", r.flag, " [", r.lo,
+                ", ", r.hi, "]");
+    }
+  for (const RealRange& r : real_option_ranges())
+    if (const Json* v = j.find(r.key)) {
+      const double x = v->as_double();
+      QAT_CHECK(std::isfinite(x) && x >= r.lo && x <= r.hi, "options.", r.key, " is ", x, ", outside the range of ",
+                r.flag, " [", r.lo, ", ", r.hi, "]");
+    }
+  (void)ModelConfig::preset_named(j.at("preset").as_string());  // tiny, small or base
+  const std::string init = j.at("qat_scale_init").as_string();
+  QAT_CHECK(init == "minmax" || init == "mse", "options.qat_scale_init is '", init, "', expected minmax or mse");
+}
+
 TrainOptions TrainOptions::from_json(const Json& j) {
+  check_saved_options(j);
   TrainOptions o;
   o.data = j.at("data").as_string(); o.preset = j.at("preset").as_string(); o.steps = j.at("steps").as_int();
   o.batch = j.at("batch").as_int(); o.ctx = j.at("ctx").as_int(); o.accum = j.at("accum").as_int();
@@ -157,7 +369,8 @@ TrainOptions TrainOptions::from_json(const Json& j) {
     o.distill = j.at("distill").as_string();
     o.distill_weight = j.at("distill_weight").as_double();
   }
-  o.cache_dir = j.at("cache_dir").as_string();
+  // cache_dir (in older checkpoints) is not read: it is where this machine writes, which a checkpoint
+  // from elsewhere must not choose; the cache is keyed and validated, so any directory gives the same run.
   return o;
 }
 
@@ -217,10 +430,18 @@ TrainSummary train(const TrainOptions& opt_in) {
   if (!resume_ck && !opt.qat.empty() && opt.qat != "f32") (void)QatConfig::make(opt.qat, opt.qat_keep, base_cfg.n_layers, base_cfg.tied);
   if (opt.qat_scale_init != "minmax" && opt.qat_scale_init != "mse")
     throw UsageError(str("--qat-scale-init: expected minmax or mse, got '", opt.qat_scale_init, "'"));
+  // A trace written at the end of the run: an unwritable path is found now, not after the run.
+  std::string trace_problem;
+  QAT_CHECK(opt.profile_json.empty() || prof::trace_path_writable(opt.profile_json, &trace_problem),
+            "--profile-json: cannot write ", opt.profile_json, ": ", trace_problem);
+  std::optional<RunState> resumed;
+  if (resume_ck) resumed = read_run_state(resume_ck->state, opt.out + "/state.json");
 
   // ---- data and tokenizer ----
   double t_setup = now_s();
   Corpus corpus = load_corpus(opt.data);
+  const std::string corpus_hash = hex64(corpus.content_hash());
+  if (resume_ck) check_corpus(resume_ck->state, corpus_hash, corpus, opt.out + "/state.json");
   Tokenizer tok = resume_ck ? Tokenizer::load(resume_ck->tokenizer_path)
                   : init_ck ? Tokenizer::load(init_ck->tokenizer_path)
                             : Tokenizer::train(corpus.train, int(opt.vocab));
@@ -246,11 +467,7 @@ TrainSummary train(const TrainOptions& opt_in) {
   for (const auto& [split, tokens] : {std::pair{"training", &data.train.tokens}, std::pair{"validation", &data.val.tokens}})
     QAT_CHECK(int64_t(tokens->size()) > opt.ctx, "data: ", corpus.source, ": the ", split, " split has ", tokens->size(),
               " tokens, fewer than one context window of ", opt.ctx + 1, " (use a larger corpus or a smaller --ctx)");
-  int64_t default_steps;
-  double default_lr;
-  preset_defaults(opt.preset, &default_steps, &default_lr);
-  if (opt.steps <= 0) opt.steps = default_steps;
-  if (opt.lr <= 0) opt.lr = default_lr;
+  apply_step_lr_defaults(opt, init_ck ? &*init_ck : nullptr, note);
   if (opt.warmup < 0) opt.warmup = std::max<int64_t>(1, opt.steps / 20);
   if (opt.eval_every <= 0) opt.eval_every = std::max<int64_t>(1, opt.steps / 10);
   if (opt.save_every <= 0) opt.save_every = opt.eval_every;
@@ -294,17 +511,17 @@ TrainSummary train(const TrainOptions& opt_in) {
   AdamW adam(model.params, AdamWConfig{float(opt.lr), 0.9f, 0.95f, 1e-8f, float(opt.weight_decay)});
   TokenLoader loader(&data.train.tokens, opt.batch, opt.ctx, opt.seed);
 
-  int64_t step = 0, nonfinite_streak = 0, tokens_seen = 0;
+  int64_t step = 0, nonfinite_streak = 0, skipped_steps = 0, tokens_seen = 0;
   double train_seconds = 0;
   if (resume_ck) {
     load_optimizer(adam, model.params, *resume_ck->optimizer);
-    const Json& st = resume_ck->state;
-    step = st.at("step").as_int();
-    loader.set_position(st.at("loader_epoch").as_int(), st.at("loader_index").as_int());
-    QAT_CHECK(st.at("accum_pos").as_int() == 0, "state.json: accum_pos must be 0 (checkpoints are taken between steps)");
-    nonfinite_streak = st.at("nonfinite_streak").as_int();
-    tokens_seen = st.at("tokens_seen").as_int();
-    train_seconds = st.at("train_seconds").as_double();
+    check_optimizer_step(adam, *resumed, opt.out);
+    step = resumed->step;
+    loader.set_position(resumed->loader_epoch, resumed->loader_index);
+    nonfinite_streak = resumed->nonfinite_streak;
+    skipped_steps = resumed->skipped_steps >= 0 ? resumed->skipped_steps : step - adam.steps_taken();
+    tokens_seen = resumed->tokens_seen;
+    train_seconds = resumed->train_seconds;
     truncate_metrics(opt.out + "/metrics.jsonl", step);
     note(str("resuming ", opt.out, " at step ", step, "/", opt.steps));
   }
@@ -322,6 +539,8 @@ TrainSummary train(const TrainOptions& opt_in) {
     st.set("loader_index", loader.index());
     st.set("accum_pos", 0);
     st.set("nonfinite_streak", nonfinite_streak);
+    st.set("skipped_steps", skipped_steps);
+    st.set("corpus_hash", corpus_hash);
     st.set("tokens_seen", tokens_seen);
     st.set("train_seconds", train_seconds);
     st.set("options", opt.to_json());
@@ -331,6 +550,10 @@ TrainSummary train(const TrainOptions& opt_in) {
     EvalResult r = evaluate(model, data.val.tokens, token_bytes, opt.batch, opt.ctx, windows);
     Json m = Json::object();
     m.set("step", step); m.set("val_loss", r.loss); m.set("bpb", r.bpb); m.set("val_tokens", r.tokens);
+    // Periodic evaluations see the first `windows` windows, the final one the whole split: the plot
+    // must not join them into one curve (tools/plot).
+    m.set("val_split", windows > 0 ? "sample" : "all");
+    if (windows > 0) m.set("val_windows", windows);
     if (qcfg) m.set("sqnr_db", qat_sqnr(model, data.val.tokens, opt.ctx));
     append_line(metrics, m.dump());
     return r;
@@ -410,6 +633,7 @@ TrainSummary train(const TrainOptions& opt_in) {
         nonfinite_streak = 0;
       } else {
         nonfinite_streak++;
+        skipped_steps++;
         std::fprintf(stderr, "%swarning: step %lld: non-finite %s; step skipped (%lld in a row)\n", tty ? "\n" : "",
                      (long long)step, std::isfinite(loss_v) ? "gradient norm" : "loss", (long long)nonfinite_streak);
         QAT_CHECK(nonfinite_streak < opt.max_nonfinite, "training diverged: ", nonfinite_streak,
@@ -472,8 +696,6 @@ TrainSummary train(const TrainOptions& opt_in) {
       for (size_t i = 0; i < busy.size(); i++) b += str(" t", i, "=", int(busy[i] * 100) / 100.0);
       std::fprintf(stderr, "%s of %.2f s wall\n", b.c_str(), profiled_wall);
     }
-    if (!opt.profile_json.empty()) prof::write_trace(opt.profile_json);
-    prof::enable(false);
   }
   sum.steps = step;
   sum.seconds = now_s() - t0;
@@ -492,13 +714,17 @@ TrainSummary train(const TrainOptions& opt_in) {
     sum.final_bpb = r.bpb;
     save();
     if (opt.plot) {
-      std::string cmd = "tools/plot " + opt.out + " >/dev/null 2>&1";
-      if (file_exists("tools/plot") && std::system(cmd.c_str()) != 0) note("note: tools/plot could not draw loss.png");
+      const std::string why = draw_plot(opt.out);
+      if (!why.empty()) note("note: loss.png not drawn: " + why);
     }
     if (!opt.quiet)
       std::printf("trained %lld steps (%lld this run) in %s: %.0f tok/s; val loss %.4f, bpb %.4f, ppl %.2f over %lld tokens; checkpoint %s\n",
                   (long long)step, (long long)(step - first_step), fmt_duration(sum.seconds).c_str(), sum.tokens_per_s,
                   r.loss, r.bpb, r.ppl, (long long)r.tokens, opt.out.c_str());
+  }
+  if (profiling) {  // after the final checkpoint: a failure here (a full disk) costs only the trace
+    if (!opt.profile_json.empty()) prof::write_trace(opt.profile_json);
+    prof::enable(false);
   }
   g_stop_after = -1;
   return sum;

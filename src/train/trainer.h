@@ -23,7 +23,7 @@ struct TrainOptions {
   int64_t warmup = -1;              // -1: 5% of the steps
   double weight_decay = 0.1;
   double clip = 1.0;                // global gradient-norm clip (0: off)
-  std::string out = "runs/small";
+  std::string out;                  // checkpoint directory; bin/train's default: runs/<preset>
   bool resume = false;
   std::string init;                 // initialise weights from this checkpoint
   int64_t threads = 0;              // 0: all cores
@@ -32,7 +32,7 @@ struct TrainOptions {
   int64_t eval_windows = 100;       // windows per periodic evaluation (the final one uses all)
   int64_t save_every = 0;           // 0: at every evaluation
   int64_t vocab = 1024;
-  std::string cache_dir = "runs/cache";
+  std::string cache_dir = "runs/cache";  // machine-local: not saved, never taken from a state.json
   int64_t max_nonfinite = 5;        // abort after this many non-finite steps in a row
   std::string qat;                  // QAT scheme ("" = FP32 training)
   std::string qat_keep;             // per-layer overrides
@@ -53,6 +53,16 @@ struct TrainOptions {
   static TrainOptions from_json(const Json& j);
 };
 
+// The accepted range of each numeric option a checkpoint saves: one table that bin/train's flags and
+// the validation of a resumed state.json both read, so a state.json can hold nothing the command line
+// refuses (a negative step count, a learning rate of 1e9). `key` is the option's name in state.json.
+struct IntRange { const char* flag; const char* key; int64_t lo, hi; };
+struct RealRange { const char* flag; const char* key; double lo, hi; };
+const std::vector<IntRange>& int_option_ranges();
+const std::vector<RealRange>& real_option_ranges();
+const IntRange& int_range(const std::string& flag);    // throws for a flag not in the table
+const RealRange& real_range(const std::string& flag);
+
 struct TrainSummary {
   int64_t steps = 0;                // optimizer steps completed (total)
   std::vector<float> losses;        // training loss of each step run by this call
@@ -62,7 +72,8 @@ struct TrainSummary {
   bool interrupted = false;
 };
 
-// The options a checkpoint directory was trained with (its state.json), for --resume.
+// The options a checkpoint directory was trained with (its state.json), for --resume; every one is
+// checked against its flag's range (a bad one is an error naming the file and the field).
 TrainOptions saved_options(const std::string& dir);
 
 // Runs training as the options say; throws qat::Error on bad input or too many non-finite steps.

@@ -3,12 +3,17 @@
 // ignored.
 #include "src/util/profile.h"
 
+#include <fcntl.h>
 #include <omp.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 #include <thread>
@@ -160,6 +165,24 @@ std::string table(const Peaks& pk, int64_t steps, double wall) {
                 pk.f32_gflops, pk.int8_gops, pk.dram_gbs);
   out += buf;
   return out;
+}
+
+bool trace_path_writable(const std::string& path, std::string* why) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    *why = "it is a directory";
+    return false;
+  }
+  // The probe is the temp file write_file_atomic would create: the same directory, the same permission.
+  const std::string probe = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0) {
+    *why = std::strerror(errno);
+    return false;
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return true;
 }
 
 void write_trace(const std::string& path) {

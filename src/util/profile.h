@@ -56,6 +56,10 @@ struct Peaks {
 std::string table(const Peaks& peaks, int64_t steps, double wall);
 // Chrome trace-event JSON (open in Perfetto or about://tracing).
 void write_trace(const std::string& path);
+// Whether write_trace(path) can write there (it writes "<path>.tmp.<pid>" and renames it): false, with
+// the reason in *why, for a missing or read-only directory or a path that is a directory. Lets a run
+// refuse a bad --profile-json before it starts instead of failing after it.
+bool trace_path_writable(const std::string& path, std::string* why);
 
 // Per-thread busy time: CPU time of each OpenMP worker between thread_times_begin() and _end().
 void thread_times_begin();
