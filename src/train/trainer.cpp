@@ -50,12 +50,15 @@ std::string fmt_duration(double s) {
   return buf;
 }
 
-// Preset defaults for steps and lr.
+}  // namespace
+
 void preset_defaults(const std::string& preset, int64_t* steps, double* lr) {
   if (preset == "tiny") { *steps = 200; *lr = 3e-3; }
   else if (preset == "small") { *steps = 1000; *lr = 2e-3; }
   else { *steps = 4000; *lr = 1e-3; }
 }
+
+namespace {
 
 // Steps listed in QAT_INJECT_NAN (comma-separated) get a NaN gradient: the test hook for the guard.
 bool inject_nan_at(int64_t step) {
