@@ -341,7 +341,6 @@ TrainSummary train(const TrainOptions& opt_in) {
   const bool profiling = opt.profile || !opt.profile_json.empty();
   if (profiling) {
     prof::enable(true, !opt.profile_json.empty());
-    prof::thread_times_begin();
   }
   double profiled_wall = 0;
   auto prev_handler = std::signal(SIGINT, on_sigint);
@@ -354,6 +353,7 @@ TrainSummary train(const TrainOptions& opt_in) {
     while (step < opt.steps) {
       double ts = now_s();
       prof::g_on = profiling;
+      if (profiling) prof::thread_times_begin();  // busy time over the steps, as the table's wall
       {
         QAT_PROF("zero_grad", other);
         model.params.zero_grad();
@@ -423,6 +423,7 @@ TrainSummary train(const TrainOptions& opt_in) {
       double dt = now_s() - ts;
       profiled_wall += dt;
       prof::g_on = false;  // evaluation, metrics and checkpoints are not part of the step
+      if (profiling) prof::thread_times_end();
       train_seconds += dt;
       sum.losses.push_back(loss_v);
       Json m = Json::object();
@@ -463,15 +464,12 @@ TrainSummary train(const TrainOptions& opt_in) {
   std::signal(SIGINT, prev_handler);
   if (tty) std::fprintf(stderr, "\n");
   if (profiling) {
-    std::vector<double> busy = prof::thread_times_end();
     MachinePeaks mp = measure_peaks(num_threads(), 0.6);
     prof::Peaks pk{mp.f32_gflops, mp.int8_gops, mp.dram_gbs};
     if (opt.profile) {
       std::fprintf(stderr, "profile of %lld steps (%d threads; times exclusive of nested ops):\n%s", (long long)ran,
                    num_threads(), prof::table(pk, ran, profiled_wall).c_str());
-      std::string b = "thread busy (CPU s, spin-waits included):";
-      for (size_t i = 0; i < busy.size(); i++) b += str(" t", i, "=", int(busy[i] * 100) / 100.0);
-      std::fprintf(stderr, "%s of %.2f s wall\n", b.c_str(), profiled_wall);
+      std::fprintf(stderr, "%s\n", prof::thread_busy_line().c_str());
     }
     if (!opt.profile_json.empty()) prof::write_trace(opt.profile_json);
     prof::enable(false);
