@@ -118,5 +118,5 @@ TEST_CASE("bin/train --profile: thread busy and its wall time cover the same int
   REQUIRE(std::sscanf(line.c_str() + line.find(" t0="), " t0=%lf of %lf s wall", &t0, &wall) == 2);
   CHECK(t0 > 0);
   CHECK(t0 <= wall + 0.001);  // both printed with 3 decimals
-  CHECK_THAT(line, Catch::Contains("in the 4 profiled intervals"));
+  CHECK_THAT(line, Catch::Contains("in the 4 profiled steps"));
 }

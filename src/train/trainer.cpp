@@ -18,6 +18,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/tokenizer.h"
+#include "models/model_size.h"
 #include "models/model_source.h"
 #include "models/transformer.h"
 #include "src/core/parallel.h"
@@ -312,7 +313,7 @@ TrainSummary train(const TrainOptions& opt_in) {
   make_dirs(opt.out);
   const std::string metrics = opt.out + "/metrics.jsonl";
   if (!resume_ck && file_exists(metrics)) write_file_atomic(metrics, "");  // a fresh run starts a fresh log
-  note(str("model: ", cfg.preset.empty() ? "custom" : cfg.preset, ", ", model.params.count(), " parameters, ",
+  note(str("model: ", cfg.preset.empty() ? "custom" : cfg.preset, ", ", parameter_count(cfg), " parameters, ",
            cfg.n_layers, " layers, d_model ", cfg.d_model, ", ctx ", opt.ctx, "; batch ", opt.batch, " x ", opt.accum,
            ", lr ", opt.lr, ", ", num_threads(), " threads"));
 
@@ -351,9 +352,11 @@ TrainSummary train(const TrainOptions& opt_in) {
   const int64_t tokens_per_step = opt.batch * opt.ctx * opt.accum;
   try {
     while (step < opt.steps) {
+      // Busy time over the steps, as the table's wall (outside the step's clock: the region that reads
+      // the threads' CPU clocks is no op of the step).
+      if (profiling) prof::thread_times_begin();
       double ts = now_s();
       prof::g_on = profiling;
-      if (profiling) prof::thread_times_begin();  // busy time over the steps, as the table's wall
       {
         QAT_PROF("zero_grad", other);
         model.params.zero_grad();
@@ -469,7 +472,7 @@ TrainSummary train(const TrainOptions& opt_in) {
     if (opt.profile) {
       std::fprintf(stderr, "profile of %lld steps (%d threads; times exclusive of nested ops):\n%s", (long long)ran,
                    num_threads(), prof::table(pk, ran, profiled_wall).c_str());
-      std::fprintf(stderr, "%s\n", prof::thread_busy_line().c_str());
+      std::fprintf(stderr, "%s\n", prof::thread_busy_line("steps").c_str());
     }
     if (!opt.profile_json.empty()) prof::write_trace(opt.profile_json);
     prof::enable(false);

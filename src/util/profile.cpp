@@ -224,8 +224,9 @@ void thread_times_end() {
 std::vector<double> thread_busy_seconds() { return g_thread_busy; }
 double thread_wall_seconds() { return g_wall_busy; }
 
-std::string thread_busy_line() {
-  std::string out = "thread busy (CPU s in the " + std::to_string(g_intervals) + " profiled intervals, spin-waits included):";
+std::string thread_busy_line(const std::string& intervals) {
+  std::string out =
+      "thread busy (CPU s in the " + std::to_string(g_intervals) + " profiled " + intervals + ", spin-waits included):";
   char buf[48];
   for (size_t t = 0; t < g_thread_busy.size(); t++) {
     std::snprintf(buf, sizeof buf, " t%zu=%.3f", t, g_thread_busy[t]);

@@ -68,8 +68,9 @@ void thread_times_begin();
 void thread_times_end();
 std::vector<double> thread_busy_seconds();  // CPU seconds per thread, summed over the intervals
 double thread_wall_seconds();               // wall seconds of the same intervals
-// "thread busy (CPU s in the N profiled intervals, spin-waits included): t0=0.245 t1=0.239 of 0.250 s wall"
-std::string thread_busy_line();
+// "thread busy (CPU s in the 6 profiled steps, spin-waits included): t0=0.245 t1=0.239 of 0.250 s wall",
+// `intervals` naming what an interval is ("steps").
+std::string thread_busy_line(const std::string& intervals);
 
 }  // namespace qat::prof
 
