@@ -76,8 +76,9 @@ std::string difference(const TrainOptions& saved, const TrainOptions& want) {
   return "";
 }
 
-// A run is reused only when it finished and every option that shaped it is the study's; a finished run
-// made with other options is an error, neither overwritten nor put into the table.
+// A run is reused only when it finished and every option that shaped it is the study's. A run made with
+// other options, finished or not, is an error: neither overwritten nor put into the table. An unfinished
+// run of the study's own options is trained afresh.
 bool reusable(const std::string& dir, const TrainOptions& want) {
   if (!file_exists(dir + "/state.json")) return false;
   int64_t step = 0;
@@ -89,10 +90,9 @@ bool reusable(const std::string& dir, const TrainOptions& want) {
   } catch (const Error&) {
     return false;  // a damaged or foreign state.json: train afresh
   }
-  if (step < saved.steps) return false;  // interrupted: train afresh
   const std::string diff = difference(saved, want);
   QAT_CHECK(diff.empty(), dir, " was trained with ", diff, ": use another --out (or remove that run)");
-  return true;
+  return step >= saved.steps;
 }
 
 // "1,2,3" -> {1, 2, 3}; anything but comma-separated decimal integers is a usage error.
