@@ -120,3 +120,35 @@ TEST_CASE("bin/train --profile: thread busy and its wall time cover the same int
   CHECK(t0 <= wall + 0.001);  // both printed with 3 decimals
   CHECK_THAT(line, Catch::Contains("in the 4 profiled steps"));
 }
+
+TEST_CASE("profile table: the ms/step column has one precision for every row", "[profile]") {
+  // %.4g had printed 12.22, 1.501, 0.4006 and 0.0004592 in one column: digits that look like precision
+  // but are not aligned. Fixed 3 decimals (microseconds) for every row and for the totals line.
+  prof::enable(true);
+  {
+    prof::Scope slow("slow", prof::Phase::forward);
+    busy_ms(3);
+  }
+  {
+    prof::Scope fast("fast", prof::Phase::forward);
+    busy_ms(0.02);
+  }
+  const std::string t = prof::table({}, 1, 0.004);
+  prof::enable(false);
+  INFO(t);
+  const std::vector<std::string> lines = lines_of(t);
+  int rows = 0;
+  for (const std::string& line : lines) {
+    char name[64], phase[8];
+    double calls = 0;
+    char ms[32];
+    if (std::sscanf(line.c_str(), "%63s %7s %lf %31s", name, phase, &calls, ms) != 4) continue;
+    if (std::string(name) != "slow" && std::string(name) != "fast") continue;
+    rows++;
+    const std::string m = ms;
+    CHECK(m.size() > 4);
+    CHECK(m.find('.') == m.size() - 4);  // d.ddd
+  }
+  CHECK(rows == 2);
+  CHECK_THAT(t, Catch::Matches("(.|\n)*rows add up to [0-9]+\\.[0-9]{3} ms/step; measured 4\\.000 ms/step(.|\n)*"));
+}

@@ -157,11 +157,11 @@ std::string table(const Peaks& pk, int64_t steps, double wall) {
     if (gb > 0) std::snprintf(gbs, sizeof gbs, "%.1f", gb);
     if (ai > 0) std::snprintf(ais, sizeof ais, "%.1f", ai);
     if (gf > 0 && roof > 0) std::snprintf(roofs, sizeof roofs, "%.0f%%", 100 * gf / roof);
-    std::snprintf(buf, sizeof buf, "%-24s %-4s %8.1f %10.4g %5.1f%% %9s %8s %9s %9s\n", r.name.c_str(), phase_name(r.phase),
+    std::snprintf(buf, sizeof buf, "%-24s %-4s %8.1f %10.3f %5.1f%% %9s %8s %9s %9s\n", r.name.c_str(), phase_name(r.phase),
                   double(r.calls) / n, r.seconds / n * 1e3, total > 0 ? 100 * r.seconds / total : 0.0, gfs, gbs, ais, roofs);
     out += buf;
   }
-  std::snprintf(buf, sizeof buf, "rows add up to %.4g ms/step; measured %.4g ms/step (%.1f%% unattributed)\n",
+  std::snprintf(buf, sizeof buf, "rows add up to %.3f ms/step; measured %.3f ms/step (%.1f%% unattributed)\n",
                 total / n * 1e3, wall / n * 1e3, wall > 0 ? 100 * (wall - total) / wall : 0.0);
   out += buf;
   std::snprintf(buf, sizeof buf, "ceilings: f32 %.0f GFLOP/s, int8 %.0f GOP/s, DRAM read %.1f GB/s (all threads; the "
