@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
       measured = str("val split of ", corpus.source, " (", text.why, ")");
       tokens = load_or_tokenize(corpus, *src.tokenizer, cache_dir);
     } else {
-      measured = text_path + " (--text)";
+      measured = "text " + text_path + " (--text)";
       std::string text = read_file(text_path);
       if (!text.empty() && text.back() == '\n') text.pop_back();
       size_t bad = 0;
@@ -270,11 +270,13 @@ int main(int argc, char** argv) {
     // print ppl 1.000 as if it were a result.
     QAT_CHECK(r.tokens > 0, "no token was scored (", text_path.empty() ? "the validation split" : text_path, " with ",
               ctx, "-token windows): nothing was measured");
-    std::string what = mode.kind == "f32" ? (src.qat ? "f32 latent weights" : "f32") : mode.kind == "ptq" ? "PTQ " + mode.scheme + ":" + mode.method
+    std::string what = mode.kind == "f32"   ? (src.qat ? "f32 latent weights" : "f32")
+                     : mode.kind == "ptq" ? "PTQ " + mode.scheme + ":" + mode.method
                      : mode.kind == "qat" ? "QAT " + mode.scheme + " (integer path)" : "served " + mode.scheme + " (integer path)";
     if (json) {
       Json j = Json::object();
-      j.set("model", model_path); j.set("text", measured); j.set("mode", mode.kind); j.set("scheme", mode.scheme); j.set("method", mode.method);
+      j.set("model", model_path); j.set("text", measured); j.set("mode", mode.kind); j.set("scheme", mode.scheme);
+      j.set("method", mode.method);
       j.set("val_loss", r.loss); j.set("bpb", r.bpb); j.set("ppl", r.ppl); j.set("model_bytes", model_bytes);
       j.set("tokens", r.tokens); j.set("isa", std::string(kernels().name));
       std::printf("%s\n", j.dump().c_str());
