@@ -1,6 +1,7 @@
 // --model loading (see model_source.h).
 #include "models/model_source.h"
 
+#include "models/model_size.h"
 #include "src/io/file.h"
 
 namespace qat {
@@ -32,13 +33,10 @@ std::unique_ptr<Transformer> ModelSource::transformer() const {
 }
 
 std::string ModelSource::describe() const {
-  char buf[64];
-  if (gguf) {
-    std::snprintf(buf, sizeof buf, "%.2f MiB", double(gguf->file_bytes) / (1 << 20));
-    return str("GGUF ", path, " (", gguf->model.scheme, ", ", buf, ")");
-  }
+  // The parameter count of model_size.h; sizes are the binaries' to print (weights_figure()).
+  if (gguf) return str("GGUF ", path, " (", gguf->model.scheme, ", ", parameter_count(config()), " parameters)");
   return str("checkpoint ", path, " (", qat ? "QAT " + qat->scheme : std::string("FP32"), ", ",
-             config().n_params(), " parameters)");
+             parameter_count(config()), " parameters)");
 }
 
 }  // namespace qat

@@ -24,7 +24,7 @@ struct ModelSource {
   const ModelConfig& config() const { return gguf ? gguf->model.cfg : checkpoint->config; }
   // The training model of a checkpoint (QAT layers included), weights loaded.
   std::unique_ptr<Transformer> transformer() const;
-  // A one-line description: "checkpoint runs/small (FP32, 1.8M parameters)" / "GGUF x.gguf (q4_0, 1.2 MiB)".
+  // A one-line description: "checkpoint runs/small (FP32, 1815744 parameters)" / "GGUF x.gguf (q4_0, 1815744 parameters)".
   std::string describe() const;
 };
 

@@ -288,31 +288,24 @@ TEST_CASE("corrupt checkpoints for --resume, --init and --model: one line naming
                  1, {d + file});
 }
 
-TEST_CASE("bin/generate --threads 2: the first token does not wait for OpenBLAS's start-up threads", "[cli][serve]") {
+TEST_CASE("bin/generate: OpenBLAS's worker threads are stopped, only the OpenMP team runs", "[cli][serve]") {
   // OpenBLAS's pthread build starts worker threads that spin for ~90 ms after the library loads; on a
-  // 2-core machine they held up the first OpenMP regions of a prefill (the `small` preset's, 12 tokens:
-  // time to first token 90-99 ms instead of ~0.5 ms). set_num_threads() shuts them down. The model must
-  // be big enough for the prefill to open parallel regions (the tiny preset's does not). Timing on a
-  // shared host: the best of 3 runs counts.
+  // 2-core machine they held up the first OpenMP regions of a prefill (time to first token 90-120 ms
+  // instead of ~0.5 ms). set_num_threads() shuts them down. The suite checks that cause, not the time
+  // (a time fails under load or with QAT_ISA=scalar): generate's final line counts the threads in the
+  // process, which must not exceed the OpenMP threads it asked for. The time to first token of a fresh
+  // process is measured by `bin/bench serve`.
   const Fixture& f = fixture();
-  const std::string ckpt = f.dir.path + "/small", gguf = f.dir.path + "/small.gguf";
-  ProcResult r = run({"bin/train", "--data", f.corpus, "--preset", "small", "--vocab", "280", "--ctx", "32",
-                      "--batch", "1", "--steps", "1", "--threads", "1", "--out", ckpt, "--cache-dir",
-                      f.dir.path + "/cache-small", "--quiet", "--no-plot"});
-  REQUIRE(r.code == 0);
-  r = run({"bin/quantize", "--model", ckpt, "--scheme", "q4_0", "--to-gguf", gguf, "--threads", "1"});
-  REQUIRE(r.code == 0);
-  double best_ms = 1e9;
-  for (int attempt = 0; attempt < 3; attempt++) {
-    r = run({"bin/generate", "--model", gguf, "--prompt", "the cat sat on the mat and the dog", "--tokens", "2",
-             "--seed", "1", "--threads", "2"});
+  for (const char* threads : {"1", "2"}) {
+    ProcResult r = run({"bin/generate", "--model", f.gguf, "--prompt", "the cat", "--tokens", "2", "--seed", "1", "--threads", threads});
     INFO(r.what());
     REQUIRE(r.code == 0);
-    const std::string key = "time to first token ";
-    const size_t at = r.err.find(key);
+    int asked = 0, running = 0;
+    const size_t at = r.err.find(", threads ");
     REQUIRE(at != std::string::npos);
-    best_ms = std::min(best_ms, std::stod(r.err.substr(at + key.size())));
+    REQUIRE(std::sscanf(r.err.c_str() + at, ", threads %d (%d in the process)", &asked, &running) == 2);
+    CHECK(asked == std::stoi(threads));
+    CHECK(running >= 1);
+    CHECK(running <= asked);
   }
-  INFO("best time to first token " << best_ms << " ms");
-  CHECK(best_ms < 30.0);
 }

@@ -95,3 +95,60 @@ TEST_CASE("bin/train --profile: the rows add up to the measured step within 5%; 
     REQUIRE(!e.at("name").as_string().empty());
   }
 }
+
+TEST_CASE("bin/train --profile: thread busy and its wall time cover the same intervals (the steps)", "[profile][cli]") {
+  // At one thread a thread's CPU time cannot exceed the wall time of the same interval. The busy time
+  // had been read from before the first step to after the last, evaluations included, and compared
+  // with the wall time of the steps alone: "t0=0.47 of 0.25 s wall". Evaluations here cost many steps
+  // each (400 windows after every step), so counting them in one figure and not the other shows.
+  ScratchDir dir("profile-busy");
+  std::string corpus = dir.put("corpus.txt", synthetic_corpus(200));
+  ProcResult r = run_proc({"bin/train", "--data", corpus, "--preset", "tiny", "--vocab", "280", "--ctx", "32",
+                           "--batch", "2", "--steps", "4", "--eval-every", "1", "--eval-windows", "400", "--threads",
+                           "1", "--out", dir.path + "/run", "--cache-dir", dir.path + "/cache", "--quiet", "--no-plot",
+                           "--profile"},
+                          dir.path + "/train", {}, 120);
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  const size_t at = r.err.find("thread busy");
+  REQUIRE(at != std::string::npos);
+  const std::string line = r.err.substr(at, r.err.find('\n', at) - at);
+  INFO(line);
+  double t0 = -1, wall = -1;
+  REQUIRE(std::sscanf(line.c_str() + line.find(" t0="), " t0=%lf of %lf s wall", &t0, &wall) == 2);
+  CHECK(t0 > 0);
+  CHECK(t0 <= wall + 0.001);  // both printed with 3 decimals
+  CHECK_THAT(line, Catch::Contains("in the 4 profiled steps"));
+}
+
+TEST_CASE("profile table: the ms/step column has one precision for every row", "[profile]") {
+  // %.4g had printed 12.22, 1.501, 0.4006 and 0.0004592 in one column: digits that look like precision
+  // but are not aligned. Fixed 3 decimals (microseconds) for every row and for the totals line.
+  prof::enable(true);
+  {
+    prof::Scope slow("slow", prof::Phase::forward);
+    busy_ms(3);
+  }
+  {
+    prof::Scope fast("fast", prof::Phase::forward);
+    busy_ms(0.02);
+  }
+  const std::string t = prof::table({}, 1, 0.004);
+  prof::enable(false);
+  INFO(t);
+  const std::vector<std::string> lines = lines_of(t);
+  int rows = 0;
+  for (const std::string& line : lines) {
+    char name[64], phase[8];
+    double calls = 0;
+    char ms[32];
+    if (std::sscanf(line.c_str(), "%63s %7s %lf %31s", name, phase, &calls, ms) != 4) continue;
+    if (std::string(name) != "slow" && std::string(name) != "fast") continue;
+    rows++;
+    const std::string m = ms;
+    CHECK(m.size() > 4);
+    CHECK(m.find('.') == m.size() - 4);  // d.ddd
+  }
+  CHECK(rows == 2);
+  CHECK_THAT(t, Catch::Matches("(.|\n)*rows add up to [0-9]+\\.[0-9]{3} ms/step; measured 4\\.000 ms/step(.|\n)*"));
+}

@@ -11,6 +11,7 @@
 #include "data/dataset.h"
 #include "data/unicode.h"
 #include "kernels/kernels.h"
+#include "models/model_size.h"
 #include "models/model_source.h"
 #include "src/core/parallel.h"
 #include "src/io/file.h"
@@ -62,6 +63,10 @@ EvalResult evaluate_second_half(const LogitsFn& logits_of, int64_t V, const std:
   std::vector<int32_t> tokens{bos};
   tokens.insert(tokens.end(), text_tokens.begin(), text_tokens.end());
   NoGrad ng;
+  // Positions ctx/2 .. ctx-2 are scored: below 3 tokens a chunk scores none, and a perplexity over no
+  // token is no measurement.
+  if (ctx < 3) throw UsageError(str("--ctx ", ctx, ": --score-second-half scores positions ctx/2..ctx-2 of each chunk, "
+                                    "none below --ctx 3"));
   int64_t chunks = int64_t(tokens.size()) / ctx;
   QAT_CHECK(chunks >= 2, "eval --score-second-half: the text has ", tokens.size(), " tokens; llama-perplexity needs at least 2 x ctx = ", 2 * ctx);
   if (max_chunks > 0 && max_chunks < chunks) chunks = max_chunks;
@@ -94,6 +99,24 @@ std::string val_text(const Corpus& corpus) {
   return out;
 }
 
+// The text eval measures: --data when given, else the corpus the checkpoint was trained on (its
+// state.json records --data; "" there is the default corpus), else (a GGUF file, a checkpoint without
+// training state) the default corpus. `why` says which, for the result line.
+struct Text {
+  std::string data;  // for load_corpus ("" = the default corpus)
+  std::string why;
+};
+Text choose_text(const ModelSource& src, const std::string& data, bool given) {
+  if (given) return {data, "--data"};
+  const Json* opts = src.checkpoint && src.checkpoint->state.is_object() ? src.checkpoint->state.find("options") : nullptr;
+  const Json* d = opts && opts->is_object() ? opts->find("data") : nullptr;
+  if (!d || !d->is_string()) return {"", "the default corpus: the model records no training data"};
+  const std::string saved = d->as_string();
+  QAT_CHECK(saved.empty() || file_exists(saved), "the checkpoint was trained on ", saved,
+            " (its state.json), which does not exist here: pass --data or --text");
+  return {saved, "the checkpoint's training data"};
+}
+
 // An FP32 Transformer with the latent weights of t (QAT scales dropped).
 std::unique_ptr<Transformer> latent_f32(const Transformer& t) {
   auto f = std::make_unique<Transformer>(t.cfg);
@@ -109,13 +132,15 @@ int main(int argc, char** argv) {
     int64_t windows = 0, ctx = 0, threads = 0;
     bool json = false, second_half = false, print_tokens = false;
     ArgParser p("eval", "Validation loss, perplexity and bits-per-byte of a model on the validation split of the corpus.\n"
-                        "  checkpoint (FP32 or QAT)      f32 forward of its (latent) weights\n"
-                        "  QAT checkpoint --scheme S     under its QAT scheme: the integer path generate serves\n"
+                        "  FP32 checkpoint               f32 forward of its weights\n"
+                        "  QAT checkpoint                under its QAT scheme: the integer path generate serves\n"
+                        "  QAT checkpoint --scheme f32   f32 forward of its latent weights\n"
                         "  FP32 checkpoint --ptq S[:M]   after post-training quantization (M: minmax = ggml rule, mse)\n"
                         "  model.gguf                    the served model (integer kernels)");
     p.option("--model", &model_path, "checkpoint directory or .gguf file", "PATH");
-    p.option("--data", &data, "corpus whose validation split is used (default: the fortunes corpus)", "PATH");
-    p.option("--scheme", &scheme, "evaluate a QAT checkpoint under its scheme (q4_0, q8_0, w8a8, w4, w8)", "S");
+    p.option("--data", &data, "corpus whose validation split is used (default: the one the checkpoint was trained on; "
+                              "for a model that records none, the fortunes corpus)", "PATH");
+    p.option("--scheme", &scheme, "a QAT checkpoint under its scheme (the default) or f32 (its latent weights)", "S");
     p.option("--ptq", &ptq, "post-training quantization first: SCHEME[:minmax|:mse]", "S[:M]");
     p.option("--keep", &keep, "with --ptq or --sensitivity: per-layer overrides (as train --qat-keep)", "LIST");
     p.option("--sensitivity", &sensitivity, "quantize one layer at a time with SCHEME[:M] and report the loss increase", "S[:M]");
@@ -133,6 +158,7 @@ int main(int argc, char** argv) {
     p.option("--write-val-text", &write_val_text, "write the val documents of the corpus, separated by blank lines, to FILE and exit", "FILE");
     if (!p.parse(argc, argv)) return 0;
     if (!scheme.empty() && !ptq.empty()) throw UsageError("--scheme and --ptq exclude each other");
+    if (!scheme.empty() && scheme != "f32") scheme_layer(scheme);  // validates the name
     set_num_threads(int(threads));
     if (!isa.empty()) select_isa(isa);
 
@@ -152,9 +178,14 @@ int main(int argc, char** argv) {
       token_bytes[size_t(id)] = id == src.tokenizer->eot_id() ? 0 : int32_t(src.tokenizer->token_bytes(id).size());
     // The evaluated token stream: the val split (documents, each ending in EOT) or --text as one stream.
     TokenizedData tokens;
+    std::string measured;  // what the result line says was measured
     if (text_path.empty()) {
-      tokens = load_or_tokenize(load_corpus(data), *src.tokenizer, cache_dir);
+      const Text text = choose_text(src, data, p.given("--data"));
+      Corpus corpus = load_corpus(text.data);
+      measured = str("val split of ", corpus.source, " (", text.why, ")");
+      tokens = load_or_tokenize(corpus, *src.tokenizer, cache_dir);
     } else {
+      measured = "text " + text_path + " (--text)";
       std::string text = read_file(text_path);
       if (!text.empty() && text.back() == '\n') text.pop_back();
       size_t bad = 0;
@@ -206,47 +237,54 @@ int main(int argc, char** argv) {
     if (src.is_gguf()) {
       QAT_CHECK(scheme.empty() && ptq.empty(), "--scheme / --ptq apply to checkpoints; a GGUF file is already quantized");
       mode = {"gguf", src.gguf->model.scheme, ""};
-      model_bytes = src.gguf->model.storage_bytes();
+      model_bytes = weight_bytes(src.gguf->model);
       r = run_served(decode_model(src.gguf->model));
     } else {
       auto t = src.transformer();
-      if (!scheme.empty()) {
+      // A QAT checkpoint is what its integer path computes; its latent f32 weights only on request.
+      if (scheme.empty() && ptq.empty() && src.qat) scheme = src.qat->scheme;
+      if (!scheme.empty() && scheme != "f32") {
         QAT_CHECK(src.qat.has_value(), "--scheme: ", model_path, " is an FP32 checkpoint (no learned scales); use --ptq ", scheme);
         QAT_CHECK(scheme == src.qat->scheme, "--scheme ", scheme, ": the checkpoint was trained with --qat ", src.qat->scheme);
         mode = {"qat", scheme, ""};
         QuantizedModel qm = quantized_from_qat(*t);
-        model_bytes = qm.storage_bytes();
+        model_bytes = weight_bytes(qm);
         r = run_served(decode_model(qm));
       } else if (!ptq.empty()) {
         auto [s, method] = split_ptq(ptq);
         mode = {"ptq", s, method};
         std::unique_ptr<Transformer> f = src.qat ? latent_f32(*t) : std::move(t);
         QuantizedModel qm = quantized_from_ptq(*f, QatConfig::make(s, keep, cfg.n_layers, cfg.tied), method);
-        model_bytes = qm.storage_bytes();
+        model_bytes = weight_bytes(qm);
         r = run_served(decode_model(qm));
       } else {
         mode = {"f32", "", ""};
         std::unique_ptr<Transformer> f = src.qat ? latent_f32(*t) : std::move(t);
-        model_bytes = quantized_from_f32(*f).storage_bytes();
+        model_bytes = f32_weight_bytes(cfg);
         r = second_half ? evaluate_second_half([&](const Tensor& ids) { return f->forward(ids); }, cfg.vocab,
                                                tokens.val.tokens, eot, token_bytes, ctx, windows)
                         : evaluate(*f, tokens.val.tokens, token_bytes, 8, ctx, windows);
       }
     }
-    std::string what = mode.kind == "f32" ? "f32" : mode.kind == "ptq" ? "PTQ " + mode.scheme + ":" + mode.method
+    // Every path ends here: a loss over no token (an empty text, too few tokens for one window) would
+    // print ppl 1.000 as if it were a result.
+    QAT_CHECK(r.tokens > 0, "no token was scored (", text_path.empty() ? "the validation split" : text_path, " with ",
+              ctx, "-token windows): nothing was measured");
+    std::string what = mode.kind == "f32"   ? (src.qat ? "f32 latent weights" : "f32")
+                     : mode.kind == "ptq" ? "PTQ " + mode.scheme + ":" + mode.method
                      : mode.kind == "qat" ? "QAT " + mode.scheme + " (integer path)" : "served " + mode.scheme + " (integer path)";
     if (json) {
       Json j = Json::object();
-      j.set("model", model_path); j.set("mode", mode.kind); j.set("scheme", mode.scheme); j.set("method", mode.method);
+      j.set("model", model_path); j.set("text", measured); j.set("mode", mode.kind); j.set("scheme", mode.scheme);
+      j.set("method", mode.method);
       j.set("val_loss", r.loss); j.set("bpb", r.bpb); j.set("ppl", r.ppl); j.set("model_bytes", model_bytes);
       j.set("tokens", r.tokens); j.set("isa", std::string(kernels().name));
       std::printf("%s\n", j.dump().c_str());
     } else {
-      std::string on = text_path.empty() ? "val" : text_path;
       std::string how = second_half ? str(ctx, "-token chunks, second halves scored (llama-perplexity)") : str(ctx, "-token windows");
-      std::printf("eval: %s, %s: %s loss %.6f, bpb %.4f, ppl %.3f over %lld tokens (%s); weights %.3f MiB; kernels %s\n",
-                  src.describe().c_str(), what.c_str(), on.c_str(), r.loss, r.bpb, r.ppl, (long long)r.tokens, how.c_str(),
-                  double(model_bytes) / (1 << 20), kernels().name);
+      std::printf("eval: %s, %s, on the %s: loss %.6f, bpb %.4f, ppl %.3f over %lld tokens (%s); %s; kernels %s\n",
+                  src.describe().c_str(), what.c_str(), measured.c_str(), r.loss, r.bpb, r.ppl, (long long)r.tokens, how.c_str(),
+                  weights_figure(model_bytes).c_str(), kernels().name);
     }
     return 0;
   });

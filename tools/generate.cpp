@@ -3,8 +3,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <iterator>
 
@@ -14,6 +16,7 @@
 #include "kernels/peaks.h"
 #include "models/decode.h"
 #include "models/from_checkpoint.h"
+#include "models/model_size.h"
 #include "models/model_source.h"
 #include "models/quantized.h"
 #include "models/sampler.h"
@@ -27,6 +30,14 @@ using namespace qat;
 
 static double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Streams text to stdout at once. A failed write (a full disk, a closed pipe) is an error: the text a
+// user asked for did not arrive, so generate must not exit 0.
+static void emit(const std::string& text) {
+  errno = 0;
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0 || std::ferror(stdout))
+    fail("stdout: cannot write the generated text: ", std::strerror(errno ? errno : EIO));
 }
 
 int main(int argc, char** argv) {
@@ -67,8 +78,10 @@ int main(int argc, char** argv) {
     // an FP32 checkpoint on OpenBLAS; --backend openblas runs any of them as f32 on dequantized weights.
     std::string kind;
     DecodeModel model;
+    int64_t stored_bytes = f32_weight_bytes(src.config());  // model_size.h's figure, as eval and quantize print it
     if (src.is_gguf() || src.qat) {
       QuantizedModel qm = src.is_gguf() ? src.gguf->model : quantized_from_qat(*src.transformer());
+      stored_bytes = weight_bytes(qm);
       Backend b = parse_backend(backend);
       model = decode_model(qm, b);
       kind = str(qm.scheme, ", ", backend_name(b), b == Backend::native ? str(" kernels ", kernels().name) : std::string());
@@ -86,8 +99,7 @@ int main(int argc, char** argv) {
     DecodeSession session(model, ctx);
     Sampler sampler({float(temp), top_k, float(top_p), uint64_t(seed)});
 
-    std::fwrite(prompt.data(), 1, prompt.size(), stdout);
-    std::fflush(stdout);
+    emit(prompt);
     MachinePeaks mp;
     if (profile) {
       mp = measure_peaks(num_threads(), 0.6);  // the roofline's ceilings, before anything is timed
@@ -109,14 +121,13 @@ int main(int argc, char** argv) {
       int32_t next = sampler.sample(logits.f32(), model.cfg.vocab);
       if (next == tok.eot_id() && !keep_going) break;
       std::string piece = tok.decode({next});
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
+      emit(piece);
       generated++;
       if (generated == n || session.pos() >= ctx) break;
       logits = session.forward(&next, 1);
     }
     double t_decode = now_s() - t1;
-    std::printf("\n");
+    emit("\n");
     if (profile) {
       std::fprintf(stderr, "profile of the prefill (%zu tokens in one forward):\n%s", ids.size(), prefill_table.c_str());
       std::fprintf(stderr, "profile of the decode (per token, %lld tokens):\n%s", (long long)generated,
@@ -128,10 +139,11 @@ int main(int argc, char** argv) {
     getrusage(RUSAGE_SELF, &ru);
     std::fprintf(stderr,
                  "generate: prompt %zu tokens at %.1f tok/s, decode %lld tokens at %.1f tok/s, time to first token %.1f ms, "
-                 "load %.2f s, peak RSS %.1f MiB, model %.2f MiB (%s)\n",
+                 "load %.2f s, peak RSS %s, threads %d (%d in the process), %s (%s in memory for the kernels; %s)\n",
                  ids.size(), double(ids.size()) / t_prefill, (long long)generated,
-                 generated ? double(generated) / t_decode : 0.0, t_prefill * 1e3, t_load, double(ru.ru_maxrss) / 1024.0,
-                 double(model.weight_bytes()) / (1 << 20), kind.c_str());
+                 generated ? double(generated) / t_decode : 0.0, t_prefill * 1e3, t_load, mib(int64_t(ru.ru_maxrss) * 1024).c_str(),
+                 num_threads(), prof::process_threads(),
+                 size_figures(src.config(), stored_bytes).c_str(), mib(model.weight_bytes()).c_str(), kind.c_str());
     return 0;
   });
 }

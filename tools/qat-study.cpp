@@ -2,10 +2,15 @@
 // Protocol (per seed): train FP32 for S steps; from it, (a) continue FP32 for Q steps (the reference)
 // and (b) QAT-fine-tune Q steps for each scheme, with the same schedule. PTQ (minmax = ggml rule, and
 // MSE clipping) is applied to the reference. Recovered fraction = (PTQ - QAT) / (PTQ - FP32), PTQ the
-// better of its two methods. Every run is a checkpoint under --out; finished runs are reused.
+// better of its two methods. Every run is a checkpoint under --out; a finished run is reused only when
+// every option that shaped it is the study's (its state.json says; otherwise an error).
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <tuple>
 
 #include "data/corpus.h"
 #include "data/dataset.h"
@@ -24,13 +29,85 @@ struct Scheme {
   std::string name, qat, keep, ptq;  // ptq: the scheme PTQ applies (same formats)
 };
 
-bool finished(const std::string& dir, int64_t steps) {
-  if (!file_exists(dir + "/state.json")) return false;
-  try {
-    return Json::parse(read_file(dir + "/state.json")).at("step").as_int() >= steps;
-  } catch (const Error&) {
-    return false;
+// Two paths name the same file: runs are often linked in from another --out (docs/RESULTS.md does).
+bool same_path(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  std::error_code ec;
+  return !a.empty() && !b.empty() && std::filesystem::equivalent(a, b, ec);
+}
+
+using Named = std::vector<std::pair<std::string, std::string>>;
+
+// The options that shaped a run's weights, with train()'s defaults resolved as it resolves them (a saved
+// run records resolved values: lr 0 is saved as the preset's lr). Not here: where the run was written,
+// evaluation and checkpoint cadence, threads (results do not depend on them); paths: difference().
+Named shaping(const TrainOptions& o) {
+  int64_t default_steps;
+  double default_lr;
+  preset_defaults(o.preset, &default_steps, &default_lr);
+  const int64_t ctx = o.ctx > 0 ? o.ctx : ModelConfig::preset_named(o.preset).context;
+  const int64_t warmup = o.warmup >= 0 ? o.warmup : std::max<int64_t>(1, o.steps / 20);
+  Named v = {{"--qat", o.qat}, {"--preset", o.preset}, {"--steps", str(o.steps)}, {"--batch", str(o.batch)},
+             {"--ctx", str(ctx)}, {"--accum", str(o.accum)}, {"--lr", str(o.lr > 0 ? o.lr : default_lr)},
+             {"--min-lr-ratio", str(o.min_lr_ratio)}, {"--warmup", str(warmup)},
+             {"--weight-decay", str(o.weight_decay)}, {"--clip", str(o.clip)}, {"--seed", str(o.seed)},
+             {"--vocab", str(o.vocab)}};
+  if (!o.qat.empty()) {  // what only a QAT run reads
+    Named q = {{"--qat-keep", o.qat_keep}, {"--qat-scale-init", o.qat_scale_init},
+               {"--qat-freeze-scales", str(o.qat_freeze_scales)}, {"--qat-identity-ste", str(o.qat_identity_ste)},
+               {"--qat-scale-lr", str(o.qat_scale_lr)}, {"--qat-dampen", str(o.qat_dampen)},
+               {"--qat-noise", str(o.qat_noise)}};
+    v.insert(v.end(), q.begin(), q.end());
   }
+  if (!o.distill.empty()) v.push_back({"--distill-weight", str(o.distill_weight)});
+  return v;
+}
+
+// How a finished run differs from what the study would train now ("--preset small, this study's is
+// tiny"); "" when every option that shaped it matches.
+std::string difference(const TrainOptions& saved, const TrainOptions& want) {
+  for (const auto& [name, a, b] : {std::tuple{"--data", saved.data, want.data}, std::tuple{"--init", saved.init, want.init},
+                                   std::tuple{"--distill", saved.distill, want.distill}})
+    if (!same_path(a, b)) return str(name, " '", a, "', this study's is '", b, "'");
+  const Named a = shaping(saved), b = shaping(want);
+  if (a[0] != b[0] || a.size() != b.size()) return str("--qat '", saved.qat, "', this study's is '", want.qat, "'");
+  for (size_t i = 0; i < a.size(); i++)
+    if (a[i] != b[i]) return str(a[i].first, " ", a[i].second, ", this study's is ", b[i].second);
+  return "";
+}
+
+// A run is reused only when it finished and every option that shaped it is the study's. A run made with
+// other options, finished or not, is an error: neither overwritten nor put into the table. An unfinished
+// run of the study's own options is trained afresh.
+bool reusable(const std::string& dir, const TrainOptions& want) {
+  if (!file_exists(dir + "/state.json")) return false;
+  int64_t step = 0;
+  TrainOptions saved;
+  try {
+    Json st = Json::parse(read_file(dir + "/state.json"));
+    step = st.at("step").as_int();
+    saved = TrainOptions::from_json(st.at("options"));
+  } catch (const Error&) {
+    return false;  // a damaged or foreign state.json: train afresh
+  }
+  const std::string diff = difference(saved, want);
+  QAT_CHECK(diff.empty(), dir, " was trained with ", diff, ": use another --out (or remove that run)");
+  return step >= saved.steps;
+}
+
+// "1,2,3" -> {1, 2, 3}; anything but comma-separated decimal integers is a usage error.
+std::vector<uint64_t> parse_seeds(const std::string& s) {
+  std::vector<uint64_t> seeds;
+  for (const std::string& item : split(s, ',')) {
+    errno = 0;
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(item.c_str(), &end, 10);
+    if (item[0] < '0' || item[0] > '9' || *end != '\0' || errno != 0)
+      throw UsageError(str("--seeds: expected comma-separated integers in [0, 2^64), got '", item, "' in '", s, "'"));
+    seeds.push_back(v);
+  }
+  if (seeds.empty()) throw UsageError(str("--seeds: expected comma-separated integers, got '", s, "'"));
+  return seeds;
 }
 
 struct Stat {
@@ -58,7 +135,7 @@ int main(int argc, char** argv) {
                 write_doc;
     int64_t fp32_steps = 3000, qat_steps = 600, accum_ft = 1, threads = 0, windows = 0;
     double lr = 0, lr_ft = 2e-4, min_lr_ratio = 0.1;
-    std::string scale_init = "mse", distill = "none";
+    std::string scale_init = "mse", distill = "none", cache_dir = "runs/cache";
     double distill_weight = 1.0;
     ArgParser p("qat-study", "Runs the QAT vs PTQ protocol of docs/RESULTS.md and prints the table (resumable: finished\n"
                              "runs under --out are reused). Schemes: q4_0, q8_0, w8a8, w4-hard (per-channel int4 weights,\n"
@@ -81,6 +158,7 @@ int main(int argc, char** argv) {
     p.option("--eval-windows", &windows, "validation windows (0: the whole split)", 0, 1 << 30);
     p.option("--threads", &threads, "threads (0: all cores)", 0, 4096);
     p.option("--out", &out, "directory for the runs", "DIR");
+    p.option("--cache-dir", &cache_dir, "where tokenized data is cached", "DIR");
     p.option("--write", &write_doc, "replace the section between the qat-study markers of this markdown file", "FILE");
     if (!p.parse(argc, argv)) return 0;
     if (scale_init != "minmax" && scale_init != "mse")
@@ -97,8 +175,8 @@ int main(int argc, char** argv) {
       else schemes.push_back({s, s, "", s});
       scheme_layer(schemes.back().qat);
     }
-    std::vector<uint64_t> seeds;
-    for (const std::string& s : split(seeds_s, ',')) seeds.push_back(std::stoull(s));
+    const std::vector<uint64_t> seeds = parse_seeds(seeds_s);
+    (void)ModelConfig::preset_named(preset);  // validates the name before any run starts
 
     struct Row { std::vector<double> fp32, minmax, mse, qat, step_ratio; int64_t bytes = 0, f32_bytes = 0; };
     std::vector<Row> rows(schemes.size());
@@ -124,7 +202,8 @@ int main(int argc, char** argv) {
         o.out = dir + "/" + name;
         o.eval_every = steps;  // one evaluation (the final one)
         o.quiet = true;
-        if (finished(o.out, steps)) {
+        o.cache_dir = cache_dir;
+        if (reusable(o.out, o)) {
           std::fprintf(stderr, "qat-study: %s: done already\n", o.out.c_str());
           return 0.0;
         }
@@ -136,7 +215,7 @@ int main(int argc, char** argv) {
       set_num_threads(int(threads));
       ModelSource ref = open_model(dir + "/fp32-cont");
       Corpus corpus = load_corpus(data);
-      TokenizedData tokens = load_or_tokenize(corpus, *ref.tokenizer, "runs/cache");
+      TokenizedData tokens = load_or_tokenize(corpus, *ref.tokenizer, cache_dir);
       std::vector<int32_t> tb(size_t(ref.config().vocab));
       for (int32_t id = 0; id < ref.config().vocab; id++)
         tb[size_t(id)] = id == ref.tokenizer->eot_id() ? 0 : int32_t(ref.tokenizer->token_bytes(id).size());

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "models/gguf_model.h"
+#include "models/model_size.h"
 #include "models/model_source.h"
 #include "src/core/parallel.h"
 #include "src/quant/fake_quant.h"
@@ -68,10 +69,10 @@ int main(int argc, char** argv) {
     for (const auto& l : qm.layers)
       for (const ServedWeight& w : l) row(w);
     if (!cfg.tied) row(qm.lm_head);
-    double total = double(qm.storage_bytes());
-    double all_f32 = double(quantized_from_f32(*t).storage_bytes());
-    std::printf("quantize: %s -> %s (%s, %s): weights %.3f MiB = %.3fx the f32 model (%.3f MiB)\n", model_path.c_str(),
-                out.c_str(), scheme.c_str(), how.c_str(), total / (1 << 20), total / all_f32, all_f32 / (1 << 20));
+    const int64_t bytes = weight_bytes(qm), f32_bytes = f32_weight_bytes(cfg);
+    std::printf("quantize: %s -> %s (%s, %s): %s = %.3fx the f32 model (%s)\n", model_path.c_str(), out.c_str(),
+                scheme.c_str(), how.c_str(), size_figures(cfg, bytes).c_str(), double(bytes) / double(f32_bytes),
+                mib(f32_bytes).c_str());
     return 0;
   });
 }

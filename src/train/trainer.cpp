@@ -23,6 +23,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/tokenizer.h"
+#include "models/model_size.h"
 #include "models/model_source.h"
 #include "models/transformer.h"
 #include "src/core/parallel.h"
@@ -57,12 +58,15 @@ std::string fmt_duration(double s) {
   return buf;
 }
 
-// Preset defaults for steps and lr.
+}  // namespace
+
 void preset_defaults(const std::string& preset, int64_t* steps, double* lr) {
   if (preset == "tiny") { *steps = 200; *lr = 3e-3; }
   else if (preset == "small") { *steps = 1000; *lr = 2e-3; }
   else { *steps = 4000; *lr = 1e-3; }
 }
+
+namespace {
 
 // Steps listed in QAT_INJECT_NAN (comma-separated) get a NaN gradient: the test hook for the guard.
 bool inject_nan_at(int64_t step) {
@@ -528,7 +532,7 @@ TrainSummary train(const TrainOptions& opt_in) {
   make_dirs(opt.out);
   const std::string metrics = opt.out + "/metrics.jsonl";
   if (!resume_ck && file_exists(metrics)) write_file_atomic(metrics, "");  // a fresh run starts a fresh log
-  note(str("model: ", cfg.preset.empty() ? "custom" : cfg.preset, ", ", model.params.count(), " parameters, ",
+  note(str("model: ", cfg.preset.empty() ? "custom" : cfg.preset, ", ", parameter_count(cfg), " parameters, ",
            cfg.n_layers, " layers, d_model ", cfg.d_model, ", ctx ", opt.ctx, "; batch ", opt.batch, " x ", opt.accum,
            ", lr ", opt.lr, ", ", num_threads(), " threads"));
 
@@ -563,7 +567,6 @@ TrainSummary train(const TrainOptions& opt_in) {
   const bool profiling = opt.profile || !opt.profile_json.empty();
   if (profiling) {
     prof::enable(true, !opt.profile_json.empty());
-    prof::thread_times_begin();
   }
   double profiled_wall = 0;
   auto prev_handler = std::signal(SIGINT, on_sigint);
@@ -574,6 +577,9 @@ TrainSummary train(const TrainOptions& opt_in) {
   const int64_t tokens_per_step = opt.batch * opt.ctx * opt.accum;
   try {
     while (step < opt.steps) {
+      // Busy time over the steps, as the table's wall (outside the step's clock: the region that reads
+      // the threads' CPU clocks is no op of the step).
+      if (profiling) prof::thread_times_begin();
       double ts = now_s();
       prof::g_on = profiling;
       {
@@ -646,6 +652,7 @@ TrainSummary train(const TrainOptions& opt_in) {
       double dt = now_s() - ts;
       profiled_wall += dt;
       prof::g_on = false;  // evaluation, metrics and checkpoints are not part of the step
+      if (profiling) prof::thread_times_end();
       train_seconds += dt;
       sum.losses.push_back(loss_v);
       Json m = Json::object();
@@ -686,15 +693,12 @@ TrainSummary train(const TrainOptions& opt_in) {
   std::signal(SIGINT, prev_handler);
   if (tty) std::fprintf(stderr, "\n");
   if (profiling) {
-    std::vector<double> busy = prof::thread_times_end();
     MachinePeaks mp = measure_peaks(num_threads(), 0.6);
     prof::Peaks pk{mp.f32_gflops, mp.int8_gops, mp.dram_gbs};
     if (opt.profile) {
       std::fprintf(stderr, "profile of %lld steps (%d threads; times exclusive of nested ops):\n%s", (long long)ran,
                    num_threads(), prof::table(pk, ran, profiled_wall).c_str());
-      std::string b = "thread busy (CPU s, spin-waits included):";
-      for (size_t i = 0; i < busy.size(); i++) b += str(" t", i, "=", int(busy[i] * 100) / 100.0);
-      std::fprintf(stderr, "%s of %.2f s wall\n", b.c_str(), profiled_wall);
+      std::fprintf(stderr, "%s\n", prof::thread_busy_line("steps").c_str());
     }
   }
   sum.steps = step;

@@ -72,6 +72,9 @@ struct TrainSummary {
   bool interrupted = false;
 };
 
+// What --steps 0 and --lr 0 mean for a preset (its default steps and peak lr).
+void preset_defaults(const std::string& preset, int64_t* steps, double* lr);
+
 // The options a checkpoint directory was trained with (its state.json), for --resume; every one is
 // checked against its flag's range (a bad one is an error naming the file and the field).
 TrainOptions saved_options(const std::string& dir);

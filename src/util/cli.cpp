@@ -147,20 +147,36 @@ std::string ArgParser::help() const {
   return os.str();
 }
 
+std::string one_line(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20 || c == 0x7f) out += str("\\x", "0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 15]);
+    else out += ch;  // printable ASCII and the bytes of UTF-8 sequences
+  }
+  return out;
+}
+
+// The one place a binary reports an error: messages often quote what the user typed (a path, a
+// prompt, a flag value), so they pass through one_line() and stay one line on stderr.
+static void report(const char* program, const char* kind, const std::string& message) {
+  std::fprintf(stderr, "%s: %s%s\n", program, kind, one_line(message).c_str());
+}
+
 int run_main(const char* program, const std::function<int()>& body) {
   try {
     return body();
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    report(program, "", e.what());
     return 2;
-  } catch (const Error& e) {
-    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
-    return 1;
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "%s: error: out of memory\n", program);
+    report(program, "error: ", "out of memory");
     return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+  } catch (const std::exception& e) {  // qat::Error and the standard library's own
+    report(program, "error: ", e.what());
     return 1;
   }
 }

@@ -47,6 +47,10 @@ class ArgParser {
   Opt* find(const std::string& name);
 };
 
+// `s` with its control characters written as escapes (\n, \r, \t, \xNN): what a one-line message
+// quotes from the user can never split it into several lines. Bytes >= 0x80 (UTF-8) pass unchanged.
+std::string one_line(const std::string& s);
+
 // Runs body(), turning errors into one line on stderr: UsageError -> exit 2, other errors -> exit 1.
 int run_main(const char* program, const std::function<int()>& body);
 

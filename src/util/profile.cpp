@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <unordered_map>
 #include <thread>
@@ -57,8 +58,13 @@ struct FastHash {
 std::unordered_map<FastKey, Row*, FastHash> g_fast;
 std::vector<Event> g_events;
 Clock::time_point g_t0;
-std::vector<double> g_thread_cpu;
+std::vector<double> g_thread_cpu;   // each thread's CPU clock at the open interval's start
+std::vector<double> g_thread_busy;  // CPU seconds per thread over the closed intervals
+double g_wall_start = 0, g_wall_busy = 0;
+int64_t g_intervals = 0;
 constexpr size_t kMaxEvents = 2'000'000;
+
+double wall_now() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
 
 double thread_cpu_now() {
   timespec ts;
@@ -85,6 +91,9 @@ void enable(bool on, bool trace) {
 }
 
 void reset() {
+  g_thread_busy.clear();
+  g_wall_busy = 0;
+  g_intervals = 0;
   g_fast.clear();
   g_rows.clear();
   g_events.clear();
@@ -153,11 +162,11 @@ std::string table(const Peaks& pk, int64_t steps, double wall) {
     if (gb > 0) std::snprintf(gbs, sizeof gbs, "%.1f", gb);
     if (ai > 0) std::snprintf(ais, sizeof ais, "%.1f", ai);
     if (gf > 0 && roof > 0) std::snprintf(roofs, sizeof roofs, "%.0f%%", 100 * gf / roof);
-    std::snprintf(buf, sizeof buf, "%-24s %-4s %8.1f %10.4g %5.1f%% %9s %8s %9s %9s\n", r.name.c_str(), phase_name(r.phase),
+    std::snprintf(buf, sizeof buf, "%-24s %-4s %8.1f %10.3f %5.1f%% %9s %8s %9s %9s\n", r.name.c_str(), phase_name(r.phase),
                   double(r.calls) / n, r.seconds / n * 1e3, total > 0 ? 100 * r.seconds / total : 0.0, gfs, gbs, ais, roofs);
     out += buf;
   }
-  std::snprintf(buf, sizeof buf, "rows add up to %.4g ms/step; measured %.4g ms/step (%.1f%% unattributed)\n",
+  std::snprintf(buf, sizeof buf, "rows add up to %.3f ms/step; measured %.3f ms/step (%.1f%% unattributed)\n",
                 total / n * 1e3, wall / n * 1e3, wall > 0 ? 100 * (wall - total) / wall : 0.0);
   out += buf;
   std::snprintf(buf, sizeof buf, "ceilings: f32 %.0f GFLOP/s, int8 %.0f GOP/s, DRAM read %.1f GB/s (all threads; the "
@@ -204,22 +213,50 @@ void write_trace(const std::string& path) {
   write_file_atomic(path, root.dump());
 }
 
+int process_threads() {
+  std::error_code ec;
+  int n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/task", ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec))
+    n++;
+  return n;
+}
+
 void thread_times_begin() {
   int n = omp_get_max_threads();
   g_thread_cpu.assign(size_t(n), 0.0);
+  if (g_thread_busy.size() < size_t(n)) g_thread_busy.resize(size_t(n), 0.0);
+  g_wall_start = wall_now();  // the wall interval encloses the CPU clock readings: CPU <= wall per thread
 #pragma omp parallel num_threads(n)
   g_thread_cpu[size_t(omp_get_thread_num())] = thread_cpu_now();
 }
 
-std::vector<double> thread_times_end() {
+void thread_times_end() {
   int n = int(g_thread_cpu.size());
-  std::vector<double> out(size_t(n), 0.0);
+  std::vector<double> cpu(size_t(n), 0.0);
 #pragma omp parallel num_threads(n)
   {
     int t = omp_get_thread_num();
-    if (t < n) out[size_t(t)] = thread_cpu_now() - g_thread_cpu[size_t(t)];
+    if (t < n) cpu[size_t(t)] = thread_cpu_now() - g_thread_cpu[size_t(t)];
   }
-  return out;
+  for (int t = 0; t < n; t++) g_thread_busy[size_t(t)] += cpu[size_t(t)];
+  g_wall_busy += wall_now() - g_wall_start;
+  g_intervals++;
+}
+
+std::vector<double> thread_busy_seconds() { return g_thread_busy; }
+double thread_wall_seconds() { return g_wall_busy; }
+
+std::string thread_busy_line(const std::string& intervals) {
+  std::string out =
+      "thread busy (CPU s in the " + std::to_string(g_intervals) + " profiled " + intervals + ", spin-waits included):";
+  char buf[48];
+  for (size_t t = 0; t < g_thread_busy.size(); t++) {
+    std::snprintf(buf, sizeof buf, " t%zu=%.3f", t, g_thread_busy[t]);
+    out += buf;
+  }
+  std::snprintf(buf, sizeof buf, " of %.3f s wall", g_wall_busy);
+  return out + buf;
 }
 
 }  // namespace qat::prof

@@ -61,9 +61,20 @@ void write_trace(const std::string& path);
 // refuse a bad --profile-json before it starts instead of failing after it.
 bool trace_path_writable(const std::string& path, std::string* why);
 
-// Per-thread busy time: CPU time of each OpenMP worker between thread_times_begin() and _end().
+// The threads this process is running now (/proc/self/task; 0 where there is no /proc): after
+// set_num_threads() that is the OpenMP team and nothing else (OpenBLAS's workers are stopped).
+int process_threads();
+
+// Per-thread busy time over the profiled intervals only (a training step each): thread_times_begin()
+// and thread_times_end() around each interval add every OpenMP worker's CPU time and the wall time of
+// the same intervals, so the two compare (evaluation between steps is in neither). reset() clears them.
 void thread_times_begin();
-std::vector<double> thread_times_end();  // seconds per thread
+void thread_times_end();
+std::vector<double> thread_busy_seconds();  // CPU seconds per thread, summed over the intervals
+double thread_wall_seconds();               // wall seconds of the same intervals
+// "thread busy (CPU s in the 6 profiled steps, spin-waits included): t0=0.245 t1=0.239 of 0.250 s wall",
+// `intervals` naming what an interval is ("steps").
+std::string thread_busy_line(const std::string& intervals);
 
 }  // namespace qat::prof
 

@@ -1,0 +1,216 @@
+// The numbers the binaries print are what they claim to be (issue 15, items 13, 14, 15, 21): bin/qat-study
+// reuses a run only when every option that shaped it matches, and parses --seeds strictly; bin/eval
+// refuses to report a perplexity over no token, measures a checkpoint on its own training data under its
+// own QAT scheme and names both; bin/generate fails when its text cannot be written; an error line stays
+// one line whatever the user typed; one model gets one parameter count and one weights figure from eval,
+// quantize and generate. Every binary runs as a child process (tests/proc.h).
+// Code under test: tools/qat-study.cpp, tools/eval.cpp, tools/generate.cpp, tools/quantize.cpp,
+// src/util/cli.cpp (run_main), models/model_size.cpp.
+#include <cstdio>
+#include <regex>
+
+#include "src/io/gguf.h"
+#include "src/io/json.h"
+#include "tests/helpers.h"
+#include "tests/proc.h"
+
+using namespace qat;
+using namespace qat::test;
+
+namespace {
+
+// A tiny FP32 checkpoint trained on a corpus of its own, a QAT q4_0 fine-tune of it, and that QAT
+// model's GGUF export: made once.
+struct Models {
+  ScratchDir dir{"numbers"};
+  std::string corpus, fp32, qat, gguf;
+  Models() {
+    corpus = dir.put("own-corpus.txt", synthetic_corpus(150));
+    fp32 = dir.path + "/fp32";
+    qat = dir.path + "/qat";
+    gguf = dir.path + "/qat.gguf";
+    const std::vector<std::string> common{"--data", corpus, "--vocab", "280", "--ctx", "16", "--batch", "2",
+                                          "--threads", "1", "--cache-dir", dir.path + "/cache", "--quiet", "--no-plot"};
+    std::vector<std::vector<std::string>> cmds{
+        {"bin/train", "--preset", "tiny", "--steps", "2", "--out", fp32},
+        {"bin/train", "--init", fp32, "--qat", "q4_0", "--steps", "2", "--out", qat},
+    };
+    for (auto& c : cmds) c.insert(c.end(), common.begin(), common.end());
+    cmds.push_back({"bin/quantize", "--model", qat, "--to-gguf", gguf, "--threads", "1"});
+    for (size_t i = 0; i < cmds.size(); i++) {
+      ProcResult r = run_proc(cmds[i], dir.path + "/setup" + std::to_string(i));
+      if (r.code != 0) fail("fixture: ", cmds[i][0], " failed: ", r.what());
+    }
+  }
+};
+const Models& models() {
+  static Models m;
+  return m;
+}
+
+int g_run = 0;
+ProcResult run(const std::vector<std::string>& argv, double timeout_s = 120) {
+  return run_proc(argv, models().dir.path + "/run" + std::to_string(g_run++), {}, timeout_s);
+}
+
+// Exit `code` with exactly one line on stderr holding every one of `parts`.
+void expect_one_line(const ProcResult& r, int code, const std::vector<std::string>& parts) {
+  INFO(r.what());
+  REQUIRE(r.signal == 0);
+  CHECK(r.code == code);
+  REQUIRE(!r.err.empty());
+  CHECK(r.err.find('\n') == r.err.size() - 1);
+  for (const std::string& p : parts) CHECK_THAT(r.err, Catch::Contains(p));
+}
+
+// A study's progress lines come first; then exit `code` with one error line, its last, holding `parts`.
+void expect_study_error(const ProcResult& r, const std::vector<std::string>& parts) {
+  INFO(r.what());
+  REQUIRE(r.signal == 0);
+  CHECK(r.code == 1);
+  const std::vector<std::string> lines = lines_of(r.err);
+  REQUIRE(!lines.empty());
+  CHECK_THAT(lines.back(), Catch::StartsWith("qat-study: error: "));
+  for (const std::string& p : parts) CHECK_THAT(lines.back(), Catch::Contains(p));
+  CHECK_THAT(r.err, !Catch::Contains("training "));  // nothing was trained over
+}
+
+// The first capture of `re` in `text` ("" when it does not match).
+std::string capture(const std::string& text, const std::string& re) {
+  std::smatch m;
+  return std::regex_search(text, m, std::regex(re)) ? m[1].str() : std::string();
+}
+
+}  // namespace
+
+TEST_CASE("bin/qat-study reuses a finished run only when every option that shaped it matches", "[numbers]") {
+  const Models& m = models();
+  const std::string out = m.dir.path + "/study", doc = m.dir.path + "/RESULTS.md";
+  auto study = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv{"bin/qat-study", "--preset", "tiny", "--data", m.corpus, "--seeds", "1", "--schemes",
+                                  "q8_0", "--fp32-steps", "2", "--qat-steps", "1", "--eval-windows", "2", "--threads",
+                                  "1", "--out", out, "--cache-dir", m.dir.path + "/cache-study"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run(argv, 300);
+  };
+  ProcResult r = study({});
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("Preset `tiny`"));
+
+  r = study({});  // the same study again: every run reused
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  for (const char* run_dir : {"/seed1/fp32:", "/seed1/fp32-cont:", "/seed1/qat-q8_0:"})
+    CHECK_THAT(r.err, Catch::Contains(out + run_dir + " done already"));
+
+  // Another preset: the tiny runs must not be reused, nor land in a table under the other heading.
+  expect_study_error(study({"--preset", "small", "--write", doc}), {out + "/seed1/fp32", "--preset tiny", "small"});
+  CHECK_FALSE(file_exists(doc));
+  // Another fine-tuning lr: the pre-training run matches, the continued reference does not.
+  expect_study_error(study({"--lr-ft", "0.001"}), {out + "/seed1/fp32-cont", "--lr 0.0002", "0.001"});
+  // Another QAT recipe: only the QAT run differs.
+  expect_study_error(study({"--qat-scale-init", "minmax"}), {out + "/seed1/qat-q8_0", "--qat-scale-init mse", "minmax"});
+}
+
+TEST_CASE("bin/qat-study --seeds: anything but comma-separated integers is a one-line usage error", "[numbers]") {
+  for (const char* bad : {"1,x", "-1", "1,2x", ",", "99999999999999999999"})
+    expect_one_line(run({"bin/qat-study", "--seeds", bad, "--out", models().dir.path + "/never"}), 2, {"--seeds"});
+  expect_one_line(run({"bin/qat-study", "--seeds", "1,x"}), 2, {"got 'x'"});
+}
+
+TEST_CASE("bin/eval --score-second-half below --ctx 3 is an error, not ppl 1.000 over 0 tokens", "[numbers]") {
+  const Models& m = models();
+  for (const char* ctx : {"1", "2"})
+    expect_one_line(run({"bin/eval", "--model", m.gguf, "--data", m.corpus, "--score-second-half", "--ctx", ctx,
+                         "--cache-dir", m.dir.path + "/cache"}),
+                    2, {"--ctx " + std::string(ctx), "--score-second-half"});
+  // At --ctx 3 one token per chunk is scored: a measurement.
+  ProcResult r = run({"bin/eval", "--model", m.gguf, "--data", m.corpus, "--score-second-half", "--ctx", "3",
+                      "--windows", "4", "--cache-dir", m.dir.path + "/cache"});
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("over 4 tokens"));
+}
+
+TEST_CASE("bin/generate > /dev/full: the text was not written, so generate fails with one line", "[numbers]") {
+  const Models& m = models();
+  const std::string log = m.dir.path + "/full";
+  remove_tree(log + ".out");
+  REQUIRE(::symlink("/dev/full", (log + ".out").c_str()) == 0);  // the child's stdout opens /dev/full
+  Child c({"bin/generate", "--model", m.gguf, "--prompt", "the cat", "--tokens", "4", "--threads", "1"}, log);
+  for (double t_end = monotonic_s() + 120; !c.done() && monotonic_s() < t_end;) sleep_s(0.005);
+  REQUIRE(::unlink((log + ".out").c_str()) == 0);  // wait() reads stdout back: not /dev/full's endless zeros
+  write_file_atomic(log + ".out", "");
+  expect_one_line(c.wait(), 1, {"generate: error: stdout", "No space left on device"});
+}
+
+TEST_CASE("an error line escapes the control characters of what the user typed: one line means one line",
+          "[numbers][cli]") {
+  // A runtime error quoting a path (exit 1) and a usage error quoting a value (exit 2), through run_main.
+  expect_one_line(run({"bin/generate", "--model", "no\nsuch\tmodel\x01.gguf"}), 1, {"no\\nsuch\\tmodel\\x01.gguf"});
+  expect_one_line(run({"bin/eval", "--windows", "1\r\n2"}), 2, {"--windows", "'1\\r\\n2'"});
+  // UTF-8 passes as it is.
+  expect_one_line(run({"bin/eval", "--model", "caf\xc3\xa9-missing"}), 1, {"caf\xc3\xa9-missing"});
+}
+
+TEST_CASE("bin/eval measures a checkpoint on its own training data under its own scheme, and says so", "[numbers]") {
+  const Models& m = models();
+  const std::string cache = m.dir.path + "/cache";
+  // No --data, no --scheme: the corpus the checkpoint was trained on, the QAT model's integer path.
+  ProcResult r = run({"bin/eval", "--model", m.qat, "--windows", "4", "--cache-dir", cache, "--threads", "1"});
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("QAT q4_0 (integer path), on the val split of " + m.corpus +
+                                    " (the checkpoint's training data): loss "));
+  // The same number as asking for both explicitly.
+  ProcResult e = run({"bin/eval", "--model", m.qat, "--windows", "4", "--cache-dir", cache, "--threads", "1", "--data",
+                      m.corpus, "--scheme", "q4_0"});
+  INFO(e.what());
+  REQUIRE(e.code == 0);
+  CHECK_THAT(e.out, Catch::Contains("on the val split of " + m.corpus + " (--data)"));
+  const std::string loss = capture(r.out, "loss ([0-9.]+),");
+  REQUIRE(!loss.empty());
+  CHECK(capture(e.out, "loss ([0-9.]+),") == loss);
+  // The latent f32 weights only on request, and named as such.
+  r = run({"bin/eval", "--model", m.qat, "--windows", "4", "--cache-dir", cache, "--threads", "1", "--scheme", "f32"});
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("f32 latent weights, on the val split of " + m.corpus));
+  // An FP32 checkpoint: its own data too; the JSON line names the text.
+  r = run({"bin/eval", "--model", m.fp32, "--windows", "4", "--cache-dir", cache, "--threads", "1", "--json"});
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  CHECK(Json::parse(r.out).at("text").as_string() == "val split of " + m.corpus + " (the checkpoint's training data)");
+}
+
+TEST_CASE("one model: one parameter count and one weights figure in bin/eval, bin/quantize and bin/generate",
+          "[numbers]") {
+  const Models& m = models();
+  // The definitions (models/model_size.h), read from the GGUF file itself: parameters = the elements of
+  // its tensors, weights = the bytes of its tensor data, in MiB = 2^20 bytes with 3 decimals.
+  GgufFile g = read_gguf(m.gguf);
+  int64_t elements = 0, bytes = 0;
+  for (const GgufTensorInfo& t : g.tensors) {
+    elements += t.numel();
+    bytes += int64_t(t.nbytes);
+  }
+  char mib[32];
+  std::snprintf(mib, sizeof mib, "%.3f", double(bytes) / (1 << 20));
+  const std::string cache = m.dir.path + "/cache";
+  const std::string quantized = m.dir.path + "/again.gguf";
+  const std::vector<std::vector<std::string>> cmds{
+      {"bin/eval", "--model", m.qat, "--windows", "2", "--cache-dir", cache, "--threads", "1"},
+      {"bin/eval", "--model", m.gguf, "--data", m.corpus, "--windows", "2", "--cache-dir", cache, "--threads", "1"},
+      {"bin/quantize", "--model", m.qat, "--to-gguf", quantized, "--threads", "1"},
+      {"bin/generate", "--model", m.qat, "--prompt", "the cat", "--tokens", "2", "--threads", "1"},
+      {"bin/generate", "--model", m.gguf, "--prompt", "the cat", "--tokens", "2", "--threads", "1"}};
+  for (const auto& cmd : cmds) {
+    ProcResult r = run(cmd);
+    INFO(cmd[0] << " --model " << cmd[2] << ": " << r.what() << "\nstdout: " << r.out);
+    REQUIRE(r.code == 0);
+    const std::string text = r.out + r.err;
+    CHECK(capture(text, "([0-9]+) parameters") == std::to_string(elements));
+    CHECK(capture(text, "weights ([0-9.]+) MiB as stored in GGUF") == mib);
+  }
+}
