@@ -133,8 +133,8 @@ int main(int argc, char** argv) {
   return run_main("qat-study", [&]() {
     std::string seeds_s = "1,2,3", schemes_s = "q4_0,q8_0,w8a8,w4-hard", out = "runs/study", preset = "small", data,
                 write_doc;
-    int64_t fp32_steps = 3000, qat_steps = 600, accum_ft = 1, threads = 0, windows = 0;
-    double lr = 0, lr_ft = 2e-4, min_lr_ratio = 0.1;
+    int64_t fp32_steps = 3000, qat_steps = fp32_steps * kFineTunePercent / 100, accum_ft = 1, threads = 0, windows = 0;
+    double lr = 0, lr_ft = kFineTuneLr, min_lr_ratio = 0.1;
     std::string scale_init = "mse", distill = "none", cache_dir = "runs/cache";
     double distill_weight = 1.0;
     ArgParser p("qat-study", "Runs the QAT vs PTQ protocol of docs/RESULTS.md and prints the table (resumable: finished\n"

@@ -196,11 +196,6 @@ void check_corpus(const Json& st, const std::string& now, const Corpus& corpus, 
             h->is_string() ? h->as_string() : h->dump(), " (train on it with a new --out, or restore the old text)");
 }
 
-// The fine-tuning recipe of docs/RESULTS.md (bin/qat-study's defaults): lr 2e-4 for 20% of the steps
-// that trained the start (600 after 3000), applied with --init when --steps / --lr are not given.
-constexpr double kFineTuneLr = 2e-4;
-constexpr int64_t kFineTunePercent = 20;
-
 // The steps that trained an --init checkpoint: its state.json's step, or for a checkpoint without one
 // (an exported model) its preset's default run.
 int64_t start_steps(const LoadedCheckpoint& ck) {

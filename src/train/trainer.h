@@ -72,6 +72,12 @@ struct TrainSummary {
   bool interrupted = false;
 };
 
+// The fine-tuning recipe of docs/RESULTS.md: lr 2e-4 for 20% of the steps that trained the start (600
+// after 3000). bin/train applies it with --init when --steps / --lr are not given; bin/qat-study's
+// defaults are the same numbers.
+constexpr double kFineTuneLr = 2e-4;
+constexpr int64_t kFineTunePercent = 20;
+
 // What --steps 0 and --lr 0 mean for a preset (its default steps and peak lr).
 void preset_defaults(const std::string& preset, int64_t* steps, double* lr);
 
