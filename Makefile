@@ -22,7 +22,7 @@ ISA_FLAGS_avxvnni    := -mavxvnni -mavx2 -mfma -mf16c
 # vectors by value without AVX changes the ABI; the kernels' vector helpers are internal and inlined.
 SIMDE_FLAGS          := -DQAT_SIMDE -Wno-psabi
 
-CORE_SRCS  := $(wildcard src/*/*.cpp models/*.cpp data/*.cpp kernels/*.cpp kernels/ref/*.cpp kernels/scalar/*.cpp)
+CORE_SRCS  := $(wildcard src/*/*.cpp models/*.cpp models/train/*.cpp data/*.cpp kernels/*.cpp kernels/ref/*.cpp kernels/scalar/*.cpp)
 ISAS       := avx2 avx512 avx512vnni avxvnni
 ISA_SRCS   := $(foreach i,$(ISAS),$(wildcard kernels/$(i)/*.cpp))
 SIMDE_ISAS := avx512 avx512vnni avxvnni

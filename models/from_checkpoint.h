@@ -3,7 +3,7 @@
 #pragma once
 #include "models/decode.h"
 #include "models/transformer.h"
-#include "src/train/checkpoint.h"
+#include "models/checkpoint.h"
 
 namespace qat {
 

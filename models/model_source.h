@@ -9,7 +9,7 @@
 #include "models/gguf_model.h"
 #include "models/quantized.h"
 #include "models/transformer.h"
-#include "src/train/checkpoint.h"
+#include "models/checkpoint.h"
 
 namespace qat {
 

@@ -3,7 +3,7 @@
 // value exits 2, a bad file exits 1, each with exactly one line on stderr naming the flag or the file,
 // never a signal, abort or stack trace. Covers bin/train (including the data edge cases and corrupt
 // checkpoints for --resume / --init), bin/generate, bin/quantize, bin/eval and bin/bench.
-// Code under test: src/util/cli.cpp, tools/*.cpp, data/corpus.cpp, src/train/*.cpp, models/*.cpp.
+// Code under test: src/util/cli.cpp, tools/*.cpp, data/corpus.cpp, models/train/*.cpp, models/*.cpp.
 #include <signal.h>
 
 #include "src/io/gguf.h"

@@ -5,7 +5,7 @@
 // to that step as in an uninterrupted run); `--resume` then ends bit-identical to the uninterrupted run
 // (model.safetensors, optimizer.safetensors, every metrics line) with no temp file or directory left.
 // Last, in-process: save_checkpoint refuses a NaN / inf parameter or AdamW moment and keeps the old one.
-// Code under test: src/train/checkpoint.cpp, src/train/trainer.cpp, src/io/file.cpp, data/dataset.cpp.
+// Code under test: models/checkpoint.cpp, models/train/trainer.cpp, src/io/file.cpp, data/dataset.cpp.
 #include <dirent.h>
 #include <signal.h>
 
@@ -13,7 +13,7 @@
 
 #include "data/tokenizer.h"
 #include "models/transformer.h"
-#include "src/train/checkpoint.h"
+#include "models/checkpoint.h"
 #include "tests/helpers.h"
 #include "tests/proc.h"
 

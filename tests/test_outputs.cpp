@@ -4,7 +4,7 @@
 // over a device, a FIFO or a symlink (the link is written through); a trailing '/' works and a mount
 // point is refused at start; read-only commands rename nothing; a killed writer's temp file is removed
 // by the next write of that file. The binaries run as child processes (tests/proc.h).
-// Code under test: src/io/file.cpp, src/train/checkpoint.cpp, src/train/trainer.cpp, tools/quantize.cpp.
+// Code under test: src/io/file.cpp, models/checkpoint.cpp, models/train/trainer.cpp, tools/quantize.cpp.
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>

@@ -1,7 +1,7 @@
 // The profiler (issue 7): times are exclusive, so the rows add up to the time of the outermost scopes;
 // `bin/train --profile` prints rows that add up to the measured step time within 5%, and
 // --profile-json writes a Chrome trace of complete events. Code under test: src/util/profile.cpp and
-// the scopes of src/train/trainer.cpp, src/core/autograd.cpp and the ops.
+// the scopes of models/train/trainer.cpp, src/core/autograd.cpp and the ops.
 #include <chrono>
 #include <cstdio>
 #include <thread>

@@ -4,7 +4,7 @@
 // optimizer's own step and to the corpus it was trained on; --profile-json is checked before the run;
 // --out and, with --init, --steps / --lr have defaults that do not overwrite or mis-train a model.
 // Every run is a child process (tests/proc.h), tiny preset, synthetic corpus.
-// Code under test: src/train/trainer.cpp, tools/train.cpp, tools/plot, src/util/profile.cpp.
+// Code under test: models/train/trainer.cpp, tools/train.cpp, tools/plot, src/util/profile.cpp.
 #include <sys/stat.h>
 #include <unistd.h>
 

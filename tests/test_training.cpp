@@ -6,8 +6,8 @@
 #include <cstdlib>
 
 #include "src/io/file.h"
-#include "src/train/checkpoint.h"
-#include "src/train/trainer.h"
+#include "models/checkpoint.h"
+#include "models/train/trainer.h"
 #include "tests/helpers.h"
 
 using namespace qat;

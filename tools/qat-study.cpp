@@ -18,7 +18,7 @@
 #include "src/core/parallel.h"
 #include "src/io/file.h"
 #include "src/train/evaluate.h"
-#include "src/train/trainer.h"
+#include "models/train/trainer.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"
 

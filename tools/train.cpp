@@ -1,8 +1,8 @@
 // bin/train: trains the Llama-style model (FP32, or QAT with --qat) on the fortunes corpus or --data.
-// Everything it does is in src/train/trainer.cpp; this file is the command line.
+// Everything it does is in models/train/trainer.cpp; this file is the command line.
 #include <cstdio>
 
-#include "src/train/trainer.h"
+#include "models/train/trainer.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"
 

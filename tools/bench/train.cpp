@@ -3,7 +3,7 @@
 // does not depend on the data, so no corpus or tokenizer is needed). The goal of the benchmark issue:
 // QAT step / FP32 step <= 1.3 for q4_0, q8_0 and w8a8 on the `small` preset.
 // `bench torch`: our FP32 step against the same model in PyTorch (tools/torch_train_bench.py), one
-// PyTorch process and one run of ours per round. Read next: src/train/trainer.cpp (the real loop).
+// PyTorch process and one run of ours per round. Read next: models/train/trainer.cpp (the real loop).
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -69,7 +69,7 @@ Batches random_batches(const ModelConfig& cfg, int64_t B, int n) {
   return b;
 }
 
-// The step of src/train/trainer.cpp without data loading, schedule, metrics or NaN handling.
+// The step of models/train/trainer.cpp without data loading, schedule, metrics or NaN handling.
 void train_step(StepContender& c, Batches& b) {
   Transformer& m = *c.model;
   m.params.zero_grad();

@@ -2,7 +2,7 @@
 // flat gradient buffer, clip, AdamW. Everything a resume needs is in the checkpoint's state.json and
 // optimizer.safetensors, and every random choice is keyed on (seed, step/epoch), so a resumed run is
 // bit-identical to an uninterrupted one.
-#include "src/train/trainer.h"
+#include "models/train/trainer.h"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -31,7 +31,7 @@
 #include "src/io/file.h"
 #include "src/optim/adamw.h"
 #include "src/quant/fake_quant.h"
-#include "src/train/checkpoint.h"
+#include "models/checkpoint.h"
 #include "src/train/evaluate.h"
 #include "src/util/profile.h"
 #include "kernels/peaks.h"

@@ -1,5 +1,5 @@
 // Checkpoint save/load and the claim on an output directory (see checkpoint.h).
-#include "src/train/checkpoint.h"
+#include "models/checkpoint.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
