@@ -104,8 +104,7 @@ Entry parse_entry(const std::string& file, const std::string& name, const Json& 
   for (const auto& [k, x] : v.members()) {
     const Json** slot = k == "dtype" ? &jd : k == "shape" ? &js : k == "data_offsets" ? &jo : nullptr;
     if (!slot) fail(where, "unknown field ", fmt::quote(k), " (expected dtype, shape, data_offsets)");
-    if (*slot) fail(where, "duplicate field ", fmt::quote(k));
-    *slot = &x;
+    *slot = &x;  // (never set twice: Json::parse refuses duplicate keys)
   }
   if (!jd) fail(where, "missing field 'dtype'");
   if (!js) fail(where, "missing field 'shape'");
@@ -169,17 +168,14 @@ Header parse_header(const std::string& file, std::string_view text, uint64_t dat
   if (!j.is_object()) fail(file, ": header: expected a JSON object, got ", json_type_name(j));
 
   Header h;
-  std::set<std::string_view> seen;
-  for (const auto& [k, v] : j.members()) {
-    if (!seen.insert(k).second) fail(file, ": header: duplicate key ", fmt::quote(k));
+  for (const auto& [k, v] : j.members()) {  // keys are unique: Json::parse refuses duplicates
     if (k == "__metadata__") {
       if (v.is_null()) continue;
       if (!v.is_object()) fail(file, ": __metadata__: expected an object of strings, got ", json_type_name(v));
       for (const auto& [mk, mv] : v.members()) {
         if (!mv.is_string())
           fail(file, ": __metadata__: value of ", fmt::quote(mk), " is ", json_type_name(mv), ", expected a string");
-        if (!h.metadata.emplace(mk, mv.as_string()).second)
-          fail(file, ": __metadata__: duplicate key ", fmt::quote(mk));
+        h.metadata.emplace(mk, mv.as_string());
       }
       continue;
     }
