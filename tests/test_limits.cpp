@@ -10,6 +10,7 @@
 
 #include "data/byte_level.h"
 #include "data/tokenizer.h"
+#include "models/decode.h"
 #include "models/gguf_model.h"
 #include "models/quantized.h"
 #include "models/transformer.h"
@@ -168,4 +169,75 @@ TEST_CASE("config.json with a duplicate key: bin/generate exits 1 with one line 
   write_file_atomic(ckpt + "/config.json", config);
   ProcResult r = run_proc({"bin/generate", "--model", ckpt, "-n", "1", "--threads", "1"}, dir.path + "/gen");
   expect_one_line(r, 1, {"generate: error:", "config.json", "duplicate key 'hidden_size'"});
+}
+
+// ---- item 6: a decode session's memory follows the tokens it holds ----
+
+namespace {
+// Peak RSS (MiB) of bin/generate, as it reports it on stderr (getrusage of itself). It runs under
+// coreutils' timeout, which forks it from a small process: Linux carries a process's high-water RSS
+// across exec, and a child spawned straight from this test would inherit the test's own peak.
+double generate_peak_rss_mib(const std::vector<std::string>& args, const std::string& log_prefix) {
+  std::vector<std::string> argv{"/usr/bin/timeout", "-s", "KILL", "60", "bin/generate"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ProcResult r = run_proc(argv, log_prefix, {}, 90);
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  size_t at = r.err.find("peak RSS ");
+  REQUIRE(at != std::string::npos);
+  return std::atof(r.err.c_str() + at + 9);
+}
+
+// The tiny preset as a QAT q8_0 model: served by the integer kernels, where a prefill in one piece and
+// in chunks give the same bits.
+QuantizedModel tiny_qat_model(int64_t vocab) {
+  ModelConfig c = ModelConfig::preset_named("tiny");
+  c.vocab = vocab;
+  QatConfig q = QatConfig::make("q8_0", "", c.n_layers, c.tied);
+  Transformer t(c, &q);
+  t.init_weights(9);
+  t.init_qat_scales();
+  QuantizedModel qm = quantized_from_qat(t);
+  qm.scheme = "q8_0";
+  return qm;
+}
+}  // namespace
+
+TEST_CASE("bin/generate -n 4 on a GGUF claiming a 2^20-token context: peak RSS within 2x of context 32", "[limits]") {
+  // Before the fix the session sized its KV cache and activations for the claimed context up front:
+  // 1.6 GB and seconds for this 24 KB-scale model (43 GB at d_model 1024).
+  ScratchDir dir("limits-ctx");
+  Tokenizer tok = small_tokenizer();
+  QuantizedModel qm = tiny_qat_model(tok.vocab_size());
+  std::string small = dir.path + "/ctx32.gguf", huge = dir.path + "/ctx1m.gguf";
+  write_gguf_model(small, qm, tok);
+  qm.cfg.context = 1 << 20;
+  write_gguf_model(huge, qm, tok);
+  auto gen = [&](const std::string& m) {
+    return generate_peak_rss_mib({"--model", m, "-n", "4", "--threads", "1", "--prompt", "the quick"}, m);
+  };
+  double rss_small = gen(small), rss_huge = gen(huge);
+  INFO("peak RSS at context 32: " << rss_small << " MiB, at context 2^20: " << rss_huge << " MiB");
+  REQUIRE(rss_small > 0);
+  CHECK(rss_huge < 2 * rss_small);
+}
+
+TEST_CASE("a session that grows its KV cache gives the bits of one that did not", "[limits][decode]") {
+  // 1100 positions: past the constructor's reservation, so the cache is re-laid out twice (512 -> 1024
+  // -> 2048) in the chunked run and once (512 -> 1100) in the single prefill.
+  Tokenizer tok = small_tokenizer();
+  DecodeModel dm = decode_model(tiny_qat_model(tok.vocab_size()));
+  const int64_t T = 1100;
+  std::vector<int32_t> ids(T);
+  for (int64_t i = 0; i < T; i++) ids[size_t(i)] = int32_t((i * 37 + 11) % tok.vocab_size());
+  DecodeSession one(dm, 1 << 20), chunked(dm, 1 << 20);
+  Tensor all = one.forward(ids.data(), T, true);
+  Tensor first = chunked.forward(ids.data(), 600, true);
+  CHECK(test::same_bits(first, all.slice(0, 0, 600)));
+  Tensor mid = chunked.forward(ids.data() + 600, 450, true);
+  CHECK(test::same_bits(mid, all.slice(0, 600, 1050)));
+  for (int64_t t = 1050; t < T; t++) {  // then token by token
+    Tensor row = chunked.forward(&ids[size_t(t)], 1);
+    REQUIRE(test::same_bits(row, all.slice(0, t, t + 1)));
+  }
 }
