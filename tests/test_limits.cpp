@@ -241,3 +241,76 @@ TEST_CASE("a session that grows its KV cache gives the bits of one that did not"
     REQUIRE(test::same_bits(row, all.slice(0, t, t + 1)));
   }
 }
+
+// ---- item 8: FIFOs and unwanted tensors ----
+
+TEST_CASE("a FIFO as --model, --data, --text or a checkpoint file: one line, exit 1, no hang", "[limits]") {
+  ScratchDir dir("limits-fifo");
+  std::string fifo = dir.path + "/fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0644) == 0);
+  Tokenizer tok = small_tokenizer();
+  ModelConfig c = ModelConfig::preset_named("tiny");
+  c.vocab = tok.vocab_size();
+  std::string ckpt = dir.path + "/ckpt";
+  write_checkpoint(ckpt, f32_model(c), tok);
+  int k = 0;
+  auto run = [&](const std::vector<std::string>& argv) { return run_proc(argv, dir.path + "/r" + std::to_string(k++), {}, 20); };
+  expect_one_line(run({"bin/generate", "--model", fifo}), 1, {"generate: error:", fifo, "not a regular file"});
+  expect_one_line(run({"bin/train", "--data", fifo, "--preset", "tiny", "--steps", "2", "--out", dir.path + "/o",
+                       "--cache-dir", dir.path + "/cache", "--quiet", "--no-plot"}),
+                  1, {"train: error:", fifo, "not a regular file"});
+  expect_one_line(run({"bin/eval", "--model", ckpt, "--text", fifo}), 1, {"eval: error:", fifo, "not a regular file"});
+  for (const char* file : {"config.json", "model.safetensors", "tokenizer.json"}) {
+    std::string d = dir.path + "/ckpt-" + file;
+    write_checkpoint(d, f32_model(c), tok);
+    std::string p = d + "/" + file;
+    ::unlink(p.c_str());
+    REQUIRE(::mkfifo(p.c_str(), 0644) == 0);
+    expect_one_line(run({"bin/generate", "--model", d}), 1, {"generate: error:", p, "not a regular file"});
+  }
+}
+
+TEST_CASE("model.safetensors with an extra 8 GB tensor: refused from the header, nothing read", "[limits]") {
+  ScratchDir dir("limits-extra");
+  Tokenizer tok = small_tokenizer();
+  ModelConfig c = ModelConfig::preset_named("tiny");
+  c.vocab = tok.vocab_size();
+  std::string ckpt = dir.path + "/ckpt", st = ckpt + "/model.safetensors";
+  write_checkpoint(ckpt, f32_model(c), tok);
+  // The same file with "extra" (F32, 2^31 elements) appended as a hole: 8 GB that take no disk.
+  std::string bytes = read_file(st);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; i--) n = (n << 8) | uint8_t(bytes[size_t(i)]);
+  Json header = Json::parse(std::string_view(bytes).substr(8, n));
+  const uint64_t data = bytes.size() - 8 - n, extra = uint64_t(1) << 33;
+  Json e = Json::object(), shape = Json::array(), off = Json::array();
+  e.set("dtype", "F32");
+  shape.push(int64_t(1) << 31);
+  e.set("shape", shape);
+  off.push(data);
+  off.push(data + extra);
+  e.set("data_offsets", off);
+  header.set("extra", e);
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  std::string len(8, '\0');
+  for (int i = 0; i < 8; i++) len[size_t(i)] = char((uint64_t(text.size()) >> (8 * i)) & 0xff);
+  write_file_atomic(st, len + text + bytes.substr(8 + n));
+  REQUIRE(::truncate(st.c_str(), off_t(8 + text.size() + data + extra)) == 0);
+  // Under a 1 GiB data limit: a loader that allocated the tensor before looking at its name would fail
+  // with an allocation error (or, without the limit, read 8 GB) instead of naming the tensor.
+  ProcResult r = run_proc({"/usr/bin/prlimit", "--data=1073741824", "bin/generate", "--model", ckpt, "--threads", "1"},
+                          dir.path + "/gen", {}, 60);
+  expect_one_line(r, 1, {"generate: error:", st, "unexpected tensor 'extra' (not part of this model's config)"});
+}
+
+TEST_CASE("safetensors expect: other names and shapes are refused from the header", "[limits]") {
+  std::string file = serialize_safetensors({{"a", Tensor::zeros({2, 3})}, {"b", Tensor::zeros({4})}});
+  std::vector<std::pair<std::string, Shape>> want{{"a", {2, 3}}, {"b", {4}}};
+  REQUIRE(parse_safetensors(file, "m", {.expect = &want}).tensors.size() == 2);
+  want = {{"a", {2, 3}}};
+  REQUIRE_THROWS_WITH(parse_safetensors(file, "m", {.expect = &want}), Catch::Contains("m: unexpected tensor 'b'"));
+  want = {{"a", {3, 2}}, {"b", {4}}};
+  REQUIRE_THROWS_WITH(parse_safetensors(file, "m", {.expect = &want}),
+                      Catch::Contains("m: tensor 'a' has shape (2, 3), the config expects (3, 2)"));
+}
