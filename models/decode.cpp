@@ -62,6 +62,16 @@ void DecodeSession::reserve_positions(int64_t positions) {
   cap_ = cap;
 }
 
+// Finite weights can still overflow f32 (a norm weight of 3e38): a NaN or inf logit would be sampled
+// as a token or reported as a perplexity of nan, so serving stops here with one line instead.
+// logits (rows, V) of positions p0.. .
+static void check_logits_finite(const float* logits, int64_t rows, int64_t V, int64_t p0) {
+  for (int64_t i = 0; i < rows * V; i++)
+    if (!std::isfinite(logits[i]))
+      fail("decode: the logits at position ", p0 + i / V, " are not finite (", logits[i], " for token id ", i % V,
+           "): the model's weights overflow f32");
+}
+
 Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits) {
   const ModelConfig& c = m_.cfg;
   const int64_t C = c.d_model, H = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim(), F = c.ffn, V = c.vocab;
@@ -156,6 +166,7 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
     prof::Scope s("linear lm_head", prof::Phase::forward, 2.0 * double(rows * V * C), double(m_.lm_head->weight_bytes()));
     m_.lm_head->forward(ph + first * C, rows, logits.f32());
   }
+  check_logits_finite(logits.f32(), rows, V, p0 + first);
   return logits;
 }
 

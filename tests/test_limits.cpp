@@ -314,3 +314,29 @@ TEST_CASE("safetensors expect: other names and shapes are refused from the heade
   REQUIRE_THROWS_WITH(parse_safetensors(file, "m", {.expect = &want}),
                       Catch::Contains("m: tensor 'a' has shape (2, 3), the config expects (3, 2)"));
 }
+
+// ---- item 12: finite weights, non-finite logits ----
+
+TEST_CASE("an output norm of 3e38: generate and eval stop with one line instead of printing nan", "[limits]") {
+  ScratchDir dir("limits-overflow");
+  Tokenizer tok = small_tokenizer();
+  ModelConfig c = ModelConfig::preset_named("tiny");
+  c.vocab = tok.vocab_size();
+  Transformer t = f32_model(c);
+  Tensor& norm = t.params[t.final_norm];
+  for (int64_t i = 0; i < norm.numel(); i++) norm.f32()[i] = 3e38f;  // finite: every loader accepts it
+  std::string ckpt = dir.path + "/ckpt", gguf = dir.path + "/m.gguf";
+  write_checkpoint(ckpt, t, tok);
+  write_f32_gguf(gguf, t, tok, c.context);
+  std::string corpus = dir.put("corpus.txt", synthetic_corpus(60));
+  int k = 0;
+  auto run = [&](const std::vector<std::string>& argv) { return run_proc(argv, dir.path + "/r" + std::to_string(k++)); };
+  for (const std::string& m : {ckpt, gguf}) {
+    INFO("model " << m);
+    expect_one_line(run({"bin/generate", "--model", m, "-n", "4", "--threads", "1", "--prompt", "the quick"}), 1,
+                    {"generate: error:", "logits at position", "not finite", "overflow f32"});
+    expect_one_line(run({"bin/eval", "--model", m, "--data", corpus, "--cache-dir", dir.path + "/cache", "--windows",
+                         "1", "--threads", "1"}),
+                    1, {"eval: error:", "overflow f32"});
+  }
+}
