@@ -277,7 +277,7 @@ TEST_CASE("corrupt checkpoints for --resume, --init and --model: one line naming
   // Each with the file at fault.
   const std::pair<std::string, std::string> damaged[] = {{truncated, "/model.safetensors"}, {mismatch, "/model.safetensors"},
                                                          {garbage_tok, "/tokenizer.json"}, {trunc_opt, "/optimizer.safetensors"},
-                                                         {huge_cfg, ": config.json"}};
+                                                         {huge_cfg, "/model.safetensors"}};
   for (const auto& [d, file] : damaged)
     expect_error({"bin/train", "--resume", "--out", d, "--quiet", "--no-plot"}, 1, {d + file});
   expect_error({"bin/train", "--resume", "--out", bad_state, "--quiet", "--no-plot"}, 1, {bad_state + "/state.json"});
