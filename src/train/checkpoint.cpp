@@ -97,7 +97,11 @@ LoadedCheckpoint load_checkpoint(const std::string& dir) {
   if (const Json* q = config.find("quantization_config")) ck.quantization = *q;
   // Names and shapes are checked from the header, before any tensor is read (an extra tensor of 8 GB).
   std::optional<QatConfig> qat;
-  if (!ck.quantization.is_null()) qat = QatConfig::from_json(ck.quantization, ck.config.n_layers, ck.config.tied);
+  try {
+    if (!ck.quantization.is_null()) qat = QatConfig::from_json(ck.quantization, ck.config.n_layers, ck.config.tied);
+  } catch (const Error& e) {
+    fail("checkpoint ", dir, ": config.json: ", e.what());
+  }
   const auto layout = Transformer::param_layout(ck.config, qat ? &*qat : nullptr);
   ck.weights = load_safetensors(dir + "/model.safetensors", {.reject_nonfinite = true, .expect = &layout});
   // The config must not describe more parameters than the file holds: checked before anything builds
