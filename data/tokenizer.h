@@ -36,6 +36,10 @@ class Tokenizer {
   // as untrusted: every id, string and merge is checked; errors name the file and the field.
   static Tokenizer load(const std::string& path);
   static Tokenizer from_json(std::string_view text, const std::string& name = "tokenizer.json");
+  // GGUF's tokenizer.ggml.tokens (token i has id i) and .merges, with from_json's checks; errors name
+  // `name` and the array index. Linear in the vocabulary: no JSON is built.
+  static Tokenizer from_gguf(const std::vector<std::string>& tokens, const std::vector<std::string>& merges,
+                             const std::string& name);
   void save(const std::string& path) const;  // atomic write
   std::string to_json() const;
 

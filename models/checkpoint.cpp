@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "models/transformer.h"
 #include "src/io/file.h"
 
 namespace qat {
@@ -191,15 +192,27 @@ LoadedCheckpoint load_checkpoint(const std::string& dir) {
     fail("checkpoint ", dir, ": config.json: ", e.what());
   }
   if (const Json* q = config.find("quantization_config")) ck.quantization = *q;
-  ck.weights = load_safetensors(dir + "/model.safetensors", {.reject_nonfinite = true});
+  // Names and shapes are checked from the header, before any tensor is read (an extra tensor of 8 GB).
+  std::optional<QatConfig> qat;
+  try {
+    if (!ck.quantization.is_null()) qat = QatConfig::from_json(ck.quantization, ck.config.n_layers, ck.config.tied);
+  } catch (const Error& e) {
+    fail("checkpoint ", dir, ": config.json: ", e.what());
+  }
+  const auto layout = Transformer::param_layout(ck.config, qat ? &*qat : nullptr);
+  ck.weights = load_safetensors(dir + "/model.safetensors", {.reject_nonfinite = true, .expect = &layout});
   // The config must not describe more parameters than the file holds: checked before anything builds
   // a model of the config's size (a hostile config.json could otherwise ask for terabytes).
   int64_t stored = 0;
   for (const auto& [name, t] : ck.weights.tensors) stored += t.numel();
   QAT_CHECK(ck.config.n_params() <= stored, "checkpoint ", dir, ": config.json describes ", ck.config.n_params(),
             " parameters but model.safetensors holds ", stored, " values");
-  if (file_exists(dir + "/optimizer.safetensors"))
-    ck.optimizer = load_safetensors(dir + "/optimizer.safetensors", {.reject_nonfinite = true});
+  if (file_exists(dir + "/optimizer.safetensors")) {
+    std::vector<std::pair<std::string, Shape>> moments;  // exp_avg.<name>, exp_avg_sq.<name>
+    for (const auto& [name, shape] : layout)
+      for (const char* kind : {"exp_avg.", "exp_avg_sq."}) moments.emplace_back(kind + name, shape);
+    ck.optimizer = load_safetensors(dir + "/optimizer.safetensors", {.reject_nonfinite = true, .expect = &moments});
+  }
   if (file_exists(dir + "/state.json")) {
     try {
       ck.state = Json::parse(read_file(dir + "/state.json", 1 << 24));

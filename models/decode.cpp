@@ -1,6 +1,7 @@
 // The KV-cache forward (see decode.h). Shapes: n new tokens, C channels, H heads of D, Hkv kv-heads.
 #include "models/decode.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -22,21 +23,53 @@ int64_t DecodeModel::weight_bytes() const {
 
 DecodeSession::DecodeSession(const DecodeModel& model, int64_t max_ctx) : m_(model), max_ctx_(max_ctx) {
   QAT_CHECK(max_ctx >= 1, "decode: context must be positive");
+  // Buffers for a forward of min(max_ctx, kReserveTokens) tokens, allocated and touched (zeroed) here,
+  // not by the first forward: on this VM a first-touch page fault costs several microseconds, and a
+  // 172-token prefill of `base` spent 4.8 of its 17.7 ms faulting in buffers it had just grown. Beyond
+  // that, memory follows the tokens actually held (a file's context length is only a limit).
+  const int64_t n = std::min(max_ctx, kReserveTokens);
+  reserve_rows(n);
+  reserve_positions(n);
+}
+
+void DecodeSession::reserve_rows(int64_t n) {
+  if (n <= rows_) return;
   const ModelConfig& c = m_.cfg;
-  // Activation buffers for a forward of the whole context, allocated and touched (zeroed) here, not by
-  // the first forward: on this VM a first-touch page fault costs several microseconds, and a 172-token
-  // prefill of `base` spent 4.8 of its 17.7 ms faulting in buffers it had just grown.
   const int64_t C = c.d_model, HD = c.n_heads * c.head_dim(), KV = c.n_kv_heads * c.head_dim(), F = c.ffn;
   for (auto [b, width] : {std::pair{&x_, C}, {&h_, C}, {&o_, C}, {&q_, HD}, {&att_, HD}, {&k_, KV}, {&v_, KV},
                           {&g_, F}, {&u_, F}})
-    b->resize(size_t(max_ctx * width));
-  scores_.resize(size_t(c.n_heads / c.n_kv_heads * max_ctx));
-  rope_cs_.resize(size_t(max_ctx * c.head_dim()));  // (cos, sin) of every position, computed once
-  for (int64_t p = 0; p < max_ctx; p++) rope_angles(p, c.head_dim(), c.rope_base, rope_cs_.data() + p * c.head_dim());
-  for (int64_t l = 0; l < c.n_layers; l++) {
-    k_cache_.push_back(Tensor::zeros({c.n_kv_heads, max_ctx, c.head_dim()}));
-    v_cache_.push_back(Tensor::zeros({c.n_kv_heads, max_ctx, c.head_dim()}));
+    b->resize(size_t(n * width));
+  rows_ = n;
+}
+
+// The cache doubles (up to max_ctx) so that decoding token by token copies each key O(1) times.
+void DecodeSession::reserve_positions(int64_t positions) {
+  if (positions <= cap_) return;
+  const ModelConfig& c = m_.cfg;
+  const int64_t D = c.head_dim(), Hkv = c.n_kv_heads, cap = std::min(max_ctx_, std::max(positions, 2 * cap_));
+  scores_.resize(size_t(c.n_heads / Hkv * cap));
+  rope_cs_.resize(size_t(cap * D));  // (cos, sin) of every position, computed once
+  for (int64_t p = cap_; p < cap; p++) rope_angles(p, D, c.rope_base, rope_cs_.data() + p * D);
+  for (std::vector<Tensor>* cache : {&k_cache_, &v_cache_}) {
+    cache->resize(size_t(c.n_layers));
+    for (Tensor& old : *cache) {  // (Hkv, cap_, D) -> (Hkv, cap, D): each head's rows move to its new start
+      Tensor t = Tensor::zeros({Hkv, cap, D});
+      for (int64_t h = 0; old.defined() && h < Hkv; h++)
+        std::memcpy(t.f32() + h * cap * D, old.f32() + h * cap_ * D, size_t(pos_ * D) * 4);
+      old = t;
+    }
   }
+  cap_ = cap;
+}
+
+// Finite weights can still overflow f32 (a norm weight of 3e38): a NaN or inf logit would be sampled
+// as a token or reported as a perplexity of nan, so serving stops here with one line instead.
+// logits (rows, V) of positions p0.. .
+static void check_logits_finite(const float* logits, int64_t rows, int64_t V, int64_t p0) {
+  for (int64_t i = 0; i < rows * V; i++)
+    if (!std::isfinite(logits[i]))
+      fail("decode: the logits at position ", p0 + i / V, " are not finite (", logits[i], " for token id ", i % V,
+           "): the model's weights overflow f32");
 }
 
 Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits) {
@@ -47,8 +80,9 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
   QAT_CHECK(p0 + n <= max_ctx_, "decode: context full (", p0 + n, " tokens > ", max_ctx_, ")");
   for (int64_t i = 0; i < n; i++) QAT_CHECK(tokens[i] >= 0 && tokens[i] < V, "decode: token id ", tokens[i], " out of range");
 
+  reserve_rows(n);
+  reserve_positions(p0 + n);
   QAT_PROF("embed (rest of forward)", forward, 0.0, 8.0 * double(n * C));
-  // The constructor sized every buffer for max_ctx >= p0 + n tokens.
   float *px = x_.data(), *ph = h_.data(), *pq = q_.data(), *pa = att_.data(), *po = o_.data();
   float *pg = g_.data(), *pu = u_.data(), *pk = k_.data(), *pv = v_.data();
   const float* cs = rope_cs_.data() + p0 * D;  // RoPE (cos, sin) of the new positions
@@ -78,15 +112,15 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
         for (int64_t hh = 0; hh < Hkv; hh++) {  // rotated keys and values into the cache, head-major
           float* krow = pk + i * kv_stride + hh * D;
           rope_row(krow, cs + i * D, D);
-          std::memcpy(kc + (hh * max_ctx_ + p0 + i) * D, krow, size_t(D) * 4);
-          std::memcpy(vc + (hh * max_ctx_ + p0 + i) * D, pv + i * kv_stride + hh * D, size_t(D) * 4);
+          std::memcpy(kc + (hh * cap_ + p0 + i) * D, krow, size_t(D) * 4);
+          std::memcpy(vc + (hh * cap_ + p0 + i) * D, pv + i * kv_stride + hh * D, size_t(D) * 4);
         }
       }
     }
     {
       QAT_PROF("attention", forward, 4.0 * double(n * H * (p0 + n) * D), 8.0 * double((p0 + n) * kv_stride));
       auto rows = [&](int64_t r, float* s) {  // the `group` query heads of one kv-head of token i
-        int64_t i = r / Hkv, g = r % Hkv, kv0 = g * max_ctx_ * D, row = i * H + g * group;
+        int64_t i = r / Hkv, g = r % Hkv, kv0 = g * cap_ * D, row = i * H + g * group;
         attention_rows(pq + row * D, D, group, kc + kv0, vc + kv0, D, p0 + i + 1, D, scale, s, pa + row * D, D,
                        nullptr);
       };
@@ -132,6 +166,7 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
     prof::Scope s("linear lm_head", prof::Phase::forward, 2.0 * double(rows * V * C), double(m_.lm_head->weight_bytes()));
     m_.lm_head->forward(ph + first * C, rows, logits.f32());
   }
+  check_logits_finite(logits.f32(), rows, V, p0 + first);
   return logits;
 }
 

@@ -28,8 +28,14 @@ struct DecodeModel {
   int64_t weight_bytes() const;
 };
 
+// Memory follows the tokens held, not max_ctx (a file may claim a context of 2^20 tokens): the
+// constructor sizes and touches the buffers for min(max_ctx, kReserveTokens) tokens, a forward grows
+// them to what it needs (the KV cache geometrically). Results do not depend on the capacity.
 class DecodeSession {
  public:
+  // Tokens the constructor prepares for: every preset's full context, so the first forward of a
+  // project model faults in no pages (a first-touch fault costs microseconds on the VMs measured).
+  static constexpr int64_t kReserveTokens = 512;
   DecodeSession(const DecodeModel& model, int64_t max_ctx);
 
   // Runs `n` tokens at positions pos()..pos()+n-1 and appends their keys/values to the cache.
@@ -40,15 +46,20 @@ class DecodeSession {
   void reset() { pos_ = 0; }
 
  private:
+  // Grows the activations to `n` rows and the positions (cache, RoPE table, scores) to `positions`.
+  void reserve_rows(int64_t n);
+  void reserve_positions(int64_t positions);
+
   const DecodeModel& m_;
   int64_t max_ctx_, pos_ = 0;
-  // Per layer (Hkv, max_ctx, D): head-major, so attention streams one head's keys and values contiguously.
+  int64_t rows_ = 0;  // tokens one forward can take (activation buffers)
+  int64_t cap_ = 0;   // positions the KV cache holds, <= max_ctx
+  // Per layer (Hkv, cap, D): head-major, so attention streams one head's keys and values contiguously.
   std::vector<Tensor> k_cache_, v_cache_;
   // Activations of the last forward, kept so that decoding a token allocates nothing but its logits:
-  // x, h, o (n, C); q, att (n, H*D); k, v (n, Hkv*D); g, u (n, F); scores (group * max_ctx). Sized for
-  // n = max_ctx by the constructor.
+  // x, h, o (n, C); q, att (n, H*D); k, v (n, Hkv*D); g, u (n, F) for n = rows; scores (group * cap).
   std::vector<float> x_, h_, o_, q_, att_, k_, v_, g_, u_, scores_;
-  std::vector<float> rope_cs_;  // (max_ctx, D): rope_angles of every position
+  std::vector<float> rope_cs_;  // (cap, D): rope_angles of every position held
 };
 
 }  // namespace qat

@@ -214,6 +214,11 @@ GgufModel read_gguf_model(const std::string& path) {
     return std::string();
   };
 
+  // The tensor count first: a file with an extra tensor is refused before any weight is decoded.
+  const size_t expected_tensors = 2 + (c.tied ? 0 : 1) + 9 * size_t(c.n_layers);
+  need(f.tensors.size() == expected_tensors, str("holds ", f.tensors.size(), " tensors; a ", c.n_layers,
+                                                 "-layer llama model has ", expected_tensors));
+
   GgufModel out;
   QuantizedModel& m = out.model;
   m.cfg = c;
@@ -224,7 +229,6 @@ GgufModel read_gguf_model(const std::string& path) {
   const char* hf_kinds[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
                              "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
   const int64_t shapes[7][2] = {{H * D, C}, {Hkv * D, C}, {Hkv * D, C}, {C, H * D}, {F, C}, {F, C}, {C, F}};
-  size_t expected_tensors = 2 + (c.tied ? 0 : 1);
   for (int64_t l = 0; l < c.n_layers; l++) {
     std::string p = "blk." + std::to_string(l) + ".", hp = "model.layers." + std::to_string(l) + ".";
     m.attn_norm.push_back(read_norm(f, p + "attn_norm.weight", C));
@@ -235,36 +239,11 @@ GgufModel read_gguf_model(const std::string& path) {
       ws.push_back(read_weight(f, g, hp + hf_kinds[k] + ".weight", shapes[k][0], shapes[k][1], hint(g)));
     }
     m.layers.push_back(std::move(ws));
-    expected_tensors += 9;
   }
   m.final_norm = read_norm(f, "output_norm.weight", C);
   if (!c.tied) m.lm_head = read_weight(f, "output.weight", "lm_head.weight", c.vocab, C, hint("output.weight"));
-  need(f.tensors.size() == expected_tensors, str("holds ", f.tensors.size(), " tensors; a ", c.n_layers,
-                                                 "-layer llama model has ", expected_tensors));
-  // The tokenizer, through tokenizer.json's validating reader.
-  Json vocab = Json::object();
-  for (size_t i = 0; i < tokens.size(); i++) vocab.set(tokens[i], Json(int64_t(i)));
-  Json merges = Json::array();
-  for (const std::string& s : f.get_arr_string("tokenizer.ggml.merges")) merges.push(Json(s));
-  Json model = Json::object();
-  model.set("type", "BPE");
-  model.set("vocab", vocab);
-  model.set("merges", merges);
-  Json pre = Json::object();
-  pre.set("type", "ByteLevel");
-  pre.set("add_prefix_space", false);
-  pre.set("use_regex", true);
-  Json eot = Json::object();
-  eot.set("id", int64_t(tokens.size()) - 1);
-  eot.set("content", std::string(Tokenizer::kEotText));
-  eot.set("special", true);
-  Json j = Json::object();
-  Json added = Json::array();
-  added.push(eot);
-  j.set("added_tokens", added);
-  j.set("pre_tokenizer", pre);
-  j.set("model", model);
-  out.tokenizer = Tokenizer::from_json(j.dump(), path + " (tokenizer.ggml.*)");
+  // The tokenizer, with tokenizer.json's checks (no JSON built: linear in the vocabulary).
+  out.tokenizer = Tokenizer::from_gguf(tokens, f.get_arr_string("tokenizer.ggml.merges"), path + " (tokenizer.ggml.*)");
   need(uint32_t(out.tokenizer->eot_id()) == f.get_u32("tokenizer.ggml.eos_token_id"),
        "tokenizer.ggml.eos_token_id must be the <|endoftext|> token");
   out.file_bytes = int64_t(f.bytes ? f.bytes->size() : 0);

@@ -10,7 +10,19 @@
 
 namespace qat {
 
-Transformer::Transformer(const ModelConfig& c, const QatConfig* q) : cfg(c) {
+Transformer::Transformer(const ModelConfig& c, const QatConfig* q) : Transformer(c, q, LayoutOnly{}) {
+  params.finalize();
+}
+
+std::vector<std::pair<std::string, Shape>> Transformer::param_layout(const ModelConfig& c, const QatConfig* q) {
+  Transformer t(c, q, LayoutOnly{});
+  std::vector<std::pair<std::string, Shape>> out;
+  for (const ParamInfo& p : t.params.infos()) out.emplace_back(p.name, p.shape);
+  return out;
+}
+
+// Declares every parameter (names, shapes, indices); the public constructor then allocates them.
+Transformer::Transformer(const ModelConfig& c, const QatConfig* q, LayoutOnly) : cfg(c) {
   cfg.validate();
   if (q) qat = *q;
   int64_t C = cfg.d_model, D = cfg.head_dim(), H = cfg.n_heads, Hkv = cfg.n_kv_heads, F = cfg.ffn;
@@ -56,7 +68,6 @@ Transformer::Transformer(const ModelConfig& c, const QatConfig* q) : cfg(c) {
       add_scales(lm_head, qat->lm_head, &lm_head_scale, &lm_head_act_scale);
     }
   }
-  params.finalize();
 }
 
 Tensor Transformer::project(const Tensor& x, int kind, int layer) {

@@ -35,6 +35,9 @@ struct LayerParams {
 class Transformer {
  public:
   explicit Transformer(const ModelConfig& cfg, const QatConfig* qat = nullptr);
+  // Every parameter's name and shape for (cfg, qat), allocating nothing: what a checkpoint of this
+  // model may hold, checked against a file's header before any tensor is read.
+  static std::vector<std::pair<std::string, Shape>> param_layout(const ModelConfig& cfg, const QatConfig* qat = nullptr);
 
   ModelConfig cfg;
   std::optional<QatConfig> qat;  // set: a QAT model
@@ -77,6 +80,10 @@ class Transformer {
   std::vector<std::pair<std::string, double>>* act_sqnr = nullptr;
   // Calls f(name, weight index, scale index, format) for every quantized weight (export, SQNR).
   void for_each_quantized(const std::function<void(const std::string&, int, int, const LayerQuant&)>& f) const;
+
+ private:
+  struct LayoutOnly {};
+  Transformer(const ModelConfig& cfg, const QatConfig* qat, LayoutOnly);  // declares, does not allocate
 };
 
 }  // namespace qat

@@ -252,7 +252,7 @@ TEST_CASE("corrupt checkpoints for --resume, --init and --model: one line naming
     expect_error(with(bad_heads), 1, {bad_heads, "config.json", "num_attention_heads"});
     expect_error(with(garbage_tok), 1, {garbage_tok + "/tokenizer.json"});
     expect_error(with(bad_json_cfg), 1, {bad_json_cfg, "config.json"});
-    expect_error(with(huge_cfg), 1, {huge_cfg, "config.json describes", "model.safetensors holds"});
+    expect_error(with(huge_cfg), 1, {huge_cfg + "/model.safetensors", "has shape", "the config expects"});  // from the header
     expect_error(with(nan_ckpt), 1, {nan_ckpt + "/model.safetensors", "non-finite"});
   }
   // GGUF: truncated, and a text file with the .gguf name.
@@ -277,7 +277,7 @@ TEST_CASE("corrupt checkpoints for --resume, --init and --model: one line naming
   // Each with the file at fault.
   const std::pair<std::string, std::string> damaged[] = {{truncated, "/model.safetensors"}, {mismatch, "/model.safetensors"},
                                                          {garbage_tok, "/tokenizer.json"}, {trunc_opt, "/optimizer.safetensors"},
-                                                         {huge_cfg, ": config.json"}};
+                                                         {huge_cfg, "/model.safetensors"}};
   for (const auto& [d, file] : damaged)
     expect_error({"bin/train", "--resume", "--out", d, "--quiet", "--no-plot"}, 1, {d + file});
   expect_error({"bin/train", "--resume", "--out", bad_state, "--quiet", "--no-plot"}, 1, {bad_state + "/state.json"});

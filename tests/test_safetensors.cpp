@@ -165,7 +165,7 @@ TEST_CASE("safetensors loader rejects corrupted headers with a message naming th
   REQUIRE_THAT(parse_error(st_file(std::string(1 << 21, '['), "")), Contains("JSON values, more than the limit"));
   REQUIRE_THAT(parse_error(one(R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]})",
                                f32_bytes({1, 2}))),
-               Contains("header: duplicate key 'a'"));
+               Contains("header: json: duplicate key 'a'"));
   // One tensor entry.
   REQUIRE_THAT(parse_error(one(R"("x":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]})", "123456789012")),
                Contains("m.safetensors: tensor 'x': data_offsets [0, 12] do not match shape (2, 2) of F32 (16 bytes)"));
@@ -179,7 +179,7 @@ TEST_CASE("safetensors loader rejects corrupted headers with a message naming th
   REQUIRE_THAT(parse_error(one(R"("x":{"dtype":"F32","shape":[4],"data_offsets":[0,16],"extra":1})", f32x4)),
                Contains("unknown field 'extra'"));
   REQUIRE_THAT(parse_error(one(R"("x":{"dtype":"F32","shape":[4],"dtype":"F32","data_offsets":[0,16]})", f32x4)),
-               Contains("duplicate field 'dtype'"));
+               Contains("duplicate key 'dtype'"));
   REQUIRE_THAT(parse_error(one(R"("x":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]})", f32x4)),
                Contains("tensor 'x': shape[0]: expected a non-negative integer, got -4"));
   REQUIRE_THAT(parse_error(one(R"("x":{"dtype":"F32","shape":[1.5],"data_offsets":[0,16]})", f32x4)),
@@ -214,7 +214,7 @@ TEST_CASE("safetensors loader rejects corrupted headers with a message naming th
   // __metadata__.
   REQUIRE_THAT(parse_error(st_file(R"({"__metadata__":{"a":1}})", "")), Contains("__metadata__: value of 'a' is a number, expected a string"));
   REQUIRE_THAT(parse_error(st_file(R"({"__metadata__":[]})", "")), Contains("__metadata__: expected an object"));
-  REQUIRE_THAT(parse_error(st_file(R"({"__metadata__":{"a":"1","a":"2"}})", "")), Contains("__metadata__: duplicate key 'a'"));
+  REQUIRE_THAT(parse_error(st_file(R"({"__metadata__":{"a":"1","a":"2"}})", "")), Contains("header: json: duplicate key 'a'"));
   // Hostile names cannot break the one-line error.
   std::string msg = parse_error(one(R"("x\ny":{"dtype":"Q4","shape":[4],"data_offsets":[0,16]})", f32x4));
   REQUIRE_THAT(msg, Contains("tensor 'x\\ny'"));

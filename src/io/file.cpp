@@ -88,13 +88,31 @@ void set_write_fault_after(int64_t bytes) {
   g_written = 0;
 }
 
-std::string read_file(const std::string& path, uint64_t max_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY);
+int open_regular_file(const std::string& path) {
+  // O_NONBLOCK makes open() of a FIFO return at once; fstat then tells what was opened.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) fail("cannot read ", path, ": ", std::strerror(errno));
   struct stat st;
-  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
     ::close(fd);
-    fail("cannot read ", path, ": ", S_ISDIR(st.st_mode) ? "is a directory" : std::strerror(errno));
+    fail("cannot read ", path, ": ", std::strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail("cannot read ", path, ": ", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);  // ordinary blocking reads from here on
+  return fd;
+}
+
+std::string read_file(const std::string& path, uint64_t max_bytes) {
+  int fd = open_regular_file(path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    fail("cannot read ", path, ": ", std::strerror(e));
   }
   if (uint64_t(st.st_size) > max_bytes) {
     ::close(fd);

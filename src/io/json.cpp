@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
+#include "src/io/format_util.h"
 #include "src/util/error.h"
 
 namespace qat {
@@ -57,9 +59,11 @@ struct JsonParser {
     do {
       ws();
       if (i >= s.size() || s[i] != '"') error("expected a string key");
+      size_t key_at = i;
       std::string k = string();
+      if (o.member_pos(k) >= 0) fail("json: duplicate key ", fmt::quote(k), " at byte ", key_at);
       if (!eat(':')) error("expected ':'");
-      o.o_.emplace_back(std::move(k), value());
+      o.append_member(std::move(k), value());
     } while (eat(','));
     if (!eat('}')) error("expected ',' or '}'");
     return o;
@@ -319,11 +323,47 @@ const std::vector<std::pair<std::string, Json>>& Json::members() const {
   QAT_CHECK(type_ == Type::object, "json: expected an object, got ", type_name(type_));
   return o_;
 }
+// Members are found through index_ once there are kIndexFrom of them; below, by a scan.
+int64_t Json::member_pos(std::string_view key) const {
+  if (index_.empty()) {
+    for (size_t p = 0; p < o_.size(); p++)
+      if (o_[p].first == key) return int64_t(p);
+    return -1;
+  }
+  const size_t mask = index_.size() - 1;
+  for (size_t h = std::hash<std::string_view>{}(key) & mask;; h = (h + 1) & mask) {
+    uint32_t e = index_[h];
+    if (e == 0) return -1;
+    if (o_[e - 1].first == key) return int64_t(e - 1);
+  }
+}
+
+void Json::index_member(size_t pos) {
+  const size_t mask = index_.size() - 1;
+  size_t h = std::hash<std::string_view>{}(o_[pos].first) & mask;
+  while (index_[h] != 0) h = (h + 1) & mask;
+  index_[h] = uint32_t(pos + 1);
+}
+
+Json& Json::append_member(std::string key, Json value) {
+  QAT_CHECK(o_.size() < UINT32_MAX - 1, "json: more than 2^32 - 2 keys in one object");
+  o_.emplace_back(std::move(key), std::move(value));
+  if (o_.size() < kIndexFrom) return o_.back().second;
+  if (2 * o_.size() > index_.size()) {  // (re)build at 4x the members: stays at most half full
+    size_t slots = 64;
+    while (slots < 4 * o_.size()) slots *= 2;
+    index_.assign(slots, 0);
+    for (size_t p = 0; p < o_.size(); p++) index_member(p);
+  } else {
+    index_member(o_.size() - 1);
+  }
+  return o_.back().second;
+}
+
 const Json* Json::find(std::string_view key) const {
   if (type_ != Type::object) return nullptr;
-  for (const auto& [k, v] : o_)
-    if (k == key) return &v;
-  return nullptr;
+  int64_t p = member_pos(key);
+  return p < 0 ? nullptr : &o_[size_t(p)].second;
 }
 const Json& Json::at(std::string_view key) const {
   QAT_CHECK(type_ == Type::object, "json: expected an object with key '", key, "', got ", type_name(type_));
@@ -333,10 +373,9 @@ const Json& Json::at(std::string_view key) const {
 }
 Json& Json::set(std::string key, Json value) {
   QAT_CHECK(type_ == Type::object, "json: set on ", type_name(type_));
-  for (auto& [k, v] : o_)
-    if (k == key) { v = std::move(value); return v; }
-  o_.emplace_back(std::move(key), std::move(value));
-  return o_.back().second;
+  int64_t p = member_pos(key);
+  if (p >= 0) return o_[size_t(p)].second = std::move(value);
+  return append_member(std::move(key), std::move(value));
 }
 Json& Json::push(Json value) {
   QAT_CHECK(type_ == Type::array, "json: push on ", type_name(type_));

@@ -11,22 +11,18 @@
 #include <cstring>
 #include <new>
 
+#include "src/io/file.h"
 #include "src/util/error.h"
 
 namespace qat {
 
 std::shared_ptr<Bytes> Bytes::map_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("cannot read ", path, ": ", std::strerror(errno));
+  int fd = open_regular_file(path);  // a FIFO is refused, not waited on
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     int e = errno;
     ::close(fd);
     fail("cannot read ", path, ": ", std::strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail("cannot read ", path, ": not a regular file");
   }
   std::shared_ptr<Bytes> b(new Bytes);
   if (st.st_size > 0) {

@@ -104,8 +104,7 @@ Entry parse_entry(const std::string& file, const std::string& name, const Json& 
   for (const auto& [k, x] : v.members()) {
     const Json** slot = k == "dtype" ? &jd : k == "shape" ? &js : k == "data_offsets" ? &jo : nullptr;
     if (!slot) fail(where, "unknown field ", fmt::quote(k), " (expected dtype, shape, data_offsets)");
-    if (*slot) fail(where, "duplicate field ", fmt::quote(k));
-    *slot = &x;
+    *slot = &x;  // (never set twice: Json::parse refuses duplicate keys)
   }
   if (!jd) fail(where, "missing field 'dtype'");
   if (!js) fail(where, "missing field 'shape'");
@@ -169,17 +168,14 @@ Header parse_header(const std::string& file, std::string_view text, uint64_t dat
   if (!j.is_object()) fail(file, ": header: expected a JSON object, got ", json_type_name(j));
 
   Header h;
-  std::set<std::string_view> seen;
-  for (const auto& [k, v] : j.members()) {
-    if (!seen.insert(k).second) fail(file, ": header: duplicate key ", fmt::quote(k));
+  for (const auto& [k, v] : j.members()) {  // keys are unique: Json::parse refuses duplicates
     if (k == "__metadata__") {
       if (v.is_null()) continue;
       if (!v.is_object()) fail(file, ": __metadata__: expected an object of strings, got ", json_type_name(v));
       for (const auto& [mk, mv] : v.members()) {
         if (!mv.is_string())
           fail(file, ": __metadata__: value of ", fmt::quote(mk), " is ", json_type_name(mv), ", expected a string");
-        if (!h.metadata.emplace(mk, mv.as_string()).second)
-          fail(file, ": __metadata__: duplicate key ", fmt::quote(mk));
+        h.metadata.emplace(mk, mv.as_string());
       }
       continue;
     }
@@ -224,6 +220,20 @@ uint64_t check_header_length(const std::string& file, const unsigned char* first
 
 void check_min_size(const std::string& file, uint64_t size) {
   if (size < 8) fail(file, ": file is ", size, " bytes, too short for the 8-byte header length");
+}
+
+// The header's tensors against the caller's list (SafeTensorsOptions::expect), before any data.
+void check_expected(const std::string& file, const Header& h, const SafeTensorsOptions& opt) {
+  if (!opt.expect) return;
+  std::map<std::string_view, const Shape*> want;
+  for (const auto& [name, shape] : *opt.expect) want.emplace(name, &shape);
+  for (const Entry& e : h.entries) {
+    auto it = want.find(e.name);
+    if (it == want.end()) fail(file, ": unexpected tensor ", fmt::quote(e.name), " (not part of this model's config)");
+    if (e.shape != *it->second)
+      fail(file, ": tensor ", fmt::quote(e.name), " has shape ", shape_str(e.shape), ", the config expects ",
+           shape_str(*it->second));
+  }
 }
 
 void finish(SafeTensors& st, const SafeTensorsOptions& opt) {
@@ -323,6 +333,7 @@ SafeTensors parse_safetensors(std::string_view bytes, const std::string& name, c
   auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   uint64_t n = check_header_length(name, p, bytes.size());
   Header h = parse_header(name, bytes.substr(8, n), bytes.size() - 8 - n);
+  check_expected(name, h, opt);
   SafeTensors st;
   st.path = name;
   st.metadata = std::move(h.metadata);
@@ -359,11 +370,9 @@ struct Fd {
 }  // namespace
 
 SafeTensors load_safetensors(const std::string& path, const SafeTensorsOptions& opt) {
-  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (f.fd < 0) fail("cannot read ", path, ": ", std::strerror(errno));
+  Fd f{open_regular_file(path)};  // a FIFO is refused, not waited on
   struct stat st_;
   if (::fstat(f.fd, &st_) != 0) fail("cannot read ", path, ": ", std::strerror(errno));
-  if (!S_ISREG(st_.st_mode)) fail("cannot read ", path, ": not a regular file");
   uint64_t size = uint64_t(st_.st_size);
   check_min_size(path, size);
   unsigned char first8[8];
@@ -372,6 +381,7 @@ SafeTensors load_safetensors(const std::string& path, const SafeTensorsOptions& 
   std::string text(size_t(n), '\0');
   pread_all(f.fd, path, text.data(), n, 8);
   Header h = parse_header(path, text, size - 8 - n);
+  check_expected(path, h, opt);
 
   SafeTensors st;
   st.path = path;

@@ -33,6 +33,10 @@ struct SafeTensors {
 
 struct SafeTensorsOptions {
   bool reject_nonfinite = false;  // throw naming the first tensor that holds a NaN or an infinity
+  // When set, the tensors the caller can use, by name, with their shapes: any other name or shape is
+  // refused from the header, before a byte of tensor data is allocated or read (a file with an extra
+  // 8 GB tensor fails at once). Absent names are the caller's to check.
+  const std::vector<std::pair<std::string, Shape>>* expect = nullptr;
 };
 
 // Writes `tensors` in the given order (non-contiguous views are written as contiguous copies) with

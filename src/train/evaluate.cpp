@@ -21,6 +21,9 @@ EvalResult evaluate_with(const LogitsFn& logits_of, int64_t vocab, const std::ve
     const int32_t* tg = b.targets.data<int32_t>();
     for (int64_t i = 0; i < N; i++) {
       QAT_CHECK(tg[i] >= 0 && tg[i] < int32_t(token_bytes.size()), "eval: token id ", tg[i], " out of range");
+      // Finite weights can still overflow f32 in the logits: say so instead of reporting ppl nan.
+      QAT_CHECK(std::isfinite(p[i * vocab + tg[i]]), "eval: the log-probability of token ", r.tokens + i,
+                " is ", p[i * vocab + tg[i]], ": the model's logits overflow f32");
       nats -= p[i * vocab + tg[i]];
       r.bytes += token_bytes[size_t(tg[i])];
     }
