@@ -5,7 +5,7 @@
 // with one line. The binaries run as child processes (tests/proc.h), under a time limit where the old
 // behaviour was to hang or to take minutes.
 // Code under test: models/decode.cpp, src/io/json.cpp, src/io/safetensors.cpp, src/io/file.cpp,
-// src/io/mapped_file.cpp, data/corpus.cpp, models/gguf_model.cpp, src/train/evaluate.cpp.
+// src/io/mapped_file.cpp, data/corpus.cpp, models/gguf_model.cpp, models/train/evaluate.cpp.
 #include <sys/stat.h>
 
 #include "data/byte_level.h"
@@ -16,7 +16,7 @@
 #include "models/transformer.h"
 #include "src/io/file.h"
 #include "src/io/json.h"
-#include "src/train/checkpoint.h"
+#include "models/checkpoint.h"
 #include "tests/helpers.h"
 #include "tests/proc.h"
 

@@ -17,7 +17,7 @@
 #include "models/model_source.h"
 #include "src/core/parallel.h"
 #include "src/io/file.h"
-#include "src/train/evaluate.h"
+#include "models/train/evaluate.h"
 #include "models/train/trainer.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"

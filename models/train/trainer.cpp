@@ -32,7 +32,7 @@
 #include "src/optim/adamw.h"
 #include "src/quant/fake_quant.h"
 #include "models/checkpoint.h"
-#include "src/train/evaluate.h"
+#include "models/train/evaluate.h"
 #include "src/util/profile.h"
 #include "kernels/peaks.h"
 

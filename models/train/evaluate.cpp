@@ -1,5 +1,5 @@
 // Validation loss / bpb (see evaluate.h). Per-token losses are summed in order in double.
-#include "src/train/evaluate.h"
+#include "models/train/evaluate.h"
 
 #include <cmath>
 #include <cstring>
