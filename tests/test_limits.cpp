@@ -103,19 +103,25 @@ TEST_CASE("JSON objects with 100000 keys: set, find, replace and dump keep inser
   CHECK(back.find("extra") == nullptr);
 }
 
+// A one-layer model of width 8 for a vocabulary of V tokens: the vocabulary is what these tests grow.
+static ModelConfig one_layer_config(int64_t V) {
+  ModelConfig c = ModelConfig::preset_named("tiny");
+  c.vocab = V;
+  c.n_layers = 1;
+  c.d_model = 8;
+  c.n_heads = 2;
+  c.n_kv_heads = 1;
+  c.ffn = 8;
+  return c;
+}
+
 TEST_CASE("a 65536-token vocabulary round-trips through tokenizer.json and GGUF", "[limits]") {
   Tokenizer tok = Tokenizer::from_json(big_tokenizer_json(65536));
   REQUIRE(tok.vocab_size() == 65536);
   Tokenizer again = Tokenizer::from_json(tok.to_json());
   CHECK(again.fingerprint() == tok.fingerprint());
   ScratchDir dir("limits-vocab");
-  ModelConfig c = ModelConfig::preset_named("tiny");
-  c.vocab = tok.vocab_size();
-  c.n_layers = 1;
-  c.d_model = 8;
-  c.n_heads = 2;
-  c.n_kv_heads = 1;
-  c.ffn = 8;
+  ModelConfig c = one_layer_config(tok.vocab_size());
   write_f32_gguf(dir.path + "/m.gguf", f32_model(c), tok, 32);
   GgufModel g = read_gguf_model(dir.path + "/m.gguf");
   CHECK(g.tokenizer->gguf_tokens() == tok.gguf_tokens());
@@ -127,13 +133,7 @@ TEST_CASE("bin/generate loads a GGUF with a 262144-token vocabulary within a min
   // about 150 s at 131072 tokens on this machine, four times that here; now a second or two.
   ScratchDir dir("limits-bigvocab");
   Tokenizer tok = Tokenizer::from_json(big_tokenizer_json(1 << 18));
-  ModelConfig c = ModelConfig::preset_named("tiny");
-  c.vocab = tok.vocab_size();
-  c.n_layers = 1;
-  c.d_model = 8;
-  c.n_heads = 2;
-  c.n_kv_heads = 1;
-  c.ffn = 8;
+  ModelConfig c = one_layer_config(tok.vocab_size());
   std::string gguf = dir.path + "/big.gguf";
   write_f32_gguf(gguf, f32_model(c), tok, 32);
   ProcResult r = run_proc({"bin/generate", "--model", gguf, "-n", "1", "--threads", "1"}, dir.path + "/gen", {}, 60);

@@ -5,20 +5,7 @@
 
 namespace qat::QAT_KERNEL_NS {
 
-void gemm_q4_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
-               const int32_t* s, int64_t M, float* y, int64_t ldy);
-void gemm_q8_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
-               const int32_t* s, int64_t M, float* y, int64_t ldy);
-void gemm_s8_pc(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
-                const int32_t* s, int64_t M, float* y, int64_t ldy);
-void gemm_s8_pc_s32(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const int32_t* s,
-                    int64_t M, int32_t* y, int64_t ldy);
-void gemv_q4_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
-               const int32_t* s, float* y);
-void gemv_q8_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
-               const int32_t* s, float* y);
-void gemv_s8_pc(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
-                const int32_t* s, float* y);
+#include "kernels/qgemm_entries.inc"
 
 // peak.cpp (bin/bench peak)
 double peak_int8_exact(int64_t iters);
