@@ -214,3 +214,30 @@ TEST_CASE("one model: one parameter count and one weights figure in bin/eval, bi
     CHECK(capture(text, "weights ([0-9.]+) MiB as stored in GGUF") == mib);
   }
 }
+
+TEST_CASE("make demo's table: QAT beside the FP32 model continued for the same steps", "[numbers]") {
+  // tools/demo.sh on a tiny preset (DEMO_*): the table must show the FP32 reference trained as many
+  // steps as QAT from the same start (docs/RESULTS.md's protocol), not only the shorter-trained start.
+  ScratchDir dir("demo");
+  const std::string corpus = dir.put("corpus.txt", synthetic_corpus(300)), out = dir.path + "/demo";
+  ProcResult r = run_proc({"tools/demo.sh"}, dir.path + "/log",
+                          {"DEMO_DIR=" + out, "DEMO_PRESET=tiny", "DEMO_STEPS=4", "DEMO_QAT_STEPS=2",
+                           "DEMO_DATA=" + corpus},
+                          300);
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  auto row = [&](const std::string& label) {  // the table line of `label`, "" when there is none
+    const size_t at = r.out.find("| " + label);
+    return at == std::string::npos ? std::string() : r.out.substr(at, r.out.find('\n', at) - at);
+  };
+  CHECK(row("FP32 start").find("| 4 ") != std::string::npos);
+  CHECK(row("FP32 reference (continued, same recipe)").find("| 4 + 2 ") != std::string::npos);
+  CHECK(row("QAT q4_0 (integer path, as served)").find("| 4 + 2 ") != std::string::npos);
+  // The reference really trained the QAT run's 2 steps from the same 4-step start.
+  auto state = [&](const std::string& run) { return Json::parse(read_file(out + "/" + run + "/state.json")); };
+  CHECK(state("fp32").at("step").as_int() == 4);
+  CHECK(state("fp32-cont").at("step").as_int() == 2);
+  CHECK(state("q4_0").at("step").as_int() == 2);
+  CHECK(state("fp32-cont").at("options").at("init").as_string() == state("q4_0").at("options").at("init").as_string());
+  CHECK(state("fp32-cont").at("options").at("lr").as_double() == state("q4_0").at("options").at("lr").as_double());
+}
