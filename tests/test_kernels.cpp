@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/backend.h"
+#include "src/nn/qlinear.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 #include "kernels/qgemm.h"

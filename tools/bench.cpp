@@ -5,7 +5,7 @@
 //            and every ratio taken round by round between runs made back to back.
 //   peak     the roofline's ceilings per ISA.
 //   train, torch, serve, all: tools/bench/ (training step FP32 vs QAT, vs PyTorch; prefill / decode per
-//            backend; everything + docs/BENCHMARKS.md). Read next: kernels/backend.h, tools/bench/bench.h.
+//            backend; everything + docs/BENCHMARKS.md). Read next: src/nn/qlinear.h, tools/bench/bench.h.
 #include <omp.h>
 
 #include <algorithm>
@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/backend.h"
+#include "src/nn/qlinear.h"
 #include "kernels/cpu_features.h"
 #include "kernels/qgemm.h"
 #include "src/core/parallel.h"

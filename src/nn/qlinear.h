@@ -45,7 +45,7 @@ class QLinear {
   int64_t K() const;
   int64_t weight_bytes() const;  // bytes of weights (codes + scales) one forward streams
 
-  struct Impl;  // one per backend, in backend.cpp
+  struct Impl;  // one per backend, in qlinear.cpp
 
  private:
   std::unique_ptr<Impl> impl_;

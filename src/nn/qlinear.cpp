@@ -1,5 +1,5 @@
-// The comparison backends of backend.h: native (our kernels), oneDNN int8 matmul, OpenBLAS f32.
-#include "kernels/backend.h"
+// The comparison backends of qlinear.h: native (our kernels), oneDNN int8 matmul, OpenBLAS f32.
+#include "src/nn/qlinear.h"
 
 #include <cblas.h>
 #include <omp.h>
