@@ -7,6 +7,17 @@
 
 namespace qat {
 
+int64_t ModelConfig::dim(Dim d) const {
+  switch (d) {
+    case Dim::C: return d_model;
+    case Dim::HD: return n_heads * head_dim();
+    case Dim::HkvD: return n_kv_heads * head_dim();
+    case Dim::F: return ffn;
+    case Dim::V: return vocab;
+  }
+  return 0;
+}
+
 int64_t ModelConfig::n_params() const {
   int64_t C = d_model, D = head_dim();
   int64_t per_layer = 2 * C + C * n_heads * D + 2 * C * n_kv_heads * D + n_heads * D * C + 3 * C * ffn;

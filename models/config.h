@@ -6,6 +6,7 @@
 #include <string>
 
 #include "src/io/json.h"
+#include "src/nn/proj.h"
 
 namespace qat {
 
@@ -23,6 +24,9 @@ struct ModelConfig {
   std::string preset;       // informational
 
   int64_t head_dim() const { return d_model / n_heads; }  // D
+  int64_t dim(Dim d) const;                               // the size of one dimension letter
+  int64_t proj_rows(Proj p) const { return dim(proj_info(p).rows); }  // N of the projection's weight
+  int64_t proj_cols(Proj p) const { return dim(proj_info(p).cols); }  // K
   int64_t n_params() const;
   void validate() const;  // throws qat::Error naming the bad field
 

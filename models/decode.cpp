@@ -15,7 +15,7 @@ int64_t DecodeModel::weight_bytes() const {
   int64_t b = int64_t(tok_embd.nbytes() + final_norm.nbytes());
   for (const DecodeLayer& l : layers) {
     b += int64_t(l.attn_norm.nbytes() + l.mlp_norm.nbytes());
-    for (const auto* e : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) b += (*e)->weight_bytes();
+    for (Proj p : kBlockProj) b += l[p].weight_bytes();
   }
   if (lm_head) b += lm_head->weight_bytes();
   return b;
@@ -102,9 +102,9 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
       QAT_PROF("rmsnorm", forward, 4.0 * double(n * C), 8.0 * double(n * C));
       for (int64_t i = 0; i < n; i++) rmsnorm_row(px + i * C, L.attn_norm.f32(), c.rms_eps, C, ph + i * C);
     }
-    lin("linear q", *L.wq, ph, pq);
-    lin("linear k", *L.wk, ph, pk);
-    lin("linear v", *L.wv, ph, pv);
+    lin("linear q", L[Proj::q], ph, pq);
+    lin("linear k", L[Proj::k], ph, pk);
+    lin("linear v", L[Proj::v], ph, pv);
     {
       QAT_PROF("rope", forward, 3.0 * double(n * (H + Hkv) * D), 8.0 * double(n * (H + Hkv) * D));
       for (int64_t i = 0; i < n; i++) {
@@ -137,19 +137,19 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
         }
       }
     }
-    lin("linear o", *L.wo, pa, po);
+    lin("linear o", L[Proj::o], pa, po);
     {
       QAT_PROF("residual+rmsnorm", forward, 5.0 * double(n * C), 12.0 * double(n * C));
       for (int64_t j = 0; j < n * C; j++) px[j] = px[j] + po[j];
       for (int64_t i = 0; i < n; i++) rmsnorm_row(px + i * C, L.mlp_norm.f32(), c.rms_eps, C, ph + i * C);
     }
-    lin("linear gate", *L.gate, ph, pg);
-    lin("linear up", *L.up, ph, pu);
+    lin("linear gate", L[Proj::gate], ph, pg);
+    lin("linear up", L[Proj::up], ph, pu);
     {
       QAT_PROF("swiglu", forward, 6.0 * double(n * F), 12.0 * double(n * F));
       swiglu_row(pg, pu, n * F, pg);
     }
-    lin("linear down", *L.down, pg, po);
+    lin("linear down", L[Proj::down], pg, po);
     {
       QAT_PROF("residual", forward, double(n * C), 12.0 * double(n * C));
       for (int64_t j = 0; j < n * C; j++) px[j] = px[j] + po[j];

@@ -10,13 +10,14 @@
 #include "models/config.h"
 #include "models/linear_exec.h"
 #include "src/core/tensor.h"
+#include "src/nn/proj.h"
 
 namespace qat {
 
 struct DecodeLayer {
-  Tensor attn_norm, mlp_norm;                    // (C)
-  std::unique_ptr<LinearExec> wq, wk, wv, wo;    // (H*D, C), (Hkv*D, C), (Hkv*D, C), (C, H*D)
-  std::unique_ptr<LinearExec> gate, up, down;    // (F, C), (F, C), (C, F)
+  Tensor attn_norm, mlp_norm;                     // (C)
+  std::unique_ptr<LinearExec> lin[kBlockProjs];   // q k v o gate up down: (N, K) of config's proj_rows/cols
+  const LinearExec& operator[](Proj p) const { return *lin[int(p)]; }
 };
 
 struct DecodeModel {

@@ -21,13 +21,7 @@ DecodeModel decode_model_from_transformer(const Transformer& t) {
     DecodeLayer d;
     d.attn_norm = P(L.attn_norm);
     d.mlp_norm = P(L.mlp_norm);
-    d.wq = make_f32_blas_linear(P(L.wq));
-    d.wk = make_f32_blas_linear(P(L.wk));
-    d.wv = make_f32_blas_linear(P(L.wv));
-    d.wo = make_f32_blas_linear(P(L.wo));
-    d.gate = make_f32_blas_linear(P(L.w_gate));
-    d.up = make_f32_blas_linear(P(L.w_up));
-    d.down = make_f32_blas_linear(P(L.w_down));
+    for (Proj p : kBlockProj) d.lin[int(p)] = make_f32_blas_linear(P(L.weight(p)));
     m.layers.push_back(std::move(d));
   }
   m.final_norm = P(t.final_norm);

@@ -12,7 +12,6 @@
 namespace qat {
 
 namespace {
-const char* kGgufKinds[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
 
 // llama.cpp file types (llama_ftype): what general.file_type announces for the bulk of the weights.
 uint32_t file_type(const std::string& scheme) {
@@ -165,9 +164,10 @@ void write_gguf_model(const std::string& path, const QuantizedModel& m, const To
   for (int64_t l = 0; l < c.n_layers; l++) {
     std::string p = "blk." + std::to_string(l) + ".";
     w.add_tensor(p + "attn_norm.weight", m.attn_norm[size_t(l)]);
-    for (int k = 0; k < 4; k++) weight(p + kGgufKinds[k] + ".weight", m.layers[size_t(l)][size_t(k)]);
+    auto proj = [&](Proj j) { weight(p + proj_info(j).gguf + ".weight", m.layers[size_t(l)][size_t(j)]); };
+    for (Proj j : {Proj::q, Proj::k, Proj::v, Proj::o}) proj(j);  // llama.cpp's tensor order
     w.add_tensor(p + "ffn_norm.weight", m.mlp_norm[size_t(l)]);
-    for (int k = 4; k < 7; k++) weight(p + kGgufKinds[k] + ".weight", m.layers[size_t(l)][size_t(k)]);
+    for (Proj j : {Proj::gate, Proj::up, Proj::down}) proj(j);
   }
   w.add_tensor("output_norm.weight", m.final_norm);
   if (!c.tied) weight("output.weight", m.lm_head);
@@ -224,19 +224,16 @@ GgufModel read_gguf_model(const std::string& path) {
   m.cfg = c;
   m.scheme = f.has("qat.scheme") ? f.get_string("qat.scheme") : "unknown";
   m.activations = f.has("qat.activations") ? f.get_string("qat.activations") : "q8_0";
-  const int64_t C = c.d_model, D = c.head_dim(), H = c.n_heads, Hkv = c.n_kv_heads, F = c.ffn;
+  const int64_t C = c.d_model;
   m.embed = read_weight(f, "token_embd.weight", "model.embed_tokens.weight", c.vocab, C, hint("token_embd.weight"));
-  const char* hf_kinds[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                             "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
-  const int64_t shapes[7][2] = {{H * D, C}, {Hkv * D, C}, {Hkv * D, C}, {C, H * D}, {F, C}, {F, C}, {C, F}};
   for (int64_t l = 0; l < c.n_layers; l++) {
     std::string p = "blk." + std::to_string(l) + ".", hp = "model.layers." + std::to_string(l) + ".";
     m.attn_norm.push_back(read_norm(f, p + "attn_norm.weight", C));
     m.mlp_norm.push_back(read_norm(f, p + "ffn_norm.weight", C));
     std::vector<ServedWeight> ws;
-    for (int k = 0; k < 7; k++) {
-      std::string g = p + kGgufKinds[k] + ".weight";
-      ws.push_back(read_weight(f, g, hp + hf_kinds[k] + ".weight", shapes[k][0], shapes[k][1], hint(g)));
+    for (Proj j : kBlockProj) {
+      const std::string g = p + proj_info(j).gguf + ".weight";
+      ws.push_back(read_weight(f, g, hp + proj_info(j).hf + ".weight", c.proj_rows(j), c.proj_cols(j), hint(g)));
     }
     m.layers.push_back(std::move(ws));
   }

@@ -41,17 +41,17 @@ template <class Make>
 QuantizedModel build(const Transformer& t, Make make, const QatConfig* formats) {
   QuantizedModel m;
   m.cfg = t.cfg;
-  auto fmt = [&](int layer, int kind) { return formats ? formats->linear(layer, kind) : LayerQuant{}; };
+  auto fmt = [&](int layer, Proj p) { return formats ? formats->linear(layer, p) : LayerQuant{}; };
   m.embed = make(t.tok_embd, formats ? formats->embed : LayerQuant{}, t.embed_scale);
   for (int l = 0; l < int(t.layers.size()); l++) {
     const LayerParams& L = t.layers[size_t(l)];
     std::vector<ServedWeight> ws;
-    for (int k = 0; k < 7; k++) ws.push_back(make(L.weight(k), fmt(l, k), L.scale[k]));
+    for (Proj p : kBlockProj) ws.push_back(make(L.weight(p), fmt(l, p), L.scale[int(p)]));
     m.layers.push_back(std::move(ws));
     m.attn_norm.push_back(t.params[L.attn_norm].clone());
     m.mlp_norm.push_back(t.params[L.mlp_norm].clone());
   }
-  if (!t.cfg.tied) m.lm_head = make(t.lm_head, fmt(-1, 7), t.lm_head_scale);
+  if (!t.cfg.tied) m.lm_head = make(t.lm_head, fmt(-1, Proj::lm_head), t.lm_head_scale);
   m.final_norm = t.params[t.final_norm].clone();
   m.scheme = formats ? formats->scheme : "f32";
   m.activations = formats ? formats->lm_head.name() : "f32";
@@ -128,8 +128,7 @@ DecodeModel decode_model(const QuantizedModel& m, Backend backend) {
     DecodeLayer L;
     L.attn_norm = m.attn_norm[l];
     L.mlp_norm = m.mlp_norm[l];
-    std::unique_ptr<LinearExec>* slots[7] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down};
-    for (int k = 0; k < 7; k++) *slots[k] = exec_of(m.layers[l][size_t(k)], backend);
+    for (Proj p : kBlockProj) L.lin[int(p)] = exec_of(m.layers[l][size_t(p)], backend);
     d.layers.push_back(std::move(L));
   }
   d.final_norm = m.final_norm;

@@ -25,20 +25,18 @@ std::vector<std::pair<std::string, Shape>> Transformer::param_layout(const Model
 Transformer::Transformer(const ModelConfig& c, const QatConfig* q, LayoutOnly) : cfg(c) {
   cfg.validate();
   if (q) qat = *q;
-  int64_t C = cfg.d_model, D = cfg.head_dim(), H = cfg.n_heads, Hkv = cfg.n_kv_heads, F = cfg.ffn;
+  const int64_t C = cfg.d_model;
   tok_embd = params.add("model.embed_tokens.weight", {cfg.vocab, C}, false);
   for (int64_t l = 0; l < cfg.n_layers; l++) {
     std::string p = "model.layers." + std::to_string(l) + ".";
     LayerParams L;
     L.attn_norm = params.add(p + "input_layernorm.weight", {C}, false);
-    L.wq = params.add(p + "self_attn.q_proj.weight", {H * D, C}, true);
-    L.wk = params.add(p + "self_attn.k_proj.weight", {Hkv * D, C}, true);
-    L.wv = params.add(p + "self_attn.v_proj.weight", {Hkv * D, C}, true);
-    L.wo = params.add(p + "self_attn.o_proj.weight", {C, H * D}, true);
+    auto add_proj = [&](Proj j) {  // HF name and (N, K) shape from the projection table
+      L.w[int(j)] = params.add(p + proj_info(j).hf + ".weight", {cfg.proj_rows(j), cfg.proj_cols(j)}, true);
+    };
+    for (Proj j : {Proj::q, Proj::k, Proj::v, Proj::o}) add_proj(j);  // parameter order: init_weights' keys
     L.mlp_norm = params.add(p + "post_attention_layernorm.weight", {C}, false);
-    L.w_gate = params.add(p + "mlp.gate_proj.weight", {F, C}, true);
-    L.w_up = params.add(p + "mlp.up_proj.weight", {F, C}, true);
-    L.w_down = params.add(p + "mlp.down_proj.weight", {C, F}, true);
+    for (Proj j : {Proj::gate, Proj::up, Proj::down}) add_proj(j);
     layers.push_back(L);
   }
   final_norm = params.add("model.norm.weight", {C}, false);
@@ -56,9 +54,10 @@ Transformer::Transformer(const ModelConfig& c, const QatConfig* q, LayoutOnly) :
         *act_scale = params.add(info.name.substr(0, info.name.size() - 7) + ".input_scale", {1}, false, true);
     };
     for (int64_t l = 0; l < cfg.n_layers; l++)
-      for (int k = 0; k < 7; k++)
-        add_scales(layers[size_t(l)].weight(k), qat->linear(int(l), k), &layers[size_t(l)].scale[k],
-                   &layers[size_t(l)].act_scale[k]);
+      for (Proj j : kBlockProj) {
+        LayerParams& L = layers[size_t(l)];
+        add_scales(L.weight(j), qat->linear(int(l), j), &L.scale[int(j)], &L.act_scale[int(j)]);
+      }
     if (cfg.tied) {
       add_scales(tok_embd, qat->embed, &embed_scale, nullptr);
       lm_head_scale = embed_scale;
@@ -70,13 +69,14 @@ Transformer::Transformer(const ModelConfig& c, const QatConfig* q, LayoutOnly) :
   }
 }
 
-Tensor Transformer::project(const Tensor& x, int kind, int layer) {
-  const LayerParams* L = kind < 7 ? &layers[size_t(layer)] : nullptr;
-  const Tensor& w = params[L ? L->weight(kind) : lm_head];
+Tensor Transformer::project(const Tensor& x, Proj p, int layer) {
+  const LayerParams* L = p != Proj::lm_head ? &layers[size_t(layer)] : nullptr;
+  const int wi = L ? L->weight(p) : lm_head;
+  const Tensor& w = params[wi];
   if (!qat) return linear(x, w);
-  const LayerQuant& f = qat->linear(layer, kind);
+  const LayerQuant& f = qat->linear(layer, p);
   if (!f.quantized()) return fixed_linear(x, w);
-  int s = L ? L->scale[kind] : lm_head_scale, a = L ? L->act_scale[kind] : lm_head_act_scale;
+  int s = L ? L->scale[int(p)] : lm_head_scale, a = L ? L->act_scale[int(p)] : lm_head_act_scale;
   Tensor act = a >= 0 ? params[a] : Tensor();
   if (act.defined() && act.f32()[0] == 0.0f) {  // static activation scale: calibrated on the first batch
     Tensor xc = x.contiguous();
@@ -87,12 +87,10 @@ Tensor Transformer::project(const Tensor& x, int kind, int layer) {
   if (act_sqnr && f.a != AQuant::none) {
     NoGrad ng;
     Tensor xc = x.contiguous(), xh = fake_quant_act(xc, f.a, act);
-    static const char* kinds[8] = {"q", "k", "v", "o", "gate", "up", "down", "lm_head"};
-    act_sqnr->push_back({kind == 7 ? std::string("lm_head") : str("layers.", layer, ".", kinds[kind]),
+    act_sqnr->push_back({L ? str("layers.", layer, ".", proj_info(p).name) : std::string(proj_info(p).name),
                          sqnr_db(xc.f32(), xh.f32(), xc.numel())});
   }
   if (qat_noise < 1.0f) {
-    const int wi = L ? L->weight(kind) : lm_head;
     return linear(fake_quant_act(x, f.a, act),
                   fake_quant_weight_partial(w, params[s], f, qat->identity_ste, qat_noise, qat_noise_key, uint64_t(wi)));
   }
@@ -110,9 +108,10 @@ Tensor Transformer::embedding_table() {
 void Transformer::for_each_quantized(const std::function<void(const std::string&, int, int, const LayerQuant&)>& f) const {
   if (!qat) return;
   for (int64_t l = 0; l < cfg.n_layers; l++)
-    for (int k = 0; k < 7; k++) {
+    for (Proj p : kBlockProj) {
       const LayerParams& L = layers[size_t(l)];
-      if (L.scale[k] >= 0) f(params.info(L.weight(k)).name, L.weight(k), L.scale[k], qat->linear(int(l), k));
+      const int s = L.scale[int(p)];
+      if (s >= 0) f(params.info(L.weight(p)).name, L.weight(p), s, qat->linear(int(l), p));
     }
   if (embed_scale >= 0) f(params.info(tok_embd).name, tok_embd, embed_scale, qat->embed);
   if (!cfg.tied && lm_head_scale >= 0) f(params.info(lm_head).name, lm_head, lm_head_scale, qat->lm_head);
@@ -174,17 +173,17 @@ Tensor Transformer::forward(const Tensor& ids) {
   for (int l = 0; l < int(layers.size()); l++) {
     const LayerParams& L = layers[size_t(l)];
     Tensor h = rmsnorm(x, params[L.attn_norm], cfg.rms_eps);
-    Tensor q = rope(project(h, 0, l).reshape({B, T, H, D}), 0, cfg.rope_base);
-    Tensor k = rope(project(h, 1, l).reshape({B, T, Hkv, D}), 0, cfg.rope_base);
-    Tensor v = project(h, 2, l).reshape({B, T, Hkv, D});
+    Tensor q = rope(project(h, Proj::q, l).reshape({B, T, H, D}), 0, cfg.rope_base);
+    Tensor k = rope(project(h, Proj::k, l).reshape({B, T, Hkv, D}), 0, cfg.rope_base);
+    Tensor v = project(h, Proj::v, l).reshape({B, T, Hkv, D});
     Tensor a = causal_attention(q, k, v).reshape({B, T, H * D});
-    x = add(x, project(a, 3, l));
+    x = add(x, project(a, Proj::o, l));
     h = rmsnorm(x, params[L.mlp_norm], cfg.rms_eps);
-    Tensor g = swiglu(project(h, 4, l), project(h, 5, l));
-    x = add(x, project(g, 6, l));
+    Tensor g = swiglu(project(h, Proj::gate, l), project(h, Proj::up, l));
+    x = add(x, project(g, Proj::down, l));
   }
   x = rmsnorm(x, params[final_norm], cfg.rms_eps);
-  return project(x, 7, -1);  // (B, T, V)
+  return project(x, Proj::lm_head, -1);  // (B, T, V)
 }
 
 Tensor Transformer::loss(const Tensor& ids, const Tensor& targets) {

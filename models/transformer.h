@@ -21,15 +21,13 @@
 
 namespace qat {
 
-// Linear layers are numbered by kind: 0..6 = q k v o gate up down of a block, 7 = lm_head.
-constexpr int kNumKinds = 8;
-
+// One block's parameters, as indices into the ParamStore; the linear layers indexed by Proj (src/nn/proj.h).
 struct LayerParams {
-  int attn_norm, wq, wk, wv, wo, mlp_norm, w_gate, w_up, w_down;  // indices into ParamStore
-  int scale[7] = {-1, -1, -1, -1, -1, -1, -1};      // QAT weight scales of q k v o gate up down (-1: none)
-  int act_scale[7] = {-1, -1, -1, -1, -1, -1, -1};  // QAT static activation scales
-  int weight(int kind) const { return kind == 0 ? wq : kind == 1 ? wk : kind == 2 ? wv : kind == 3 ? wo
-                                      : kind == 4 ? w_gate : kind == 5 ? w_up : w_down; }
+  int attn_norm = -1, mlp_norm = -1;
+  int w[kBlockProjs] = {-1, -1, -1, -1, -1, -1, -1};          // weights of q k v o gate up down
+  int scale[kBlockProjs] = {-1, -1, -1, -1, -1, -1, -1};      // QAT weight scales (-1: none)
+  int act_scale[kBlockProjs] = {-1, -1, -1, -1, -1, -1, -1};  // QAT static activation scales
+  int weight(Proj p) const { return w[int(p)]; }
 };
 
 class Transformer {
@@ -55,9 +53,9 @@ class Transformer {
   // Mean cross-entropy of forward(ids) against targets (B, T) s32 (-1 = ignore).
   Tensor loss(const Tensor& ids, const Tensor& targets);
 
-  // One linear layer: kind 0..6 = q k v o gate up down of `layer`, 7 = lm_head (layer ignored).
+  // One linear layer: projection p of block `layer` (Proj::lm_head: layer ignored).
   // FP32 model: linear() (OpenBLAS); QAT: quantized_linear() or, for layers kept f32, fixed_linear().
-  Tensor project(const Tensor& x, int kind, int layer);
+  Tensor project(const Tensor& x, Proj p, int layer);
   // The embedding table as the forward uses it: fake-quantized when the embedding is quantized.
   Tensor embedding_table();
 
@@ -76,7 +74,7 @@ class Transformer {
   float qat_noise = 1.0f;
   uint64_t qat_noise_key = 0;
   // When set, project() records the SQNR (dB) of each quantized layer's input activations here,
-  // keyed "layers.L.kind" / "lm_head" (QAT logs it at evaluations).
+  // keyed "layers.L.<proj name>" / "lm_head" (QAT logs it at evaluations).
   std::vector<std::pair<std::string, double>>* act_sqnr = nullptr;
   // Calls f(name, weight index, scale index, format) for every quantized weight (export, SQNR).
   void for_each_quantized(const std::function<void(const std::string&, int, int, const LayerQuant&)>& f) const;

@@ -247,10 +247,10 @@ TEST_CASE("schemes and per-layer overrides", "[qat][scheme]") {
   QatConfig c = QatConfig::make("q4_0", "lm_head=q8_0,layers.1=f32,mlp=w8a8", 3, false);
   REQUIRE(c.embed.name() == "q4_0");
   REQUIRE(c.lm_head.name() == "q8_0");
-  REQUIRE(c.linear(0, 0).name() == "q4_0");
-  REQUIRE(c.linear(0, 5).name() == "w8a8");
-  REQUIRE(c.linear(1, 0).name() == "f32");
-  REQUIRE(c.linear(1, 6).name() == "w8a8");  // later items win
+  REQUIRE(c.linear(0, Proj::q).name() == "q4_0");
+  REQUIRE(c.linear(0, Proj::up).name() == "w8a8");
+  REQUIRE(c.linear(1, Proj::q).name() == "f32");
+  REQUIRE(c.linear(1, Proj::down).name() == "w8a8");  // later items win
   QatConfig t = QatConfig::make("q4_0", "embed=q8_0", 2, true);
   REQUIRE(t.lm_head.name() == "q8_0");  // tied: one format
   REQUIRE_THROWS_WITH(QatConfig::make("q4_0", "embed,lm_head=q8_0", 2, true), Catch::Contains("tied"));

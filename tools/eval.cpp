@@ -210,9 +210,8 @@ int main(int argc, char** argv) {
                   src.describe().c_str(), s.c_str(), method.c_str(), (long long)w, (long long)ctx, base.loss);
       std::vector<std::pair<double, std::string>> rows;
       std::vector<std::string> slots{"embed"};
-      const char* kinds[7] = {"q", "k", "v", "o", "gate", "up", "down"};
       for (int64_t l = 0; l < cfg.n_layers; l++)
-        for (const char* k : kinds) slots.push_back(str("layers.", l, ".", k));
+        for (Proj p : kBlockProj) slots.push_back(str("layers.", l, ".", proj_info(p).name));
       if (!cfg.tied) slots.push_back("lm_head");
       for (const std::string& slot : slots) {
         // Everything f32 except this slot (a tied embedding brings its lm_head along).

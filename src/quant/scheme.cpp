@@ -6,11 +6,6 @@
 
 namespace qat {
 
-namespace {
-const char* kKinds[7] = {"q", "k", "v", "o", "gate", "up", "down"};
-
-}  // namespace
-
 bool LayerQuant::served() const {
   return (w == WQuant::q4_0 && a == AQuant::q8_0) || (w == WQuant::q8_0 && a == AQuant::q8_0) ||
          (w == WQuant::int8_pc && a == AQuant::int8_token);
@@ -50,7 +45,7 @@ QatConfig QatConfig::make(const std::string& scheme, const std::string& keep, in
   c.tied = tied;
   LayerQuant base = scheme_layer(scheme);
   c.embed = c.lm_head = base;
-  c.layers.assign(size_t(n_layers), std::vector<LayerQuant>(7, base));
+  c.layers.assign(size_t(n_layers), std::vector<LayerQuant>(kBlockProjs, base));
   bool embed_set = false, head_set = false;
   LayerQuant embed_fmt, head_fmt;
   for (const std::string& item : split(keep, ',')) {
@@ -74,9 +69,10 @@ QatConfig QatConfig::make(const std::string& scheme, const std::string& keep, in
       }
       for (int64_t l = 0; l < n_layers; l++) {
         if (layer >= 0 && l != layer) continue;
-        for (int k = 0; k < 7; k++) {
-          bool hit = kind == "all" || kind == kKinds[k] || (kind == "attn" && k < 4) || (kind == "mlp" && k >= 4);
-          if (hit) { c.layers[size_t(l)][size_t(k)] = f; matched = true; }
+        for (Proj p : kBlockProj) {
+          const ProjInfo& pi = proj_info(p);
+          bool hit = kind == "all" || kind == pi.name || (kind == "attn" && pi.attn) || (kind == "mlp" && !pi.attn);
+          if (hit) { c.layers[size_t(l)][size_t(p)] = f; matched = true; }
         }
       }
     }
@@ -96,9 +92,9 @@ QatConfig QatConfig::make(const std::string& scheme, const std::string& keep, in
   return c;
 }
 
-const LayerQuant& QatConfig::linear(int layer, int kind) const {
-  if (kind == 7) return lm_head;
-  return layers[size_t(layer)][size_t(kind)];
+const LayerQuant& QatConfig::linear(int layer, Proj p) const {
+  if (p == Proj::lm_head) return lm_head;
+  return layers[size_t(layer)][size_t(p)];
 }
 
 bool QatConfig::any_static_acts() const {
@@ -121,7 +117,7 @@ Json QatConfig::to_json() const {
   layers_j.set("embed", embed.name());
   layers_j.set("lm_head", lm_head.name());
   for (size_t l = 0; l < layers.size(); l++)
-    for (int k = 0; k < 7; k++) layers_j.set(str("layers.", l, ".", kKinds[k]), layers[l][size_t(k)].name());
+    for (Proj p : kBlockProj) layers_j.set(str("layers.", l, ".", proj_info(p).name), layers[l][size_t(p)].name());
   j.set("layers", layers_j);  // informational: make() rebuilds them from scheme + keep
   return j;
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "src/io/json.h"
+#include "src/nn/proj.h"
 
 namespace qat {
 
@@ -43,12 +44,12 @@ struct QatConfig {
   int64_t n_layers = 0;
   bool tied = true;
   LayerQuant embed, lm_head;
-  std::vector<std::vector<LayerQuant>> layers;  // [layer][kind 0..6: q k v o gate up down]
+  std::vector<std::vector<LayerQuant>> layers;  // [layer][int(Proj) q .. down]
 
   // Builds the per-slot formats from a scheme and overrides; throws UsageError on unknown names and
   // on a tied embedding / lm_head given two different formats.
   static QatConfig make(const std::string& scheme, const std::string& keep, int64_t n_layers, bool tied);
-  const LayerQuant& linear(int layer, int kind) const;  // kind 0..6; layer -1 with kind 7 = lm_head
+  const LayerQuant& linear(int layer, Proj p) const;  // Proj::lm_head: layer ignored
   bool any_static_acts() const;
 
   Json to_json() const;                 // config.json "quantization_config"

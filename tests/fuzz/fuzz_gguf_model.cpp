@@ -71,16 +71,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const ModelConfig& c = m.cfg;
   c.validate();
   FUZZ_CHECK(g->tokenizer && g->tokenizer->vocab_size() == c.vocab, "tokenizer size");
-  const int64_t C = c.d_model, D = c.head_dim(), F = c.ffn;
+  const int64_t C = c.d_model;
   check_weight(m.embed, c.vocab, C);
   FUZZ_CHECK(int64_t(m.layers.size()) == c.n_layers && int64_t(m.attn_norm.size()) == c.n_layers &&
                  int64_t(m.mlp_norm.size()) == c.n_layers,
              "layers");
-  const int64_t shapes[7][2] = {{c.n_heads * D, C}, {c.n_kv_heads * D, C}, {c.n_kv_heads * D, C}, {C, c.n_heads * D},
-                                {F, C}, {F, C}, {C, F}};
   for (int64_t l = 0; l < c.n_layers; l++) {
-    FUZZ_CHECK(m.layers[size_t(l)].size() == 7, "7 weights per layer");
-    for (int k = 0; k < 7; k++) check_weight(m.layers[size_t(l)][size_t(k)], shapes[k][0], shapes[k][1]);
+    FUZZ_CHECK(m.layers[size_t(l)].size() == size_t(kBlockProjs), "7 weights per layer");
+    for (Proj p : kBlockProj) check_weight(m.layers[size_t(l)][size_t(p)], c.proj_rows(p), c.proj_cols(p));
     FUZZ_CHECK(m.attn_norm[size_t(l)].shape() == Shape{C} && m.mlp_norm[size_t(l)].shape() == Shape{C}, "norms");
     FUZZ_CHECK(all_finite(m.attn_norm[size_t(l)].f32(), size_t(C)) && all_finite(m.mlp_norm[size_t(l)].f32(), size_t(C)),
                "norms are finite");
@@ -103,7 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const QuantizedModel& n = h->model;
   FUZZ_CHECK(n.cfg.vocab == c.vocab && n.cfg.d_model == C && n.cfg.n_layers == c.n_layers && n.cfg.tied == c.tied &&
-                 n.cfg.ffn == F && n.cfg.n_heads == c.n_heads && n.cfg.n_kv_heads == c.n_kv_heads &&
+                 n.cfg.ffn == c.ffn && n.cfg.n_heads == c.n_heads && n.cfg.n_kv_heads == c.n_kv_heads &&
                  n.cfg.context == c.context && n.cfg.rms_eps == c.rms_eps && n.cfg.rope_base == c.rope_base,
              "config round trip");
   FUZZ_CHECK(h->tokenizer->fingerprint() == g->tokenizer->fingerprint(), "tokenizer round trip");
@@ -111,7 +109,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!c.tied) FUZZ_CHECK(same_weight(m.lm_head, n.lm_head), "lm_head");
   for (size_t l = 0; l < m.layers.size(); l++) {
     FUZZ_CHECK(same_tensor(m.attn_norm[l], n.attn_norm[l]) && same_tensor(m.mlp_norm[l], n.mlp_norm[l]), "layer norms");
-    for (size_t k = 0; k < 7; k++) FUZZ_CHECK(same_weight(m.layers[l][k], n.layers[l][k]), "layer weight");
+    for (size_t k = 0; k < size_t(kBlockProjs); k++) FUZZ_CHECK(same_weight(m.layers[l][k], n.layers[l][k]), "layer weight");
   }
   return 0;
 }

@@ -72,11 +72,10 @@ static std::string model_gguf(const Tokenizer& tok, const std::string& fmt, cons
   m.activations = fmt == "w8a8" ? "int8_token" : "q8_0";
   const int64_t C = 32, V = m.cfg.vocab;
   m.embed = weight("model.embed_tokens.weight", V, C, embed_fmt, 1);
-  const char* kinds[7] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-  const int64_t shapes[7][2] = {{32, C}, {16, C}, {16, C}, {C, 32}, {32, C}, {32, C}, {C, 32}};
   std::vector<ServedWeight> layer;
-  for (int k = 0; k < 7; k++)
-    layer.push_back(weight(std::string("model.layers.0.") + kinds[k] + ".weight", shapes[k][0], shapes[k][1], fmt, 2 + uint64_t(k)));
+  for (Proj p : kBlockProj)
+    layer.push_back(weight(std::string("model.layers.0.") + proj_info(p).hf + ".weight", m.cfg.proj_rows(p),
+                           m.cfg.proj_cols(p), fmt, 2 + uint64_t(p)));
   m.layers.push_back(std::move(layer));
   m.attn_norm.push_back(Tensor::full({C}, 1.0f));
   m.mlp_norm.push_back(Tensor::full({C}, 0.5f));
