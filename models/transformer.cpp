@@ -69,7 +69,7 @@ Transformer::Transformer(const ModelConfig& c, const QatConfig* q, LayoutOnly) :
   }
 }
 
-Tensor Transformer::project(const Tensor& x, Proj p, int layer) {
+Tensor Transformer::project(const Tensor& x, Proj p, int layer, const QatStep* step) {
   const LayerParams* L = p != Proj::lm_head ? &layers[size_t(layer)] : nullptr;
   const int wi = L ? L->weight(p) : lm_head;
   const Tensor& w = params[wi];
@@ -84,24 +84,24 @@ Tensor Transformer::project(const Tensor& x, Proj p, int layer) {
     for (int64_t i = 0; i < xc.numel(); i++) amax = std::max(amax, std::fabs(xc.f32()[i]));
     act.f32()[0] = learned_scale(amax / 127.0f);
   }
-  if (act_sqnr && f.a != AQuant::none) {
+  if (step && step->act_sqnr && f.a != AQuant::none) {
     NoGrad ng;
     Tensor xc = x.contiguous(), xh = fake_quant_act(xc, f.a, act);
-    act_sqnr->push_back({L ? str("layers.", layer, ".", proj_info(p).name) : std::string(proj_info(p).name),
+    step->act_sqnr->push_back({L ? str("layers.", layer, ".", proj_info(p).name) : std::string(proj_info(p).name),
                          sqnr_db(xc.f32(), xh.f32(), xc.numel())});
   }
-  if (qat_noise < 1.0f) {
-    return linear(fake_quant_act(x, f.a, act),
-                  fake_quant_weight_partial(w, params[s], f, qat->identity_ste, qat_noise, qat_noise_key, uint64_t(wi)));
+  if (step && step->noise < 1.0f) {
+    return linear(fake_quant_act(x, f.a, act), fake_quant_weight_partial(w, params[s], f, qat->identity_ste, step->noise,
+                                                                         step->noise_key, uint64_t(wi)));
   }
   return quantized_linear(x, w, params[s], act, f, qat->identity_ste);
 }
 
-Tensor Transformer::embedding_table() {
+Tensor Transformer::embedding_table(const QatStep* step) {
   if (!qat || !qat->embed.quantized()) return params[tok_embd];
-  if (qat_noise < 1.0f)
-    return fake_quant_weight_partial(params[tok_embd], params[embed_scale], qat->embed, qat->identity_ste, qat_noise,
-                                     qat_noise_key, uint64_t(tok_embd));
+  if (step && step->noise < 1.0f)
+    return fake_quant_weight_partial(params[tok_embd], params[embed_scale], qat->embed, qat->identity_ste, step->noise,
+                                     step->noise_key, uint64_t(tok_embd));
   return fake_quant_weight(params[tok_embd], params[embed_scale], qat->embed, qat->identity_ste);
 }
 
@@ -165,29 +165,29 @@ void Transformer::init_weights(uint64_t seed) {
   }
 }
 
-Tensor Transformer::forward(const Tensor& ids) {
+Tensor Transformer::forward(const Tensor& ids, const QatStep* step) {
   QAT_CHECK(ids.ndim() == 2 && ids.dtype() == DType::s32, "forward: ids must be s32 (B, T), got ", ids.shape_string());
   int64_t B = ids.dim(0), T = ids.dim(1), H = cfg.n_heads, Hkv = cfg.n_kv_heads, D = cfg.head_dim();
   QAT_CHECK(T <= cfg.context, "forward: sequence length ", T, " exceeds the model context ", cfg.context);
-  Tensor x = embedding(embedding_table(), ids);  // (B, T, C)
+  Tensor x = embedding(embedding_table(step), ids);  // (B, T, C)
   for (int l = 0; l < int(layers.size()); l++) {
     const LayerParams& L = layers[size_t(l)];
     Tensor h = rmsnorm(x, params[L.attn_norm], cfg.rms_eps);
-    Tensor q = rope(project(h, Proj::q, l).reshape({B, T, H, D}), 0, cfg.rope_base);
-    Tensor k = rope(project(h, Proj::k, l).reshape({B, T, Hkv, D}), 0, cfg.rope_base);
-    Tensor v = project(h, Proj::v, l).reshape({B, T, Hkv, D});
+    Tensor q = rope(project(h, Proj::q, l, step).reshape({B, T, H, D}), 0, cfg.rope_base);
+    Tensor k = rope(project(h, Proj::k, l, step).reshape({B, T, Hkv, D}), 0, cfg.rope_base);
+    Tensor v = project(h, Proj::v, l, step).reshape({B, T, Hkv, D});
     Tensor a = causal_attention(q, k, v).reshape({B, T, H * D});
-    x = add(x, project(a, Proj::o, l));
+    x = add(x, project(a, Proj::o, l, step));
     h = rmsnorm(x, params[L.mlp_norm], cfg.rms_eps);
-    Tensor g = swiglu(project(h, Proj::gate, l), project(h, Proj::up, l));
-    x = add(x, project(g, Proj::down, l));
+    Tensor g = swiglu(project(h, Proj::gate, l, step), project(h, Proj::up, l, step));
+    x = add(x, project(g, Proj::down, l, step));
   }
   x = rmsnorm(x, params[final_norm], cfg.rms_eps);
-  return project(x, Proj::lm_head, -1);  // (B, T, V)
+  return project(x, Proj::lm_head, -1, step);  // (B, T, V)
 }
 
-Tensor Transformer::loss(const Tensor& ids, const Tensor& targets) {
-  Tensor logits = forward(ids);
+Tensor Transformer::loss(const Tensor& ids, const Tensor& targets, const QatStep* step) {
+  Tensor logits = forward(ids, step);
   int64_t BT = ids.numel();
   return cross_entropy(logits.reshape({BT, cfg.vocab}), targets.reshape({BT}));
 }

@@ -30,6 +30,19 @@ struct LayerParams {
   int weight(Proj p) const { return w[int(p)]; }
 };
 
+// What a training step asks of a QAT forward beyond the served computation, owned by the caller (the
+// trainer) and passed to forward(), never stored in the model: evaluation and serving pass none.
+//  * Quant-Noise (fake_quant_weight_partial): noise < 1 fake-quantizes only a random fraction `noise`
+//    of each quantized weight's elements (mask drawn from (noise_key, the weight's parameter index); the
+//    trainer draws a new key every step) and multiplies in f32, not with the integer kernels.
+//  * Telemetry: when act_sqnr is set, each quantized layer appends the SQNR (dB) of its input
+//    activations, keyed "layers.L.<proj name>" / "lm_head" (QAT logs it at evaluations).
+struct QatStep {
+  float noise = 1.0f;
+  uint64_t noise_key = 0;
+  std::vector<std::pair<std::string, double>>* act_sqnr = nullptr;
+};
+
 class Transformer {
  public:
   explicit Transformer(const ModelConfig& cfg, const QatConfig* qat = nullptr);
@@ -48,16 +61,16 @@ class Transformer {
   // a pure function of (seed, parameter index, element index).
   void init_weights(uint64_t seed);
 
-  // ids (B, T) s32 -> logits (B, T, V).
-  Tensor forward(const Tensor& ids);
+  // ids (B, T) s32 -> logits (B, T, V). `step`: a QAT training step's extras (none: the served forward).
+  Tensor forward(const Tensor& ids, const QatStep* step = nullptr);
   // Mean cross-entropy of forward(ids) against targets (B, T) s32 (-1 = ignore).
-  Tensor loss(const Tensor& ids, const Tensor& targets);
+  Tensor loss(const Tensor& ids, const Tensor& targets, const QatStep* step = nullptr);
 
   // One linear layer: projection p of block `layer` (Proj::lm_head: layer ignored).
   // FP32 model: linear() (OpenBLAS); QAT: quantized_linear() or, for layers kept f32, fixed_linear().
-  Tensor project(const Tensor& x, Proj p, int layer);
+  Tensor project(const Tensor& x, Proj p, int layer, const QatStep* step = nullptr);
   // The embedding table as the forward uses it: fake-quantized when the embedding is quantized.
-  Tensor embedding_table();
+  Tensor embedding_table(const QatStep* step = nullptr);
 
   // QAT: initial scales from the current weights (QatConfig::scale_init), clamping scales into the
   // f16 normal range after an optimizer step, and zeroing their gradients (frozen scales).
@@ -67,15 +80,6 @@ class Transformer {
   bool is_scale_param(int index) const;
   // QAT oscillation dampening after an optimizer step: dampen_toward_grid on every quantized weight.
   void dampen_qat_weights(float rate);
-  // Quant-Noise for QAT training steps (fake_quant_weight_partial): below 1, every quantized weight is
-  // fake-quantized in a random fraction qat_noise of its elements (mask drawn from (qat_noise_key, the
-  // weight's parameter index); the trainer sets a new key every step) and multiplied in f32, not by the
-  // integer kernels. 1 (the default, and always at evaluation and serving): the served forward.
-  float qat_noise = 1.0f;
-  uint64_t qat_noise_key = 0;
-  // When set, project() records the SQNR (dB) of each quantized layer's input activations here,
-  // keyed "layers.L.<proj name>" / "lm_head" (QAT logs it at evaluations).
-  std::vector<std::pair<std::string, double>>* act_sqnr = nullptr;
   // Calls f(name, weight index, scale index, format) for every quantized weight (export, SQNR).
   void for_each_quantized(const std::function<void(const std::string&, int, int, const LayerQuant&)>& f) const;
 

@@ -88,10 +88,10 @@ static Json qat_sqnr(Transformer& model, const std::vector<int32_t>& val, int64_
     w.set(name, std::isfinite(db) ? Json(std::round(db * 100) / 100) : Json());
   });
   std::vector<std::pair<std::string, double>> acts;
-  model.act_sqnr = &acts;
+  QatStep telemetry;
+  telemetry.act_sqnr = &acts;
   int64_t T = std::min<int64_t>(ctx, int64_t(val.size()) - 1);
-  model.forward(Tensor::from_s32({1, T}, std::vector<int32_t>(val.begin(), val.begin() + T)));
-  model.act_sqnr = nullptr;
+  model.forward(Tensor::from_s32({1, T}, std::vector<int32_t>(val.begin(), val.begin() + T)), &telemetry);
   for (auto& [k, db] : acts) a.set(k, std::isfinite(db) ? Json(std::round(db * 100) / 100) : Json());
   Json j = Json::object();
   j.set("weights", w);
@@ -307,12 +307,12 @@ struct StepResult {
 
 // Forward + backward of one micro-batch into the flat gradient buffer: cross-entropy, or with a teacher
 // w * KL(teacher || model) + (1 - w) * CE. Adds the data loss (and the KL) to the sums the log shows.
-void micro_batch(Run& r, double* loss_sum, double* kl_sum) {
+void micro_batch(Run& r, const QatStep& qs, double* loss_sum, double* kl_sum) {
   Batch b = [&] { QAT_PROF("data", other); return r.loader->next(); }();
   Tensor loss;
   if (r.teacher) {
     const int64_t BT = b.ids.numel(), V = r.cfg.vocab;
-    Tensor logits = r.model->forward(b.ids).reshape({BT, V}), targets = b.targets.reshape({BT});
+    Tensor logits = r.model->forward(b.ids, &qs).reshape({BT, V}), targets = b.targets.reshape({BT});
     Tensor teacher_logits;
     {
       NoGrad ng;
@@ -324,7 +324,7 @@ void micro_batch(Run& r, double* loss_sum, double* kl_sum) {
     const float w = float(r.opt.distill_weight);
     loss = w == 1.0f ? kl : add(scale(kl, w), scale(ce, 1.0f - w));
   } else {
-    loss = r.model->loss(b.ids, b.targets);
+    loss = r.model->loss(b.ids, b.targets, &qs);
     *loss_sum += loss.item();
   }
   (r.opt.accum > 1 ? scale(loss, 1.0f / float(r.opt.accum)) : loss).backward();
@@ -364,14 +364,14 @@ StepResult train_step(Run& r) {
     QAT_PROF("zero_grad", other);
     model.params.zero_grad();
   }
+  QatStep qs;  // this step's alone: evaluation and serving see every weight quantized
   if (r.qcfg && opt.qat_noise < 1.0) {  // Quant-Noise: the quantized fraction rises linearly to 1 at mid-run
     const double ramp = std::min(1.0, double(r.step) / (0.5 * double(opt.steps)));
-    model.qat_noise = float(opt.qat_noise + (1.0 - opt.qat_noise) * ramp);
-    model.qat_noise_key = rng_bits(opt.seed, 0x716e6f697365ull /* "qnoise" */, uint64_t(r.step));
+    qs.noise = float(opt.qat_noise + (1.0 - opt.qat_noise) * ramp);
+    qs.noise_key = rng_bits(opt.seed, 0x716e6f697365ull /* "qnoise" */, uint64_t(r.step));
   }
   double loss_sum = 0, kl_sum = 0;
-  for (int64_t micro = 0; micro < opt.accum; micro++) micro_batch(r, &loss_sum, &kl_sum);
-  model.qat_noise = 1.0f;  // evaluation and serving always see every weight quantized
+  for (int64_t micro = 0; micro < opt.accum; micro++) micro_batch(r, qs, &loss_sum, &kl_sum);
   StepResult s;
   s.loss = float(loss_sum / double(opt.accum));
   s.kl = float(kl_sum / double(opt.accum));
