@@ -57,9 +57,9 @@ class QuantLinear : public LinearExec {
 
 std::unique_ptr<LinearExec> make_f32_blas_linear(const Tensor& w) { return std::make_unique<F32BlasLinear>(w); }
 std::unique_ptr<LinearExec> make_f32_fixed_linear(const Tensor& w) { return std::make_unique<F32FixedLinear>(w); }
-std::unique_ptr<LinearExec> make_quant_linear(int format, const int8_t* codes, const float* scales, int64_t N,
+std::unique_ptr<LinearExec> make_quant_linear(WFormat format, const int8_t* codes, const float* scales, int64_t N,
                                               int64_t K) {
-  return std::make_unique<QuantLinear>(WFormat(format), codes, scales, N, K);
+  return std::make_unique<QuantLinear>(format, codes, scales, N, K);
 }
 
 }  // namespace qat

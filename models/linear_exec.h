@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "kernels/qgemm.h"
 #include "src/core/tensor.h"
 
 namespace qat {
@@ -27,7 +28,7 @@ std::unique_ptr<LinearExec> make_f32_blas_linear(const Tensor& w);
 std::unique_ptr<LinearExec> make_f32_fixed_linear(const Tensor& w);
 // Integer weights: codes (N, K) and scales (N, K/32) (q4_0, q8_0) or (N) (s8_pc), packed once for the
 // active kernel table; forward quantizes x by the reference rule and runs the integer kernel.
-std::unique_ptr<LinearExec> make_quant_linear(int format /* WFormat */, const int8_t* codes, const float* scales,
+std::unique_ptr<LinearExec> make_quant_linear(WFormat format, const int8_t* codes, const float* scales,
                                               int64_t N, int64_t K);
 
 }  // namespace qat
