@@ -24,6 +24,10 @@ uint32_t file_type(const std::string& scheme) {
 void add_weight(GgufWriter& w, const std::string& name, const ServedWeight& s) {
   const std::vector<int64_t> ne{s.K, s.N};
   const int64_t n = s.N * s.K;
+  const WeightFormat& fmt = s.q.format();
+  if (!fmt.gguf)
+    throw UsageError(str("--to-gguf: ", s.name, " is ", s.q.name(),
+                         ", a weight-only training format that is not served (export q4_0, q8_0, w8a8 or f32)"));
   switch (s.q.w) {
     case WQuant::none:
       w.add_tensor(name, s.f32);
@@ -31,7 +35,7 @@ void add_weight(GgufWriter& w, const std::string& name, const ServedWeight& s) {
     case WQuant::q4_0: {
       std::string bytes(size_t(n / 32) * sizeof(BlockQ4_0), '\0');
       q4_0_from_codes(s.codes.data(), s.scales.data(), n, reinterpret_cast<BlockQ4_0*>(bytes.data()));
-      w.add_tensor(name, GgmlType::Q4_0, ne, std::move(bytes));
+      w.add_tensor(name, fmt.ggml, ne, std::move(bytes));
       return;
     }
     case WQuant::q8_0:
@@ -40,14 +44,12 @@ void add_weight(GgufWriter& w, const std::string& name, const ServedWeight& s) {
       for (int64_t b = 0; b < n / 32; b++) d[size_t(b)] = s.q.w == WQuant::q8_0 ? s.scales[size_t(b)] : s.scales[size_t(b * 32 / s.K)];
       std::string bytes(size_t(n / 32) * sizeof(BlockQ8_0), '\0');
       q8_0_from_codes(s.codes.data(), d.data(), n, reinterpret_cast<BlockQ8_0*>(bytes.data()));
-      w.add_tensor(name, GgmlType::Q8_0, ne, std::move(bytes));
+      w.add_tensor(name, fmt.ggml, ne, std::move(bytes));
       return;
     }
-    case WQuant::int4_pc:
+    case WQuant::int4_pc:  // not in GGUF (refused above)
       break;
   }
-  throw UsageError(str("--to-gguf: ", s.name, " is ", s.q.name(),
-                       ", a weight-only training format that is not served (export q4_0, q8_0, w8a8 or f32)"));
 }
 
 // Weights, norms and scales must be finite (issue 8): one NaN or inf would reach every logit.

@@ -111,7 +111,7 @@ class BackendLinear : public LinearExec {
 
 std::unique_ptr<LinearExec> exec_of(const ServedWeight& w, Backend backend) {
   if (w.q.served()) {
-    WFormat f = w.q.w == WQuant::q4_0 ? WFormat::q4_0 : w.q.w == WQuant::q8_0 ? WFormat::q8_0 : WFormat::s8_pc;
+    const WFormat f = w.q.format().family;
     if (backend == Backend::native) return make_quant_linear(f, w.codes.data(), w.scales.data(), w.N, w.K);
     if (backend == Backend::openblas) return make_f32_blas_linear(w.dequantized());
     return std::make_unique<BackendLinear>(backend, f, w);

@@ -13,6 +13,8 @@
 #include "src/core/dtype.h"
 #include "src/core/rng.h"
 #include "kernels/ref/quant.h"
+#include "src/quant/formats.h"
+#include "src/quant/scheme.h"
 
 using namespace qat;
 
@@ -291,4 +293,25 @@ TEST_CASE("clamp_round is roundf then clamp, for halves, their neighbours and ra
         bad++;
       }
   CHECK(bad == 0);
+}
+
+TEST_CASE("the weight-format table: a row per WQuant in order, agreeing with the quantizer and ggml", "[quant]") {
+  int rows = 0;
+  for (const WeightFormat& f : kWeightFormats) {
+    INFO(f.name);
+    CHECK(int(f.w) == rows++);  // weight_format(w) indexes the table
+    CHECK(&weight_format(f.w) == &f);
+    if (f.w == WQuant::none) continue;
+    // Codes: the reference quantizer's ranges (int4 [-8, 7], int8 symmetric [-127, 127]).
+    CHECK(((f.code_min == kQ4Min && f.code_max == kQ4Max) || (f.code_min == kQ8Min && f.code_max == kQ8Max)));
+    if (!f.gguf) continue;
+    // A block format's GGUF type holds exactly its group in one block.
+    const GgmlTypeInfo* g = ggml_type_info(uint32_t(f.ggml));
+    REQUIRE(g != nullptr);
+    CHECK((f.group == 0 || int64_t(g->block_elems) == f.group));
+    CHECK(g->block_bytes == (f.code_max == kQ4Max ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0)));
+  }
+  CHECK(rows == int(WQuant::int4_pc) + 1);
+  CHECK(LayerQuant{WQuant::q4_0, AQuant::q8_0}.group(96) == 32);
+  CHECK(LayerQuant{WQuant::int8_pc, AQuant::int8_token}.group(96) == 96);
 }

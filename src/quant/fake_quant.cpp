@@ -71,10 +71,6 @@ void act_dequant(AQuant a, const float* x, int64_t R, int64_t K, float* out) {
   }
 }
 
-WFormat served_format(const LayerQuant& q) {
-  return q.w == WQuant::q4_0 ? WFormat::q4_0 : q.w == WQuant::q8_0 ? WFormat::q8_0 : WFormat::s8_pc;
-}
-
 }  // namespace
 
 void quantize_weight(const Tensor& w, const Tensor& scale, const LayerQuant& q, std::vector<int8_t>* codes,
@@ -199,7 +195,7 @@ Tensor quantized_linear(const Tensor& x_in, const Tensor& w, const Tensor& scale
   // The served computation: pack the codes for the active kernel table, quantize x by the reference
   // rule, integer dot products, the f32 epilogue of kernels.h.
   thread_local PackedWeights packed;
-  pack_weights(served_format(q), codes->data(), s16->data(), N, K, &packed);
+  pack_weights(q.format().family, codes->data(), s16->data(), N, K, &packed);
   Shape out_shape = x.shape();
   out_shape.back() = N;
   Tensor out = Tensor::empty(out_shape);

@@ -11,9 +11,6 @@ bool LayerQuant::served() const {
          (w == WQuant::int8_pc && a == AQuant::int8_token);
 }
 
-int64_t LayerQuant::group(int64_t K) const { return w == WQuant::q4_0 || w == WQuant::q8_0 ? 32 : K; }
-int LayerQuant::code_min() const { return w == WQuant::q4_0 || w == WQuant::int4_pc ? -8 : -127; }
-int LayerQuant::code_max() const { return w == WQuant::q4_0 || w == WQuant::int4_pc ? 7 : 127; }
 
 std::string LayerQuant::name() const {
   if (w == WQuant::none) return "f32";

@@ -14,10 +14,10 @@
 
 #include "src/io/json.h"
 #include "src/nn/proj.h"
+#include "src/quant/formats.h"
 
 namespace qat {
 
-enum class WQuant : uint8_t { none, q4_0, q8_0, int8_pc, int4_pc };
 enum class AQuant : uint8_t { none, q8_0, int8_token, int8_static };
 
 struct LayerQuant {
@@ -25,9 +25,10 @@ struct LayerQuant {
   AQuant a = AQuant::none;
   bool quantized() const { return w != WQuant::none; }
   bool served() const;                  // an integer kernel runs it (and generate can serve it)
-  int64_t group(int64_t K) const;       // elements per weight scale: 32 for blocks, K per channel
-  int code_min() const;
-  int code_max() const;
+  const WeightFormat& format() const { return weight_format(w); }
+  int64_t group(int64_t K) const { return format().group > 0 ? format().group : K; }  // elements per scale
+  int code_min() const { return format().code_min; }
+  int code_max() const { return format().code_max; }
   std::string name() const;             // the scheme name: "q4_0", ..., "f32"
   bool operator==(const LayerQuant& o) const { return w == o.w && a == o.a; }
 };
