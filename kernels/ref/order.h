@@ -1,7 +1,7 @@
 // The project's one f32 reduction order: the spec that kernels/scalar follows and every SIMD kernel
 // matches bit for bit (the fixed-order f32 GEMM, attention's scores and P V, rmsnorm's sum of squares,
 // softmax's sum). It lives here, at the lowest layer that needs it, so the kernels carry their own spec;
-// the engine's row functions (kernels/ref/order.h) use it too. Read next: kernels/scalar/gemm_f32.cpp.
+// the engine's row functions (src/ops/rowops.h) use it too. Read next: kernels/scalar/gemm_f32.cpp.
 #pragma once
 #include <cstdint>
 
