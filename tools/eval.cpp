@@ -123,168 +123,210 @@ std::unique_ptr<Transformer> latent_f32(const Transformer& t) {
   for (int i = 0; i < f->params.size(); i++) f->params[i].copy_from(t.params[t.params.index_of(f->params.info(i).name)]);
   return f;
 }
+// The command line.
+struct Args {
+  std::string model_path = "runs/small", data, scheme, ptq, keep, isa, sensitivity, cache_dir = "runs/cache";
+  std::string text_path, write_val_text;
+  int64_t windows = 0, ctx = 0, threads = 0;
+  bool json = false, second_half = false, print_tokens = false, data_given = false;
+};
+
+// Parses argv into *a; false after --help.
+bool parse_args(int argc, char** argv, Args* a) {
+  ArgParser p("eval", "Validation loss, perplexity and bits-per-byte of a model on the validation split of the corpus.\n"
+                      "  FP32 checkpoint               f32 forward of its weights\n"
+                      "  QAT checkpoint                under its QAT scheme: the integer path generate serves\n"
+                      "  QAT checkpoint --scheme f32   f32 forward of its latent weights\n"
+                      "  FP32 checkpoint --ptq S[:M]   after post-training quantization (M: minmax = ggml rule, mse)\n"
+                      "  model.gguf                    the served model (integer kernels)");
+  p.option("--model", &a->model_path, "checkpoint directory or .gguf file", "PATH");
+  p.option("--data", &a->data, "corpus whose validation split is used (default: the one the checkpoint was trained on; "
+                               "for a model that records none, the fortunes corpus)", "PATH");
+  p.option("--scheme", &a->scheme, "a QAT checkpoint under its scheme (the default) or f32 (its latent weights)", "S");
+  p.option("--ptq", &a->ptq, "post-training quantization first: SCHEME[:minmax|:mse]", "S[:M]");
+  p.option("--keep", &a->keep, "with --ptq or --sensitivity: per-layer overrides (as train --qat-keep)", "LIST");
+  p.option("--sensitivity", &a->sensitivity, "quantize one layer at a time with SCHEME[:M] and report the loss increase", "S[:M]");
+  p.option("--windows", &a->windows, "validation windows to evaluate (0: all; --sensitivity default 64)", 0, 1 << 30);
+  p.option("--ctx", &a->ctx, "tokens per window (0: the model context)", 0, 1 << 20);
+  p.option("--threads", &a->threads, "threads (0: all cores)", 0, 4096);
+  p.option("--isa", &a->isa, "kernel table: scalar, avx2, avx512, avx512vnni, avxvnni (default: the best this CPU has)", "ISA");
+  p.option("--cache-dir", &a->cache_dir, "where tokenized data is cached", "DIR");
+  p.flag("--json", &a->json, "print one JSON line (val_loss, bpb, ppl, model_bytes, tokens) instead of text");
+  p.option("--text", &a->text_path, "evaluate on this UTF-8 text file tokenized as one stream (no EOT; one trailing "
+                                    "newline dropped, as llama-perplexity -f does) instead of the val split", "FILE");
+  p.flag("--score-second-half", &a->second_half, "llama-perplexity's protocol: BOS (EOT) + text, chunks of --ctx tokens "
+                                                 "each starting with BOS, scored on positions ctx/2..ctx-1 only (--windows: number of chunks)");
+  p.flag("--print-tokens", &a->print_tokens, "print the token ids of the evaluated text as [a, b, ...] (llama-tokenize --ids) and exit");
+  p.option("--write-val-text", &a->write_val_text, "write the val documents of the corpus, separated by blank lines, to FILE and exit", "FILE");
+  if (!p.parse(argc, argv)) return false;
+  a->data_given = p.given("--data");
+  if (!a->scheme.empty() && !a->ptq.empty()) throw UsageError("--scheme and --ptq exclude each other");
+  if (!a->scheme.empty() && a->scheme != "f32") scheme_layer(a->scheme);  // validates the name
+  return true;
+}
+
+// The evaluated token stream: the val split (documents, each ending in EOT) or --text as one stream;
+// *measured says which, for the result line.
+TokenizedData load_tokens(const Args& a, const ModelSource& src, std::string* measured) {
+  TokenizedData tokens;
+  if (a.text_path.empty()) {
+    const Text text = choose_text(src, a.data, a.data_given);
+    Corpus corpus = load_corpus(text.data);
+    *measured = str("val split of ", corpus.source, " (", text.why, ")");
+    return load_or_tokenize(corpus, *src.tokenizer, a.cache_dir);
+  }
+  *measured = "text " + a.text_path + " (--text)";
+  std::string text = read_file(a.text_path);
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  size_t bad = 0;
+  QAT_CHECK(is_valid_utf8(text, &bad), a.text_path, ": not valid UTF-8 at byte ", bad, " (--text needs UTF-8)");
+  tokens.val.tokens = src.tokenizer->encode(text);
+  tokens.val.bytes = text.size();
+  return tokens;
+}
+
+// --sensitivity: every layer quantized alone (PTQ), sorted by the loss it adds to the FP32 model.
+void run_sensitivity(const Args& a, const ModelSource& src, const std::vector<int32_t>& val,
+                     const std::vector<int32_t>& token_bytes, int64_t ctx) {
+  const ModelConfig& cfg = src.config();
+  QAT_CHECK(!src.is_gguf() && !src.qat, "--sensitivity needs an FP32 checkpoint");
+  auto [s, method] = split_ptq(a.sensitivity);
+  int64_t w = a.windows > 0 ? a.windows : 64;
+  auto t = src.transformer();
+  EvalResult base = evaluate(*t, val, token_bytes, 8, ctx, w);
+  std::printf("sensitivity of %s to %s (%s), %lld windows of %lld tokens: base val loss %.4f\n",
+              src.describe().c_str(), s.c_str(), method.c_str(), (long long)w, (long long)ctx, base.loss);
+  std::vector<std::pair<double, std::string>> rows;
+  std::vector<std::string> slots{"embed"};
+  for (int64_t l = 0; l < cfg.n_layers; l++)
+    for (Proj p : kBlockProj) slots.push_back(str("layers.", l, ".", proj_info(p).name));
+  if (!cfg.tied) slots.push_back("lm_head");
+  for (const std::string& slot : slots) {
+    // Everything f32 except this slot (a tied embedding brings its lm_head along).
+    QatConfig one = QatConfig::make("f32", slot + "=" + s, cfg.n_layers, cfg.tied);
+    EvalResult r = evaluate_served(decode_model(quantized_from_ptq(*t, one, method)), val, token_bytes, ctx, w);
+    rows.push_back({r.loss - base.loss, slot});
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  std::printf("%-22s %12s\n", "layer", "loss increase");
+  for (auto& [d, slot] : rows) std::printf("%-22s %+12.5f\n", slot.c_str(), d);
+}
+
+// What was measured and its result.
+struct Measured {
+  Mode mode;
+  EvalResult r;
+  int64_t model_bytes = 0;
+};
+
+// The loss of the model as --scheme / --ptq say: a GGUF file or a QAT checkpoint through the served
+// integer path, PTQ of an FP32 model, or the f32 forward (a QAT checkpoint's latent weights on request).
+Measured measure(Args& a, const ModelSource& src, const std::vector<int32_t>& val,
+                 const std::vector<int32_t>& token_bytes, int64_t ctx) {
+  const ModelConfig& cfg = src.config();
+  const int32_t eot = src.tokenizer->eot_id();  // our BOS
+  auto run_served = [&](const DecodeModel& dm) {
+    return a.second_half ? evaluate_second_half(served_logits(dm), cfg.vocab, val, eot, token_bytes, ctx, a.windows)
+                         : evaluate_served(dm, val, token_bytes, ctx, a.windows);
+  };
+  Measured m;
+  if (src.is_gguf()) {
+    QAT_CHECK(a.scheme.empty() && a.ptq.empty(), "--scheme / --ptq apply to checkpoints; a GGUF file is already quantized");
+    m.mode = {"gguf", src.gguf->model.scheme, ""};
+    m.model_bytes = weight_bytes(src.gguf->model);
+    m.r = run_served(decode_model(src.gguf->model));
+    return m;
+  }
+  auto t = src.transformer();
+  // A QAT checkpoint is what its integer path computes; its latent f32 weights only on request.
+  if (a.scheme.empty() && a.ptq.empty() && src.qat) a.scheme = src.qat->scheme;
+  if (!a.scheme.empty() && a.scheme != "f32") {
+    QAT_CHECK(src.qat.has_value(), "--scheme: ", a.model_path, " is an FP32 checkpoint (no learned scales); use --ptq ", a.scheme);
+    QAT_CHECK(a.scheme == src.qat->scheme, "--scheme ", a.scheme, ": the checkpoint was trained with --qat ", src.qat->scheme);
+    m.mode = {"qat", a.scheme, ""};
+    QuantizedModel qm = quantized_from_qat(*t);
+    m.model_bytes = weight_bytes(qm);
+    m.r = run_served(decode_model(qm));
+  } else if (!a.ptq.empty()) {
+    auto [s, method] = split_ptq(a.ptq);
+    m.mode = {"ptq", s, method};
+    std::unique_ptr<Transformer> f = src.qat ? latent_f32(*t) : std::move(t);
+    QuantizedModel qm = quantized_from_ptq(*f, QatConfig::make(s, a.keep, cfg.n_layers, cfg.tied), method);
+    m.model_bytes = weight_bytes(qm);
+    m.r = run_served(decode_model(qm));
+  } else {
+    m.mode = {"f32", "", ""};
+    std::unique_ptr<Transformer> f = src.qat ? latent_f32(*t) : std::move(t);
+    m.model_bytes = f32_weight_bytes(cfg);
+    m.r = a.second_half ? evaluate_second_half([&](const Tensor& ids) { return f->forward(ids); }, cfg.vocab, val, eot,
+                                               token_bytes, ctx, a.windows)
+                        : evaluate(*f, val, token_bytes, 8, ctx, a.windows);
+  }
+  return m;
+}
+
+// The result: one line of text, or one JSON line with --json.
+void print_result(const Args& a, const ModelSource& src, const Measured& m, const std::string& measured, int64_t ctx) {
+  const Mode& mode = m.mode;
+  const EvalResult& r = m.r;
+  std::string what = mode.kind == "f32"   ? (src.qat ? "f32 latent weights" : "f32")
+                   : mode.kind == "ptq" ? "PTQ " + mode.scheme + ":" + mode.method
+                   : mode.kind == "qat" ? "QAT " + mode.scheme + " (integer path)" : "served " + mode.scheme + " (integer path)";
+  if (a.json) {
+    Json j = Json::object();
+    j.set("model", a.model_path); j.set("text", measured); j.set("mode", mode.kind); j.set("scheme", mode.scheme);
+    j.set("method", mode.method);
+    j.set("val_loss", r.loss); j.set("bpb", r.bpb); j.set("ppl", r.ppl); j.set("model_bytes", m.model_bytes);
+    j.set("tokens", r.tokens); j.set("isa", std::string(kernels().name));
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::string how = a.second_half ? str(ctx, "-token chunks, second halves scored (llama-perplexity)") : str(ctx, "-token windows");
+  std::printf("eval: %s, %s, on the %s: loss %.6f, bpb %.4f, ppl %.3f over %lld tokens (%s); %s; kernels %s\n",
+              src.describe().c_str(), what.c_str(), measured.c_str(), r.loss, r.bpb, r.ppl, (long long)r.tokens, how.c_str(),
+              weights_figure(m.model_bytes).c_str(), kernels().name);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   return run_main("eval", [&]() {
-    std::string model_path = "runs/small", data, scheme, ptq, keep, isa, sensitivity, cache_dir = "runs/cache";
-    std::string text_path, write_val_text;
-    int64_t windows = 0, ctx = 0, threads = 0;
-    bool json = false, second_half = false, print_tokens = false;
-    ArgParser p("eval", "Validation loss, perplexity and bits-per-byte of a model on the validation split of the corpus.\n"
-                        "  FP32 checkpoint               f32 forward of its weights\n"
-                        "  QAT checkpoint                under its QAT scheme: the integer path generate serves\n"
-                        "  QAT checkpoint --scheme f32   f32 forward of its latent weights\n"
-                        "  FP32 checkpoint --ptq S[:M]   after post-training quantization (M: minmax = ggml rule, mse)\n"
-                        "  model.gguf                    the served model (integer kernels)");
-    p.option("--model", &model_path, "checkpoint directory or .gguf file", "PATH");
-    p.option("--data", &data, "corpus whose validation split is used (default: the one the checkpoint was trained on; "
-                              "for a model that records none, the fortunes corpus)", "PATH");
-    p.option("--scheme", &scheme, "a QAT checkpoint under its scheme (the default) or f32 (its latent weights)", "S");
-    p.option("--ptq", &ptq, "post-training quantization first: SCHEME[:minmax|:mse]", "S[:M]");
-    p.option("--keep", &keep, "with --ptq or --sensitivity: per-layer overrides (as train --qat-keep)", "LIST");
-    p.option("--sensitivity", &sensitivity, "quantize one layer at a time with SCHEME[:M] and report the loss increase", "S[:M]");
-    p.option("--windows", &windows, "validation windows to evaluate (0: all; --sensitivity default 64)", 0, 1 << 30);
-    p.option("--ctx", &ctx, "tokens per window (0: the model context)", 0, 1 << 20);
-    p.option("--threads", &threads, "threads (0: all cores)", 0, 4096);
-    p.option("--isa", &isa, "kernel table: scalar, avx2, avx512, avx512vnni, avxvnni (default: the best this CPU has)", "ISA");
-    p.option("--cache-dir", &cache_dir, "where tokenized data is cached", "DIR");
-    p.flag("--json", &json, "print one JSON line (val_loss, bpb, ppl, model_bytes, tokens) instead of text");
-    p.option("--text", &text_path, "evaluate on this UTF-8 text file tokenized as one stream (no EOT; one trailing "
-                                   "newline dropped, as llama-perplexity -f does) instead of the val split", "FILE");
-    p.flag("--score-second-half", &second_half, "llama-perplexity's protocol: BOS (EOT) + text, chunks of --ctx tokens "
-                                                "each starting with BOS, scored on positions ctx/2..ctx-1 only (--windows: number of chunks)");
-    p.flag("--print-tokens", &print_tokens, "print the token ids of the evaluated text as [a, b, ...] (llama-tokenize --ids) and exit");
-    p.option("--write-val-text", &write_val_text, "write the val documents of the corpus, separated by blank lines, to FILE and exit", "FILE");
-    if (!p.parse(argc, argv)) return 0;
-    if (!scheme.empty() && !ptq.empty()) throw UsageError("--scheme and --ptq exclude each other");
-    if (!scheme.empty() && scheme != "f32") scheme_layer(scheme);  // validates the name
-    set_num_threads(int(threads));
-    if (!isa.empty()) select_isa(isa);
-
-    if (!write_val_text.empty()) {  // no model needed
-      Corpus corpus = load_corpus(data);
+    Args a;
+    if (!parse_args(argc, argv, &a)) return 0;
+    set_num_threads(int(a.threads));
+    if (!a.isa.empty()) select_isa(a.isa);
+    if (!a.write_val_text.empty()) {  // no model needed
+      Corpus corpus = load_corpus(a.data);
       std::string text = val_text(corpus);
-      write_file_atomic(write_val_text, text);
-      std::printf("eval: wrote %zu val documents (%zu bytes) to %s\n", corpus.val.size(), text.size(), write_val_text.c_str());
+      write_file_atomic(a.write_val_text, text);
+      std::printf("eval: wrote %zu val documents (%zu bytes) to %s\n", corpus.val.size(), text.size(), a.write_val_text.c_str());
       return 0;
     }
-    ModelSource src = open_model(model_path);
+    ModelSource src = open_model(a.model_path);
     const ModelConfig& cfg = src.config();
-    if (ctx <= 0) ctx = cfg.context;
+    const int64_t ctx = a.ctx > 0 ? a.ctx : cfg.context;
     QAT_CHECK(ctx <= cfg.context, "--ctx ", ctx, " exceeds the model context ", cfg.context);
     std::vector<int32_t> token_bytes(size_t(cfg.vocab));
     for (int32_t id = 0; id < cfg.vocab; id++)
       token_bytes[size_t(id)] = id == src.tokenizer->eot_id() ? 0 : int32_t(src.tokenizer->token_bytes(id).size());
-    // The evaluated token stream: the val split (documents, each ending in EOT) or --text as one stream.
-    TokenizedData tokens;
-    std::string measured;  // what the result line says was measured
-    if (text_path.empty()) {
-      const Text text = choose_text(src, data, p.given("--data"));
-      Corpus corpus = load_corpus(text.data);
-      measured = str("val split of ", corpus.source, " (", text.why, ")");
-      tokens = load_or_tokenize(corpus, *src.tokenizer, cache_dir);
-    } else {
-      measured = "text " + text_path + " (--text)";
-      std::string text = read_file(text_path);
-      if (!text.empty() && text.back() == '\n') text.pop_back();
-      size_t bad = 0;
-      QAT_CHECK(is_valid_utf8(text, &bad), text_path, ": not valid UTF-8 at byte ", bad, " (--text needs UTF-8)");
-      tokens.val.tokens = src.tokenizer->encode(text);
-      tokens.val.bytes = text.size();
-    }
-    if (print_tokens) {
+    std::string measured;
+    const TokenizedData tokens = load_tokens(a, src, &measured);
+    if (a.print_tokens) {
       std::printf("[");
       for (size_t i = 0; i < tokens.val.tokens.size(); i++) std::printf(i ? ", %d" : "%d", tokens.val.tokens[i]);
       std::printf("]\n");
       return 0;
     }
-
-    if (!sensitivity.empty()) {  // one layer quantized at a time
-      QAT_CHECK(!src.is_gguf() && !src.qat, "--sensitivity needs an FP32 checkpoint");
-      auto [s, method] = split_ptq(sensitivity);
-      int64_t w = windows > 0 ? windows : 64;
-      auto t = src.transformer();
-      EvalResult base = evaluate(*t, tokens.val.tokens, token_bytes, 8, ctx, w);
-      std::printf("sensitivity of %s to %s (%s), %lld windows of %lld tokens: base val loss %.4f\n",
-                  src.describe().c_str(), s.c_str(), method.c_str(), (long long)w, (long long)ctx, base.loss);
-      std::vector<std::pair<double, std::string>> rows;
-      std::vector<std::string> slots{"embed"};
-      for (int64_t l = 0; l < cfg.n_layers; l++)
-        for (Proj p : kBlockProj) slots.push_back(str("layers.", l, ".", proj_info(p).name));
-      if (!cfg.tied) slots.push_back("lm_head");
-      for (const std::string& slot : slots) {
-        // Everything f32 except this slot (a tied embedding brings its lm_head along).
-        QatConfig one = QatConfig::make("f32", slot + "=" + s, cfg.n_layers, cfg.tied);
-        EvalResult r = evaluate_served(decode_model(quantized_from_ptq(*t, one, method)), tokens.val.tokens, token_bytes, ctx, w);
-        rows.push_back({r.loss - base.loss, slot});
-      }
-      std::sort(rows.rbegin(), rows.rend());
-      std::printf("%-22s %12s\n", "layer", "loss increase");
-      for (auto& [d, slot] : rows) std::printf("%-22s %+12.5f\n", slot.c_str(), d);
+    if (!a.sensitivity.empty()) {
+      run_sensitivity(a, src, tokens.val.tokens, token_bytes, ctx);
       return 0;
     }
-
-    Mode mode;
-    EvalResult r;
-    int64_t model_bytes = 0;
-    const int32_t eot = src.tokenizer->eot_id();  // our BOS
-    auto run_served = [&](const DecodeModel& dm) {
-      return second_half ? evaluate_second_half(served_logits(dm), cfg.vocab, tokens.val.tokens, eot, token_bytes, ctx, windows)
-                         : evaluate_served(dm, tokens.val.tokens, token_bytes, ctx, windows);
-    };
-    if (src.is_gguf()) {
-      QAT_CHECK(scheme.empty() && ptq.empty(), "--scheme / --ptq apply to checkpoints; a GGUF file is already quantized");
-      mode = {"gguf", src.gguf->model.scheme, ""};
-      model_bytes = weight_bytes(src.gguf->model);
-      r = run_served(decode_model(src.gguf->model));
-    } else {
-      auto t = src.transformer();
-      // A QAT checkpoint is what its integer path computes; its latent f32 weights only on request.
-      if (scheme.empty() && ptq.empty() && src.qat) scheme = src.qat->scheme;
-      if (!scheme.empty() && scheme != "f32") {
-        QAT_CHECK(src.qat.has_value(), "--scheme: ", model_path, " is an FP32 checkpoint (no learned scales); use --ptq ", scheme);
-        QAT_CHECK(scheme == src.qat->scheme, "--scheme ", scheme, ": the checkpoint was trained with --qat ", src.qat->scheme);
-        mode = {"qat", scheme, ""};
-        QuantizedModel qm = quantized_from_qat(*t);
-        model_bytes = weight_bytes(qm);
-        r = run_served(decode_model(qm));
-      } else if (!ptq.empty()) {
-        auto [s, method] = split_ptq(ptq);
-        mode = {"ptq", s, method};
-        std::unique_ptr<Transformer> f = src.qat ? latent_f32(*t) : std::move(t);
-        QuantizedModel qm = quantized_from_ptq(*f, QatConfig::make(s, keep, cfg.n_layers, cfg.tied), method);
-        model_bytes = weight_bytes(qm);
-        r = run_served(decode_model(qm));
-      } else {
-        mode = {"f32", "", ""};
-        std::unique_ptr<Transformer> f = src.qat ? latent_f32(*t) : std::move(t);
-        model_bytes = f32_weight_bytes(cfg);
-        r = second_half ? evaluate_second_half([&](const Tensor& ids) { return f->forward(ids); }, cfg.vocab,
-                                               tokens.val.tokens, eot, token_bytes, ctx, windows)
-                        : evaluate(*f, tokens.val.tokens, token_bytes, 8, ctx, windows);
-      }
-    }
+    const Measured m = measure(a, src, tokens.val.tokens, token_bytes, ctx);
     // Every path ends here: a loss over no token (an empty text, too few tokens for one window) would
     // print ppl 1.000 as if it were a result.
-    QAT_CHECK(r.tokens > 0, "no token was scored (", text_path.empty() ? "the validation split" : text_path, " with ",
-              ctx, "-token windows): nothing was measured");
-    std::string what = mode.kind == "f32"   ? (src.qat ? "f32 latent weights" : "f32")
-                     : mode.kind == "ptq" ? "PTQ " + mode.scheme + ":" + mode.method
-                     : mode.kind == "qat" ? "QAT " + mode.scheme + " (integer path)" : "served " + mode.scheme + " (integer path)";
-    if (json) {
-      Json j = Json::object();
-      j.set("model", model_path); j.set("text", measured); j.set("mode", mode.kind); j.set("scheme", mode.scheme);
-      j.set("method", mode.method);
-      j.set("val_loss", r.loss); j.set("bpb", r.bpb); j.set("ppl", r.ppl); j.set("model_bytes", model_bytes);
-      j.set("tokens", r.tokens); j.set("isa", std::string(kernels().name));
-      std::printf("%s\n", j.dump().c_str());
-    } else {
-      std::string how = second_half ? str(ctx, "-token chunks, second halves scored (llama-perplexity)") : str(ctx, "-token windows");
-      std::printf("eval: %s, %s, on the %s: loss %.6f, bpb %.4f, ppl %.3f over %lld tokens (%s); %s; kernels %s\n",
-                  src.describe().c_str(), what.c_str(), measured.c_str(), r.loss, r.bpb, r.ppl, (long long)r.tokens, how.c_str(),
-                  weights_figure(model_bytes).c_str(), kernels().name);
-    }
+    QAT_CHECK(m.r.tokens > 0, "no token was scored (", a.text_path.empty() ? "the validation split" : a.text_path,
+              " with ", ctx, "-token windows): nothing was measured");
+    print_result(a, src, m, measured, ctx);
     return 0;
   });
 }
