@@ -88,7 +88,7 @@ void set_write_fault_after(int64_t bytes) {
   g_written = 0;
 }
 
-int open_regular_file(const std::string& path) {
+int open_regular_file(const std::string& path, uint64_t* size) {
   // O_NONBLOCK makes open() of a FIFO return at once; fstat then tells what was opened.
   int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) fail("cannot read ", path, ": ", std::strerror(errno));
@@ -103,22 +103,18 @@ int open_regular_file(const std::string& path) {
     fail("cannot read ", path, ": ", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
   }
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);  // ordinary blocking reads from here on
+  if (size) *size = uint64_t(st.st_size);
   return fd;
 }
 
 std::string read_file(const std::string& path, uint64_t max_bytes) {
-  int fd = open_regular_file(path);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int e = errno;
-    ::close(fd);
-    fail("cannot read ", path, ": ", std::strerror(e));
-  }
-  if (uint64_t(st.st_size) > max_bytes) {
+  uint64_t size = 0;
+  int fd = open_regular_file(path, &size);
+  if (size > max_bytes) {
     ::close(fd);
     fail(path, ": larger than ", max_bytes, " bytes");
   }
-  std::string data(size_t(st.st_size), '\0');
+  std::string data(size_t(size), '\0');
   size_t got = 0;
   while (got < data.size()) {
     ssize_t n = ::read(fd, data.data() + got, data.size() - got);

@@ -17,8 +17,8 @@ namespace qat {
 std::string read_file(const std::string& path, uint64_t max_bytes = uint64_t(1) << 34);
 // Opens a regular file for reading (O_CLOEXEC) and returns its descriptor. Throws "cannot read <path>:
 // not a regular file" for a FIFO, device, socket or directory, without blocking: opening a FIFO for
-// reading would otherwise wait for a writer forever.
-int open_regular_file(const std::string& path);
+// reading would otherwise wait for a writer forever. *size (when not null): the file's size in bytes.
+int open_regular_file(const std::string& path, uint64_t* size = nullptr);
 
 // Writes `parts` one after another into <path> atomically (temp file, fsync, rename, fsync dir).
 // A symlink <path> is followed (its target is replaced, the link stays); an existing <path> that is not

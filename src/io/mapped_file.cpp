@@ -17,23 +17,18 @@
 namespace qat {
 
 std::shared_ptr<Bytes> Bytes::map_file(const std::string& path) {
-  int fd = open_regular_file(path);  // a FIFO is refused, not waited on
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int e = errno;
-    ::close(fd);
-    fail("cannot read ", path, ": ", std::strerror(e));
-  }
+  uint64_t size = 0;
+  int fd = open_regular_file(path, &size);  // a FIFO is refused, not waited on
   std::shared_ptr<Bytes> b(new Bytes);
-  if (st.st_size > 0) {
-    void* p = ::mmap(nullptr, size_t(st.st_size), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  if (size > 0) {
+    void* p = ::mmap(nullptr, size_t(size), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       int e = errno;
       ::close(fd);
       fail("cannot read ", path, ": mmap failed: ", std::strerror(e));
     }
     b->data_ = static_cast<uint8_t*>(p);
-    b->size_ = size_t(st.st_size);
+    b->size_ = size_t(size);
     b->mapped_ = true;
   }
   ::close(fd);  // the mapping keeps the file alive

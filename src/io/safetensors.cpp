@@ -370,10 +370,8 @@ struct Fd {
 }  // namespace
 
 SafeTensors load_safetensors(const std::string& path, const SafeTensorsOptions& opt) {
-  Fd f{open_regular_file(path)};  // a FIFO is refused, not waited on
-  struct stat st_;
-  if (::fstat(f.fd, &st_) != 0) fail("cannot read ", path, ": ", std::strerror(errno));
-  uint64_t size = uint64_t(st_.st_size);
+  uint64_t size = 0;
+  Fd f{open_regular_file(path, &size)};  // a FIFO is refused, not waited on
   check_min_size(path, size);
   unsigned char first8[8];
   pread_all(f.fd, path, first8, 8, 0);
