@@ -72,102 +72,129 @@ static void check_logits_finite(const float* logits, int64_t rows, int64_t V, in
            "): the model's weights overflow f32");
 }
 
+// Profiler costs of one linear layer: 2 n N K operations, weight bytes streamed.
+static void linear(const char* name, const Linear& e, const float* x, int64_t n, float* y) {
+  prof::Scope s(name, prof::Phase::forward, 2.0 * double(n * e.rows() * e.cols()), double(e.weight_bytes()));
+  e.forward(x, n, y);
+}
+
 Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits) {
   const ModelConfig& c = m_.cfg;
-  const int64_t C = c.d_model, H = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim(), F = c.ffn, V = c.vocab;
-  const int64_t group = H / Hkv, kv_stride = Hkv * D, p0 = pos_;
+  const int64_t p0 = pos_;
   QAT_CHECK(n >= 1, "decode: no tokens");
   QAT_CHECK(p0 + n <= max_ctx_, "decode: context full (", p0 + n, " tokens > ", max_ctx_, ")");
-  for (int64_t i = 0; i < n; i++) QAT_CHECK(tokens[i] >= 0 && tokens[i] < V, "decode: token id ", tokens[i], " out of range");
-
+  for (int64_t i = 0; i < n; i++)
+    QAT_CHECK(tokens[i] >= 0 && tokens[i] < c.vocab, "decode: token id ", tokens[i], " out of range");
   reserve_rows(n);
   reserve_positions(p0 + n);
-  QAT_PROF("embed (rest of forward)", forward, 0.0, 8.0 * double(n * C));
-  float *px = x_.data(), *ph = h_.data(), *pq = q_.data(), *pa = att_.data(), *po = o_.data();
-  float *pg = g_.data(), *pu = u_.data(), *pk = k_.data(), *pv = v_.data();
-  const float* cs = rope_cs_.data() + p0 * D;  // RoPE (cos, sin) of the new positions
-  for (int64_t i = 0; i < n; i++) std::memcpy(px + i * C, m_.tok_embd.f32() + int64_t(tokens[i]) * C, size_t(C) * 4);
-  const float scale = 1.0f / std::sqrt(float(D));
-
-  // Profiler costs of one linear layer: 2 n N K operations, weight bytes streamed.
-  auto lin = [&](const char* name, const LinearExec& e, const float* x, float* y) {
-    prof::Scope s(name, prof::Phase::forward, 2.0 * double(n * e.rows() * e.cols()), double(e.weight_bytes()));
-    e.forward(x, n, y);
-  };
+  embed(tokens, n);
   for (int64_t l = 0; l < c.n_layers; l++) {
-    const DecodeLayer& L = m_.layers[size_t(l)];
-    float* kc = k_cache_[size_t(l)].f32();
-    float* vc = v_cache_[size_t(l)].f32();
-    {
-      QAT_PROF("rmsnorm", forward, 4.0 * double(n * C), 8.0 * double(n * C));
-      for (int64_t i = 0; i < n; i++) rmsnorm_row(px + i * C, L.attn_norm.f32(), c.rms_eps, C, ph + i * C);
-    }
-    lin("linear q", L[Proj::q], ph, pq);
-    lin("linear k", L[Proj::k], ph, pk);
-    lin("linear v", L[Proj::v], ph, pv);
-    {
-      QAT_PROF("rope", forward, 3.0 * double(n * (H + Hkv) * D), 8.0 * double(n * (H + Hkv) * D));
-      for (int64_t i = 0; i < n; i++) {
-        for (int64_t hh = 0; hh < H; hh++) rope_row(pq + (i * H + hh) * D, cs + i * D, D);
-        for (int64_t hh = 0; hh < Hkv; hh++) {  // rotated keys and values into the cache, head-major
-          float* krow = pk + i * kv_stride + hh * D;
-          rope_row(krow, cs + i * D, D);
-          std::memcpy(kc + (hh * cap_ + p0 + i) * D, krow, size_t(D) * 4);
-          std::memcpy(vc + (hh * cap_ + p0 + i) * D, pv + i * kv_stride + hh * D, size_t(D) * 4);
-        }
-      }
-    }
-    {
-      QAT_PROF("attention", forward, 4.0 * double(n * H * (p0 + n) * D), 8.0 * double((p0 + n) * kv_stride));
-      auto rows = [&](int64_t r, float* s) {  // the `group` query heads of one kv-head of token i
-        int64_t i = r / Hkv, g = r % Hkv, kv0 = g * cap_ * D, row = i * H + g * group;
-        attention_rows(pq + row * D, D, group, kc + kv0, vc + kv0, D, p0 + i + 1, D, scale, s, pa + row * D, D,
-                       nullptr);
-      };
-      // A parallel region costs a few microseconds even with one thread (2.4 us measured here: as much as a
-      // decode token's attention for one layer), so decoding runs on the calling thread, the session's scratch.
-      if (n == 1 || num_threads() < 2 || n * H * (p0 + n) * D <= 32768) {
-        for (int64_t r = 0; r < n * Hkv; r++) rows(r, scores_.data());
-      } else {
-#pragma omp parallel
-        {
-          std::vector<float> s(static_cast<size_t>(group * (p0 + n)));
-#pragma omp for schedule(dynamic, 1)
-          for (int64_t r = 0; r < n * Hkv; r++) rows(r, s.data());
-        }
-      }
-    }
-    lin("linear o", L[Proj::o], pa, po);
-    {
-      QAT_PROF("residual+rmsnorm", forward, 5.0 * double(n * C), 12.0 * double(n * C));
-      for (int64_t j = 0; j < n * C; j++) px[j] = px[j] + po[j];
-      for (int64_t i = 0; i < n; i++) rmsnorm_row(px + i * C, L.mlp_norm.f32(), c.rms_eps, C, ph + i * C);
-    }
-    lin("linear gate", L[Proj::gate], ph, pg);
-    lin("linear up", L[Proj::up], ph, pu);
-    {
-      QAT_PROF("swiglu", forward, 6.0 * double(n * F), 12.0 * double(n * F));
-      swiglu_row(pg, pu, n * F, pg);
-    }
-    lin("linear down", L[Proj::down], pg, po);
-    {
-      QAT_PROF("residual", forward, double(n * C), 12.0 * double(n * C));
-      for (int64_t j = 0; j < n * C; j++) px[j] = px[j] + po[j];
-    }
+    attention_block(l, n);
+    mlp_block(l, n);
   }
   pos_ += n;
-  int64_t first = all_logits ? 0 : n - 1, rows = n - first;
+  return logits(n, all_logits);
+}
+
+// x (n, C) = the embedding rows of the tokens.
+void DecodeSession::embed(const int32_t* tokens, int64_t n) {
+  const int64_t C = m_.cfg.d_model;
+  QAT_PROF("embed (rest of forward)", forward, 0.0, 8.0 * double(n * C));
+  for (int64_t i = 0; i < n; i++) std::memcpy(x_.data() + i * C, m_.tok_embd.f32() + int64_t(tokens[i]) * C, size_t(C) * 4);
+}
+
+// x += o(attention(rope(q(h)), cache + rope(k(h)), cache + v(h))), h = rmsnorm(x), at positions pos_..pos_+n-1.
+void DecodeSession::attention_block(int64_t l, int64_t n) {
+  const ModelConfig& c = m_.cfg;
+  const DecodeLayer& L = m_.layers[size_t(l)];
+  const int64_t C = c.d_model;
+  {
+    QAT_PROF("rmsnorm", forward, 4.0 * double(n * C), 8.0 * double(n * C));
+    for (int64_t i = 0; i < n; i++) rmsnorm_row(x_.data() + i * C, L.attn_norm.f32(), c.rms_eps, C, h_.data() + i * C);
+  }
+  linear("linear q", L[Proj::q], h_.data(), n, q_.data());
+  linear("linear k", L[Proj::k], h_.data(), n, k_.data());
+  linear("linear v", L[Proj::v], h_.data(), n, v_.data());
+  rope_into_cache(l, n);
+  attend(l, n);
+  linear("linear o", L[Proj::o], att_.data(), n, o_.data());
+  QAT_PROF("residual+rmsnorm", forward, 5.0 * double(n * C), 12.0 * double(n * C));
+  for (int64_t j = 0; j < n * C; j++) x_[size_t(j)] = x_[size_t(j)] + o_[size_t(j)];
+  for (int64_t i = 0; i < n; i++) rmsnorm_row(x_.data() + i * C, L.mlp_norm.f32(), c.rms_eps, C, h_.data() + i * C);
+}
+
+// Rotates q (n, H, D) in place and k (n, Hkv, D) into layer l's cache, which also takes v; head-major.
+void DecodeSession::rope_into_cache(int64_t l, int64_t n) {
+  const ModelConfig& c = m_.cfg;
+  const int64_t H = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim(), kv_stride = Hkv * D, p0 = pos_;
+  QAT_PROF("rope", forward, 3.0 * double(n * (H + Hkv) * D), 8.0 * double(n * (H + Hkv) * D));
+  const float* cs = rope_cs_.data() + p0 * D;  // RoPE (cos, sin) of the new positions
+  float *kc = k_cache_[size_t(l)].f32(), *vc = v_cache_[size_t(l)].f32();
+  for (int64_t i = 0; i < n; i++) {
+    for (int64_t hh = 0; hh < H; hh++) rope_row(q_.data() + (i * H + hh) * D, cs + i * D, D);
+    for (int64_t hh = 0; hh < Hkv; hh++) {
+      float* krow = k_.data() + i * kv_stride + hh * D;
+      rope_row(krow, cs + i * D, D);
+      std::memcpy(kc + (hh * cap_ + p0 + i) * D, krow, size_t(D) * 4);
+      std::memcpy(vc + (hh * cap_ + p0 + i) * D, v_.data() + i * kv_stride + hh * D, size_t(D) * 4);
+    }
+  }
+}
+
+// att (n, H, D): causal attention of the new queries over layer l's cache (positions 0..p0+i for token i).
+void DecodeSession::attend(int64_t l, int64_t n) {
+  const ModelConfig& c = m_.cfg;
+  const int64_t H = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim(), group = H / Hkv, p0 = pos_;
+  QAT_PROF("attention", forward, 4.0 * double(n * H * (p0 + n) * D), 8.0 * double((p0 + n) * Hkv * D));
+  const float *kc = k_cache_[size_t(l)].f32(), *vc = v_cache_[size_t(l)].f32();
+  const float scale = 1.0f / std::sqrt(float(D));
+  auto rows = [&](int64_t r, float* s) {  // the `group` query heads of one kv-head of token i
+    int64_t i = r / Hkv, g = r % Hkv, kv0 = g * cap_ * D, row = i * H + g * group;
+    attention_rows(q_.data() + row * D, D, group, kc + kv0, vc + kv0, D, p0 + i + 1, D, scale, s, att_.data() + row * D,
+                   D, nullptr);
+  };
+  // A parallel region costs a few microseconds even with one thread (2.4 us measured here: as much as a
+  // decode token's attention for one layer), so decoding runs on the calling thread, the session's scratch.
+  if (n == 1 || num_threads() < 2 || n * H * (p0 + n) * D <= 32768) {
+    for (int64_t r = 0; r < n * Hkv; r++) rows(r, scores_.data());
+    return;
+  }
+#pragma omp parallel
+  {
+    std::vector<float> s(static_cast<size_t>(group * (p0 + n)));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t r = 0; r < n * Hkv; r++) rows(r, s.data());
+  }
+}
+
+// x += down(swiglu(gate(h), up(h))).
+void DecodeSession::mlp_block(int64_t l, int64_t n) {
+  const ModelConfig& c = m_.cfg;
+  const DecodeLayer& L = m_.layers[size_t(l)];
+  const int64_t C = c.d_model, F = c.ffn;
+  linear("linear gate", L[Proj::gate], h_.data(), n, g_.data());
+  linear("linear up", L[Proj::up], h_.data(), n, u_.data());
+  {
+    QAT_PROF("swiglu", forward, 6.0 * double(n * F), 12.0 * double(n * F));
+    swiglu_row(g_.data(), u_.data(), n * F, g_.data());
+  }
+  linear("linear down", L[Proj::down], g_.data(), n, o_.data());
+  QAT_PROF("residual", forward, double(n * C), 12.0 * double(n * C));
+  for (int64_t j = 0; j < n * C; j++) x_[size_t(j)] = x_[size_t(j)] + o_[size_t(j)];
+}
+
+// Logits (rows, V) of the last token, or of all n when all_logits: lm_head(rmsnorm(x)).
+Tensor DecodeSession::logits(int64_t n, bool all_logits) {
+  const ModelConfig& c = m_.cfg;
+  const int64_t C = c.d_model, V = c.vocab, first = all_logits ? 0 : n - 1, rows = n - first;
   {
     QAT_PROF("rmsnorm", forward, 4.0 * double(rows * C), 8.0 * double(rows * C));
-    for (int64_t i = first; i < n; i++) rmsnorm_row(px + i * C, m_.final_norm.f32(), c.rms_eps, C, ph + i * C);
+    for (int64_t i = first; i < n; i++) rmsnorm_row(x_.data() + i * C, m_.final_norm.f32(), c.rms_eps, C, h_.data() + i * C);
   }
-  Tensor logits = Tensor::empty({rows, V});
-  {
-    prof::Scope s("linear lm_head", prof::Phase::forward, 2.0 * double(rows * V * C), double(m_.lm_head->weight_bytes()));
-    m_.lm_head->forward(ph + first * C, rows, logits.f32());
-  }
-  check_logits_finite(logits.f32(), rows, V, p0 + first);
-  return logits;
+  Tensor out = Tensor::empty({rows, V});
+  linear("linear lm_head", *m_.lm_head, h_.data() + first * C, rows, out.f32());
+  check_logits_finite(out.f32(), rows, V, pos_ - n + first);
+  return out;
 }
 
 }  // namespace qat

@@ -1,14 +1,14 @@
 // Inference with a KV cache: prefill a prompt (many tokens at once) and decode one token at a time.
 // Every row computation is the function the training forward uses (src/ops/rowops.h: rmsnorm_row,
-// rope_angles/rope_row, attention_rows, swiglu_row), and every linear layer is a LinearExec, so for a
+// rope_angles/rope_row, attention_rows, swiglu_row), and every linear layer is a Linear, so for a
 // QAT model the served logits are bit-identical to the trained ones (DESIGN.md, invariant 2).
-// Read next: src/ops/rowops.h, models/linear_exec.h.
+// Read next: src/ops/rowops.h, src/nn/linear.h.
 #pragma once
 #include <memory>
 #include <vector>
 
 #include "models/config.h"
-#include "models/linear_exec.h"
+#include "src/nn/linear.h"
 #include "src/core/tensor.h"
 #include "src/nn/proj.h"
 
@@ -16,8 +16,8 @@ namespace qat {
 
 struct DecodeLayer {
   Tensor attn_norm, mlp_norm;                     // (C)
-  std::unique_ptr<LinearExec> lin[kBlockProjs];   // q k v o gate up down: (N, K) of config's proj_rows/cols
-  const LinearExec& operator[](Proj p) const { return *lin[int(p)]; }
+  std::unique_ptr<Linear> lin[kBlockProjs];   // q k v o gate up down: (N, K) of config's proj_rows/cols
+  const Linear& operator[](Proj p) const { return *lin[int(p)]; }
 };
 
 struct DecodeModel {
@@ -25,7 +25,7 @@ struct DecodeModel {
   Tensor tok_embd;                    // (V, C) f32: rows are looked up (dequantized for quantized models)
   std::vector<DecodeLayer> layers;
   Tensor final_norm;                  // (C)
-  std::unique_ptr<LinearExec> lm_head;  // (V, C)
+  std::unique_ptr<Linear> lm_head;  // (V, C)
   int64_t weight_bytes() const;
 };
 
@@ -50,6 +50,13 @@ class DecodeSession {
   // Grows the activations to `n` rows and the positions (cache, RoPE table, scores) to `positions`.
   void reserve_rows(int64_t n);
   void reserve_positions(int64_t positions);
+  // The steps of forward, on the session's buffers for n tokens at positions pos_..pos_+n-1.
+  void embed(const int32_t* tokens, int64_t n);
+  void attention_block(int64_t l, int64_t n);
+  void rope_into_cache(int64_t l, int64_t n);
+  void attend(int64_t l, int64_t n);
+  void mlp_block(int64_t l, int64_t n);
+  Tensor logits(int64_t n, bool all_logits);  // after pos_ has moved past the n tokens
 
   const DecodeModel& m_;
   int64_t max_ctx_, pos_ = 0;

@@ -21,11 +21,11 @@ DecodeModel decode_model_from_transformer(const Transformer& t) {
     DecodeLayer d;
     d.attn_norm = P(L.attn_norm);
     d.mlp_norm = P(L.mlp_norm);
-    for (Proj p : kBlockProj) d.lin[int(p)] = make_f32_blas_linear(P(L.weight(p)));
+    for (Proj p : kBlockProj) d.lin[int(p)] = make_f32_linear(Backend::openblas, P(L.weight(p)));
     m.layers.push_back(std::move(d));
   }
   m.final_norm = P(t.final_norm);
-  m.lm_head = make_f32_blas_linear(t.lm_head == t.tok_embd ? m.tok_embd : P(t.lm_head));
+  m.lm_head = make_f32_linear(Backend::openblas, t.lm_head == t.tok_embd ? m.tok_embd : P(t.lm_head));
   return m;
 }
 

@@ -96,27 +96,9 @@ QuantizedModel quantized_from_f32(const Transformer& t) {
 }
 
 namespace {
-// A comparison backend's engine behind the LinearExec interface.
-class BackendLinear : public LinearExec {
- public:
-  BackendLinear(Backend b, WFormat f, const ServedWeight& w) : q_(b, f, w.codes.data(), w.scales.data(), w.N, w.K) {}
-  void forward(const float* x, int64_t M, float* y) const override { q_.forward(x, M, y); }
-  int64_t rows() const override { return q_.N(); }
-  int64_t cols() const override { return q_.K(); }
-  int64_t weight_bytes() const override { return q_.weight_bytes(); }
-
- private:
-  mutable QLinear q_;  // oneDNN primitives are created lazily per M
-};
-
-std::unique_ptr<LinearExec> exec_of(const ServedWeight& w, Backend backend) {
-  if (w.q.served()) {
-    const WFormat f = w.q.format().family;
-    if (backend == Backend::native) return make_quant_linear(f, w.codes.data(), w.scales.data(), w.N, w.K);
-    if (backend == Backend::openblas) return make_f32_blas_linear(w.dequantized());
-    return std::make_unique<BackendLinear>(backend, f, w);
-  }
-  return backend == Backend::openblas ? make_f32_blas_linear(w.dequantized()) : make_f32_fixed_linear(w.dequantized());
+std::unique_ptr<Linear> linear_of(const ServedWeight& w, Backend backend) {
+  if (w.q.served()) return make_quant_linear(backend, w.q.format().family, w.codes.data(), w.scales.data(), w.N, w.K);
+  return make_f32_linear(backend, w.dequantized());
 }
 }  // namespace
 
@@ -128,11 +110,11 @@ DecodeModel decode_model(const QuantizedModel& m, Backend backend) {
     DecodeLayer L;
     L.attn_norm = m.attn_norm[l];
     L.mlp_norm = m.mlp_norm[l];
-    for (Proj p : kBlockProj) L.lin[int(p)] = exec_of(m.layers[l][size_t(p)], backend);
+    for (Proj p : kBlockProj) L.lin[int(p)] = linear_of(m.layers[l][size_t(p)], backend);
     d.layers.push_back(std::move(L));
   }
   d.final_norm = m.final_norm;
-  d.lm_head = exec_of(m.cfg.tied ? m.embed : m.lm_head, backend);
+  d.lm_head = linear_of(m.cfg.tied ? m.embed : m.lm_head, backend);
   return d;
 }
 

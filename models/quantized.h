@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "src/nn/qlinear.h"
+#include "src/nn/linear.h"
 #include "models/decode.h"
 #include "models/transformer.h"
 #include "src/quant/scheme.h"
@@ -46,7 +46,7 @@ QuantizedModel quantized_from_f32(const Transformer& t);
 
 // The inference model. Served formats run the integer kernels of the active table; f32 weights run the
 // fixed-order f32 kernel; weight-only formats (w4, w8) run their dequantized weights through it.
-// The comparison backends (src/nn/qlinear.h) swap the quantized layers' engine: onednn runs oneDNN's
+// The comparison backends (src/nn/linear.h) swap the quantized layers' engine: onednn runs oneDNN's
 // int8 matmul (per-channel int8: q4_0 / q8_0 weights are re-quantized per channel, a different model
 // numerically), openblas runs f32 sgemm / sgemv on the dequantized weights.
 DecodeModel decode_model(const QuantizedModel& m, Backend backend = Backend::native);

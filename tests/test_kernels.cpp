@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "src/nn/qlinear.h"
+#include "src/nn/linear.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 #include "kernels/qgemm.h"
@@ -425,9 +425,10 @@ TEST_CASE("backends: native equals qgemm, oneDNN's int32 sums equal ours, OpenBL
   QuantActs a;
   acts_from_codes(true, aq.data(), da.data(), M, K, &a);
 
-  QLinear native(Backend::native, WFormat::s8_pc, w.data(), dw.data(), N, K);
-  QLinear dnn(Backend::onednn, WFormat::s8_pc, w.data(), dw.data(), N, K);
-  QLinear blas(Backend::openblas, WFormat::s8_pc, w.data(), dw.data(), N, K);
+  auto native_p = make_quant_linear(Backend::native, WFormat::s8_pc, w.data(), dw.data(), N, K);
+  auto dnn_p = make_quant_linear(Backend::onednn, WFormat::s8_pc, w.data(), dw.data(), N, K);
+  auto blas_p = make_quant_linear(Backend::openblas, WFormat::s8_pc, w.data(), dw.data(), N, K);
+  const Linear &native = *native_p, &dnn = *dnn_p, &blas = *blas_p;
   std::vector<int32_t> s_native(size_t(M * N)), s_dnn(size_t(M * N));
   native.forward_s32(a, s_native.data());
   dnn.forward_s32(a, s_dnn.data());
@@ -457,6 +458,51 @@ TEST_CASE("backends: native equals qgemm, oneDNN's int32 sums equal ours, OpenBL
   for (int64_t n = 0; n < N; n++) CHECK(std::fabs(y1[size_t(n)] - y_blas[size_t(n)]) <= 1e-5f * (1 + std::fabs(y_blas[size_t(n)])));
   CHECK(parse_backend("onednn") == Backend::onednn);
   CHECK_THROWS_AS(parse_backend("mkl"), UsageError);
+}
+
+TEST_CASE("linear: one interface; f32 layers run gemm_f32 or OpenBLAS, native layers are reentrant", "[kernels][backend]") {
+  const int64_t M = 3, N = 40, K = 64;
+  Tensor w = Tensor::empty({N, K});
+  for (int64_t i = 0; i < N * K; i++) w.f32()[i] = rng_normal(7, 0, uint64_t(i));
+  std::vector<float> x(size_t(M * K));
+  for (size_t i = 0; i < x.size(); i++) x[i] = rng_normal(8, 0, i);
+  auto fixed = make_f32_linear(Backend::native, w), blas = make_f32_linear(Backend::openblas, w);
+  CHECK(fixed->backend() == Backend::native);
+  CHECK(blas->backend() == Backend::openblas);
+  CHECK((fixed->rows() == N && fixed->cols() == K && fixed->weight_bytes() == N * K * 4));
+  std::vector<float> y(size_t(M * N)), y_ref(size_t(M * N)), y_blas(size_t(M * N));
+  fixed->forward(x.data(), M, y.data());
+  gemm_f32(x.data(), K, w.f32(), K, M, N, K, y_ref.data(), N);
+  require_same_bits(y, y_ref, "native f32 linear vs gemm_f32");
+  blas->forward(x.data(), M, y_blas.data());
+  for (size_t i = 0; i < y.size(); i++) CHECK(std::fabs(y_blas[i] - y_ref[i]) <= 1e-4f * (1 + std::fabs(y_ref[i])));
+  QuantActs a;
+  CHECK_THROWS_WITH(fixed->forward_s32(a, nullptr), Catch::Contains("no int32 accumulators"));
+  CHECK_THROWS_WITH(make_quant_linear(Backend::native, WFormat::q8_0, nullptr, nullptr, N, 40),
+                    Catch::Contains("multiple of 32"));
+
+  // One native layer shared by threads, each with its own input: each thread's activation scratch is
+  // its own, so each gets the serial bits of its input.
+  const int64_t N2 = 256, K2 = 1024;  // large enough that the calls overlap in time
+  std::vector<int8_t> q(size_t(N2 * K2));
+  std::vector<float> d(size_t(N2 * K2 / 32), 0.01f);
+  for (size_t i = 0; i < q.size(); i++) q[i] = int8_t(rand_code(3, i, -8, 7));
+  auto q4 = make_quant_linear(Backend::native, WFormat::q4_0, q.data(), d.data(), N2, K2);
+  const int T = 4;
+  std::vector<std::vector<float>> xs(T, std::vector<float>(size_t(M * K2))), serial(T, std::vector<float>(size_t(M * N2)));
+  std::vector<std::vector<float>> ys = serial;
+  for (int i = 0; i < T; i++) {
+    for (size_t j = 0; j < xs[size_t(i)].size(); j++) xs[size_t(i)][j] = rng_normal(9 + uint64_t(i), 0, j);
+    q4->forward(xs[size_t(i)].data(), M, serial[size_t(i)].data());
+  }
+  std::vector<int> wrong(T, 0);  // calls whose output differed from the serial one, per thread
+#pragma omp parallel for num_threads(T)
+  for (int i = 0; i < T; i++)
+    for (int rep = 0; rep < 1000; rep++) {
+      q4->forward(xs[size_t(i)].data(), M, ys[size_t(i)].data());
+      wrong[size_t(i)] += std::memcmp(ys[size_t(i)].data(), serial[size_t(i)].data(), ys[size_t(i)].size() * 4) != 0;
+    }
+  for (int i = 0; i < T; i++) CHECK(wrong[size_t(i)] == 0);
 }
 
 TEST_CASE("learned weight quantizer: every table equals src/quant's quantize_learned", "[kernels]") {

@@ -5,7 +5,7 @@
 //            and every ratio taken round by round between runs made back to back.
 //   peak     the roofline's ceilings per ISA.
 //   train, torch, serve, all: tools/bench/ (training step FP32 vs QAT, vs PyTorch; prefill / decode per
-//            backend; everything + docs/BENCHMARKS.md). Read next: src/nn/qlinear.h, tools/bench/bench.h.
+//            backend; everything + docs/BENCHMARKS.md). Read next: src/nn/linear.h, tools/bench/bench.h.
 #include <omp.h>
 
 #include <algorithm>
@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "src/nn/qlinear.h"
+#include "src/nn/linear.h"
 #include "kernels/cpu_features.h"
 #include "kernels/qgemm.h"
 #include "src/core/parallel.h"
@@ -173,15 +173,23 @@ std::vector<Contender> make_contenders(const Shape& s, const Weights& w, const s
                       {WFormat::s8_pc, w.s8.data(), w.ds8.data()}};
   auto add_linear = [&](std::string family, std::string isa, Backend b, WFormat f, const int8_t* q, const float* d,
                         const Kernels& t) {
-    auto lin = std::make_shared<QLinear>(b, f, q, d, s.N, s.K, t);
+    // Copy r of the weights is its own layer object (DRAM rows read a copy that is not in cache).
+    auto copies = std::make_shared<std::vector<std::unique_ptr<Linear>>>();
+    copies->push_back(make_quant_linear(b, f, q, d, s.N, s.K, t));
     Contender c;
     c.family = std::move(family);
     c.isa = std::move(isa);
     c.backend = backend_name(b);
-    c.bytes = lin->weight_bytes();
+    c.bytes = (*copies)[0]->weight_bytes();
     const int64_t M = s.M;
-    c.call = [lin, x, y, M](int r) { lin->forward(x, M, y, r); };
-    c.replicate = [lin, M](int n) { lin->set_replicas(n, M); };
+    c.call = [copies, x, y, M](int r) { (*copies)[size_t(r)]->forward(x, M, y); };
+    c.replicate = [copies, b, f, q, d, s, tp = &t, x, y](int n) {
+      copies->resize(std::min(copies->size(), size_t(n)));
+      while (int(copies->size()) < n) {
+        copies->push_back(make_quant_linear(b, f, q, d, s.N, s.K, *tp));
+        copies->back()->forward(x, s.M, y);  // oneDNN creates its primitive and reorders its weights here
+      }
+    };
     cs.push_back(std::move(c));
   };
   for (const Fmt& f : fmts)
@@ -258,18 +266,17 @@ void exactness_report(const std::vector<Isa>& isas) {
   acts_from_codes(true, a.data(), da.data(), M, K, &acts);
   std::printf("Exactness, s8 x s8 worst case (K = %ld, all codes 127; row 1 alternating -127): want %ld and 0\n", long(K),
               long(K * 127 * 127));
-  auto report = [&](const std::string& who, QLinear& lin) {
+  auto report = [&](const std::string& who, const Linear& lin) {
     std::vector<int32_t> y(size_t(M * N));
     lin.forward_s32(acts, y.data());
     const bool ok = y[0] == K * 127 * 127 && y[1] == 0;
     std::printf("  %-28s %s (got %d and %d)\n", who.c_str(), ok ? "exact" : "NOT EXACT", y[0], y[1]);
   };
   for (Isa isa : isas) {
-    QLinear lin(Backend::native, WFormat::s8_pc, w.data(), dw.data(), N, K, kernels_for(isa));
-    report(str("native gemm_s8_pc ", isa_name(isa)), lin);
+    auto lin = make_quant_linear(Backend::native, WFormat::s8_pc, w.data(), dw.data(), N, K, kernels_for(isa));
+    report(str("native gemm_s8_pc ", isa_name(isa)), *lin);
   }
-  QLinear dnn(Backend::onednn, WFormat::s8_pc, w.data(), dw.data(), N, K);
-  report("onednn matmul_s8s8s32", dnn);
+  report("onednn matmul_s8s8s32", *make_quant_linear(Backend::onednn, WFormat::s8_pc, w.data(), dw.data(), N, K));
 }
 
 // ---- bin/bench peak ----

@@ -11,7 +11,7 @@
 #include <iterator>
 
 #include "data/tokenizer.h"
-#include "src/nn/qlinear.h"
+#include "src/nn/linear.h"
 #include "kernels/kernels.h"
 #include "kernels/peaks.h"
 #include "models/decode.h"

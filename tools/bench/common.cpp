@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "src/nn/qlinear.h"
+#include "src/nn/linear.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 #include "src/io/file.h"
