@@ -347,24 +347,19 @@ int bench_peak(int argc, char** argv) {
 
 // ---- bin/bench kernels ----
 
-int bench_kernels(int argc, char** argv) {
-  ArgParser p("bench kernels", "integer kernels vs oneDNN int8 and OpenBLAS f32 (docs/BENCHMARKS.md)");
+// The command line of `bench kernels`, with the ISAs, shapes, thread counts and DRAM working set resolved.
+struct KernelArgs {
   std::string isa_list = "native", thread_list = "1,2", shape_list;
   int64_t rounds = 7, min_ms = 20, dram_mb = 0;
   bool no_dram = false, quick = false;
-  p.option("--isa", &isa_list, "tables to run: native (every native table this CPU has), all, or a list", "LIST");
-  p.option("--threads", &thread_list, "thread counts", "LIST");
-  p.option("--shapes", &shape_list, "only these shapes, as indices into the default list (0-7)", "LIST");
-  p.option("--rounds", &rounds, "interleaved rounds per measurement", 1, 1000);
-  p.option("--min-ms", &min_ms, "time per sample with weights in cache (ms)", 1, 10000);
-  p.option("--dram-mb", &dram_mb, "working set of the DRAM runs (default: 4x the L3 cpuid reports)", 0, 1 << 20);
-  p.flag("--no-dram", &no_dram, "skip the weights-in-DRAM runs");
-  p.flag("--quick", &quick, "3 rounds, 5 ms samples, DRAM only for (1, 3072, 768)");
-  if (!p.parse(argc, argv)) return 0;
-  if (quick) {
-    rounds = std::min<int64_t>(rounds, 3);
-    min_ms = std::min<int64_t>(min_ms, 5);
-  }
+  std::vector<Isa> isas;
+  std::vector<Shape> shapes;
+  std::vector<int64_t> threads;
+  int64_t dram_bytes = 0;
+};
+
+// --isa: "native" (every native table this CPU has), "all" (scalar too) or a list of names.
+std::vector<Isa> chosen_isas(const std::string& isa_list) {
   std::vector<Isa> isas;
   if (isa_list == "native" || isa_list == "all") {
     for (Isa i : {Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::avx512vnni})
@@ -374,89 +369,129 @@ int bench_kernels(int argc, char** argv) {
     std::stringstream ss(isa_list);
     for (std::string n; std::getline(ss, n, ',');) isas.push_back(kernels_for(parse_isa(n)).isa);
   }
-  std::vector<Shape> shapes;
-  if (shape_list.empty())
-    shapes.assign(std::begin(kShapes), std::end(kShapes));
-  else
-    for (int64_t i : parse_list("--shapes", shape_list, 0, 7)) shapes.push_back(kShapes[i]);
-  const std::vector<int64_t> threads = parse_list("--threads", thread_list, 1, 1024);
-  const int64_t dram_bytes = dram_mb ? dram_mb << 20 : std::max<int64_t>(4 * cpu_features().l3_bytes, 256 << 20);
+  return isas;
+}
 
-  std::printf("%s\n\n", machine_line().c_str());
-  exactness_report(isas);
-  std::vector<double> bandwidth(size_t(*std::max_element(threads.begin(), threads.end()) + 1), 0.0);
-  if (!no_dram) {
-    std::vector<uint64_t> buf(size_t(dram_bytes / 8), 1);
-    for (int64_t t : threads) bandwidth[size_t(t)] = read_bandwidth(buf, int(t));
-    std::printf("\nRead bandwidth over %ld MiB: ", long(dram_bytes >> 20));
-    for (int64_t t : threads) std::printf("%.1f GB/s at %ld thread(s)  ", bandwidth[size_t(t)], long(t));
+// Parses argv into *a; false after --help.
+bool parse_kernel_args(int argc, char** argv, KernelArgs* a) {
+  ArgParser p("bench kernels", "integer kernels vs oneDNN int8 and OpenBLAS f32 (docs/BENCHMARKS.md)");
+  p.option("--isa", &a->isa_list, "tables to run: native (every native table this CPU has), all, or a list", "LIST");
+  p.option("--threads", &a->thread_list, "thread counts", "LIST");
+  p.option("--shapes", &a->shape_list, "only these shapes, as indices into the default list (0-7)", "LIST");
+  p.option("--rounds", &a->rounds, "interleaved rounds per measurement", 1, 1000);
+  p.option("--min-ms", &a->min_ms, "time per sample with weights in cache (ms)", 1, 10000);
+  p.option("--dram-mb", &a->dram_mb, "working set of the DRAM runs (default: 4x the L3 cpuid reports)", 0, 1 << 20);
+  p.flag("--no-dram", &a->no_dram, "skip the weights-in-DRAM runs");
+  p.flag("--quick", &a->quick, "3 rounds, 5 ms samples, DRAM only for (1, 3072, 768)");
+  if (!p.parse(argc, argv)) return false;
+  if (a->quick) {
+    a->rounds = std::min<int64_t>(a->rounds, 3);
+    a->min_ms = std::min<int64_t>(a->min_ms, 5);
+  }
+  a->isas = chosen_isas(a->isa_list);
+  if (a->shape_list.empty())
+    a->shapes.assign(std::begin(kShapes), std::end(kShapes));
+  else
+    for (int64_t i : parse_list("--shapes", a->shape_list, 0, 7)) a->shapes.push_back(kShapes[i]);
+  a->threads = parse_list("--threads", a->thread_list, 1, 1024);
+  a->dram_bytes = a->dram_mb ? a->dram_mb << 20 : std::max<int64_t>(4 * cpu_features().l3_bytes, 256 << 20);
+  return true;
+}
+
+// The read bandwidth per thread count (indexed by the count; 0 with --no-dram), and the parallel check
+// when 2 threads are asked for, printed before the tables.
+std::vector<double> print_machine_checks(const KernelArgs& a) {
+  std::vector<double> bandwidth(size_t(*std::max_element(a.threads.begin(), a.threads.end()) + 1), 0.0);
+  if (!a.no_dram) {
+    std::vector<uint64_t> buf(size_t(a.dram_bytes / 8), 1);
+    for (int64_t t : a.threads) bandwidth[size_t(t)] = read_bandwidth(buf, int(t));
+    std::printf("\nRead bandwidth over %ld MiB: ", long(a.dram_bytes >> 20));
+    for (int64_t t : a.threads) std::printf("%.1f GB/s at %ld thread(s)  ", bandwidth[size_t(t)], long(t));
     std::printf("\n");
   }
-  if (std::find(threads.begin(), threads.end(), 2) != threads.end()) {
+  if (std::find(a.threads.begin(), a.threads.end(), 2) != a.threads.end()) {
     const double pc = parallel_check();
     std::printf("Parallel check: 2 threads took %.2fx the time of 1 on the same per-thread work (1.00 = both cores free)%s\n",
                 pc, pc > 1.3 ? ": the cores are busy, 2-thread numbers below measure the host's load, not the kernels" : "");
   }
+  return bandwidth;
+}
+
+void print_table_header(const KernelArgs& a) {
   std::printf("\nRounds %ld, samples >= %ld ms in cache; DRAM runs stream a %ld MiB working set; ratios are medians of "
               "per-round ratios.\n\n",
-              long(rounds), long(min_ms), long(dram_bytes >> 20));
+              long(a.rounds), long(a.min_ms), long(a.dram_bytes >> 20));
   std::printf("us/call: median over rounds (spread = (max - min) / median); best: the fastest round; GOP/s and GB/s "
               "from the median.\n\n");
   std::printf("| M | N | K | thr | weights | family | isa | backend | us/call | spread | best us | GOP/s | GB/s | x onednn | x openblas |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+}
 
-  std::vector<Result> results;
-  for (const Shape& s : shapes) {
-    Weights w = make_weights(s.N, s.K);
-    std::vector<float> x(size_t(s.M * s.K)), y(size_t(s.M * s.N));
-    for (size_t i = 0; i < x.size(); i++) x[i] = rng_normal(3, 0, i);
-    std::vector<Contender> cs = make_contenders(s, w, isas, x.data(), y.data());
-    const Contender* dnn = nullptr;
-    const Contender* blas = nullptr;
-    for (const Contender& c : cs) {
-      if (c.backend == "onednn") dnn = &c;
-      if (c.backend == "openblas") blas = &c;
-    }
-    for (int64_t t : threads) {
-      set_num_threads(int(t));
-      for (bool dram : {false, true}) {
-        if (dram && (no_dram || s.M != 1 || (quick && s.N != 3072))) continue;
-        measure(cs, dram, dram_bytes, int(rounds), double(min_ms) * 1e-3);
-        for (const Contender& c : cs) {
-          const double tm = median(c.t), lo = *std::min_element(c.t.begin(), c.t.end()),
-                       hi = *std::max_element(c.t.begin(), c.t.end());
-          Result r{s, int(t), dram, c.family, c.isa, c.backend, 2.0 * double(s.M * s.N * s.K) / tm * 1e-9,
-                   double(c.bytes) / tm * 1e-9, &c == dnn ? 1.0 : ratio(c, *dnn), &c == blas ? 1.0 : ratio(c, *blas)};
-          results.push_back(r);
-          std::printf("| %ld | %ld | %ld | %ld | %s | %s | %s | %s | %.1f | %.0f%% | %.1f | %.1f | %s | %.2f | %.2f |\n",
-                      long(s.M), long(s.N), long(s.K), long(t), dram ? "DRAM" : "cache", c.family.c_str(), c.isa.c_str(),
-                      c.backend.c_str(), tm * 1e6, (hi - lo) / tm * 100, lo * 1e6, r.gops,
-                      s.M == 1 ? str(int(r.gbs * 10 + 0.5) / 10.0).c_str() : "", r.x_onednn, r.x_openblas);
-          std::fflush(stdout);
-        }
-      }
+// One contender's row of shape s at t threads (dnn, blas: the oneDNN and OpenBLAS contenders of the
+// same rounds), printed at once; returned for the goals.
+Result report_row(const Shape& s, int64_t t, bool dram, const Contender& c, const Contender& dnn, const Contender& blas) {
+  const double tm = median(c.t), lo = *std::min_element(c.t.begin(), c.t.end()),
+               hi = *std::max_element(c.t.begin(), c.t.end());
+  Result r{s, int(t), dram, c.family, c.isa, c.backend, 2.0 * double(s.M * s.N * s.K) / tm * 1e-9,
+           double(c.bytes) / tm * 1e-9, &c == &dnn ? 1.0 : ratio(c, dnn), &c == &blas ? 1.0 : ratio(c, blas)};
+  std::printf("| %ld | %ld | %ld | %ld | %s | %s | %s | %s | %.1f | %.0f%% | %.1f | %.1f | %s | %.2f | %.2f |\n",
+              long(s.M), long(s.N), long(s.K), long(t), dram ? "DRAM" : "cache", c.family.c_str(), c.isa.c_str(),
+              c.backend.c_str(), tm * 1e6, (hi - lo) / tm * 100, lo * 1e6, r.gops,
+              s.M == 1 ? str(int(r.gbs * 10 + 0.5) / 10.0).c_str() : "", r.x_onednn, r.x_openblas);
+  std::fflush(stdout);
+  return r;
+}
+
+// Every contender of shape s at every thread count, weights in cache and (M = 1) in DRAM: rows printed,
+// results appended.
+void bench_shape(const KernelArgs& a, const Shape& s, std::vector<Result>* results) {
+  Weights w = make_weights(s.N, s.K);
+  std::vector<float> x(size_t(s.M * s.K)), y(size_t(s.M * s.N));
+  for (size_t i = 0; i < x.size(); i++) x[i] = rng_normal(3, 0, i);
+  std::vector<Contender> cs = make_contenders(s, w, a.isas, x.data(), y.data());
+  const Contender* dnn = nullptr;
+  const Contender* blas = nullptr;
+  for (const Contender& c : cs) {
+    if (c.backend == "onednn") dnn = &c;
+    if (c.backend == "openblas") blas = &c;
+  }
+  for (int64_t t : a.threads) {
+    set_num_threads(int(t));
+    for (bool dram : {false, true}) {
+      if (dram && (a.no_dram || s.M != 1 || (a.quick && s.N != 3072))) continue;
+      measure(cs, dram, a.dram_bytes, int(a.rounds), double(a.min_ms) * 1e-3);
+      for (const Contender& c : cs) results->push_back(report_row(s, t, dram, c, *dnn, *blas));
     }
   }
-  set_num_threads(0);
+}
 
-  // ---- the goals of the kernels issue, per native ISA and thread count: the worst shape decides ----
+// One goal of the kernels issue per native ISA and thread count: the worst value over the rows of
+// `family` that `select` keeps decides, against `need`.
+void print_goal(const KernelArgs& a, const std::vector<Result>& results, const std::string& what, const std::string& family,
+                double need, const std::function<bool(const Result&)>& select,
+                const std::function<double(const Result&)>& value) {
+  for (Isa isa : a.isas)
+    for (int64_t t : a.threads) {
+      double worst = 1e30;
+      std::string where;
+      for (const Result& r : results)
+        if (r.backend == "native" && r.isa == isa_name(isa) && r.family == family && r.threads == t && select(r) &&
+            value(r) < worst) {
+          worst = value(r);
+          where = str("(", r.s.M, ",", r.s.N, ",", r.s.K, ")");
+        }
+      if (worst == 1e30) continue;
+      std::printf("  %-46s %-11s %ld thr: %6.2f vs >= %.2f %s %s\n", what.c_str(), isa_name(isa), long(t), worst, need,
+                  worst >= need ? "MET   " : str("MISSED by ", int((1 - worst / need) * 100 + 0.5), "%").c_str(),
+                  where.c_str());
+    }
+}
+
+// The goals of the kernels issue, per native ISA and thread count: the worst shape decides.
+void print_goals(const KernelArgs& a, const std::vector<Result>& results, const std::vector<double>& bandwidth) {
   std::printf("\nGoals (worst shape per ISA and thread count; ratios from the same rounds):\n");
   auto goal = [&](const std::string& what, const std::string& family, double need, auto select, auto value) {
-    for (Isa isa : isas)
-      for (int64_t t : threads) {
-        double worst = 1e30;
-        std::string where;
-        for (const Result& r : results)
-          if (r.backend == "native" && r.isa == isa_name(isa) && r.family == family && r.threads == t && select(r) &&
-              value(r) < worst) {
-            worst = value(r);
-            where = str("(", r.s.M, ",", r.s.N, ",", r.s.K, ")");
-          }
-        if (worst == 1e30) continue;
-        std::printf("  %-46s %-11s %ld thr: %6.2f vs >= %.2f %s %s\n", what.c_str(), isa_name(isa), long(t), worst, need,
-                    worst >= need ? "MET   " : str("MISSED by ", int((1 - worst / need) * 100 + 0.5), "%").c_str(),
-                    where.c_str());
-      }
+    print_goal(a, results, what, family, need, select, value);
   };
   auto big = [](const Result& r) { return r.s.M >= 64 && !r.dram; };
   auto m1_cache = [](const Result& r) { return r.s.M == 1 && !r.dram; };
@@ -470,10 +505,23 @@ int bench_kernels(int argc, char** argv) {
   goal("gemm_q8_0 / onednn int8, M = 1, in cache", "gemm_q8_0", 4.0, m1_cache, x_dnn);
   for (const char* f : {"gemm_q4_0", "gemm_q8_0", "gemm_s8_pc"})
     goal(str(f, " / openblas sgemm, M >= 64"), f, 2.0, big, x_blas);
-  if (!no_dram)
+  if (!a.no_dram)
     for (const char* f : {"gemm_q4_0", "gemm_q8_0"})
       goal(str(f, " GB/s / read bandwidth, M = 1, DRAM"), f, 0.9, m1_dram,
            [&](const Result& r) { return r.gbs / bandwidth[size_t(r.threads)]; });
+}
+
+int bench_kernels(int argc, char** argv) {
+  KernelArgs a;
+  if (!parse_kernel_args(argc, argv, &a)) return 0;
+  std::printf("%s\n\n", machine_line().c_str());
+  exactness_report(a.isas);
+  const std::vector<double> bandwidth = print_machine_checks(a);
+  print_table_header(a);
+  std::vector<Result> results;
+  for (const Shape& s : a.shapes) bench_shape(a, s, &results);
+  set_num_threads(0);
+  print_goals(a, results, bandwidth);
   return 0;
 }
 

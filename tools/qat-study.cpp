@@ -127,174 +127,228 @@ std::string pm(const Stat& s, int digits = 4) {
   std::snprintf(buf, sizeof buf, "%.*f ± %.*f", digits, s.mean, digits, s.spread);
   return buf;
 }
+
+// The command line, and what it resolves to (schemes, seeds, the distillation suffix).
+struct Args {
+  std::string seeds_s = "1,2,3", schemes_s = "q4_0,q8_0,w8a8,w4-hard", out = "runs/study", preset = "small", data,
+              write_doc;
+  int64_t fp32_steps = 3000, qat_steps = fp32_steps * kFineTunePercent / 100, accum_ft = 1, threads = 0, windows = 0;
+  double lr = 0, lr_ft = kFineTuneLr, min_lr_ratio = 0.1;
+  std::string scale_init = "mse", distill = "none", cache_dir = "runs/cache";
+  double distill_weight = 1.0;
+  std::vector<Scheme> schemes;
+  std::vector<uint64_t> seeds;
+  std::string kd_suffix;  // "" or "-kd-<distill>-w<weight>": QAT runs with distillation get their own directories
+};
+
+// Checks the names and lists of *a and fills in its resolved fields.
+void resolve(Args* a) {
+  if (a->scale_init != "minmax" && a->scale_init != "mse")
+    throw UsageError(str("--qat-scale-init: expected minmax or mse, got '", a->scale_init, "'"));
+  if (a->distill != "none" && a->distill != "ref" && a->distill != "start")
+    throw UsageError(str("--distill: expected none, ref or start, got '", a->distill, "'"));
+  // QAT runs with distillation get their own directories, so both recipes can live under one --out.
+  char kd_buf[64];
+  std::snprintf(kd_buf, sizeof kd_buf, "-kd-%s-w%g", a->distill.c_str(), a->distill_weight);
+  a->kd_suffix = a->distill == "none" ? "" : kd_buf;
+  for (const std::string& s : split(a->schemes_s, ',')) {
+    if (s == "w4-hard") a->schemes.push_back({s, "w4", "", "w4"});
+    else a->schemes.push_back({s, s, "", s});
+    scheme_layer(a->schemes.back().qat);
+  }
+  a->seeds = parse_seeds(a->seeds_s);
+  (void)ModelConfig::preset_named(a->preset);  // validates the name before any run starts
+}
+
+// Parses argv into *a and resolves it; false after --help.
+bool parse_args(int argc, char** argv, Args* a) {
+  ArgParser p("qat-study", "Runs the QAT vs PTQ protocol of docs/RESULTS.md and prints the table (resumable: finished\n"
+                           "runs under --out are reused). Schemes: q4_0, q8_0, w8a8, w4-hard (per-channel int4 weights,\n"
+                           "embedding included, no groups: where PTQ really hurts).");
+  p.option("--seeds", &a->seeds_s, "comma-separated seeds", "LIST");
+  p.option("--schemes", &a->schemes_s, "comma-separated schemes", "LIST");
+  p.option("--preset", &a->preset, "model preset", "NAME");
+  p.option("--data", &a->data, "corpus (default: fortunes)", "PATH");
+  p.option("--fp32-steps", &a->fp32_steps, "S: FP32 pre-training steps", 1, 100000000);
+  p.option("--qat-steps", &a->qat_steps, "Q: fine-tuning steps (FP32 reference and QAT alike)", 1, 100000000);
+  p.option("--lr", &a->lr, "pre-training lr (0: the preset's)", 0.0, 10.0);
+  p.option("--min-lr-ratio", &a->min_lr_ratio,
+           "pre-training's cosine schedule ends at its lr x this (fine-tuning's at lr-ft x 0.1)", 0.0, 1.0);
+  p.option("--lr-ft", &a->lr_ft, "fine-tuning lr", 0.0, 10.0);
+  p.option("--accum-ft", &a->accum_ft, "fine-tuning micro-batches per step (batch 16 x ctx each)", 1, 65536);
+  p.option("--qat-scale-init", &a->scale_init, "initial QAT scales: minmax (the reference rule) or mse", "RULE");
+  p.option("--distill", &a->distill, "QAT with knowledge distillation from: none, ref (the continued FP32 reference) or "
+           "start (the FP32 checkpoint QAT starts from)", "TEACHER");
+  p.option("--distill-weight", &a->distill_weight, "with --distill: loss = W x KL + (1 - W) x cross-entropy", 0.0, 1.0);
+  p.option("--eval-windows", &a->windows, "validation windows (0: the whole split)", 0, 1 << 30);
+  p.option("--threads", &a->threads, "threads (0: all cores)", 0, 4096);
+  p.option("--out", &a->out, "directory for the runs", "DIR");
+  p.option("--cache-dir", &a->cache_dir, "where tokenized data is cached", "DIR");
+  p.option("--write", &a->write_doc, "replace the section between the qat-study markers of this markdown file", "FILE");
+  if (!p.parse(argc, argv)) return false;
+  resolve(a);
+  return true;
+}
+
+std::string seed_dir(const Args& a, uint64_t seed) { return a.out + "/seed" + std::to_string(seed); }
+
+// Trains (or reuses, when it finished with the study's options) the run `name` of `seed`: from scratch
+// when init is "", else fine-tuning from init. Returns its training tokens/s (0 when reused).
+double train_run(const Args& a, uint64_t seed, const std::string& name, const std::string& init, const std::string& qat,
+                 int64_t steps, double run_lr, const std::string& teacher = "") {
+  TrainOptions o;
+  o.data = a.data;
+  o.preset = a.preset;
+  o.seed = seed;
+  o.steps = steps;
+  o.lr = run_lr;
+  if (init.empty()) o.min_lr_ratio = a.min_lr_ratio;  // pre-training only
+  else o.accum = a.accum_ft;                            // fine-tuning only
+  o.init = init;
+  o.qat = qat;
+  o.qat_scale_init = a.scale_init;
+  o.distill = teacher;
+  o.distill_weight = a.distill_weight;
+  o.threads = a.threads;
+  o.out = seed_dir(a, seed) + "/" + name;
+  o.eval_every = steps;  // one evaluation (the final one)
+  o.quiet = true;
+  o.cache_dir = a.cache_dir;
+  if (reusable(o.out, o)) {
+    std::fprintf(stderr, "qat-study: %s: done already\n", o.out.c_str());
+    return 0.0;
+  }
+  std::fprintf(stderr, "qat-study: training %s (%lld steps)\n", o.out.c_str(), (long long)steps);
+  return train(o).tokens_per_s;
+}
+
+// One scheme's results over the seeds (one entry per seed).
+struct Row {
+  std::vector<double> fp32, minmax, mse, qat, step_ratio;
+  int64_t bytes = 0, f32_bytes = 0;
+};
+
+// What every loss of one seed is measured on: the val split (tokens, bytes per token id) and the context.
+struct Val {
+  std::vector<int32_t> tokens, token_bytes;
+  int64_t ctx = 0;
+};
+
+// One scheme of one seed: its QAT run, PTQ (minmax and MSE) of the FP32 reference, all evaluated on the
+// served integer path; appended to *r and to raw.
+void run_scheme(const Args& a, uint64_t seed, const Scheme& s, Transformer& ref_model, const ModelConfig& cfg,
+                const Val& val, double fp32_loss, double ref_tps, Row* r, Json& raw) {
+  const std::string dir = seed_dir(a, seed);
+  const std::string teacher = a.distill == "ref" ? dir + "/fp32-cont" : a.distill == "start" ? dir + "/fp32" : "";
+  double qat_tps = train_run(a, seed, "qat-" + s.name + a.kd_suffix, dir + "/fp32", s.qat, a.qat_steps, a.lr_ft, teacher);
+  QatConfig formats = QatConfig::make(s.ptq, s.keep, cfg.n_layers, cfg.tied);
+  QuantizedModel mm = quantized_from_ptq(ref_model, formats, "minmax");
+  QuantizedModel ms = quantized_from_ptq(ref_model, formats, "mse");
+  double l_mm = evaluate_served(decode_model(mm), val.tokens, val.token_bytes, val.ctx, a.windows).loss;
+  double l_ms = evaluate_served(decode_model(ms), val.tokens, val.token_bytes, val.ctx, a.windows).loss;
+  ModelSource q = open_model(dir + "/qat-" + s.name + a.kd_suffix);
+  QuantizedModel qm = quantized_from_qat(*q.transformer());
+  double l_q = evaluate_served(decode_model(qm), val.tokens, val.token_bytes, val.ctx, a.windows).loss;
+  r->fp32.push_back(fp32_loss);
+  r->minmax.push_back(l_mm);
+  r->mse.push_back(l_ms);
+  r->qat.push_back(l_q);
+  if (ref_tps > 0 && qat_tps > 0) r->step_ratio.push_back(ref_tps / qat_tps);
+  r->bytes = qm.storage_bytes();
+  r->f32_bytes = quantized_from_f32(ref_model).storage_bytes();
+  Json j = Json::object();
+  j.set("seed", int64_t(seed)); j.set("scheme", s.name); j.set("fp32", fp32_loss); j.set("ptq_minmax", l_mm);
+  j.set("ptq_mse", l_ms); j.set("qat", l_q); j.set("model_bytes", r->bytes);
+  raw.push(j);
+  std::fprintf(stderr, "qat-study: seed %llu %s: fp32 %.4f, ptq minmax %.4f, ptq mse %.4f, qat %.4f\n",
+               (unsigned long long)seed, s.name.c_str(), fp32_loss, l_mm, l_ms, l_q);
+}
+
+// One seed of the protocol: FP32 pre-training, the FP32 reference's continuation, then every scheme.
+void run_seed(const Args& a, uint64_t seed, std::vector<Row>& rows, Json& raw) {
+  const std::string dir = seed_dir(a, seed);
+  train_run(a, seed, "fp32", "", "", a.fp32_steps, a.lr);
+  double ref_tps = train_run(a, seed, "fp32-cont", dir + "/fp32", "", a.qat_steps, a.lr_ft);
+  set_num_threads(int(a.threads));
+  ModelSource ref = open_model(dir + "/fp32-cont");
+  Corpus corpus = load_corpus(a.data);
+  TokenizedData tokens = load_or_tokenize(corpus, *ref.tokenizer, a.cache_dir);
+  Val val{tokens.val.tokens, std::vector<int32_t>(size_t(ref.config().vocab)), ref.config().context};
+  for (int32_t id = 0; id < ref.config().vocab; id++)
+    val.token_bytes[size_t(id)] = id == ref.tokenizer->eot_id() ? 0 : int32_t(ref.tokenizer->token_bytes(id).size());
+  auto ref_model = ref.transformer();
+  double fp32_loss = evaluate(*ref_model, val.tokens, val.token_bytes, 8, val.ctx, a.windows).loss;
+  for (size_t i = 0; i < a.schemes.size(); i++)
+    run_scheme(a, seed, a.schemes[i], *ref_model, ref.config(), val, fp32_loss, ref_tps, &rows[i], raw);
+}
+
+// The paragraph above the table: the protocol as run.
+std::string protocol_text(const Args& a) {
+  return str("Preset `", a.preset, "`, FP32 pre-training ", a.fp32_steps, " steps",
+             a.min_lr_ratio == 0.1 ? std::string() : str(" (cosine to ", a.min_lr_ratio, " x its lr)"), ", then ", a.qat_steps,
+             " fine-tuning steps (lr ", a.lr_ft, a.accum_ft == 1 ? std::string() : str(", ", a.accum_ft, " micro-batches a step"),
+             ") for the FP32 reference and for QAT (scales initialised by the ", a.scale_init, " rule",
+             a.distill == "none" ? std::string("; no distillation")
+                                 : str("; distilled from ", a.distill == "ref" ? "the continued FP32 reference" : "the FP32 start",
+                                       ", loss = ", a.distill_weight, " x KL + ", 1 - a.distill_weight, " x CE"),
+             "); seeds ", a.seeds_s,
+             "; validation loss in nats/token over ", a.windows ? std::to_string(a.windows) + " windows" : std::string("the whole validation split"),
+             " (mean ± half the range over seeds). PTQ is applied to the FP32 reference; QAT is evaluated on the served integer path.\n\n");
+}
+
+// One scheme's table row: losses mean ± half-range over seeds, recovered fraction against the better
+// PTQ, QAT's gap to FP32, weight size and QAT/FP32 step-time ratio.
+std::string table_row(const std::string& name, const Row& r) {
+  std::vector<double> rec, gap;
+  for (size_t k = 0; k < r.qat.size(); k++) {
+    double ptq = std::min(r.minmax[k], r.mse[k]);
+    rec.push_back((ptq - r.qat[k]) / (ptq - r.fp32[k]));
+    gap.push_back((r.qat[k] - r.fp32[k]) / r.fp32[k] * 100);
+  }
+  Stat rs = stat(rec), gs = stat(gap), ts = stat(r.step_ratio);
+  char rec_s[64], gap_s[64], size_s[64], t_s[64];
+  std::snprintf(rec_s, sizeof rec_s, "%.0f%% ± %.0f%%", rs.mean * 100, rs.spread * 100);
+  std::snprintf(gap_s, sizeof gap_s, "%+.2f%% ± %.2f%%", gs.mean, gs.spread);
+  std::snprintf(size_s, sizeof size_s, "%.3f (%.3fx)", double(r.bytes) / (1 << 20), double(r.bytes) / double(r.f32_bytes));
+  if (r.step_ratio.empty()) std::snprintf(t_s, sizeof t_s, "-");
+  else std::snprintf(t_s, sizeof t_s, "%.2fx ± %.2f", ts.mean, ts.spread);
+  return str("| ", name, " | ", pm(stat(r.fp32)), " | ", pm(stat(r.minmax)), " | ", pm(stat(r.mse)), " | ",
+             pm(stat(r.qat)), " | ", rec_s, " | ", gap_s, " | ", size_s, " | ", t_s, " |\n");
+}
+
+// The table: val loss (nats/token), mean ± half-range over seeds.
+std::string results_table(const Args& a, const std::vector<Row>& rows) {
+  std::string md = protocol_text(a);
+  md += "| scheme | FP32 | PTQ minmax | PTQ MSE | QAT | recovered | QAT − FP32 | weights (MiB) | QAT/FP32 step time |\n";
+  md += "|---|---|---|---|---|---|---|---|---|\n";
+  for (size_t i = 0; i < a.schemes.size(); i++) md += table_row(a.schemes[i].name, rows[i]);
+  return md;
+}
+
+// Replaces the section between the qat-study markers of `path` with md (appends one when it has none).
+void write_section(const std::string& path, const std::string& md) {
+  const std::string begin = "<!-- qat-study:begin -->", end = "<!-- qat-study:end -->";
+  std::string doc = file_exists(path) ? read_file(path) : "";
+  size_t b = doc.find(begin), e = doc.find(end);
+  std::string section = begin + "\n" + md + end;
+  if (b == std::string::npos || e == std::string::npos || e < b) doc += "\n" + section + "\n";
+  else doc = doc.substr(0, b) + section + doc.substr(e + end.size());
+  write_file_atomic(path, doc);
+  std::fprintf(stderr, "qat-study: wrote the table into %s\n", path.c_str());
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   return run_main("qat-study", [&]() {
-    std::string seeds_s = "1,2,3", schemes_s = "q4_0,q8_0,w8a8,w4-hard", out = "runs/study", preset = "small", data,
-                write_doc;
-    int64_t fp32_steps = 3000, qat_steps = fp32_steps * kFineTunePercent / 100, accum_ft = 1, threads = 0, windows = 0;
-    double lr = 0, lr_ft = kFineTuneLr, min_lr_ratio = 0.1;
-    std::string scale_init = "mse", distill = "none", cache_dir = "runs/cache";
-    double distill_weight = 1.0;
-    ArgParser p("qat-study", "Runs the QAT vs PTQ protocol of docs/RESULTS.md and prints the table (resumable: finished\n"
-                             "runs under --out are reused). Schemes: q4_0, q8_0, w8a8, w4-hard (per-channel int4 weights,\n"
-                             "embedding included, no groups: where PTQ really hurts).");
-    p.option("--seeds", &seeds_s, "comma-separated seeds", "LIST");
-    p.option("--schemes", &schemes_s, "comma-separated schemes", "LIST");
-    p.option("--preset", &preset, "model preset", "NAME");
-    p.option("--data", &data, "corpus (default: fortunes)", "PATH");
-    p.option("--fp32-steps", &fp32_steps, "S: FP32 pre-training steps", 1, 100000000);
-    p.option("--qat-steps", &qat_steps, "Q: fine-tuning steps (FP32 reference and QAT alike)", 1, 100000000);
-    p.option("--lr", &lr, "pre-training lr (0: the preset's)", 0.0, 10.0);
-    p.option("--min-lr-ratio", &min_lr_ratio,
-             "pre-training's cosine schedule ends at its lr x this (fine-tuning's at lr-ft x 0.1)", 0.0, 1.0);
-    p.option("--lr-ft", &lr_ft, "fine-tuning lr", 0.0, 10.0);
-    p.option("--accum-ft", &accum_ft, "fine-tuning micro-batches per step (batch 16 x ctx each)", 1, 65536);
-    p.option("--qat-scale-init", &scale_init, "initial QAT scales: minmax (the reference rule) or mse", "RULE");
-    p.option("--distill", &distill, "QAT with knowledge distillation from: none, ref (the continued FP32 reference) or "
-             "start (the FP32 checkpoint QAT starts from)", "TEACHER");
-    p.option("--distill-weight", &distill_weight, "with --distill: loss = W x KL + (1 - W) x cross-entropy", 0.0, 1.0);
-    p.option("--eval-windows", &windows, "validation windows (0: the whole split)", 0, 1 << 30);
-    p.option("--threads", &threads, "threads (0: all cores)", 0, 4096);
-    p.option("--out", &out, "directory for the runs", "DIR");
-    p.option("--cache-dir", &cache_dir, "where tokenized data is cached", "DIR");
-    p.option("--write", &write_doc, "replace the section between the qat-study markers of this markdown file", "FILE");
-    if (!p.parse(argc, argv)) return 0;
-    if (scale_init != "minmax" && scale_init != "mse")
-      throw UsageError(str("--qat-scale-init: expected minmax or mse, got '", scale_init, "'"));
-    if (distill != "none" && distill != "ref" && distill != "start")
-      throw UsageError(str("--distill: expected none, ref or start, got '", distill, "'"));
-    // QAT runs with distillation get their own directories, so both recipes can live under one --out.
-    char kd_buf[64];
-    std::snprintf(kd_buf, sizeof kd_buf, "-kd-%s-w%g", distill.c_str(), distill_weight);
-    const std::string kd_suffix = distill == "none" ? "" : kd_buf;
-    std::vector<Scheme> schemes;
-    for (const std::string& s : split(schemes_s, ',')) {
-      if (s == "w4-hard") schemes.push_back({s, "w4", "", "w4"});
-      else schemes.push_back({s, s, "", s});
-      scheme_layer(schemes.back().qat);
-    }
-    const std::vector<uint64_t> seeds = parse_seeds(seeds_s);
-    (void)ModelConfig::preset_named(preset);  // validates the name before any run starts
-
-    struct Row { std::vector<double> fp32, minmax, mse, qat, step_ratio; int64_t bytes = 0, f32_bytes = 0; };
-    std::vector<Row> rows(schemes.size());
+    Args a;
+    if (!parse_args(argc, argv, &a)) return 0;
+    std::vector<Row> rows(a.schemes.size());
     Json raw = Json::array();
-    for (uint64_t seed : seeds) {
-      std::string dir = out + "/seed" + std::to_string(seed);
-      auto run = [&](const std::string& name, const std::string& init, const std::string& qat, int64_t steps, double run_lr,
-                     const std::string& teacher = "") {
-        TrainOptions o;
-        o.data = data;
-        o.preset = preset;
-        o.seed = seed;
-        o.steps = steps;
-        o.lr = run_lr;
-        if (init.empty()) o.min_lr_ratio = min_lr_ratio;  // pre-training only
-        else o.accum = accum_ft;                            // fine-tuning only
-        o.init = init;
-        o.qat = qat;
-        o.qat_scale_init = scale_init;
-        o.distill = teacher;
-        o.distill_weight = distill_weight;
-        o.threads = threads;
-        o.out = dir + "/" + name;
-        o.eval_every = steps;  // one evaluation (the final one)
-        o.quiet = true;
-        o.cache_dir = cache_dir;
-        if (reusable(o.out, o)) {
-          std::fprintf(stderr, "qat-study: %s: done already\n", o.out.c_str());
-          return 0.0;
-        }
-        std::fprintf(stderr, "qat-study: training %s (%lld steps)\n", o.out.c_str(), (long long)steps);
-        return train(o).tokens_per_s;
-      };
-      run("fp32", "", "", fp32_steps, lr);
-      double ref_tps = run("fp32-cont", dir + "/fp32", "", qat_steps, lr_ft);
-      set_num_threads(int(threads));
-      ModelSource ref = open_model(dir + "/fp32-cont");
-      Corpus corpus = load_corpus(data);
-      TokenizedData tokens = load_or_tokenize(corpus, *ref.tokenizer, cache_dir);
-      std::vector<int32_t> tb(size_t(ref.config().vocab));
-      for (int32_t id = 0; id < ref.config().vocab; id++)
-        tb[size_t(id)] = id == ref.tokenizer->eot_id() ? 0 : int32_t(ref.tokenizer->token_bytes(id).size());
-      auto ref_model = ref.transformer();
-      const int64_t ctx = ref.config().context;
-      double fp32_loss = evaluate(*ref_model, tokens.val.tokens, tb, 8, ctx, windows).loss;
-      for (size_t i = 0; i < schemes.size(); i++) {
-        const Scheme& s = schemes[i];
-        const std::string teacher = distill == "ref" ? dir + "/fp32-cont" : distill == "start" ? dir + "/fp32" : "";
-        double qat_tps = run("qat-" + s.name + kd_suffix, dir + "/fp32", s.qat, qat_steps, lr_ft, teacher);
-        QatConfig formats = QatConfig::make(s.ptq, s.keep, ref.config().n_layers, ref.config().tied);
-        QuantizedModel mm = quantized_from_ptq(*ref_model, formats, "minmax");
-        QuantizedModel ms = quantized_from_ptq(*ref_model, formats, "mse");
-        double l_mm = evaluate_served(decode_model(mm), tokens.val.tokens, tb, ctx, windows).loss;
-        double l_ms = evaluate_served(decode_model(ms), tokens.val.tokens, tb, ctx, windows).loss;
-        ModelSource q = open_model(dir + "/qat-" + s.name + kd_suffix);
-        QuantizedModel qm = quantized_from_qat(*q.transformer());
-        double l_q = evaluate_served(decode_model(qm), tokens.val.tokens, tb, ctx, windows).loss;
-        Row& r = rows[i];
-        r.fp32.push_back(fp32_loss);
-        r.minmax.push_back(l_mm);
-        r.mse.push_back(l_ms);
-        r.qat.push_back(l_q);
-        if (ref_tps > 0 && qat_tps > 0) r.step_ratio.push_back(ref_tps / qat_tps);
-        r.bytes = qm.storage_bytes();
-        r.f32_bytes = quantized_from_f32(*ref_model).storage_bytes();
-        Json j = Json::object();
-        j.set("seed", int64_t(seed)); j.set("scheme", s.name); j.set("fp32", fp32_loss); j.set("ptq_minmax", l_mm);
-        j.set("ptq_mse", l_ms); j.set("qat", l_q); j.set("model_bytes", r.bytes);
-        raw.push(j);
-        std::fprintf(stderr, "qat-study: seed %llu %s: fp32 %.4f, ptq minmax %.4f, ptq mse %.4f, qat %.4f\n",
-                     (unsigned long long)seed, s.name.c_str(), fp32_loss, l_mm, l_ms, l_q);
-      }
-    }
-    write_file_atomic(out + "/results" + kd_suffix + ".json", raw.dump(1) + "\n");
-
-    // The table: val loss (nats/token), mean ± half-range over seeds.
-    std::string md;
-    md += str("Preset `", preset, "`, FP32 pre-training ", fp32_steps, " steps",
-              min_lr_ratio == 0.1 ? std::string() : str(" (cosine to ", min_lr_ratio, " x its lr)"), ", then ", qat_steps,
-              " fine-tuning steps (lr ", lr_ft, accum_ft == 1 ? std::string() : str(", ", accum_ft, " micro-batches a step"),
-              ") for the FP32 reference and for QAT (scales initialised by the ", scale_init, " rule",
-              distill == "none" ? std::string("; no distillation")
-                                : str("; distilled from ", distill == "ref" ? "the continued FP32 reference" : "the FP32 start",
-                                      ", loss = ", distill_weight, " x KL + ", 1 - distill_weight, " x CE"),
-              "); seeds ", seeds_s,
-              "; validation loss in nats/token over ", windows ? std::to_string(windows) + " windows" : std::string("the whole validation split"),
-              " (mean ± half the range over seeds). PTQ is applied to the FP32 reference; QAT is evaluated on the served integer path.\n\n");
-    md += "| scheme | FP32 | PTQ minmax | PTQ MSE | QAT | recovered | QAT − FP32 | weights (MiB) | QAT/FP32 step time |\n";
-    md += "|---|---|---|---|---|---|---|---|---|\n";
-    for (size_t i = 0; i < schemes.size(); i++) {
-      const Row& r = rows[i];
-      std::vector<double> rec, gap;
-      for (size_t k = 0; k < r.qat.size(); k++) {
-        double ptq = std::min(r.minmax[k], r.mse[k]);
-        rec.push_back((ptq - r.qat[k]) / (ptq - r.fp32[k]));
-        gap.push_back((r.qat[k] - r.fp32[k]) / r.fp32[k] * 100);
-      }
-      Stat rs = stat(rec), gs = stat(gap), ts = stat(r.step_ratio);
-      char rec_s[64], gap_s[64], size_s[64], t_s[64];
-      std::snprintf(rec_s, sizeof rec_s, "%.0f%% ± %.0f%%", rs.mean * 100, rs.spread * 100);
-      std::snprintf(gap_s, sizeof gap_s, "%+.2f%% ± %.2f%%", gs.mean, gs.spread);
-      std::snprintf(size_s, sizeof size_s, "%.3f (%.3fx)", double(r.bytes) / (1 << 20), double(r.bytes) / double(r.f32_bytes));
-      if (r.step_ratio.empty()) std::snprintf(t_s, sizeof t_s, "-");
-      else std::snprintf(t_s, sizeof t_s, "%.2fx ± %.2f", ts.mean, ts.spread);
-      md += str("| ", schemes[i].name, " | ", pm(stat(r.fp32)), " | ", pm(stat(r.minmax)), " | ", pm(stat(r.mse)), " | ",
-                pm(stat(r.qat)), " | ", rec_s, " | ", gap_s, " | ", size_s, " | ", t_s, " |\n");
-    }
+    for (uint64_t seed : a.seeds) run_seed(a, seed, rows, raw);
+    write_file_atomic(a.out + "/results" + a.kd_suffix + ".json", raw.dump(1) + "\n");
+    const std::string md = results_table(a, rows);
     std::printf("%s", md.c_str());
-    if (!write_doc.empty()) {
-      const std::string begin = "<!-- qat-study:begin -->", end = "<!-- qat-study:end -->";
-      std::string doc = file_exists(write_doc) ? read_file(write_doc) : "";
-      size_t b = doc.find(begin), e = doc.find(end);
-      std::string section = begin + "\n" + md + end;
-      if (b == std::string::npos || e == std::string::npos || e < b) doc += "\n" + section + "\n";
-      else doc = doc.substr(0, b) + section + doc.substr(e + end.size());
-      write_file_atomic(write_doc, doc);
-      std::fprintf(stderr, "qat-study: wrote the table into %s\n", write_doc.c_str());
-    }
+    if (!a.write_doc.empty()) write_section(a.write_doc, md);
     return 0;
   });
 }

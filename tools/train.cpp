@@ -18,94 +18,116 @@ static std::string default_out(const TrainOptions& o) {
   return start + "-" + (o.qat.empty() || o.qat == "f32" ? std::string("ft") : o.qat);
 }
 
+// A numeric option whose range is trainer.h's table (the table also checks a resumed state.json).
+static void int_opt(ArgParser& p, const char* flag, int64_t* dest, const char* help) {
+  const IntRange& r = int_range(flag);
+  p.option(flag, dest, help, r.lo, r.hi);
+}
+static void real_opt(ArgParser& p, const char* flag, double* dest, const char* help) {
+  const RealRange& r = real_range(flag);
+  p.option(flag, dest, help, r.lo, r.hi);
+}
+
+// The options of the run itself: data, model, schedule, output, cadence. --seed is an int64 option
+// written to *seed (TrainOptions holds a uint64).
+static void declare_run_options(ArgParser& p, TrainOptions* o, int64_t* seed) {
+  p.option("--data", &o->data, "UTF-8 text file or directory to train on (default: /usr/share/games/fortunes)", "PATH");
+  p.option("--preset", &o->preset, "model size: tiny, small or base", "NAME");
+  int_opt(p, "--steps", &o->steps, "optimizer steps (0: the preset's default: tiny 200, small 1000, base 4000; "
+                                   "with --init: 20% of the start's steps)");
+  int_opt(p, "--batch", &o->batch, "sequences per micro-batch");
+  int_opt(p, "--ctx", &o->ctx, "tokens per sequence (0: the preset's context)");
+  int_opt(p, "--accum", &o->accum, "micro-batches per optimizer step (gradient accumulation)");
+  real_opt(p, "--lr", &o->lr, "peak learning rate (0: the preset's default; with --init: 2e-4)");
+  real_opt(p, "--min-lr-ratio", &o->min_lr_ratio, "the cosine schedule ends at lr x this");
+  int_opt(p, "--warmup", &o->warmup, "warmup steps (-1: 5% of the steps)");
+  real_opt(p, "--weight-decay", &o->weight_decay, "AdamW weight decay (not on norms and embeddings)");
+  real_opt(p, "--clip", &o->clip, "gradient-norm clip (0: off)");
+  p.option("--out", &o->out, "checkpoint directory (default: runs/<preset>; with --init: <CKPT>-<qat scheme or ft>)",
+           "DIR");
+  p.flag("--resume", &o->resume, "continue the run in --out bit-identically (its saved options apply)");
+  p.option("--init", &o->init, "initialise the weights from this checkpoint (fine-tuning, QAT from FP32)", "CKPT");
+  p.option("--threads", &o->threads, "threads (0: all cores)", 0, 4096);
+  int_opt(p, "--seed", seed, "random seed (weights, data order)");
+  int_opt(p, "--eval-every", &o->eval_every, "evaluate every N steps (0: 10 times per run)");
+  int_opt(p, "--eval-windows", &o->eval_windows, "validation windows per periodic evaluation (the final one uses all)");
+  int_opt(p, "--save-every", &o->save_every, "checkpoint every N steps (0: at every evaluation)");
+  int_opt(p, "--vocab", &o->vocab, "BPE vocabulary size for a new tokenizer");
+  p.option("--cache-dir", &o->cache_dir, "where tokenized data is cached (not saved: also on --resume)", "DIR");
+  int_opt(p, "--max-nonfinite", &o->max_nonfinite, "abort after this many non-finite steps in a row");
+}
+
+// The QAT and distillation options, then what the run reports (progress, plot, profile). --no-plot is
+// written to *no_plot (TrainOptions holds its opposite, plot).
+static void declare_qat_and_report_options(ArgParser& p, TrainOptions* o, bool* no_plot) {
+  p.option("--qat", &o->qat, "quantization-aware training scheme: q4_0, q8_0, w8a8, w4, w8", "SCHEME");
+  p.option("--qat-keep", &o->qat_keep, "per-layer formats: embed, lm_head, q..down, attn, mlp, layers.N[.kind], "
+                                       "each alone (f32) or =SCHEME, comma-separated, e.g. lm_head=q8_0,layers.0=f32", "LIST");
+  p.option("--qat-scale-init", &o->qat_scale_init, "initial QAT scales: minmax (ggml rule) or mse", "M");
+  p.flag("--qat-freeze-scales", &o->qat_freeze_scales, "keep the QAT scales at their initial values");
+  p.flag("--qat-identity-ste", &o->qat_identity_ste, "straight-through gradient also for clipped weights");
+  real_opt(p, "--qat-scale-lr", &o->qat_scale_lr, "learning-rate multiplier of the QAT scales (steps in log space)");
+  real_opt(p, "--qat-dampen", &o->qat_dampen, "oscillation dampening: after each step, latent weights inside the clip "
+           "range move lr x X of the way to their quantized values (0: off)");
+  real_opt(p, "--qat-noise", &o->qat_noise, "Quant-Noise: QAT fake-quantizes a random fraction of the weights, P at the "
+           "first step rising linearly to all of them at mid-run (1: off, plain QAT)");
+  p.option("--distill", &o->distill, "knowledge distillation from this teacher checkpoint (same tokenizer), "
+           "e.g. the FP32 model for QAT", "CKPT");
+  real_opt(p, "--distill-weight", &o->distill_weight, "loss = W x KL(teacher || model) + (1 - W) x cross-entropy");
+  p.flag("--quiet", &o->quiet, "no progress output");
+  p.flag("--no-plot", no_plot, "do not draw loss.png");
+  p.flag("--profile", &o->profile, "print a per-op table at the end: ms per step, GFLOP/s, % of roofline");
+  p.option("--profile-json", &o->profile_json, "write a Chrome trace of the steps (open in Perfetto)", "FILE");
+  p.epilog("Ctrl-C saves a checkpoint and exits with status 130; continue with --resume --out DIR.");
+}
+
+// --resume: the run continues with the options saved in o.out's state.json; only where it is written,
+// how long it runs, threads, reporting and cadence may change on the command line (o holds them).
+static TrainOptions resumed_options(const ArgParser& p, const TrainOptions& o) {
+  if (p.given("--init")) throw UsageError("--resume and --init exclude each other");
+  TrainOptions saved = saved_options(o.out);
+  for (const char* f : {"--preset", "--data", "--batch", "--ctx", "--accum", "--lr", "--min-lr-ratio", "--warmup",
+                        "--weight-decay", "--clip", "--seed", "--vocab", "--qat", "--qat-keep", "--qat-scale-init",
+                        "--qat-freeze-scales", "--qat-identity-ste", "--qat-scale-lr", "--qat-dampen", "--qat-noise",
+                        "--distill", "--distill-weight"})
+    if (p.given(f)) throw UsageError(str(f, " cannot change on --resume (the run continues with its saved options)"));
+  saved.out = o.out;
+  saved.resume = true;
+  if (p.given("--steps")) saved.steps = o.steps;
+  saved.threads = o.threads;
+  saved.quiet = o.quiet;
+  saved.plot = o.plot;
+  saved.profile = o.profile;
+  saved.profile_json = o.profile_json;
+  if (p.given("--eval-every")) saved.eval_every = o.eval_every;
+  if (p.given("--eval-windows")) saved.eval_windows = o.eval_windows;
+  if (p.given("--save-every")) saved.save_every = o.save_every;
+  if (p.given("--max-nonfinite")) saved.max_nonfinite = o.max_nonfinite;
+  saved.cache_dir = o.cache_dir;  // never taken from state.json (see TrainOptions::from_json)
+  return saved;
+}
+
+// Parses argv into *o (with --resume: the saved run's options); false after --help.
+static bool parse_args(int argc, char** argv, TrainOptions* o) {
+  int64_t seed = int64_t(o->seed);
+  bool no_plot = false;
+  ArgParser p("train", "Trains a Llama-style decoder on text (default: the fortunes corpus) and writes a checkpoint\n"
+                       "directory (model.safetensors, config.json, tokenizer.json, optimizer state, metrics.jsonl,\n"
+                       "loss.png). Progress goes to stderr; the final line (stdout) says what was measured.");
+  declare_run_options(p, o, &seed);
+  declare_qat_and_report_options(p, o, &no_plot);
+  if (!p.parse(argc, argv)) return false;
+  o->plot = !no_plot;
+  o->seed = uint64_t(seed);
+  if (!p.given("--out")) o->out = default_out(*o);
+  if (o->resume) *o = resumed_options(p, *o);
+  return true;
+}
+
 int main(int argc, char** argv) {
   return run_main("train", [&]() {
     TrainOptions o;
-    int64_t seed = int64_t(o.seed);
-    ArgParser p("train", "Trains a Llama-style decoder on text (default: the fortunes corpus) and writes a checkpoint\n"
-                         "directory (model.safetensors, config.json, tokenizer.json, optimizer state, metrics.jsonl,\n"
-                         "loss.png). Progress goes to stderr; the final line (stdout) says what was measured.");
-    p.option("--data", &o.data, "UTF-8 text file or directory to train on (default: /usr/share/games/fortunes)", "PATH");
-    p.option("--preset", &o.preset, "model size: tiny, small or base", "NAME");
-    // Numeric options take their ranges from trainer.h's table, which also checks a resumed state.json.
-    auto int_opt = [&](const char* flag, int64_t* dest, const char* help) {
-      const IntRange& r = int_range(flag);
-      p.option(flag, dest, help, r.lo, r.hi);
-    };
-    auto real_opt = [&](const char* flag, double* dest, const char* help) {
-      const RealRange& r = real_range(flag);
-      p.option(flag, dest, help, r.lo, r.hi);
-    };
-    int_opt("--steps", &o.steps, "optimizer steps (0: the preset's default: tiny 200, small 1000, base 4000; "
-                                 "with --init: 20% of the start's steps)");
-    int_opt("--batch", &o.batch, "sequences per micro-batch");
-    int_opt("--ctx", &o.ctx, "tokens per sequence (0: the preset's context)");
-    int_opt("--accum", &o.accum, "micro-batches per optimizer step (gradient accumulation)");
-    real_opt("--lr", &o.lr, "peak learning rate (0: the preset's default; with --init: 2e-4)");
-    real_opt("--min-lr-ratio", &o.min_lr_ratio, "the cosine schedule ends at lr x this");
-    int_opt("--warmup", &o.warmup, "warmup steps (-1: 5% of the steps)");
-    real_opt("--weight-decay", &o.weight_decay, "AdamW weight decay (not on norms and embeddings)");
-    real_opt("--clip", &o.clip, "gradient-norm clip (0: off)");
-    p.option("--out", &o.out, "checkpoint directory (default: runs/<preset>; with --init: <CKPT>-<qat scheme or ft>)",
-             "DIR");
-    p.flag("--resume", &o.resume, "continue the run in --out bit-identically (its saved options apply)");
-    p.option("--init", &o.init, "initialise the weights from this checkpoint (fine-tuning, QAT from FP32)", "CKPT");
-    p.option("--threads", &o.threads, "threads (0: all cores)", 0, 4096);
-    int_opt("--seed", &seed, "random seed (weights, data order)");
-    int_opt("--eval-every", &o.eval_every, "evaluate every N steps (0: 10 times per run)");
-    int_opt("--eval-windows", &o.eval_windows, "validation windows per periodic evaluation (the final one uses all)");
-    int_opt("--save-every", &o.save_every, "checkpoint every N steps (0: at every evaluation)");
-    int_opt("--vocab", &o.vocab, "BPE vocabulary size for a new tokenizer");
-    p.option("--cache-dir", &o.cache_dir, "where tokenized data is cached (not saved: also on --resume)", "DIR");
-    int_opt("--max-nonfinite", &o.max_nonfinite, "abort after this many non-finite steps in a row");
-    p.option("--qat", &o.qat, "quantization-aware training scheme: q4_0, q8_0, w8a8, w4, w8", "SCHEME");
-    p.option("--qat-keep", &o.qat_keep, "per-layer formats: embed, lm_head, q..down, attn, mlp, layers.N[.kind], "
-                                        "each alone (f32) or =SCHEME, comma-separated, e.g. lm_head=q8_0,layers.0=f32", "LIST");
-    p.option("--qat-scale-init", &o.qat_scale_init, "initial QAT scales: minmax (ggml rule) or mse", "M");
-    p.flag("--qat-freeze-scales", &o.qat_freeze_scales, "keep the QAT scales at their initial values");
-    p.flag("--qat-identity-ste", &o.qat_identity_ste, "straight-through gradient also for clipped weights");
-    real_opt("--qat-scale-lr", &o.qat_scale_lr, "learning-rate multiplier of the QAT scales (steps in log space)");
-    real_opt("--qat-dampen", &o.qat_dampen, "oscillation dampening: after each step, latent weights inside the clip "
-             "range move lr x X of the way to their quantized values (0: off)");
-    real_opt("--qat-noise", &o.qat_noise, "Quant-Noise: QAT fake-quantizes a random fraction of the weights, P at the "
-             "first step rising linearly to all of them at mid-run (1: off, plain QAT)");
-    p.option("--distill", &o.distill, "knowledge distillation from this teacher checkpoint (same tokenizer), "
-             "e.g. the FP32 model for QAT", "CKPT");
-    real_opt("--distill-weight", &o.distill_weight, "loss = W x KL(teacher || model) + (1 - W) x cross-entropy");
-    p.flag("--quiet", &o.quiet, "no progress output");
-    bool no_plot = false;
-    p.flag("--no-plot", &no_plot, "do not draw loss.png");
-    p.flag("--profile", &o.profile, "print a per-op table at the end: ms per step, GFLOP/s, % of roofline");
-    p.option("--profile-json", &o.profile_json, "write a Chrome trace of the steps (open in Perfetto)", "FILE");
-    p.epilog("Ctrl-C saves a checkpoint and exits with status 130; continue with --resume --out DIR.");
-    if (!p.parse(argc, argv)) return 0;
-    o.plot = !no_plot;
-    o.seed = uint64_t(seed);
-    if (!p.given("--out")) o.out = default_out(o);
-    if (o.resume) {
-      if (p.given("--init")) throw UsageError("--resume and --init exclude each other");
-      // The run continues with its saved options; only these may change on the command line.
-      TrainOptions saved = saved_options(o.out);
-      for (const char* f : {"--preset", "--data", "--batch", "--ctx", "--accum", "--lr", "--min-lr-ratio", "--warmup",
-                            "--weight-decay", "--clip", "--seed", "--vocab", "--qat", "--qat-keep", "--qat-scale-init",
-                            "--qat-freeze-scales", "--qat-identity-ste", "--qat-scale-lr", "--qat-dampen", "--qat-noise",
-                            "--distill", "--distill-weight"})
-        if (p.given(f)) throw UsageError(str(f, " cannot change on --resume (the run continues with its saved options)"));
-      saved.out = o.out;
-      saved.resume = true;
-      if (p.given("--steps")) saved.steps = o.steps;
-      saved.threads = o.threads;
-      saved.quiet = o.quiet;
-      saved.plot = o.plot;
-      saved.profile = o.profile;
-      saved.profile_json = o.profile_json;
-      if (p.given("--eval-every")) saved.eval_every = o.eval_every;
-      if (p.given("--eval-windows")) saved.eval_windows = o.eval_windows;
-      if (p.given("--save-every")) saved.save_every = o.save_every;
-      if (p.given("--max-nonfinite")) saved.max_nonfinite = o.max_nonfinite;
-      saved.cache_dir = o.cache_dir;  // never taken from state.json (see TrainOptions::from_json)
-      o = saved;
-    }
+    if (!parse_args(argc, argv, &o)) return 0;
     TrainSummary s = train(o);
     return s.interrupted ? 130 : 0;
   });
