@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "models/train/trainer.h"
+#include "src/quant/scheme.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"
 
@@ -58,7 +59,7 @@ int main(int argc, char** argv) {
     int_opt("--vocab", &o.vocab, "BPE vocabulary size for a new tokenizer");
     p.option("--cache-dir", &o.cache_dir, "where tokenized data is cached (not saved: also on --resume)", "DIR");
     int_opt("--max-nonfinite", &o.max_nonfinite, "abort after this many non-finite steps in a row");
-    p.option("--qat", &o.qat, "quantization-aware training scheme: q4_0, q8_0, w8a8, w4, w8", "SCHEME");
+    p.option("--qat", &o.qat, "quantization-aware training scheme: " + scheme_names(SchemeSet::quantized), "SCHEME");
     p.option("--qat-keep", &o.qat_keep, "per-layer formats: embed, lm_head, q..down, attn, mlp, layers.N[.kind], "
                                         "each alone (f32) or =SCHEME, comma-separated, e.g. lm_head=q8_0,layers.0=f32", "LIST");
     p.option("--qat-scale-init", &o.qat_scale_init, "initial QAT scales: minmax (ggml rule) or mse", "M");
