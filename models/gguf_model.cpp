@@ -2,22 +2,23 @@
 // `llama` architecture (src/llama-arch.cpp) and its loader (src/llama-model-loader.cpp, llama-vocab.cpp).
 #include "models/gguf_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "src/core/dtype.h"
 #include "src/io/file.h"
+#include "src/util/cli.h"
 #include "kernels/ref/quant.h"
 
 namespace qat {
 
 namespace {
 
-// llama.cpp file types (llama_ftype): what general.file_type announces for the bulk of the weights.
+// llama.cpp's file type (llama_ftype, a column of kSchemes): what general.file_type announces for the bulk of the weights.
 uint32_t file_type(const std::string& scheme) {
-  if (scheme == "q4_0") return 2;   // LLAMA_FTYPE_MOSTLY_Q4_0
-  if (scheme == "q8_0" || scheme == "w8a8") return 7;  // LLAMA_FTYPE_MOSTLY_Q8_0
-  return 0;                         // LLAMA_FTYPE_ALL_F32
+  const SchemeInfo* s = find_scheme(scheme);
+  return s ? s->llama_ftype : 0;  // LLAMA_FTYPE_ALL_F32
 }
 
 // One weight as GGUF tensor bytes: F32, Q4_0 or Q8_0 (per-channel int8 as Q8_0 blocks repeating the row's scale).
@@ -26,30 +27,28 @@ void add_weight(GgufWriter& w, const std::string& name, const ServedWeight& s) {
   const int64_t n = s.N * s.K;
   const WeightFormat& fmt = s.q.format();
   if (!fmt.gguf)
-    throw UsageError(str("--to-gguf: ", s.name, " is ", s.q.name(),
-                         ", a weight-only training format that is not served (export q4_0, q8_0, w8a8 or f32)"));
-  switch (s.q.w) {
-    case WQuant::none:
-      w.add_tensor(name, s.f32);
-      return;
-    case WQuant::q4_0: {
-      std::string bytes(size_t(n / 32) * sizeof(BlockQ4_0), '\0');
-      q4_0_from_codes(s.codes.data(), s.scales.data(), n, reinterpret_cast<BlockQ4_0*>(bytes.data()));
-      w.add_tensor(name, fmt.ggml, ne, std::move(bytes));
-      return;
-    }
-    case WQuant::q8_0:
-    case WQuant::int8_pc: {
-      std::vector<float> d(static_cast<size_t>(n / 32));
-      for (int64_t b = 0; b < n / 32; b++) d[size_t(b)] = s.q.w == WQuant::q8_0 ? s.scales[size_t(b)] : s.scales[size_t(b * 32 / s.K)];
-      std::string bytes(size_t(n / 32) * sizeof(BlockQ8_0), '\0');
-      q8_0_from_codes(s.codes.data(), d.data(), n, reinterpret_cast<BlockQ8_0*>(bytes.data()));
-      w.add_tensor(name, fmt.ggml, ne, std::move(bytes));
-      return;
-    }
-    case WQuant::int4_pc:  // not in GGUF (refused above)
-      break;
+    throw UsageError(str("--to-gguf: ", s.name, " is ", s.q.name(), ", a weight-only training format that is not served (export ",
+                         scheme_names(SchemeSet::exported), ")"));
+  if (!s.q.quantized()) {
+    w.add_tensor(name, s.f32);
+    return;
   }
+  std::string bytes(size_t(stored_bytes(s.q.w, s.N, s.K)), '\0');
+  const int64_t block = ggml_type_info(uint32_t(fmt.ggml))->block_elems, blocks = n / block;
+  switch (fmt.ggml) {
+    case GgmlType::Q4_0:
+      q4_0_from_codes(s.codes.data(), s.scales.data(), n, reinterpret_cast<BlockQ4_0*>(bytes.data()));
+      break;
+    case GgmlType::Q8_0: {  // block b's scale: its own (group 32) or its row's (group K)
+      std::vector<float> d(static_cast<size_t>(blocks));
+      for (int64_t b = 0; b < blocks; b++) d[size_t(b)] = s.scales[size_t(b * block / s.q.group(s.K))];
+      q8_0_from_codes(s.codes.data(), d.data(), n, reinterpret_cast<BlockQ8_0*>(bytes.data()));
+      break;
+    }
+    default:
+      fail("--to-gguf: ", s.name, ": no block encoder for ", ggml_type_info(uint32_t(fmt.ggml))->name);
+  }
+  w.add_tensor(name, fmt.ggml, ne, std::move(bytes));
 }
 
 // Weights, norms and scales must be finite (issue 8): one NaN or inf would reach every logit.
@@ -59,55 +58,71 @@ void require_finite(const GgufFile& f, const std::string& name, const float* p, 
       fail(f.path, ": tensor '", name, "' holds a non-finite ", what, " (", p[i], " at index ", i, ")");
 }
 
-// The inverse of add_weight: codes + scales (or f32) from a GGUF tensor, expected shape (N, K).
+// The GGUF types a served weight is read from, for the refusal: "F32, Q4_0 and Q8_0".
+std::string gguf_weight_types() {
+  std::vector<std::string> names;
+  for (const WeightFormat& fmt : kWeightFormats) {
+    const std::string name = ggml_type_info(uint32_t(fmt.ggml))->name;
+    if (fmt.gguf && std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  return list_text(names, "and");
+}
+
+// A block tensor's codes (n) and one scale per block (n / 32) as stored.
+void decode_blocks(const GgufFile& f, const std::string& name, const GgufTensorInfo& t, const LayerQuant& q, int64_t n,
+                   std::vector<int8_t>* codes, std::vector<float>* d) {
+  codes->resize(size_t(n));
+  d->resize(size_t(n / ggml_type_info(uint32_t(t.type))->block_elems));
+  if (t.type == GgmlType::Q4_0) q4_0_to_codes(reinterpret_cast<const BlockQ4_0*>(t.data), n, codes->data(), d->data());
+  else if (t.type == GgmlType::Q8_0) q8_0_to_codes(reinterpret_cast<const BlockQ8_0*>(t.data), n, codes->data(), d->data());
+  else fail(f.path, ": tensor '", name, "': no block decoder for ", ggml_type_info(uint32_t(t.type))->name);
+  require_finite(f, name, d->data(), int64_t(d->size()), "block scale");
+  for (int64_t c : *codes)
+    QAT_CHECK(c >= q.code_min() && c <= q.code_max(), f.path, ": tensor '", name, "' holds the code ", c, " (qat's ",
+              q.name(), " codes are in [", q.code_min(), ", ", q.code_max(), "])");
+}
+
+// Per-channel scales (N) from block scales d (N * K / 32): every block of a row must carry its row's scale.
+std::vector<float> row_scales(const GgufFile& f, const std::string& name, const LayerQuant& q, const std::vector<float>& d,
+                              int64_t N) {
+  const int64_t per_row = int64_t(d.size()) / N;
+  std::vector<float> scales(static_cast<size_t>(N));
+  for (int64_t r = 0; r < N; r++) {
+    scales[size_t(r)] = d[size_t(r * per_row)];
+    for (int64_t b = 0; b < per_row; b++)
+      QAT_CHECK(d[size_t(r * per_row + b)] == scales[size_t(r)], f.path, ": tensor '", name, "' is marked ", q.name(),
+                " but row ", r, " has more than one scale");
+  }
+  return scales;
+}
+
+// The inverse of add_weight: codes + scales (or f32) from a GGUF tensor, expected shape (N, K). Its
+// scheme: kSchemes' row for the tensor type and its qat.tensor_formats entry `hint`.
 ServedWeight read_weight(const GgufFile& f, const std::string& gguf_name, const std::string& hf_name, int64_t N,
-                         int64_t K, const std::string& scheme_hint) {
+                         int64_t K, const std::string& hint) {
   const GgufTensorInfo& t = f.tensor(gguf_name);
   if (t.shape() != Shape{N, K})
     fail(f.path, ": tensor '", gguf_name, "' has shape ", shape_str(t.shape()), ", the config expects ", shape_str(Shape{N, K}));
+  const SchemeInfo* scheme = scheme_read_from_gguf(t.type, hint);
+  if (!scheme)
+    fail(f.path, ": tensor '", gguf_name, "' is ", ggml_type_info(uint32_t(t.type))->name, "; qat serves ",
+         gguf_weight_types(), " weights");
   ServedWeight s;
   s.name = hf_name;
   s.N = N;
   s.K = K;
+  s.q = {scheme->w, scheme->a};
   const int64_t n = N * K;
-  switch (t.type) {
-    case GgmlType::F32:
-      s.f32 = Tensor::empty({N, K});
-      std::memcpy(s.f32.f32(), t.data, size_t(n) * 4);
-      require_finite(f, gguf_name, s.f32.f32(), n, "weight");
-      return s;
-    case GgmlType::Q4_0:
-      s.q = scheme_layer("q4_0");
-      s.codes.resize(size_t(n));
-      s.scales.resize(size_t(n / 32));
-      q4_0_to_codes(reinterpret_cast<const BlockQ4_0*>(t.data), n, s.codes.data(), s.scales.data());
-      require_finite(f, gguf_name, s.scales.data(), n / 32, "block scale");
-      return s;
-    case GgmlType::Q8_0: {
-      s.codes.resize(size_t(n));
-      std::vector<float> d(static_cast<size_t>(n / 32));
-      q8_0_to_codes(reinterpret_cast<const BlockQ8_0*>(t.data), n, s.codes.data(), d.data());
-      require_finite(f, gguf_name, d.data(), n / 32, "block scale");
-      for (int64_t c : s.codes) QAT_CHECK(c >= -127, f.path, ": tensor '", gguf_name, "' holds the code -128 (qat codes are symmetric)");
-      if (scheme_hint == "w8a8") {  // per-channel: every block of a row must carry the same scale
-        s.q = scheme_layer("w8a8");
-        s.scales.resize(size_t(N));
-        for (int64_t r = 0; r < N; r++) {
-          s.scales[size_t(r)] = d[size_t(r * K / 32)];
-          for (int64_t b = 0; b < K / 32; b++)
-            QAT_CHECK(d[size_t(r * K / 32 + b)] == s.scales[size_t(r)], f.path, ": tensor '", gguf_name,
-                      "' is marked w8a8 but row ", r, " has more than one scale");
-        }
-      } else {
-        s.q = scheme_layer("q8_0");
-        s.scales = std::move(d);
-      }
-      return s;
-    }
-    default:
-      fail(f.path, ": tensor '", gguf_name, "' is ", ggml_type_info(uint32_t(t.type))->name,
-           "; qat serves F32, Q4_0 and Q8_0 weights");
+  if (!s.q.quantized()) {
+    s.f32 = Tensor::empty({N, K});
+    std::memcpy(s.f32.f32(), t.data, size_t(n) * 4);
+    require_finite(f, gguf_name, s.f32.f32(), n, "weight");
+    return s;
   }
+  std::vector<float> d;
+  decode_blocks(f, gguf_name, t, s.q, n, &s.codes, &d);
+  s.scales = s.q.format().group > 0 ? std::move(d) : row_scales(f, gguf_name, s.q, d, N);
+  return s;
 }
 
 Tensor read_norm(const GgufFile& f, const std::string& name, int64_t C) {

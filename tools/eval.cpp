@@ -16,6 +16,7 @@
 #include "src/core/parallel.h"
 #include "src/io/file.h"
 #include "models/train/evaluate.h"
+#include "src/quant/scheme.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"
 
@@ -143,7 +144,7 @@ bool parse_args(int argc, char** argv, Args* a) {
   p.option("--data", &a->data, "corpus whose validation split is used (default: the one the checkpoint was trained on; "
                                "for a model that records none, the fortunes corpus)", "PATH");
   p.option("--scheme", &a->scheme, "a QAT checkpoint under its scheme (the default) or f32 (its latent weights)", "S");
-  p.option("--ptq", &a->ptq, "post-training quantization first: SCHEME[:minmax|:mse]", "S[:M]");
+  p.option("--ptq", &a->ptq, "post-training quantization first: SCHEME[:minmax|:mse], SCHEME one of " + scheme_names(SchemeSet::all), "S[:M]");
   p.option("--keep", &a->keep, "with --ptq or --sensitivity: per-layer overrides (as train --qat-keep)", "LIST");
   p.option("--sensitivity", &a->sensitivity, "quantize one layer at a time with SCHEME[:M] and report the loss increase", "S[:M]");
   p.option("--windows", &a->windows, "validation windows to evaluate (0: all; --sensitivity default 64)", 0, 1 << 30);

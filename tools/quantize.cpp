@@ -9,6 +9,7 @@
 #include "models/model_source.h"
 #include "src/core/parallel.h"
 #include "src/quant/fake_quant.h"
+#include "src/quant/scheme.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"
 
@@ -23,7 +24,7 @@ int main(int argc, char** argv) {
                             "  FP32 checkpoint: post-training quantization with --ptq minmax (ggml's rule) or mse\n"
                             "Prints each weight's format and SQNR, and the file size against f32.");
     p.option("--model", &model_path, "checkpoint directory", "DIR");
-    p.option("--scheme", &scheme, "q4_0, q8_0, w8a8 or f32 (default: a QAT checkpoint's own scheme, else q4_0)", "S");
+    p.option("--scheme", &scheme, scheme_names(SchemeSet::exported) + " (default: a QAT checkpoint's own scheme, else q4_0)", "S");
     p.option("--ptq", &ptq, "FP32 checkpoints: minmax (ggml rule) or mse (MSE-optimal clipping)", "M");
     p.option("--keep", &keep, "FP32 checkpoints: per-layer overrides (as train --qat-keep)", "LIST");
     p.option("--to-gguf", &out, "output file", "FILE.gguf");

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "models/train/trainer.h"
+#include "src/quant/scheme.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"
 
@@ -60,7 +61,7 @@ static void declare_run_options(ArgParser& p, TrainOptions* o, int64_t* seed) {
 // The QAT and distillation options, then what the run reports (progress, plot, profile). --no-plot is
 // written to *no_plot (TrainOptions holds its opposite, plot).
 static void declare_qat_and_report_options(ArgParser& p, TrainOptions* o, bool* no_plot) {
-  p.option("--qat", &o->qat, "quantization-aware training scheme: q4_0, q8_0, w8a8, w4, w8", "SCHEME");
+  p.option("--qat", &o->qat, "quantization-aware training scheme: " + scheme_names(SchemeSet::quantized), "SCHEME");
   p.option("--qat-keep", &o->qat_keep, "per-layer formats: embed, lm_head, q..down, attn, mlp, layers.N[.kind], "
                                        "each alone (f32) or =SCHEME, comma-separated, e.g. lm_head=q8_0,layers.0=f32", "LIST");
   p.option("--qat-scale-init", &o->qat_scale_init, "initial QAT scales: minmax (ggml rule) or mse", "M");

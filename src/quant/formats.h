@@ -1,6 +1,6 @@
 // The weight formats: one row per format with everything the other layers need to know about it (the
 // quantizer's group and code range, the integer kernel family that runs it, the GGUF tensor type it is
-// exported as). LayerQuant's rules, fake quant's packing, the served model and the GGUF writer read
+// exported as, its bytes). LayerQuant's rules, fake quant's packing, the served model and GGUF I/O read
 // this table instead of each keeping its own switch. Read next: scheme.h (formats per layer).
 #pragma once
 #include <cstdint>
@@ -32,5 +32,15 @@ inline constexpr WeightFormat kWeightFormats[] = {
 };
 
 inline const WeightFormat& weight_format(WQuant w) { return kWeightFormats[int(w)]; }
+
+// Bytes of an (N, K) weight as stored: a GGUF format as ggml sizes its tensor type (blocks with their
+// scales; per-channel int8 as Q8_0 blocks, f32 4 bytes an element), int4_pc (not in GGUF) as packed
+// nibbles and one f16 scale per row.
+inline int64_t stored_bytes(WQuant w, int64_t N, int64_t K) {
+  const WeightFormat& f = weight_format(w);
+  if (!f.gguf) return N * K / 2 + N * 2;
+  const GgmlTypeInfo* t = ggml_type_info(uint32_t(f.ggml));
+  return N * K / int64_t(t->block_elems) * int64_t(t->block_bytes);
+}
 
 }  // namespace qat

@@ -6,32 +6,46 @@
 
 namespace qat {
 
-bool LayerQuant::served() const {
-  return (w == WQuant::q4_0 && a == AQuant::q8_0) || (w == WQuant::q8_0 && a == AQuant::q8_0) ||
-         (w == WQuant::int8_pc && a == AQuant::int8_token);
+const SchemeInfo* find_scheme(const std::string& name) {
+  for (const SchemeInfo& s : kSchemes)
+    if (name == s.name) return &s;
+  return nullptr;
 }
 
+std::string scheme_names(SchemeSet set) {
+  std::vector<std::string> names;
+  for (const SchemeInfo& s : kSchemes)
+    if (set == SchemeSet::all || (set == SchemeSet::exported && s.exported()) ||
+        (set == SchemeSet::quantized && s.w != WQuant::none))
+      names.push_back(s.name);
+  return list_text(names, "or");
+}
+
+bool LayerQuant::served() const {
+  for (const SchemeInfo& s : kSchemes)
+    if (s.w == w && s.a == a) return s.served;
+  return false;
+}
 
 std::string LayerQuant::name() const {
-  if (w == WQuant::none) return "f32";
-  if (w == WQuant::q4_0 && a == AQuant::q8_0) return "q4_0";
-  if (w == WQuant::q8_0 && a == AQuant::q8_0) return "q8_0";
-  if (w == WQuant::int8_pc && a == AQuant::int8_token) return "w8a8";
-  if (w == WQuant::int4_pc && a == AQuant::none) return "w4";
-  if (w == WQuant::int8_pc && a == AQuant::none) return "w8";
-  if (w == WQuant::int8_pc && a == AQuant::int8_static) return "w8a8s";
+  if (w == WQuant::none) return "f32";  // whatever the activation format: nothing is quantized
+  for (const SchemeInfo& s : kSchemes)
+    if (s.w == w && s.a == a) return s.name;
   return "custom";
 }
 
-LayerQuant scheme_layer(const std::string& s) {
-  if (s == "q4_0") return {WQuant::q4_0, AQuant::q8_0};
-  if (s == "q8_0") return {WQuant::q8_0, AQuant::q8_0};
-  if (s == "w8a8") return {WQuant::int8_pc, AQuant::int8_token};
-  if (s == "w8a8s") return {WQuant::int8_pc, AQuant::int8_static};  // learned static activation scale
-  if (s == "w4") return {WQuant::int4_pc, AQuant::none};
-  if (s == "w8") return {WQuant::int8_pc, AQuant::none};
-  if (s == "f32") return {};
-  throw UsageError("unknown quantization scheme '" + s + "' (expected q4_0, q8_0, w8a8, w8a8s, w4, w8 or f32)");
+LayerQuant scheme_layer(const std::string& name) {
+  const SchemeInfo* s = find_scheme(name);
+  if (!s) throw UsageError("unknown quantization scheme '" + name + "' (expected " + scheme_names(SchemeSet::all) + ")");
+  return {s->w, s->a};
+}
+
+const SchemeInfo* scheme_read_from_gguf(GgmlType t, const std::string& hint) {
+  const SchemeInfo* s = find_scheme(hint);
+  if (s && s->exported() && weight_format(s->w).ggml == t) return s;
+  for (const SchemeInfo& r : kSchemes)
+    if (r.exported() && weight_format(r.w).ggml == t) return &r;
+  return nullptr;
 }
 
 QatConfig QatConfig::make(const std::string& scheme, const std::string& keep, int64_t n_layers, bool tied) {

@@ -1,4 +1,4 @@
-// QAT schemes: which weight and activation format each linear layer (and the embedding) uses.
+// QAT schemes: which weight and activation format each linear layer (and the embedding) uses (kSchemes).
 //   q4_0 = q4_0 weights (learned f16 block scales) x q8_0 activations  (default; served)
 //   q8_0 = q8_0 weights x q8_0 activations                              (served)
 //   w8a8 = per-channel int8 weights x per-token int8 activations        (served)
@@ -20,11 +20,38 @@ namespace qat {
 
 enum class AQuant : uint8_t { none, q8_0, int8_token, int8_static };
 
+// The named schemes: one row per name. Parsing (scheme_layer), printing (LayerQuant::name), served(),
+// the unknown-name error, the binaries' help lists and the GGUF export's general.file_type read it.
+struct SchemeInfo {
+  const char* name;      // "q4_0", ... as given to --qat, --scheme, --ptq, --qat-keep and in config.json
+  WQuant w;
+  AQuant a;
+  bool served;           // an integer kernel runs it (generate serves it; the GGUF export writes it)
+  uint32_t llama_ftype;  // general.file_type of its GGUF export (llama_ftype: 0 ALL_F32, 2 MOSTLY_Q4_0, 7 MOSTLY_Q8_0)
+  // What a GGUF file holds and is read back as: the served schemes and f32.
+  bool exported() const { return served || w == WQuant::none; }
+};
+
+inline constexpr SchemeInfo kSchemes[] = {
+    {"q4_0", WQuant::q4_0, AQuant::q8_0, true, 2},
+    {"q8_0", WQuant::q8_0, AQuant::q8_0, true, 7},
+    {"w8a8", WQuant::int8_pc, AQuant::int8_token, true, 7},
+    {"w8a8s", WQuant::int8_pc, AQuant::int8_static, false, 0},  // learned static activation scale
+    {"w4", WQuant::int4_pc, AQuant::none, false, 0},
+    {"w8", WQuant::int8_pc, AQuant::none, false, 0},
+    {"f32", WQuant::none, AQuant::none, false, 0},
+};
+
+const SchemeInfo* find_scheme(const std::string& name);  // nullptr for an unknown name
+// The scheme names of a set, as a list for help and error text: "q4_0, q8_0, w8a8 or f32".
+enum class SchemeSet { all, exported, quantized };
+std::string scheme_names(SchemeSet set);
+
 struct LayerQuant {
   WQuant w = WQuant::none;
   AQuant a = AQuant::none;
   bool quantized() const { return w != WQuant::none; }
-  bool served() const;                  // an integer kernel runs it (and generate can serve it)
+  bool served() const;                  // an integer kernel runs it (and generate can serve it): kSchemes
   const WeightFormat& format() const { return weight_format(w); }
   int64_t group(int64_t K) const { return format().group > 0 ? format().group : K; }  // elements per scale
   int code_min() const { return format().code_min; }
@@ -34,6 +61,10 @@ struct LayerQuant {
 };
 
 LayerQuant scheme_layer(const std::string& scheme);  // UsageError on an unknown name
+// The exported scheme a GGUF tensor of type t is read as: the one its qat.tensor_formats entry `hint`
+// names when that one is stored as t, else the first stored as t (files we did not write: Q8_0 is
+// q8_0 blocks). nullptr when no scheme is stored as t.
+const SchemeInfo* scheme_read_from_gguf(GgmlType t, const std::string& hint);
 
 // Layer slots: "embed", "lm_head", and per layer l the kinds q k v o gate up down.
 struct QatConfig {

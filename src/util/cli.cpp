@@ -25,6 +25,13 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
+std::string list_text(const std::vector<std::string>& items, const std::string& last_sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); i++)
+    out += (i == 0 ? "" : i + 1 == items.size() ? " " + last_sep + " " : ", ") + items[i];
+  return out;
+}
+
 ArgParser::ArgParser(std::string program, std::string summary)
     : program_(std::move(program)), summary_(std::move(summary)) {}
 

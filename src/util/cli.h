@@ -13,6 +13,9 @@ namespace qat {
 // "a,b,,c" -> {"a", "b", "c"}: the items of a separator-delimited list, empty items dropped.
 std::vector<std::string> split(const std::string& s, char sep);
 
+// {"a", "b", "c"}, "or" -> "a, b or c": a list for help and error text.
+std::string list_text(const std::vector<std::string>& items, const std::string& last_sep);
+
 class ArgParser {
  public:
   ArgParser(std::string program, std::string summary);
