@@ -15,16 +15,7 @@ Tensor ServedWeight::dequantized() const {
   return out;
 }
 
-int64_t ServedWeight::storage_bytes() const {
-  switch (q.w) {
-    case WQuant::none: return N * K * 4;
-    case WQuant::q4_0: return N * K / 32 * 18;
-    case WQuant::q8_0: return N * K / 32 * 34;
-    case WQuant::int8_pc: return N * K / 32 * 34;  // served as q8_0 blocks repeating the row's scale
-    case WQuant::int4_pc: return N * K / 2 + N * 2;
-  }
-  return 0;
-}
+int64_t ServedWeight::storage_bytes() const { return stored_bytes(q.w, N, K); }  // formats.h
 
 int64_t QuantizedModel::storage_bytes() const {
   int64_t b = embed.storage_bytes() + (cfg.tied ? 0 : lm_head.storage_bytes()) + int64_t(final_norm.nbytes());
