@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
                          "directory (model.safetensors, config.json, tokenizer.json, optimizer state, metrics.jsonl,\n"
                          "loss.png). Progress goes to stderr; the final line (stdout) says what was measured.");
     p.option("--data", &o.data, "UTF-8 text file or directory to train on (default: /usr/share/games/fortunes)", "PATH");
+    p.option("--documents", &o.documents, "how --data becomes documents: none (one stream, val = the last 10%), "
+             "percent (fortune format: '%' lines), blank-line (paragraphs); default auto: a file with '%' lines is "
+             "percent, any other file one stream, a directory one document per file (or per '%' chunk)", "MODE");
     p.option("--preset", &o.preset, "model size: tiny, small or base", "NAME");
     // Numeric options take their ranges from trainer.h's table, which also checks a resumed state.json.
     auto int_opt = [&](const char* flag, int64_t* dest, const char* help) {
@@ -86,7 +89,7 @@ int main(int argc, char** argv) {
       if (p.given("--init")) throw UsageError("--resume and --init exclude each other");
       // The run continues with its saved options; only these may change on the command line.
       TrainOptions saved = saved_options(o.out);
-      for (const char* f : {"--preset", "--data", "--batch", "--ctx", "--accum", "--lr", "--min-lr-ratio", "--warmup",
+      for (const char* f : {"--preset", "--data", "--documents", "--batch", "--ctx", "--accum", "--lr", "--min-lr-ratio", "--warmup",
                             "--weight-decay", "--clip", "--seed", "--vocab", "--qat", "--qat-keep", "--qat-scale-init",
                             "--qat-freeze-scales", "--qat-identity-ste", "--qat-scale-lr", "--qat-dampen", "--qat-noise",
                             "--distill", "--distill-weight"})
