@@ -79,12 +79,12 @@ void write_cache(const std::string& path, uint64_t corpus_hash, const Tokenizer&
 
 }  // namespace
 
-TokenizedSplit tokenize_split(const std::vector<std::string>& docs, const Tokenizer& tok) {
+TokenizedSplit tokenize_split(const std::vector<std::string>& docs, const Tokenizer& tok, bool eot) {
   TokenizedSplit s;
   EncodeCache cache;
   for (const std::string& d : docs) {
     tok.encode_append(d, s.tokens, &cache);
-    s.tokens.push_back(tok.eot_id());
+    if (eot) s.tokens.push_back(tok.eot_id());
     s.bytes += d.size();
   }
   s.docs = docs.size();
@@ -114,8 +114,8 @@ TokenizedData load_or_tokenize(const Corpus& corpus, const Tokenizer& tok, const
                    d.cache_problem.c_str());
     }
   }
-  d.train = tokenize_split(corpus.train, tok);
-  d.val = tokenize_split(corpus.val, tok);
+  d.train = tokenize_split(corpus.train, tok, !corpus.stream());
+  d.val = tokenize_split(corpus.val, tok, !corpus.stream());
   if (!cache_dir.empty()) {
     try {  // the cache only saves time: failing to write it is not a reason to stop
       make_dirs(cache_dir);

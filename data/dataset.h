@@ -1,4 +1,5 @@
-// Tokenized train/val data: each document's tokens followed by the EOT token, concatenated, plus the
+// Tokenized train/val data: each document's tokens followed by the EOT token, concatenated (a stream's
+// parts: their tokens only, no EOT), plus the
 // byte counts that bits-per-byte needs; cached on disk so a second run does not re-tokenize.
 // bpb = (mean loss in nats per predicted token) * tokens / (bytes * ln 2), where `bytes` counts the
 // UTF-8 bytes of the documents only (the EOT separators add tokens but no bytes), so bpb compares
@@ -14,7 +15,7 @@
 namespace qat {
 
 struct TokenizedSplit {
-  std::vector<int32_t> tokens;  // (N) doc0 tokens, EOT, doc1 tokens, EOT, ...
+  std::vector<int32_t> tokens;  // (N) doc0 tokens, EOT, doc1 tokens, EOT, ... (a stream: its tokens)
   uint64_t bytes = 0;           // UTF-8 bytes of the documents (EOT excluded)
   uint64_t docs = 0;
 };
@@ -26,7 +27,8 @@ struct TokenizedData {
   std::string cache_problem;  // why an existing cache file was not used ("" when none was rejected)
 };
 
-TokenizedSplit tokenize_split(const std::vector<std::string>& docs, const Tokenizer& tok);
+// eot = false for a stream (Corpus::stream()): its two parts are pieces of one text, not documents.
+TokenizedSplit tokenize_split(const std::vector<std::string>& docs, const Tokenizer& tok, bool eot = true);
 
 // Tokenizes `corpus` with `tok`, or reads the result from `cache_dir` (created if needed; empty = no
 // cache). The file is keyed by (corpus.content_hash(), tok.fingerprint()) and validated on read (magic,

@@ -1,4 +1,5 @@
-// Batches for training and evaluation from a token stream (documents joined, each ending in EOT).
+// Batches for training and evaluation from a token stream (documents joined, each ending in EOT; or
+// one text with no EOT, --documents none).
 // Training: the stream is cut into windows of T+1 tokens starting every T tokens; each epoch visits the
 // windows in a shuffled order that is a pure function of (seed, epoch), so the loader's whole state is
 // (epoch, index) and a resumed run sees exactly the batches an uninterrupted one would.

@@ -100,22 +100,36 @@ std::string val_text(const Corpus& corpus) {
   return out;
 }
 
+// The command line.
+struct Args {
+  std::string model_path = "runs/small", data, scheme, ptq, keep, isa, sensitivity, cache_dir = "runs/cache";
+  std::string text_path, write_val_text, documents;
+  int64_t windows = 0, ctx = 0, threads = 0;
+  bool json = false, second_half = false, print_tokens = false, data_given = false, documents_given = false;
+};
+
 // The text eval measures: --data when given, else the corpus the checkpoint was trained on (its
-// state.json records --data; "" there is the default corpus), else (a GGUF file, a checkpoint without
-// training state) the default corpus. `why` says which, for the result line.
+// state.json records --data, "" there being the default corpus, and --documents as training resolved
+// it, absent in checkpoints older than the option: blank-line, the rule they were trained with), else
+// (a GGUF file, a checkpoint without training state) the default corpus. --documents, when given,
+// overrides the recorded mode. `why` says which, for the result line.
 struct Text {
   std::string data;  // for load_corpus ("" = the default corpus)
+  DocMode mode;
   std::string why;
 };
-Text choose_text(const ModelSource& src, const std::string& data, bool given) {
-  if (given) return {data, "--data"};
+Text choose_text(const ModelSource& src, const Args& a) {
+  const DocMode given_mode = parse_doc_mode(a.documents);
+  if (a.data_given) return {a.data, given_mode, "--data"};
   const Json* opts = src.checkpoint && src.checkpoint->state.is_object() ? src.checkpoint->state.find("options") : nullptr;
   const Json* d = opts && opts->is_object() ? opts->find("data") : nullptr;
-  if (!d || !d->is_string()) return {"", "the default corpus: the model records no training data"};
+  if (!d || !d->is_string()) return {"", given_mode, "the default corpus: the model records no training data"};
   const std::string saved = d->as_string();
   QAT_CHECK(saved.empty() || file_exists(saved), "the checkpoint was trained on ", saved,
             " (its state.json), which does not exist here: pass --data or --text");
-  return {saved, "the checkpoint's training data"};
+  const Json* m = opts->find("documents");
+  const DocMode saved_mode = parse_doc_mode(m && m->is_string() ? m->as_string() : "blank-line");
+  return {saved, a.documents_given ? given_mode : saved_mode, "the checkpoint's training data"};
 }
 
 // An FP32 Transformer with the latent weights of t (QAT scales dropped).
@@ -124,13 +138,6 @@ std::unique_ptr<Transformer> latent_f32(const Transformer& t) {
   for (int i = 0; i < f->params.size(); i++) f->params[i].copy_from(t.params[t.params.index_of(f->params.info(i).name)]);
   return f;
 }
-// The command line.
-struct Args {
-  std::string model_path = "runs/small", data, scheme, ptq, keep, isa, sensitivity, cache_dir = "runs/cache";
-  std::string text_path, write_val_text;
-  int64_t windows = 0, ctx = 0, threads = 0;
-  bool json = false, second_half = false, print_tokens = false, data_given = false;
-};
 
 // Parses argv into *a; false after --help.
 bool parse_args(int argc, char** argv, Args* a) {
@@ -143,6 +150,8 @@ bool parse_args(int argc, char** argv, Args* a) {
   p.option("--model", &a->model_path, "checkpoint directory or .gguf file", "PATH");
   p.option("--data", &a->data, "corpus whose validation split is used (default: the one the checkpoint was trained on; "
                                "for a model that records none, the fortunes corpus)", "PATH");
+  p.option("--documents", &a->documents, "how the corpus becomes documents, as train --documents (default: as the "
+                                         "checkpoint was trained; with --data: auto)", "MODE");
   p.option("--scheme", &a->scheme, "a QAT checkpoint under its scheme (the default) or f32 (its latent weights)", "S");
   p.option("--ptq", &a->ptq, "post-training quantization first: SCHEME[:minmax|:mse], SCHEME one of " + scheme_names(SchemeSet::all), "S[:M]");
   p.option("--keep", &a->keep, "with --ptq or --sensitivity: per-layer overrides (as train --qat-keep)", "LIST");
@@ -161,6 +170,8 @@ bool parse_args(int argc, char** argv, Args* a) {
   p.option("--write-val-text", &a->write_val_text, "write the val documents of the corpus, separated by blank lines, to FILE and exit", "FILE");
   if (!p.parse(argc, argv)) return false;
   a->data_given = p.given("--data");
+  a->documents_given = p.given("--documents");
+  (void)parse_doc_mode(a->documents);
   if (!a->scheme.empty() && !a->ptq.empty()) throw UsageError("--scheme and --ptq exclude each other");
   if (!a->scheme.empty() && a->scheme != "f32") scheme_layer(a->scheme);  // validates the name
   return true;
@@ -171,9 +182,11 @@ bool parse_args(int argc, char** argv, Args* a) {
 TokenizedData load_tokens(const Args& a, const ModelSource& src, std::string* measured) {
   TokenizedData tokens;
   if (a.text_path.empty()) {
-    const Text text = choose_text(src, a.data, a.data_given);
-    Corpus corpus = load_corpus(text.data);
-    *measured = str("val split of ", corpus.source, " (", text.why, ")");
+    const Text text = choose_text(src, a);
+    Corpus corpus = load_corpus(text.data, text.mode);
+    for (const std::string& p : corpus.files.problems) std::fprintf(stderr, "warning: %s\n", p.c_str());
+    *measured = str("val split of ", corpus.source, " (", text.why, corpus.stream() ? "; one stream, val = its last 10%" : "",
+                    ")");
     return load_or_tokenize(corpus, *src.tokenizer, a.cache_dir);
   }
   *measured = "text " + a.text_path + " (--text)";
@@ -297,7 +310,7 @@ int main(int argc, char** argv) {
     set_num_threads(int(a.threads));
     if (!a.isa.empty()) select_isa(a.isa);
     if (!a.write_val_text.empty()) {  // no model needed
-      Corpus corpus = load_corpus(a.data);
+      Corpus corpus = load_corpus(a.data, parse_doc_mode(a.documents));
       std::string text = val_text(corpus);
       write_file_atomic(a.write_val_text, text);
       std::printf("eval: wrote %zu val documents (%zu bytes) to %s\n", corpus.val.size(), text.size(), a.write_val_text.c_str());

@@ -33,6 +33,9 @@ static void real_opt(ArgParser& p, const char* flag, double* dest, const char* h
 // written to *seed (TrainOptions holds a uint64).
 static void declare_run_options(ArgParser& p, TrainOptions* o, int64_t* seed) {
   p.option("--data", &o->data, "UTF-8 text file or directory to train on (default: /usr/share/games/fortunes)", "PATH");
+  p.option("--documents", &o->documents, "how --data becomes documents: none (one stream, val = the last 10%), "
+           "percent (fortune format: '%' lines), blank-line (paragraphs); default auto: a file with '%' lines is "
+           "percent, any other file one stream, a directory one document per file (or per '%' chunk)", "MODE");
   p.option("--preset", &o->preset, "model size: tiny, small or base", "NAME");
   int_opt(p, "--steps", &o->steps, "optimizer steps (0: the preset's default: tiny 200, small 1000, base 4000; "
                                    "with --init: 20% of the start's steps)");
@@ -87,7 +90,7 @@ static void declare_qat_and_report_options(ArgParser& p, TrainOptions* o, bool* 
 static TrainOptions resumed_options(const ArgParser& p, const TrainOptions& o) {
   if (p.given("--init")) throw UsageError("--resume and --init exclude each other");
   TrainOptions saved = saved_options(o.out);
-  for (const char* f : {"--preset", "--data", "--batch", "--ctx", "--accum", "--lr", "--min-lr-ratio", "--warmup",
+  for (const char* f : {"--preset", "--data", "--documents", "--batch", "--ctx", "--accum", "--lr", "--min-lr-ratio", "--warmup",
                         "--weight-decay", "--clip", "--seed", "--vocab", "--qat", "--qat-keep", "--qat-scale-init",
                         "--qat-freeze-scales", "--qat-identity-ste", "--qat-scale-lr", "--qat-dampen", "--qat-noise",
                         "--distill", "--distill-weight"})

@@ -2,6 +2,7 @@
 // and a resumed state.json both read it), and their JSON form in state.json (see trainer.h).
 #include <cmath>
 
+#include "data/corpus.h"
 #include "models/config.h"
 #include "models/train/trainer.h"
 #include "src/io/file.h"
@@ -58,6 +59,7 @@ Json TrainOptions::to_json() const {
   j.set("qat_identity_ste", qat_identity_ste); j.set("qat_scale_lr", qat_scale_lr); j.set("init", init);
   j.set("qat_dampen", qat_dampen); j.set("qat_noise", qat_noise);
   j.set("distill", distill); j.set("distill_weight", distill_weight);
+  j.set("documents", documents);  // as load_corpus resolved it: eval and --resume read the same split
   return j;
 }
 
@@ -78,6 +80,7 @@ static void check_saved_options(const Json& j) {
   (void)ModelConfig::preset_named(j.at("preset").as_string());  // tiny, small or base
   const std::string init = j.at("qat_scale_init").as_string();
   QAT_CHECK(init == "minmax" || init == "mse", "options.qat_scale_init is '", init, "', expected minmax or mse");
+  if (const Json* d = j.find("documents")) (void)parse_doc_mode(d->as_string());
 }
 
 TrainOptions TrainOptions::from_json(const Json& j) {
@@ -100,6 +103,9 @@ TrainOptions TrainOptions::from_json(const Json& j) {
     o.distill = j.at("distill").as_string();
     o.distill_weight = j.at("distill_weight").as_double();
   }
+  // --documents: absent before it existed, when a file was split at '%' lines or else at blank lines.
+  const Json* docs = j.find("documents");
+  o.documents = docs ? docs->as_string() : doc_mode_name(DocMode::blank_line);
   // cache_dir (in older checkpoints) is not read: it is where this machine writes, which a checkpoint
   // from elsewhere must not choose; the cache is keyed and validated, so any directory gives the same run.
   return o;

@@ -145,6 +145,7 @@ void open_run(Run& r) {
   r.cfg = r.resume_ck ? r.resume_ck->config : r.init_ck ? r.init_ck->config : ModelConfig::preset_named(opt.preset);
   if (!r.resume_ck && !opt.qat.empty() && opt.qat != "f32")
     (void)QatConfig::make(opt.qat, opt.qat_keep, r.cfg.n_layers, r.cfg.tied);
+  (void)parse_doc_mode(opt.documents);
   if (opt.qat_scale_init != "minmax" && opt.qat_scale_init != "mse")
     throw UsageError(str("--qat-scale-init: expected minmax or mse, got '", opt.qat_scale_init, "'"));
   // A trace written at the end of the run: an unwritable path is found now, not after the run.
@@ -157,7 +158,9 @@ void open_run(Run& r) {
 // Corpus, tokenizer (the checkpoint's, or trained on the corpus) and token cache.
 void load_data(Run& r) {
   const double t0 = now_s();
-  r.corpus = load_corpus(r.opt.data);
+  r.corpus = load_corpus(r.opt.data, parse_doc_mode(r.opt.documents));
+  r.opt.documents = doc_mode_name(r.corpus->mode);  // saved as resolved: eval derives the same split
+  for (const std::string& p : r.corpus->files.problems) std::fprintf(stderr, "warning: %s\n", p.c_str());
   r.corpus_hash = hex64(r.corpus->content_hash());
   if (r.resume_ck) check_corpus(r.resume_ck->state, r.corpus_hash, *r.corpus, r.opt.out + "/state.json");
   r.tok = r.resume_ck ? Tokenizer::load(r.resume_ck->tokenizer_path)
@@ -167,8 +170,8 @@ void load_data(Run& r) {
   r.token_bytes.assign(size_t(r.tok->vocab_size()), 0);
   for (int32_t id = 0; id < r.tok->vocab_size(); id++)
     r.token_bytes[size_t(id)] = id == r.tok->eot_id() ? 0 : int32_t(r.tok->token_bytes(id).size());
-  r.note(str("data: ", r.corpus->source, ": ", r.corpus->train.size(), " train / ", r.corpus->val.size(),
-             " val documents, ", r.data.train.tokens.size(), " / ", r.data.val.tokens.size(), " tokens (vocab ",
+  r.note(r.corpus->describe());
+  r.note(str("data: ", r.data.train.tokens.size(), " train / ", r.data.val.tokens.size(), " val tokens (vocab ",
              r.tok->vocab_size(), ", ", fmt_duration(now_s() - t0), ")"));
 }
 
@@ -184,10 +187,14 @@ void fix_shapes(Run& r) {
   if (opt.ctx <= 0) opt.ctx = r.cfg.context;
   QAT_CHECK(opt.ctx <= r.cfg.context, "--ctx ", opt.ctx, " exceeds the model context ", r.cfg.context);
   // Both splits must hold one window (ctx + 1 tokens): checked now, not at the first evaluation.
-  for (const auto& [split, tokens] : {std::pair{"training", &r.data.train.tokens}, std::pair{"validation", &r.data.val.tokens}})
-    QAT_CHECK(int64_t(tokens->size()) > opt.ctx, "data: ", r.corpus->source, ": the ", split, " split has ",
-              tokens->size(), " tokens, fewer than one context window of ", opt.ctx + 1,
-              " (use a larger corpus or a smaller --ctx)");
+  const size_t n_train = r.data.train.tokens.size(), n_val = r.data.val.tokens.size();
+  if (r.corpus->stream())
+    QAT_CHECK(int64_t(std::min(n_train, n_val)) > opt.ctx, "data: ", r.corpus->source, ": one stream of ",
+              n_train + n_val, " tokens: the train part has ", n_train, " and the val part (the last 10%) ", n_val,
+              "; each needs one context window of ", opt.ctx + 1, " (use a longer text or a smaller --ctx)");
+  for (const auto& [split, n] : {std::pair{"training", n_train}, std::pair{"validation", n_val}})
+    QAT_CHECK(int64_t(n) > opt.ctx, "data: ", r.corpus->source, ": the ", split, " split has ", n,
+              " tokens, fewer than one context window of ", opt.ctx + 1, " (use a larger corpus or a smaller --ctx)");
   apply_step_lr_defaults(opt, r.init_ck ? &*r.init_ck : nullptr, [&](const std::string& s) { r.note(s); });
   if (opt.warmup < 0) opt.warmup = std::max<int64_t>(1, opt.steps / 20);
   if (opt.eval_every <= 0) opt.eval_every = std::max<int64_t>(1, opt.steps / 10);

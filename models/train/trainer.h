@@ -13,6 +13,7 @@ namespace qat {
 
 struct TrainOptions {
   std::string data;                 // "" = the default fortunes corpus
+  std::string documents;            // --documents: "" or auto (detect), none, percent, blank-line; saved as resolved
   std::string preset = "small";
   int64_t steps = 0;                // 0: the preset's default
   int64_t batch = 16;               // sequences per micro-batch
