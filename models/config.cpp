@@ -66,27 +66,67 @@ Json ModelConfig::to_json() const {
   return j;
 }
 
+const std::vector<ShapeField>& shape_fields() {
+  static const std::vector<ShapeField> f = {
+      {"vocab_size", "--vocab", &ModelConfig::vocab},
+      {"max_position_embeddings", "--ctx", &ModelConfig::context},
+      {"num_hidden_layers", "--layers", &ModelConfig::n_layers},
+      {"hidden_size", "--dim", &ModelConfig::d_model},
+      {"num_attention_heads", "--heads", &ModelConfig::n_heads},
+      {"num_key_value_heads", "--kv-heads", &ModelConfig::n_kv_heads},
+      {"intermediate_size", "--ffn", &ModelConfig::ffn}};
+  return f;
+}
+
+// The rope_layout key: absent is reported through *absent, "adjacent_pairs" is ours, anything else refused.
+static void check_rope_layout(const Json& j, bool* absent) {
+  const Json* layout = j.find("rope_layout");
+  *absent = layout == nullptr;
+  if (layout)
+    QAT_CHECK(layout->is_string() && layout->as_string() == "adjacent_pairs",
+              "config: rope_layout must be \"adjacent_pairs\" (the layout qat trains and serves)");
+}
+
+static int64_t int_key(const Json& j, const char* key) {
+  try { return j.at(key).as_int(); } catch (const Error& e) { fail("config: ", key, ": ", e.what()); }
+}
+
+static float real_key(const Json& j, const char* key) {
+  try { return float(j.at(key).as_double()); } catch (const Error& e) { fail("config: ", key, ": ", e.what()); }
+}
+
+static bool bool_key(const Json& j, const char* key) {
+  try { return j.at(key).as_bool(); } catch (const Error& e) { fail("config: ", key, ": ", e.what()); }
+}
+
+ModelConfig apply_config_keys(ModelConfig c, const Json& j, bool* rope_defaulted) {
+  QAT_CHECK(j.is_object(), "config: expected a JSON object");
+  for (const ShapeField& f : shape_fields())
+    if (j.contains(f.key)) c.*f.member = int_key(j, f.key);
+  if (j.contains("rms_norm_eps")) c.rms_eps = real_key(j, "rms_norm_eps");
+  if (j.contains("rope_theta")) c.rope_base = real_key(j, "rope_theta");
+  if (j.contains("tie_word_embeddings")) c.tied = bool_key(j, "tie_word_embeddings");
+  check_rope_layout(j, rope_defaulted);
+  return c;
+}
+
 ModelConfig ModelConfig::from_json(const Json& j) {
   QAT_CHECK(j.is_object(), "config: expected a JSON object");
   ModelConfig c;
-  auto num = [&](const char* key) -> int64_t {
-    try { return j.at(key).as_int(); } catch (const Error& e) { fail("config: ", key, ": ", e.what()); }
-  };
-  auto real = [&](const char* key) -> float {
-    try { return float(j.at(key).as_double()); } catch (const Error& e) { fail("config: ", key, ": ", e.what()); }
-  };
-  c.vocab = num("vocab_size");
-  c.context = num("max_position_embeddings");
-  c.n_layers = num("num_hidden_layers");
-  c.d_model = num("hidden_size");
-  c.n_heads = num("num_attention_heads");
-  c.n_kv_heads = j.contains("num_key_value_heads") ? num("num_key_value_heads") : c.n_heads;
-  c.ffn = num("intermediate_size");
-  c.rms_eps = real("rms_norm_eps");
-  c.rope_base = j.contains("rope_theta") ? real("rope_theta") : 10000.0f;
-  c.tied = j.contains("tie_word_embeddings") ? j.at("tie_word_embeddings").as_bool() : false;
-  if (const Json* layout = j.find("rope_layout"))
-    QAT_CHECK(layout->is_string() && layout->as_string() == "adjacent_pairs", "config: rope_layout must be \"adjacent_pairs\"");
+  c.vocab = int_key(j, "vocab_size");
+  c.context = int_key(j, "max_position_embeddings");
+  c.n_layers = int_key(j, "num_hidden_layers");
+  c.d_model = int_key(j, "hidden_size");
+  c.n_heads = int_key(j, "num_attention_heads");
+  c.n_kv_heads = j.contains("num_key_value_heads") ? int_key(j, "num_key_value_heads") : c.n_heads;
+  c.ffn = int_key(j, "intermediate_size");
+  c.rms_eps = real_key(j, "rms_norm_eps");
+  c.rope_base = j.contains("rope_theta") ? real_key(j, "rope_theta") : 10000.0f;
+  c.tied = j.contains("tie_word_embeddings") ? bool_key(j, "tie_word_embeddings") : false;
+  bool no_layout = false;
+  check_rope_layout(j, &no_layout);
+  QAT_CHECK(!no_layout, "config: no rope_layout: a config.json without it is a Hugging Face Llama one, whose q/k "
+            "weights use the rotate-half layout; qat checkpoints say \"adjacent_pairs\"");
   if (const Json* p = j.find("qat_preset"); p && p->is_string()) c.preset = p->as_string();
   c.validate();
   return c;
@@ -101,10 +141,16 @@ ModelConfig ModelConfig::preset_named(const std::string& name) {
     c.context = 128; c.n_layers = 4; c.d_model = 192; c.n_heads = 6; c.n_kv_heads = 3; c.ffn = 512;
   } else if (name == "base") {
     c.context = 256; c.n_layers = 8; c.d_model = 320; c.n_heads = 8; c.n_kv_heads = 4; c.ffn = 864;
+  } else if (name == "15m") {  // llama2.c stories15M's shape
+    c.context = 256; c.n_layers = 6; c.d_model = 288; c.n_heads = 6; c.n_kv_heads = 6; c.ffn = 768;
+  } else if (name == "110m") {  // llama2.c stories110M's shape
+    c.context = 1024; c.n_layers = 12; c.d_model = 768; c.n_heads = 12; c.n_kv_heads = 12; c.ffn = 2048;
   } else {
-    throw UsageError(str("--preset: expected tiny, small or base, got '", name, "'"));
+    throw UsageError(str("--preset: expected ", preset_names(), ", got '", name, "'"));
   }
   return c;
 }
+
+const char* ModelConfig::preset_names() { return "tiny, small, base, 15m or 110m"; }
 
 }  // namespace qat

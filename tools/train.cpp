@@ -11,9 +11,9 @@ using namespace qat;
 
 // --out's default: runs/<preset> for a new model, so that `--preset tiny` does not land in a trained
 // small model's directory; "<CKPT>-<scheme>" (or "-ft") with --init, next to the start, never the
-// start itself.
+// start itself. A shape of its own (--config, --layers ...) goes to runs/custom.
 static std::string default_out(const TrainOptions& o) {
-  if (o.init.empty()) return "runs/" + o.preset;
+  if (o.init.empty()) return o.shape.custom() ? "runs/custom" : "runs/" + o.preset;
   std::string start = o.init;
   while (start.size() > 1 && start.back() == '/') start.pop_back();
   return start + "-" + (o.qat.empty() || o.qat == "f32" ? std::string("ft") : o.qat);
@@ -36,11 +36,12 @@ static void declare_run_options(ArgParser& p, TrainOptions* o, int64_t* seed) {
   p.option("--documents", &o->documents, "how --data becomes documents: none (one stream, val = the last 10%), "
            "percent (fortune format: '%' lines), blank-line (paragraphs); default auto: a file with '%' lines is "
            "percent, any other file one stream, a directory one document per file (or per '%' chunk)", "MODE");
-  p.option("--preset", &o->preset, "model size: tiny, small or base", "NAME");
-  int_opt(p, "--steps", &o->steps, "optimizer steps (0: the preset's default: tiny 200, small 1000, base 4000; "
+  p.option("--preset", &o->preset, "model size: tiny, small, base, 15m or 110m (the shapes of llama2.c's "
+           "stories15M / stories110M)", "NAME");
+  int_opt(p, "--steps", &o->steps, "optimizer steps (0: the preset's default: tiny 200, small 1000, base, 15m and 110m 4000; "
                                    "with --init: 20% of the start's steps)");
   int_opt(p, "--batch", &o->batch, "sequences per micro-batch");
-  int_opt(p, "--ctx", &o->ctx, "tokens per sequence (0: the preset's context)");
+  int_opt(p, "--ctx", &o->ctx, "tokens per sequence and, for a new model, its context (0: the preset's or --config's)");
   int_opt(p, "--accum", &o->accum, "micro-batches per optimizer step (gradient accumulation)");
   real_opt(p, "--lr", &o->lr, "peak learning rate (0: the preset's default; with --init: 2e-4)");
   real_opt(p, "--min-lr-ratio", &o->min_lr_ratio, "the cosine schedule ends at lr x this");
@@ -59,6 +60,21 @@ static void declare_run_options(ArgParser& p, TrainOptions* o, int64_t* seed) {
   int_opt(p, "--vocab", &o->vocab, "BPE vocabulary size for a new tokenizer");
   p.option("--cache-dir", &o->cache_dir, "where tokenized data is cached (not saved: also on --resume)", "DIR");
   int_opt(p, "--max-nonfinite", &o->max_nonfinite, "abort after this many non-finite steps in a row");
+}
+
+// The model shape beyond the preset (models/train/shape.h): a Hugging Face config.json, then a flag per
+// field (0: not given, the preset's or the file's value). Missing keys keep the preset's values; --vocab
+// and --ctx override the file too.
+static void declare_shape_options(ArgParser& p, ShapeFlags* sh) {
+  p.option("--config", &sh->config, "model shape from a Hugging Face config.json (hidden_size, num_hidden_layers, "
+           "num_attention_heads, num_key_value_heads, intermediate_size, vocab_size, max_position_embeddings, "
+           "rope_theta, rms_norm_eps, tie_word_embeddings); keys it lacks keep the preset's", "FILE");
+  p.option("--layers", &sh->layers, "number of decoder layers (num_hidden_layers)", 1, 1024);
+  p.option("--dim", &sh->dim, "model width C (hidden_size)", 2, 1 << 16);
+  p.option("--heads", &sh->heads, "attention heads H (num_attention_heads); C / H must be even", 1, 1024);
+  p.option("--kv-heads", &sh->kv_heads, "key/value heads (num_key_value_heads), dividing --heads", 1, 1024);
+  p.option("--ffn", &sh->ffn, "SwiGLU hidden size F (intermediate_size)", 1, 1 << 20);
+  p.option("--rope-theta", &sh->rope_theta, "RoPE base (rope_theta), above 1", 1, 1e12);
 }
 
 // The QAT and distillation options, then what the run reports (progress, plot, profile). --no-plot is
@@ -108,6 +124,7 @@ static TrainOptions resumed_options(const ArgParser& p, const TrainOptions& o) {
   if (p.given("--save-every")) saved.save_every = o.save_every;
   if (p.given("--max-nonfinite")) saved.max_nonfinite = o.max_nonfinite;
   saved.cache_dir = o.cache_dir;  // never taken from state.json (see TrainOptions::from_json)
+  saved.shape = o.shape;          // checked against the checkpoint's shape (a conflict is refused)
   return saved;
 }
 
@@ -119,10 +136,12 @@ static bool parse_args(int argc, char** argv, TrainOptions* o) {
                        "directory (model.safetensors, config.json, tokenizer.json, optimizer state, metrics.jsonl,\n"
                        "loss.png). Progress goes to stderr; the final line (stdout) says what was measured.");
   declare_run_options(p, o, &seed);
+  declare_shape_options(p, &o->shape);
   declare_qat_and_report_options(p, o, &no_plot);
   if (!p.parse(argc, argv)) return false;
   o->plot = !no_plot;
   o->seed = uint64_t(seed);
+  o->shape.vocab_given = p.given("--vocab");
   if (!p.given("--out")) o->out = default_out(*o);
   if (o->resume) *o = resumed_options(p, *o);
   return true;

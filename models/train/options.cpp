@@ -13,6 +13,7 @@ namespace qat {
 void preset_defaults(const std::string& preset, int64_t* steps, double* lr) {
   if (preset == "tiny") { *steps = 200; *lr = 3e-3; }
   else if (preset == "small") { *steps = 1000; *lr = 2e-3; }
+  else if (preset == "110m") { *steps = 4000; *lr = 5e-4; }  // llama2.c's rate for stories110M
   else { *steps = 4000; *lr = 1e-3; }
 }
 
@@ -77,7 +78,7 @@ static void check_saved_options(const Json& j) {
       QAT_CHECK(std::isfinite(x) && x >= r.lo && x <= r.hi, "options.", r.key, " is ", x, ", outside the range of ",
                 r.flag, " [", r.lo, ", ", r.hi, "]");
     }
-  (void)ModelConfig::preset_named(j.at("preset").as_string());  // tiny, small or base
+  (void)ModelConfig::preset_named(j.at("preset").as_string());  // one of ModelConfig::preset_names()
   const std::string init = j.at("qat_scale_init").as_string();
   QAT_CHECK(init == "minmax" || init == "mse", "options.qat_scale_init is '", init, "', expected minmax or mse");
   if (const Json* d = j.find("documents")) (void)parse_doc_mode(d->as_string());

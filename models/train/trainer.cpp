@@ -33,6 +33,7 @@
 #include "src/quant/fake_quant.h"
 #include "models/checkpoint.h"
 #include "models/train/evaluate.h"
+#include "models/train/memory.h"
 #include "src/util/profile.h"
 #include "kernels/peaks.h"
 
@@ -119,6 +120,7 @@ struct Run {
   std::unique_ptr<Transformer> model, teacher;
   std::unique_ptr<AdamW> adam;
   std::unique_ptr<TokenLoader> loader;
+  MemoryEstimate memory;                          // the peak estimated before the model was allocated
   std::string metrics;                            // <out>/metrics.jsonl
   int64_t step = 0, nonfinite_streak = 0, skipped_steps = 0, tokens_seen = 0;
   double train_seconds = 0;                       // wall time of every step of the run, resumes included
@@ -134,7 +136,7 @@ struct Run {
 // The checkpoint to resume or start from, and every usage error that needs no data (tokenizing a large
 // corpus takes seconds: a typo must not wait for it).
 void open_run(Run& r) {
-  const TrainOptions& opt = r.opt;
+  TrainOptions& opt = r.opt;
   if (opt.resume) {
     r.resume_ck = load_checkpoint(opt.out);
     QAT_CHECK(r.resume_ck->optimizer && !r.resume_ck->state.is_null(), "--resume: ", opt.out,
@@ -142,7 +144,15 @@ void open_run(Run& r) {
   } else if (!opt.init.empty()) {
     r.init_ck = load_checkpoint(opt.init);
   }
-  r.cfg = r.resume_ck ? r.resume_ck->config : r.init_ck ? r.init_ck->config : ModelConfig::preset_named(opt.preset);
+  // A checkpoint's shape is its own; a new run's comes from the preset, --config and the shape flags.
+  if (r.resume_ck) check_shape_agrees(r.resume_ck->config, opt.shape, opt.out);
+  if (r.init_ck) check_shape_agrees(r.init_ck->config, opt.shape, opt.init);
+  if (r.resume_ck || r.init_ck) {
+    r.cfg = r.resume_ck ? r.resume_ck->config : r.init_ck->config;
+  } else {
+    r.cfg = new_run_shape(opt.preset, opt.vocab, opt.ctx, opt.shape, [&](const std::string& s) { r.note(s); });
+    opt.vocab = r.cfg.vocab;  // the BPE size the tokenizer is trained to (--config's vocab_size)
+  }
   if (!r.resume_ck && !opt.qat.empty() && opt.qat != "f32")
     (void)QatConfig::make(opt.qat, opt.qat_keep, r.cfg.n_layers, r.cfg.tied);
   (void)parse_doc_mode(opt.documents);
@@ -213,6 +223,11 @@ void build_model(Run& r) {
     r.qcfg->freeze_scales = opt.qat_freeze_scales;
     r.qcfg->identity_ste = opt.qat_identity_ste;
   }
+  // The peak, before anything large is allocated: a run that cannot fit stops here with the figure.
+  r.memory = estimate_training_memory(r.cfg, r.qcfg ? &*r.qcfg : nullptr, opt.batch, opt.ctx, num_threads(),
+                                      !opt.distill.empty(), current_rss_bytes());
+  check_memory_fits(r.memory);
+  r.note(str("memory: estimated peak ", human_bytes(r.memory.total()), " (", r.memory.breakdown(), ")"));
   r.model = std::make_unique<Transformer>(r.cfg, r.qcfg ? &*r.qcfg : nullptr);
   Transformer& model = *r.model;
   model.init_weights(opt.seed);
@@ -476,6 +491,9 @@ void run_steps(Run& r, Progress& p, TrainSummary& sum, bool profiling) {
 // its final checkpoint reports its recorded final evaluation instead of running it again.
 void finish(Run& r, const Progress& p, TrainSummary& sum) {
   const TrainOptions& opt = r.opt;
+  const double peak = peak_rss_bytes();
+  r.note(str("memory: peak RSS ", human_bytes(peak), ", estimated ", human_bytes(r.memory.total()),
+             "; bytes per parameter: ", r.memory.per_parameter(peak)));
   sum.steps = r.step;
   sum.seconds = now_s() - p.t0;
   sum.tokens_per_s = p.ran ? double(p.ran * r.tokens_per_step()) / sum.seconds : 0;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "models/train/shape.h"
 #include "src/io/json.h"
 
 namespace qat {
@@ -49,6 +50,9 @@ struct TrainOptions {
   bool plot = true;                 // draw loss.png at the end (gnuplot)
   bool profile = false;             // print a per-op table of the steps at the end
   std::string profile_json;         // write a Chrome trace of the steps
+  // The model shape beyond the preset (--config, --layers ...). Not saved in state.json: a checkpoint's
+  // shape is its config.json, and with --init / --resume these may only agree with it.
+  ShapeFlags shape;
 
   Json to_json() const;
   static TrainOptions from_json(const Json& j);

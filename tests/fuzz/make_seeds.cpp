@@ -220,7 +220,7 @@ int main() {
     put(std::string("config/") + p + ".json", c.to_json().dump(2));
   }
   put("config/minimal.json", R"({"vocab_size":300,"max_position_embeddings":8,"num_hidden_layers":1,"hidden_size":4,)"
-                             R"("num_attention_heads":2,"intermediate_size":3,"rms_norm_eps":1e-6})");
+                             R"("num_attention_heads":2,"intermediate_size":3,"rms_norm_eps":1e-6,"rope_layout":"adjacent_pairs"})");
 
   // ---- gguf_model: one-layer models in each served format ----
   const Tokenizer tok = Tokenizer::train({"ab ab ab"}, 258);
