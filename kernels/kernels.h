@@ -1,7 +1,8 @@
 // The kernel tables: one struct of function pointers per family, one table per ISA, chosen once
 // (dispatch.cpp). Nothing outside kernels/ knows which ISA runs; ops call the entry points of
 // kernels/qgemm.h, which call kernels().<family>. Read next: kernels/scalar/ (the spec: plain loops),
-// then kernels/pack.cpp (the interleaved weight layout), then kernels/avx2/qgemm_ymm.h.
+// then kernels/pack.cpp (the interleaved weight layout), then kernels/qgemm_tiles.h (the SIMD tiles, one
+// loop nest for every vector width) with its ymm layer kernels/avx2/qgemm_ymm.h.
 //
 // Letters: out y (M, N) = x (M, K) W (N, K)^T; G = 32 (q4_0 / q8_0 block); b = block index 0..K/32-1.
 // Codes are the reference quantizer's (kernels/ref/quant.h): int8 in [-127, 127], int4 in [-8, 7].

@@ -11,7 +11,7 @@ namespace qat::QAT_KERNEL_NS {
 #include "kernels/f32_entries.inc"
 void quantize_learned(const float* x, int64_t n, int64_t G, const float* s, int lo, int hi, int8_t* q, float* s16);
 
-// qgemm.cpp (qgemm_ymm.h): panels of 8 rows
+// qgemm.cpp (the tiles of kernels/qgemm_tiles.h on the ymm layer of qgemm_ymm.h): panels of 8 rows
 #include "kernels/qgemm_entries.inc"
 
 // peak.cpp (bin/bench peak)

@@ -1,4 +1,5 @@
-// AVX-512BW integer GEMMs: the zmm kernels of qgemm_zmm.h with the vpmaddubsw + vpmaddwd steps.
+// AVX-512BW integer GEMMs: the tiles of kernels/qgemm_tiles.h on the zmm layer of qgemm_zmm.h, with the
+// vpmaddubsw + vpmaddwd steps.
 #include "kernels/avx512/intrin.h"
 
 #define QAT_ZMM_VNNI 0

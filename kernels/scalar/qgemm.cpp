@@ -1,7 +1,8 @@
 // The integer GEMMs, the spec: the reduction orders of kernels.h written as plain loops over canonical
 // blocks (a scalar panel has NR = 1 row, which pack.h makes exactly the row's q4_0 / q8_0 blocks).
 // y[m][n]: acc = 0; for each block b: acc = fmaf(dw * da, (float)isum_b, acc).
-// Read next: kernels/avx2/qgemm_ymm.h, the same computation eight columns at a time.
+// Read next: kernels/qgemm_tiles.h, the same computation NR columns at a time (8 with the ymm steps of
+// kernels/avx2/qgemm_ymm.h).
 #include <cmath>
 #include <cstring>
 
