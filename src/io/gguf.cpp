@@ -163,67 +163,74 @@ void read_tensor_info(Cursor& c, uint64_t index, GgufTensorInfo& ti) {
   ti.offset = c.read<uint64_t>([&] { return field() + " offset"; });
 }
 
-GgufFile parse(std::shared_ptr<Bytes> bytes, const std::string& file) {
-  GgufFile g;
-  g.path = file;
-  g.bytes = bytes;
-  Cursor c{bytes->data(), bytes->size(), 0, file};
-
+// Magic and version; returns the version.
+uint32_t read_header(Cursor& c) {
   c.need(4, [] { return std::string("magic"); });
   if (std::memcmp(c.p, kMagic, 4) != 0) {
     std::string got;
     for (int i = 0; i < 4; i++) got += (c.p[i] >= 0x20 && c.p[i] < 0x7f) ? char(c.p[i]) : '?';
-    fail(file, ": magic: got '", got, "', expected 'GGUF' (not a GGUF file)");
+    fail(c.file, ": magic: got '", got, "', expected 'GGUF' (not a GGUF file)");
   }
   c.pos = 4;
-  g.version = c.read<uint32_t>([] { return std::string("version"); });
-  if (g.version != 0 && (g.version & 0xffffu) == 0)
-    fail(file, ": version: ", g.version, " looks byte-swapped; big-endian GGUF files are not supported");
-  if (g.version != 2 && g.version != 3) fail(file, ": version: ", g.version, ", expected 3 (or 2)");
+  const uint32_t version = c.read<uint32_t>([] { return std::string("version"); });
+  if (version != 0 && (version & 0xffffu) == 0)
+    fail(c.file, ": version: ", version, " looks byte-swapped; big-endian GGUF files are not supported");
+  if (version != 2 && version != 3) fail(c.file, ": version: ", version, ", expected 3 (or 2)");
+  return version;
+}
 
-  uint64_t n_tensors = c.read<uint64_t>([] { return std::string("n_tensors"); });
-  uint64_t n_kv = c.read<uint64_t>([] { return std::string("n_kv"); });
-  if (n_tensors > c.left() / kMinTensorInfoBytes)
-    fail(file, ": n_tensors: ", n_tensors, " tensor infos cannot fit in the ", c.left(), " bytes left");
-  if (n_kv > c.left() / kMinKvBytes)
-    fail(file, ": n_kv: ", n_kv, " key-value pairs cannot fit in the ", c.left(), " bytes left");
-  if (n_tensors * kMinTensorInfoBytes + n_kv * kMinKvBytes > c.left())
-    fail(file, ": n_kv: ", n_kv, " key-value pairs and ", n_tensors, " tensor infos cannot fit in the ", c.left(),
+// The two counts, refused when their smallest possible encodings cannot fit in the bytes left.
+void read_counts(Cursor& c, uint64_t* n_tensors, uint64_t* n_kv) {
+  *n_tensors = c.read<uint64_t>([] { return std::string("n_tensors"); });
+  *n_kv = c.read<uint64_t>([] { return std::string("n_kv"); });
+  if (*n_tensors > c.left() / kMinTensorInfoBytes)
+    fail(c.file, ": n_tensors: ", *n_tensors, " tensor infos cannot fit in the ", c.left(), " bytes left");
+  if (*n_kv > c.left() / kMinKvBytes)
+    fail(c.file, ": n_kv: ", *n_kv, " key-value pairs cannot fit in the ", c.left(), " bytes left");
+  if (*n_tensors * kMinTensorInfoBytes + *n_kv * kMinKvBytes > c.left())
+    fail(c.file, ": n_kv: ", *n_kv, " key-value pairs and ", *n_tensors, " tensor infos cannot fit in the ", c.left(),
          " bytes left");
+}
 
-  // Containers grow as entries are parsed, never reserved from the counts, so memory stays
-  // proportional to the bytes actually present.
+// Containers grow as entries are parsed, never reserved from the counts, so memory stays
+// proportional to the bytes actually present.
+void read_kvs(Cursor& c, uint64_t n_kv, GgufFile& g) {
   std::unordered_set<std::string> keys;
   for (uint64_t i = 0; i < n_kv; i++) {
     GgufKv kv;
     kv.key = c.read_string([&] { return str("key ", i); }, kGgufMaxKeyLen);
     std::string problem = key_problem(kv.key);
-    if (!problem.empty()) fail(file, ": key ", i, ": ", problem);
-    if (!keys.insert(kv.key).second) fail(file, ": key ", fmt::quote(kv.key), ": duplicate key");
+    if (!problem.empty()) fail(c.file, ": key ", i, ": ", problem);
+    if (!keys.insert(kv.key).second) fail(c.file, ": key ", fmt::quote(kv.key), ": duplicate key");
     read_value(c, kv.key, kv.value);
     g.kv.push_back(std::move(kv));
   }
   if (const GgufValue* a = g.find("general.alignment")) {
     if (a->type != GgufType::u32)
-      fail(file, ": key 'general.alignment': is ", value_type_str(*a), ", expected u32");
+      fail(c.file, ": key 'general.alignment': is ", value_type_str(*a), ", expected u32");
     uint32_t al;
     std::memcpy(&al, a->raw.data(), 4);
-    if (!is_pow2(al)) fail(file, ": key 'general.alignment': ", al, " is not a power of two");
+    if (!is_pow2(al)) fail(c.file, ": key 'general.alignment': ", al, " is not a power of two");
     g.alignment = al;
   }
+}
 
+void read_tensor_infos(Cursor& c, uint64_t n_tensors, GgufFile& g) {
   std::unordered_set<std::string> names;
   for (uint64_t i = 0; i < n_tensors; i++) {
     GgufTensorInfo ti;
     read_tensor_info(c, i, ti);
-    if (!names.insert(ti.name).second) fail(file, ": tensor ", fmt::quote(ti.name), ": duplicate tensor name");
+    if (!names.insert(ti.name).second) fail(c.file, ": tensor ", fmt::quote(ti.name), ": duplicate tensor name");
     g.tensors.push_back(std::move(ti));
   }
+}
 
-  // The data section starts at the next multiple of the alignment (llama.cpp seeks there only when
-  // there are tensors); offsets must be exactly contiguous, each tensor padded to the alignment.
+// The data section starts at the next multiple of the alignment (llama.cpp seeks there only when
+// there are tensors); offsets must be exactly contiguous, each tensor padded to the alignment.
+void place_tensors(const Cursor& c, GgufFile& g) {
+  const std::string& file = c.file;
   uint64_t start = c.pos;
-  if (n_tensors > 0 && (!fmt::align_up(c.pos, g.alignment, &start) || start > c.size))
+  if (!g.tensors.empty() && (!fmt::align_up(c.pos, g.alignment, &start) || start > c.size))
     fail(file, ": data section: padding to the alignment ", g.alignment, " runs past the end of the file (",
          c.size, " bytes)");
   g.data_offset = start;
@@ -238,7 +245,7 @@ GgufFile parse(std::shared_ptr<Bytes> bytes, const std::string& file) {
       fail(where, " leaves a gap: offsets must be contiguous, expected ", expected);
     if (t.nbytes > room || t.offset > room - t.nbytes)
       fail(where, ": data of ", t.nbytes, " bytes runs past the end of the file (", c.size, " bytes)");
-    t.data = bytes->data() + start + t.offset;
+    t.data = g.bytes->data() + start + t.offset;
     uint64_t padded;
     if (!fmt::align_up(t.nbytes, g.alignment, &padded) || !fmt::add_u64(expected, padded, &expected))
       fail(where, ": size overflows");
@@ -247,6 +254,19 @@ GgufFile parse(std::shared_ptr<Bytes> bytes, const std::string& file) {
   if (expected > room)
     fail(file, ": data section: ", expected, " bytes with padding after the last tensor, but only ", room,
          " bytes are left in the file");
+}
+
+GgufFile parse(std::shared_ptr<Bytes> bytes, const std::string& file) {
+  GgufFile g;
+  g.path = file;
+  g.bytes = bytes;
+  Cursor c{bytes->data(), bytes->size(), 0, file};
+  g.version = read_header(c);
+  uint64_t n_tensors = 0, n_kv = 0;
+  read_counts(c, &n_tensors, &n_kv);
+  read_kvs(c, n_kv, g);
+  read_tensor_infos(c, n_tensors, g);
+  place_tensors(c, g);
   return g;
 }
 
