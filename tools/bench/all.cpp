@@ -127,7 +127,7 @@ int bench_all(int argc, char** argv) {
   p.option("--chart", &chart, "the chart (default: bench-KEY.png next to --doc)", "PATH");
   p.option("--only", &only, "benchmarks to run, a subset of peak,kernels,train,serve,torch,shapes", "LIST");
   p.option("--threads", &thread_list, "thread counts, passed to every benchmark", "LIST");
-  p.flag("--quick", &quick, "every benchmark with --quick (few rounds; kernels: the active table only; ~2 min)");
+  p.flag("--quick", &quick, "every benchmark with --quick (few rounds; kernels: the active table only; shapes: small and 15m; ~4 min)");
   p.flag("--no-doc", &no_doc, "print only: leave the document and the chart alone");
   if (!p.parse(argc, argv)) return 0;
   parse_threads("--threads", thread_list);  // validates

@@ -210,6 +210,7 @@ void bench_shape(const ShapesArgs& a, const ShapeSpec& s, bool with_torch, bool 
               (long long)cs[0].model->params.count(), (long long)s.ctx, (long long)s.batch,
               train_step_flops(cfg, s.batch, s.ctx).total() * 1e-9, train_step_flops(cfg, s.batch, s.ctx).gemm * 1e-9,
               train_step_flops(cfg, s.batch, s.ctx).attention * 1e-9);
+  std::fflush(stdout);  // progress, through `bench all`'s pipe: a shape takes minutes
   for (int th : a.threads) {
     ParallelCheck pc;
     if (th > 1) pc = parallel_check();
@@ -228,6 +229,7 @@ void bench_shape(const ShapesArgs& a, const ShapeSpec& s, bool with_torch, bool 
     if (print_profiles)
       std::printf("Profiled steps, %s ctx %lld, %d thread(s), top ops:\nFP32:\n%sQAT %s:\n%s", s.preset, (long long)s.ctx, th,
                   top_rows(pf.table, 8).c_str(), a.scheme.c_str(), top_rows(pq->table, 8).c_str());
+    std::fflush(stdout);
   }
   set_num_threads(0);
 }
