@@ -51,8 +51,8 @@ help:
 	@echo "make asan       the same suite under AddressSanitizer + UBSan"
 	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS each (fuzz-smoke: the short CI run)"
 	@echo "make demo       train the small model, QAT, export, generate"
-	@echo "make bench      all benchmarks (peak, kernels, train, serve, torch): this machine's section of"
-	@echo "                docs/BENCHMARKS.md + docs/bench-<machine>.png (<= 15 min on 2 cores; QUICK=1: ~2 min)"
+	@echo "make bench      all benchmarks (peak, kernels, train, serve, torch, shapes): this machine's section of"
+	@echo "                docs/BENCHMARKS.md + docs/bench-<machine>.png (~15 min on 2 free cores; QUICK=1: ~4 min)"
 	@echo "make clean      remove build/ and bin/"
 
 deps:
@@ -139,7 +139,7 @@ demo: all
 	@tools/demo.sh
 
 # Benchmarks: every bin/bench subcommand, then this machine's section of docs/BENCHMARKS.md and its
-# chart docs/bench-<machine>.png (tools/bench/all.cpp). QUICK=1: few rounds, ~2 minutes on 2 cores.
+# chart docs/bench-<machine>.png (tools/bench/all.cpp). QUICK=1: few rounds, ~4 minutes on 2 cores.
 bench: bin/bench
 	bin/bench all $(if $(QUICK),--quick)
 

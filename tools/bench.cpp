@@ -530,13 +530,14 @@ int bench_kernels(int argc, char** argv) {
 int main(int argc, char** argv) {
   return run_main("bench", [&]() -> int {
     const std::string usage =
-        "usage: bench kernels|peak|train|serve|torch|all [options]   (bench SUBCOMMAND --help for the options)";
+        "usage: bench kernels|peak|train|serve|torch|shapes|all [options]   (bench SUBCOMMAND --help for the options)";
     if (argc < 2) throw UsageError(usage);
     const std::string cmd = argv[1];
     if (cmd == "kernels") return bench_kernels(argc - 1, argv + 1);
     if (cmd == "peak") return bench_peak(argc - 1, argv + 1);
     if (cmd == "train") return bench::bench_train(argc - 1, argv + 1);
     if (cmd == "torch") return bench::bench_torch(argc - 1, argv + 1);
+    if (cmd == "shapes") return bench::bench_shapes(argc - 1, argv + 1);
     if (cmd == "serve") return bench::bench_serve(argc - 1, argv + 1);
     if (cmd == "all") return bench::bench_all(argc - 1, argv + 1);
     if (cmd == "--help" || cmd == "-h") {

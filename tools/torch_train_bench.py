@@ -8,7 +8,8 @@ one JSON line: {"threads", "tokens_per_s" (median), "spread", "steps", "best_thr
 count 1..N and every OpenBLAS thread count 1..N (one inter-op thread) and reports the fastest (on a busy
 2-vCPU host PyTorch's 2-thread run can be slower than its 1-thread run). Attention is the explicit
 softmax(QK^T)V: F.scaled_dot_product_attention does not exist in 1.13.
-Usage: tools/torch_train_bench.py --preset small --threads 2 [--batch 16] [--steps 12]
+Usage: tools/torch_train_bench.py --preset small --threads 2 [--batch 16] [--steps 12] [--warmup 2] [--ctx T]
+(--ctx: the sequence length, in place of the preset's context; --warmup: untimed steps of the --steps.)
 """
 import argparse
 import ctypes
@@ -25,6 +26,8 @@ PRESETS = {  # keep in sync with models/config.cpp
     "tiny": dict(ctx=32, layers=2, d=32, heads=4, kv=2, ffn=64),
     "small": dict(ctx=128, layers=4, d=192, heads=6, kv=3, ffn=512),
     "base": dict(ctx=256, layers=8, d=320, heads=8, kv=4, ffn=864),
+    "15m": dict(ctx=256, layers=6, d=288, heads=6, kv=6, ffn=768),
+    "110m": dict(ctx=1024, layers=12, d=768, heads=12, kv=12, ffn=2048),
 }
 
 
@@ -103,9 +106,15 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--vocab", type=int, default=1024)
     ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--ctx", type=int, default=0)
     a = ap.parse_args()
+    if not 0 <= a.warmup < a.steps:
+        ap.error("--warmup must be at least 0 and below --steps")
     torch.set_num_interop_threads(1)
-    p = PRESETS[a.preset]
+    p = dict(PRESETS[a.preset])
+    if a.ctx > 0:
+        p["ctx"] = a.ctx
     best = None
     torch.mm(torch.ones(2, 2), torch.ones(2, 2))  # loads the BLAS library
     settings = [(t, b) for t in range(1, a.threads + 1) for b in range(1, a.threads + 1)]
@@ -127,13 +136,13 @@ def main():
             opt.step()
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
-        rates = sorted(a.batch * p["ctx"] / t for t in times[2:])  # 2 warm-up steps
+        rates = sorted(a.batch * p["ctx"] / t for t in times[a.warmup:])
         med = statistics.median(rates)
-        cores = sum(cpu[2:]) / sum(times[2:])
+        cores = sum(cpu[a.warmup:]) / sum(times[a.warmup:])
         if best is None or med > best[0]:
             best = (med, (rates[-1] - rates[0]) / med, len(rates), threads, blas_threads, cores, blas)
     med, spread, n, best_threads, best_blas, cores, blas = best
-    print(json.dumps({"threads": a.threads, "preset": a.preset, "tokens_per_s": round(med, 1),
+    print(json.dumps({"threads": a.threads, "preset": a.preset, "ctx": p["ctx"], "tokens_per_s": round(med, 1),
                       "spread": round(spread, 3), "steps": n, "best_threads": best_threads,
                       "best_blas_threads": best_blas, "cores_used": round(cores, 2), "blas_threads_set_in": blas or "none found",
                       "torch": torch.__version__}))

@@ -1,21 +1,39 @@
 // bin/bench's subcommands beyond `kernels` and `peak` (those live in tools/bench.cpp), one file each:
-//   train.cpp  `bench train` (FP32 vs QAT step time) and `bench torch` (our FP32 step vs PyTorch's)
-//   serve.cpp  `bench serve` (prefill / decode tokens/s per backend, GGUF file sizes)
-//   all.cpp    `bench all` (every subcommand, then the machine's section of docs/BENCHMARKS.md + chart)
-// and the helpers they share (common.cpp). Pure report logic: src/util/bench_report.h.
+//   train.cpp   `bench train` (FP32 vs QAT step time) and `bench torch` (our FP32 step vs PyTorch's)
+//   shapes.cpp  `bench shapes` (training tokens/s, GFLOP/s, MFU, QAT / FP32 and PyTorch per model shape)
+//   serve.cpp   `bench serve` (prefill / decode tokens/s per backend, GGUF file sizes)
+//   all.cpp     `bench all` (every subcommand, then the machine's section of docs/BENCHMARKS.md + chart)
+// and the helpers they share (common.cpp; the timed training step: train_step.h; the PyTorch child
+// process: torch_side.h). Pure report logic: src/util/bench_report.h.
 #pragma once
 #include <chrono>
 #include <string>
 #include <vector>
 
+#include "models/config.h"
 #include "src/util/bench_report.h"
+#include "src/util/cli.h"
 
 namespace qat::bench {
 
 int bench_train(int argc, char** argv);
 int bench_torch(int argc, char** argv);
+int bench_shapes(int argc, char** argv);
 int bench_serve(int argc, char** argv);
 int bench_all(int argc, char** argv);
+
+// The command-line options every model benchmark (train, torch, serve, shapes) shares: declare() adds
+// --preset (unless preset_option is false: `bench shapes` takes a list of shapes), --threads, --goals
+// and --quick to a parser; resolve(), after parsing, fills `threads` and `cfg` (the latter when a
+// preset is set; UsageError on a bad list or preset). Each subcommand's Args derives from it.
+struct ModelBenchArgs {
+  std::string preset, thread_list = "1,2", goals_path;
+  bool quick = false;
+  std::vector<int> threads;  // from thread_list
+  ModelConfig cfg;           // the preset's
+  void declare(ArgParser& p, const std::string& quick_help, bool preset_option = true);
+  void resolve();
+};
 
 using Clock = std::chrono::steady_clock;
 inline double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }

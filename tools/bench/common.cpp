@@ -1,4 +1,4 @@
-// Helpers shared by the bench subcommands (see bench.h): thread lists, the parallel check, machine facts.
+// Helpers shared by the bench subcommands (see bench.h): the common options, thread lists, the parallel check, machine facts.
 #include <omp.h>
 
 #include <cstdio>
@@ -25,6 +25,18 @@ std::vector<int> parse_threads(const std::string& flag, const std::string& list)
   }
   if (v.empty()) throw UsageError(str(flag, ": expected at least one thread count"));
   return v;
+}
+
+void ModelBenchArgs::declare(ArgParser& p, const std::string& quick_help, bool preset_option) {
+  if (preset_option) p.option("--preset", &preset, str("model preset: ", ModelConfig::preset_names()), "NAME");
+  p.option("--threads", &thread_list, "thread counts", "LIST");
+  p.option("--goals", &goals_path, "append the goals (tab-separated) to this file, for `bench all`", "FILE");
+  p.flag("--quick", &quick, quick_help);
+}
+
+void ModelBenchArgs::resolve() {
+  threads = parse_threads("--threads", thread_list);
+  if (!preset.empty()) cfg = ModelConfig::preset_named(preset);
 }
 
 std::string ParallelCheck::line() const {

@@ -132,34 +132,28 @@ double fresh_ttft_ms(const std::string& model, const std::string& prompt, int th
 }
 
 // The command line of `bench serve`, with the thread counts and the preset resolved.
-struct ServeArgs {
-  std::string preset = "base", thread_list = "1,2", goals_path, tmp_dir = "/tmp";
+struct ServeArgs : ModelBenchArgs {
+  std::string tmp_dir = "/tmp";
   int64_t rounds = 7, prompt_len = 128, gen = 64;
-  bool quick = false;
-  std::vector<int> threads;
-  ModelConfig cfg;
+  ServeArgs() { preset = "base"; }
 };
 
 // Parses argv into *a; false after --help.
 bool parse_serve_args(int argc, char** argv, ServeArgs* a) {
   ArgParser p("bench serve", "Prefill and decode tokens/s per backend (native q4_0 / q8_0, onednn int8, openblas f32) and GGUF\n"
                              "file sizes, on a random-weight model. Ratios are medians of per-round ratios.");
-  p.option("--preset", &a->preset, "model preset: tiny, small or base", "NAME");
-  p.option("--threads", &a->thread_list, "thread counts", "LIST");
+  a->declare(p, "3 rounds, 64-token prompt, 32 decoded tokens");
   p.option("--rounds", &a->rounds, "interleaved rounds", 1, 1000);
   p.option("--prompt", &a->prompt_len, "prompt tokens (prefill)", 1, 1 << 20);
   p.option("--tokens", &a->gen, "tokens decoded one at a time after the prompt", 1, 1 << 20);
   p.option("--tmp", &a->tmp_dir, "directory for the GGUF files (removed after)", "DIR");
-  p.option("--goals", &a->goals_path, "append the goals (tab-separated) to this file, for `bench all`", "FILE");
-  p.flag("--quick", &a->quick, "3 rounds, 64-token prompt, 32 decoded tokens");
   if (!p.parse(argc, argv)) return false;
   if (a->quick) {
     a->rounds = std::min<int64_t>(a->rounds, 3);
     a->prompt_len = std::min<int64_t>(a->prompt_len, 64);
     a->gen = std::min<int64_t>(a->gen, 32);
   }
-  a->threads = parse_threads("--threads", a->thread_list);
-  a->cfg = ModelConfig::preset_named(a->preset);
+  a->resolve();
   QAT_CHECK(a->prompt_len + a->gen <= a->cfg.context, "--prompt + --tokens = ", a->prompt_len + a->gen, " exceeds the ",
             a->preset, " context of ", a->cfg.context);
   return true;
