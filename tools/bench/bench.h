@@ -1,6 +1,7 @@
 // bin/bench's subcommands beyond `kernels` and `peak` (those live in tools/bench.cpp), one file each:
 //   train.cpp  `bench train` (FP32 vs QAT step time) and `bench torch` (our FP32 step vs PyTorch's)
 //   serve.cpp  `bench serve` (prefill / decode tokens/s per backend, GGUF file sizes)
+//   tokenizer.cpp  `bench tokenizer` (BPE training and encoding MB/s per vocab size, peak RSS)
 //   all.cpp    `bench all` (every subcommand, then the machine's section of docs/BENCHMARKS.md + chart)
 // and the helpers they share (common.cpp). Pure report logic: src/util/bench_report.h.
 #pragma once
@@ -15,6 +16,7 @@ namespace qat::bench {
 int bench_train(int argc, char** argv);
 int bench_torch(int argc, char** argv);
 int bench_serve(int argc, char** argv);
+int bench_tokenizer(int argc, char** argv);
 int bench_all(int argc, char** argv);
 
 using Clock = std::chrono::steady_clock;
