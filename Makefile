@@ -51,7 +51,7 @@ help:
 	@echo "make asan       the same suite under AddressSanitizer + UBSan"
 	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS each (fuzz-smoke: the short CI run)"
 	@echo "make demo       train the small model, QAT, export, generate"
-	@echo "make bench      all benchmarks (peak, kernels, train, serve, torch): this machine's section of"
+	@echo "make bench      all benchmarks (peak, kernels, train, serve, tokenizer, torch): this machine's section of"
 	@echo "                docs/BENCHMARKS.md + docs/bench-<machine>.png (<= 15 min on 2 cores; QUICK=1: ~2 min)"
 	@echo "make clean      remove build/ and bin/"
 
