@@ -4,7 +4,8 @@
 #   tools/corpus/debian-english.sh OUT_DIR
 # Installs the packages first (tools/install-deps.sh --corpus: root, or the apt-get line to run). Writes
 # one file per source, documents separated by lines holding only "%" (so `bin/train --data OUT_DIR`
-# reads one document per page), and OUT_DIR/MANIFEST (package versions, sizes and sha256 of each file).
+# reads one document per page), and OUT_DIR/.MANIFEST (package versions, sizes and sha256 of each file; hidden, so that
+# `--data OUT_DIR`, which skips hidden entries, does not train on it).
 # Markup is stripped by tools/corpus/to_text.py (python3 stdlib). Deterministic: the same package
 # versions give the same bytes (files are read in sorted order; nothing depends on the date or host).
 # Sources are listed in SOURCES below: prose documentation only; never fortunes. docs/CORPORA.md.
@@ -37,7 +38,7 @@ SOURCES=(
 
 python=/usr/bin/python3  # Debian's (tools/install-deps.sh --corpus), not whatever python3 is first on PATH
 mkdir -p "$out"
-manifest="$out/MANIFEST"
+manifest="$out/.MANIFEST"
 {
   echo "# tools/corpus/debian-english.sh: one line per file: name package version format files bytes sha256"
   echo "# converter: tools/corpus/to_text.py run by $("$python" --version 2>&1) (python3 $(dpkg-query -W -f='${Version}' python3))"
