@@ -51,8 +51,8 @@ help:
 	@echo "make asan       the same suite under AddressSanitizer + UBSan"
 	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS each (fuzz-smoke: the short CI run)"
 	@echo "make demo       train the small model, QAT, export, generate"
-	@echo "make bench      all benchmarks (peak, kernels, train, serve, torch, shapes): this machine's section of"
-	@echo "                docs/BENCHMARKS.md + docs/bench-<machine>.png (~15 min on 2 free cores; QUICK=1: ~4 min)"
+	@echo "make bench      all benchmarks (peak, kernels, train, serve, tokenizer, torch, shapes): this machine's section of"
+	@echo "                docs/BENCHMARKS.md + docs/bench-<machine>.png (~20 min on 2 free cores; QUICK=1: ~6 min)"
 	@echo "make clean      remove build/ and bin/"
 
 deps:
@@ -166,7 +166,7 @@ FUZZ_SRCS_safetensors    := src/io/safetensors.cpp src/io/json.cpp $(FUZZ_CORE_S
 FUZZ_SRCS_gguf           := src/io/gguf.cpp src/io/mapped_file.cpp $(FUZZ_CORE_SRCS)
 FUZZ_SRCS_tokenizer      := $(FUZZ_TOK_SRCS)
 FUZZ_SRCS_tokenizer_json := $(FUZZ_TOK_SRCS)
-FUZZ_SRCS_token_cache    := data/dataset.cpp data/corpus.cpp data/text_files.cpp $(FUZZ_TOK_SRCS)
+FUZZ_SRCS_token_cache    := data/dataset.cpp data/encode_chunks.cpp data/corpus.cpp data/text_files.cpp $(FUZZ_TOK_SRCS)
 FUZZ_SRCS_config         := models/config.cpp src/io/json.cpp
 FUZZ_SRCS_gguf_model     := models/gguf_model.cpp models/config.cpp kernels/ref/q4_0.cpp kernels/ref/q8_0.cpp \
                             kernels/ref/per_channel.cpp src/quant/scheme.cpp src/util/cli.cpp \

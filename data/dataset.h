@@ -10,12 +10,13 @@
 #include <vector>
 
 #include "data/corpus.h"
+#include "data/token_array.h"
 #include "data/tokenizer.h"
 
 namespace qat {
 
 struct TokenizedSplit {
-  std::vector<int32_t> tokens;  // (N) doc0 tokens, EOT, doc1 tokens, EOT, ... (a stream: its tokens)
+  TokenArray tokens;  // (N) doc0 tokens, EOT, doc1 tokens, EOT, ... (a stream: its tokens)
   uint64_t bytes = 0;           // UTF-8 bytes of the documents (EOT excluded)
   uint64_t docs = 0;
 };
@@ -31,7 +32,9 @@ struct TokenizedData {
 TokenizedSplit tokenize_split(const std::vector<std::string>& docs, const Tokenizer& tok, bool eot = true);
 
 // Tokenizes `corpus` with `tok`, or reads the result from `cache_dir` (created if needed; empty = no
-// cache). The file is keyed by (corpus.content_hash(), tok.fingerprint()) and validated on read (magic,
+// cache). With a cache, the tokens are encoded in parallel straight into the cache file (memory: a few
+// MB per thread, data/encode_chunks.h), and the returned arrays are views into the mapped file; without
+// one (or when it cannot be written) they are vectors in memory. The file is keyed by (corpus.content_hash(), tok.fingerprint()) and validated on read (magic,
 // version, both hashes, counts against the file size, checksum, every id < vocab size); a bad or stale
 // file is re-tokenized and rewritten, with a one-line warning on stderr, never trusted. A cache that
 // cannot be written (read-only or bad directory) is a warning too: the data is still returned. Temp

@@ -7,10 +7,10 @@
 
 namespace qat {
 
-TokenLoader::TokenLoader(const std::vector<int32_t>* tokens, int64_t batch, int64_t ctx, uint64_t seed)
+TokenLoader::TokenLoader(std::span<const int32_t> tokens, int64_t batch, int64_t ctx, uint64_t seed)
     : tokens_(tokens), B_(batch), T_(ctx), seed_(seed) {
   QAT_CHECK(batch > 0 && ctx > 0, "loader: batch and context must be positive");
-  int64_t n = int64_t(tokens->size());
+  int64_t n = int64_t(tokens.size());
   n_windows_ = n > ctx ? (n - 1) / ctx : 0;
   QAT_CHECK(n_windows_ >= 1, "loader: the training data has ", n, " tokens, fewer than one context window of ",
             ctx + 1, " (use a larger corpus or a smaller --ctx)");
@@ -43,14 +43,14 @@ Batch TokenLoader::next() {
       index_ = 0;
       shuffle_epoch();
     }
-    const int32_t* w = tokens_->data() + order_[size_t(index_++)] * T_;
+    const int32_t* w = tokens_.data() + order_[size_t(index_++)] * T_;
     std::memcpy(ids + r * T_, w, size_t(T_) * 4);
     std::memcpy(tg + r * T_, w + 1, size_t(T_) * 4);
   }
   return b;
 }
 
-std::vector<Batch> eval_batches(const std::vector<int32_t>& tokens, int64_t batch, int64_t ctx, int64_t max_windows) {
+std::vector<Batch> eval_batches(std::span<const int32_t> tokens, int64_t batch, int64_t ctx, int64_t max_windows) {
   int64_t n = int64_t(tokens.size());
   int64_t windows = n > ctx ? (n - 1) / ctx : 0;
   QAT_CHECK(windows >= 1, "eval: the validation data has ", n, " tokens, fewer than one context window of ", ctx + 1);

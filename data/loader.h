@@ -6,6 +6,7 @@
 // Evaluation: consecutive windows from the start of the validation stream, no shuffling.
 #pragma once
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "src/core/tensor.h"
@@ -19,8 +20,8 @@ struct Batch {
 
 class TokenLoader {
  public:
-  // tokens must outlive the loader.
-  TokenLoader(const std::vector<int32_t>* tokens, int64_t batch, int64_t ctx, uint64_t seed);
+  // tokens (a vector or a mapped TokenArray) must outlive the loader.
+  TokenLoader(std::span<const int32_t> tokens, int64_t batch, int64_t ctx, uint64_t seed);
 
   Batch next();  // the next training batch (advances the position)
   int64_t windows() const { return n_windows_; }
@@ -29,7 +30,7 @@ class TokenLoader {
   void set_position(int64_t epoch, int64_t index);
 
  private:
-  const std::vector<int32_t>* tokens_;
+  std::span<const int32_t> tokens_;
   int64_t B_, T_, n_windows_;
   uint64_t seed_;
   int64_t epoch_ = 0, index_ = 0;
@@ -38,6 +39,6 @@ class TokenLoader {
 };
 
 // Evaluation batches over the first `max_windows` windows of `tokens` (all if 0 or more than exist).
-std::vector<Batch> eval_batches(const std::vector<int32_t>& tokens, int64_t batch, int64_t ctx, int64_t max_windows);
+std::vector<Batch> eval_batches(std::span<const int32_t> tokens, int64_t batch, int64_t ctx, int64_t max_windows);
 
 }  // namespace qat

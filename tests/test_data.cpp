@@ -138,7 +138,7 @@ TEST_CASE("tokenized splits: each document then EOT; bytes exclude EOT", "[data]
   std::vector<int32_t> first = t.encode(c.train[0]);
   CHECK(std::equal(first.begin(), first.end(), s.tokens.begin()));
   CHECK(s.tokens[first.size()] == t.eot_id());
-  CHECK(t.decode(s.tokens) == c.train[0] + "<|endoftext|>" + c.train[1] + "<|endoftext|>");
+  CHECK(t.decode(s.tokens.to_vector()) == c.train[0] + "<|endoftext|>" + c.train[1] + "<|endoftext|>");
 }
 
 TEST_CASE("the token cache: hit on the second run, corrupted files rebuilt", "[data]") {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <span>
 #include <cstring>
 
 #include "data/corpus.h"
@@ -59,7 +60,7 @@ LogitsFn served_logits(const DecodeModel& model) {
 // token replaced by BOS, is one forward from position 0 with an empty cache; the logits at positions
 // first = ctx/2 .. ctx-2 are scored against the next token, ctx - ctx/2 - 1 tokens per chunk.
 // max_chunks > 0 keeps the first max_chunks (llama-perplexity --chunks).
-EvalResult evaluate_second_half(const LogitsFn& logits_of, int64_t V, const std::vector<int32_t>& text_tokens, int32_t bos,
+EvalResult evaluate_second_half(const LogitsFn& logits_of, int64_t V, std::span<const int32_t> text_tokens, int32_t bos,
                                 const std::vector<int32_t>& token_bytes, int64_t ctx, int64_t max_chunks) {
   std::vector<int32_t> tokens{bos};
   tokens.insert(tokens.end(), text_tokens.begin(), text_tokens.end());
@@ -200,7 +201,7 @@ TokenizedData load_tokens(const Args& a, const ModelSource& src, std::string* me
 }
 
 // --sensitivity: every layer quantized alone (PTQ), sorted by the loss it adds to the FP32 model.
-void run_sensitivity(const Args& a, const ModelSource& src, const std::vector<int32_t>& val,
+void run_sensitivity(const Args& a, const ModelSource& src, std::span<const int32_t> val,
                      const std::vector<int32_t>& token_bytes, int64_t ctx) {
   const ModelConfig& cfg = src.config();
   QAT_CHECK(!src.is_gguf() && !src.qat, "--sensitivity needs an FP32 checkpoint");
@@ -235,7 +236,7 @@ struct Measured {
 
 // The loss of the model as --scheme / --ptq say: a GGUF file or a QAT checkpoint through the served
 // integer path, PTQ of an FP32 model, or the f32 forward (a QAT checkpoint's latent weights on request).
-Measured measure(Args& a, const ModelSource& src, const std::vector<int32_t>& val,
+Measured measure(Args& a, const ModelSource& src, std::span<const int32_t> val,
                  const std::vector<int32_t>& token_bytes, int64_t ctx) {
   const ModelConfig& cfg = src.config();
   const int32_t eot = src.tokenizer->eot_id();  // our BOS

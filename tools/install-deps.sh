@@ -2,6 +2,8 @@
 # Checks (fast, with dpkg -s) and installs the Debian packages qat needs.
 #   tools/install-deps.sh            build + test + demo + bench + fuzz dependencies
 #   tools/install-deps.sh --torch    also python3-torch (only tests/reference/ and the PyTorch bench use it)
+#   tools/install-deps.sh --corpus   only the documentation packages of tools/corpus/debian-english.sh
+#                                    (Debian 12 names; about 1 GB installed)
 # Run by the Makefile before every build; it does nothing when everything is present.
 # Not root and something missing: prints the exact apt-get line and fails.
 set -eu
@@ -9,6 +11,11 @@ set -eu
 pkgs=(g++ make libopenblas-dev libdnnl-dev catch2 libsimde-dev clang libclang-rt-14-dev
       fortunes fortunes-min gnuplot-nox binutils)
 if [ "${1:-}" = "--torch" ]; then pkgs+=(python3-torch python3-numpy); fi
+if [ "${1:-}" = "--corpus" ]; then
+  pkgs=(python3 linux-doc-6.1 python3.11-doc manpages manpages-dev perl-doc postgresql-doc-15 git-doc
+        debian-reference-en debian-handbook python-django-doc gimp-help-en gnucash-docs sqlite3-doc apache2-doc
+        python-scipy-doc rust-doc)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

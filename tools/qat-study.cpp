@@ -273,7 +273,7 @@ void run_seed(const Args& a, uint64_t seed, std::vector<Row>& rows, Json& raw) {
   ModelSource ref = open_model(dir + "/fp32-cont");
   Corpus corpus = load_corpus(a.data);
   TokenizedData tokens = load_or_tokenize(corpus, *ref.tokenizer, a.cache_dir);
-  Val val{tokens.val.tokens, std::vector<int32_t>(size_t(ref.config().vocab)), ref.config().context};
+  Val val{tokens.val.tokens.to_vector(), std::vector<int32_t>(size_t(ref.config().vocab)), ref.config().context};
   for (int32_t id = 0; id < ref.config().vocab; id++)
     val.token_bytes[size_t(id)] = id == ref.tokenizer->eot_id() ? 0 : int32_t(ref.tokenizer->token_bytes(id).size());
   auto ref_model = ref.transformer();

@@ -8,7 +8,7 @@
 
 namespace qat {
 
-EvalResult evaluate_with(const LogitsFn& logits_of, int64_t vocab, const std::vector<int32_t>& val,
+EvalResult evaluate_with(const LogitsFn& logits_of, int64_t vocab, std::span<const int32_t> val,
                          const std::vector<int32_t>& token_bytes, int64_t batch, int64_t ctx, int64_t max_windows) {
   NoGrad ng;
   double nats = 0;
@@ -35,13 +35,13 @@ EvalResult evaluate_with(const LogitsFn& logits_of, int64_t vocab, const std::ve
   return r;
 }
 
-EvalResult evaluate(Transformer& model, const std::vector<int32_t>& val, const std::vector<int32_t>& token_bytes,
+EvalResult evaluate(Transformer& model, std::span<const int32_t> val, const std::vector<int32_t>& token_bytes,
                     int64_t batch, int64_t ctx, int64_t max_windows) {
   return evaluate_with([&](const Tensor& ids) { return model.forward(ids); }, model.cfg.vocab, val, token_bytes,
                        batch, ctx, max_windows);
 }
 
-EvalResult evaluate_served(const DecodeModel& model, const std::vector<int32_t>& val,
+EvalResult evaluate_served(const DecodeModel& model, std::span<const int32_t> val,
                            const std::vector<int32_t>& token_bytes, int64_t ctx, int64_t max_windows) {
   const int64_t V = model.cfg.vocab;
   return evaluate_with([&](const Tensor& ids) {

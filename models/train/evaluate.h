@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <vector>
 
 #include "models/decode.h"
@@ -21,18 +22,18 @@ struct EvalResult {
 
 // token_bytes[id] = bytes of token id (EOT: 0). Evaluates the first `max_windows` windows of `ctx`
 // tokens of `val` (0: all), `batch` windows at a time, without gradients.
-EvalResult evaluate(Transformer& model, const std::vector<int32_t>& val, const std::vector<int32_t>& token_bytes,
+EvalResult evaluate(Transformer& model, std::span<const int32_t> val, const std::vector<int32_t>& token_bytes,
                     int64_t batch, int64_t ctx, int64_t max_windows);
 
 // The same over a caller-supplied forward: logits (B, T, V) for ids (B, T). bin/eval uses it for
 // quantized models.
 using LogitsFn = std::function<Tensor(const Tensor& ids)>;
-EvalResult evaluate_with(const LogitsFn& logits_of, int64_t vocab, const std::vector<int32_t>& val,
+EvalResult evaluate_with(const LogitsFn& logits_of, int64_t vocab, std::span<const int32_t> val,
                          const std::vector<int32_t>& token_bytes, int64_t batch, int64_t ctx, int64_t max_windows);
 
 // The served model (integer kernels): each window is one full-prompt forward of a fresh KV-cache
 // session, the computation bin/generate runs.
-EvalResult evaluate_served(const DecodeModel& model, const std::vector<int32_t>& val,
+EvalResult evaluate_served(const DecodeModel& model, std::span<const int32_t> val,
                            const std::vector<int32_t>& token_bytes, int64_t ctx, int64_t max_windows);
 
 }  // namespace qat

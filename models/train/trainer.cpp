@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "data/bpe_sample.h"
 #include "data/corpus.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -80,7 +81,7 @@ void set_stop_after(int64_t steps) { g_stop_after = steps; }
 
 // Per-layer quantization error of a QAT model, in dB: every quantized weight against its fake-quant,
 // and every quantized layer's input activations on the first validation window.
-static Json qat_sqnr(Transformer& model, const std::vector<int32_t>& val, int64_t ctx) {
+static Json qat_sqnr(Transformer& model, std::span<const int32_t> val, int64_t ctx) {
   NoGrad ng;
   Json w = Json::object(), a = Json::object();
   model.for_each_quantized([&](const std::string& name, int wi, int si, const LayerQuant& f) {
@@ -173,9 +174,13 @@ void load_data(Run& r) {
   for (const std::string& p : r.corpus->files.problems) std::fprintf(stderr, "warning: %s\n", p.c_str());
   r.corpus_hash = hex64(r.corpus->content_hash());
   if (r.resume_ck) check_corpus(r.resume_ck->state, r.corpus_hash, *r.corpus, r.opt.out + "/state.json");
-  r.tok = r.resume_ck ? Tokenizer::load(r.resume_ck->tokenizer_path)
-          : r.init_ck ? Tokenizer::load(r.init_ck->tokenizer_path)
-                      : Tokenizer::train(r.corpus->train, int(r.opt.vocab));
+  if (r.resume_ck || r.init_ck) {
+    r.tok = Tokenizer::load(r.resume_ck ? r.resume_ck->tokenizer_path : r.init_ck->tokenizer_path);
+  } else {  // a large corpus trains BPE on a deterministic sample (data/bpe_sample.h)
+    const BpeSample sample = sample_for_bpe(r.corpus->train, kDefaultBpeSampleBytes);
+    if (sample.sampled) r.note(sample.note());
+    r.tok = Tokenizer::train(sample.docs, int(r.opt.vocab));
+  }
   r.data = load_or_tokenize(*r.corpus, *r.tok, r.opt.cache_dir);
   r.token_bytes.assign(size_t(r.tok->vocab_size()), 0);
   for (int32_t id = 0; id < r.tok->vocab_size(); id++)
@@ -265,7 +270,7 @@ void build_optimizer(Run& r) {
   const TrainOptions& opt = r.opt;
   r.adam = std::make_unique<AdamW>(r.model->params,
                                    AdamWConfig{float(opt.lr), 0.9f, 0.95f, 1e-8f, float(opt.weight_decay)});
-  r.loader = std::make_unique<TokenLoader>(&r.data.train.tokens, opt.batch, opt.ctx, opt.seed);
+  r.loader = std::make_unique<TokenLoader>(r.data.train.tokens, opt.batch, opt.ctx, opt.seed);
   r.metrics = opt.out + "/metrics.jsonl";
   if (r.resume_ck) {
     const RunState& s = *r.resumed;

@@ -130,46 +130,78 @@ std::string read_file(const std::string& path, uint64_t max_bytes) {
   return data;
 }
 
-void write_file_atomic(const std::string& path_given, const std::vector<std::string_view>& parts) {
-  const std::string path = atomic_target(path_given);
-  remove_stale_temp_files(dir_of(path), base_of(path));  // left by a writer of this file that was killed
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot write ", path, ": ", std::strerror(errno));
-  auto abort_write = [&](int err) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    fail("cannot write ", path, ": ", std::strerror(err));
-  };
-  for (std::string_view part : parts) {
-    size_t done = 0;
-    while (done < part.size()) {
-      size_t chunk = std::min<size_t>(part.size() - done, size_t(1) << 24);
-      int64_t limit = fault_limit();
-      if (limit >= 0 && g_written + int64_t(chunk) > limit) {
-        chunk = size_t(std::max<int64_t>(0, limit - g_written));
-        if (chunk == 0) abort_write(ENOSPC);
-      }
-      ssize_t n = ::write(fd, part.data() + done, chunk);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) abort_write(n < 0 ? errno : EIO);
-      done += size_t(n);
-      g_written += n;
+AtomicWriter::AtomicWriter(const std::string& path_given) : path_(atomic_target(path_given)) {
+  remove_stale_temp_files(dir_of(path_), base_of(path_));  // left by a writer of this file that was killed
+  tmp_ = path_ + ".tmp." + std::to_string(::getpid());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail("cannot write ", path_, ": ", std::strerror(errno));
+}
+
+AtomicWriter::~AtomicWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(tmp_.c_str());
+}
+
+void AtomicWriter::abort_write(int err) {
+  ::close(fd_);
+  fd_ = -1;
+  ::unlink(tmp_.c_str());
+  fail("cannot write ", path_, ": ", std::strerror(err));
+}
+
+void AtomicWriter::write(std::string_view part) {
+  QAT_CHECK(fd_ >= 0 && !committed_, "cannot write ", path_, ": the writer is closed");
+  size_t done = 0;
+  while (done < part.size()) {
+    size_t chunk = std::min<size_t>(part.size() - done, size_t(1) << 24);
+    int64_t limit = fault_limit();
+    if (limit >= 0 && g_written + int64_t(chunk) > limit) {
+      chunk = size_t(std::max<int64_t>(0, limit - g_written));
+      if (chunk == 0) abort_write(ENOSPC);
     }
+    ssize_t n = ::write(fd_, part.data() + done, chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) abort_write(n < 0 ? errno : EIO);
+    done += size_t(n);
+    g_written += n;
   }
-  if (::fsync(fd) != 0) abort_write(errno);
-  if (::close(fd) != 0) {
+}
+
+void AtomicWriter::write_at(uint64_t offset, std::string_view data) {
+  QAT_CHECK(fd_ >= 0 && !committed_, "cannot write ", path_, ": the writer is closed");
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done, off_t(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) abort_write(n < 0 ? errno : EIO);
+    done += size_t(n);
+  }
+}
+
+void AtomicWriter::commit() {
+  QAT_CHECK(fd_ >= 0 && !committed_, "cannot write ", path_, ": the writer is closed");
+  if (::fsync(fd_) != 0) abort_write(errno);
+  const int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) {
     int e = errno;
-    ::unlink(tmp.c_str());
-    fail("cannot write ", path, ": ", std::strerror(e));
+    ::unlink(tmp_.c_str());
+    fail("cannot write ", path_, ": ", std::strerror(e));
   }
   crash_point("write_file_atomic");  // the temp file is complete, not yet renamed
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     int e = errno;
-    ::unlink(tmp.c_str());
-    fail("cannot write ", path, ": rename failed: ", std::strerror(e));
+    ::unlink(tmp_.c_str());
+    fail("cannot write ", path_, ": rename failed: ", std::strerror(e));
   }
-  fsync_dir(dir_of(path));
+  committed_ = true;
+  fsync_dir(dir_of(path_));
+}
+
+void write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts) {
+  AtomicWriter w(path);
+  for (std::string_view part : parts) w.write(part);
+  w.commit();
 }
 
 void append_line(const std::string& path, std::string_view line) {

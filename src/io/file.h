@@ -29,6 +29,26 @@ inline void write_file_atomic(const std::string& path, std::string_view data) {
   write_file_atomic(path, std::vector<std::string_view>{data});
 }
 
+// The same protocol for a file written in pieces (a token cache larger than memory): write() appends,
+// write_at() overwrites bytes already written (a header whose counts are known only at the end),
+// commit() fsyncs and renames. Destroyed before commit() (an exception), the temp file is removed.
+class AtomicWriter {
+ public:
+  explicit AtomicWriter(const std::string& path);
+  ~AtomicWriter();
+  AtomicWriter(const AtomicWriter&) = delete;
+  AtomicWriter& operator=(const AtomicWriter&) = delete;
+  void write(std::string_view data);
+  void write_at(uint64_t offset, std::string_view data);
+  void commit();
+
+ private:
+  [[noreturn]] void abort_write(int err);
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
 // Appends one line (adds '\n') and flushes it to the kernel; used for metrics.jsonl.
 void append_line(const std::string& path, std::string_view line);
 
