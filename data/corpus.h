@@ -54,7 +54,8 @@ struct Corpus {
 //    that cannot be used (unreadable, empty, binary, not UTF-8, no text) is listed in files.problems and
 //    skipped; when none is usable the directory is refused.
 //  - A file: read whole; a bad one is refused.
-// Each document loses its trailing newlines; documents that are empty or only whitespace are dropped.
+// In the document modes each document loses its trailing newlines and empty or whitespace-only ones are
+// dropped; a stream is kept byte for byte.
 // Throws a one-line qat::Error naming the path for: missing, nothing usable, or fewer than 2 documents.
 // When the hash puts every document on one side (tiny corpora), one document is moved over so that
 // train and val are both non-empty.

@@ -103,6 +103,8 @@ ModelConfig apply_config_keys(ModelConfig c, const Json& j, bool* rope_defaulted
   QAT_CHECK(j.is_object(), "config: expected a JSON object");
   for (const ShapeField& f : shape_fields())
     if (j.contains(f.key)) c.*f.member = int_key(j, f.key);
+  // Hugging Face's rule: no num_key_value_heads means one KV head per head (not the preset's grouping).
+  if (j.contains("num_attention_heads") && !j.contains("num_key_value_heads")) c.n_kv_heads = c.n_heads;
   if (j.contains("rms_norm_eps")) c.rms_eps = real_key(j, "rms_norm_eps");
   if (j.contains("rope_theta")) c.rope_base = real_key(j, "rope_theta");
   if (j.contains("tie_word_embeddings")) c.tied = bool_key(j, "tie_word_embeddings");

@@ -87,6 +87,8 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
     QAT_CHECK(tokens[i] >= 0 && tokens[i] < c.vocab, "decode: token id ", tokens[i], " out of range");
   reserve_rows(n);
   reserve_positions(p0 + n);
+  // Exclusive time: this row keeps what no named row below takes (the embedding copy, logits checks, glue).
+  QAT_PROF("embed (rest of forward)", forward, 0.0, 8.0 * double(n * c.d_model));
   embed(tokens, n);
   for (int64_t l = 0; l < c.n_layers; l++) {
     attention_block(l, n);
@@ -99,11 +101,12 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
 // x (n, C) = the embedding rows of the tokens.
 void DecodeSession::embed(const int32_t* tokens, int64_t n) {
   const int64_t C = m_.cfg.d_model;
-  QAT_PROF("embed (rest of forward)", forward, 0.0, 8.0 * double(n * C));
   for (int64_t i = 0; i < n; i++) std::memcpy(x_.data() + i * C, m_.tok_embd.f32() + int64_t(tokens[i]) * C, size_t(C) * 4);
 }
 
-// x += o(attention(rope(q(h)), cache + rope(k(h)), cache + v(h))), h = rmsnorm(x), at positions pos_..pos_+n-1.
+// x += o(attention(rope(q(h)), cache + rope(k(h)), cache + v(h))) for h = rmsnorm(x, attn_norm), at positions
+// pos_..pos_+n-1; it ends with h = rmsnorm(x, mlp_norm), mlp_block's input (one pass over x: the training
+// forward's residual+rmsnorm row).
 void DecodeSession::attention_block(int64_t l, int64_t n) {
   const ModelConfig& c = m_.cfg;
   const DecodeLayer& L = m_.layers[size_t(l)];
@@ -167,7 +170,7 @@ void DecodeSession::attend(int64_t l, int64_t n) {
   }
 }
 
-// x += down(swiglu(gate(h), up(h))).
+// x += down(swiglu(gate(h), up(h))), h = rmsnorm(x, mlp_norm) as attention_block left it.
 void DecodeSession::mlp_block(int64_t l, int64_t n) {
   const ModelConfig& c = m_.cfg;
   const DecodeLayer& L = m_.layers[size_t(l)];

@@ -148,6 +148,11 @@ TEST_CASE("--config: HF keys over the preset, flags over the file, rope_layout d
   want.n_layers = 2;
   CHECK(fields(c) == fields(want));
   CHECK(notes.empty());  // an explicit adjacent_pairs needs no note
+  // num_attention_heads without num_key_value_heads: one KV head per head, as Hugging Face reads it.
+  ShapeFlags mha;
+  mha.config = d.put("mha.json", R"({"num_attention_heads": 4, "rope_layout": "adjacent_pairs"})");
+  c = new_run_shape("tiny", 300, 0, mha, note);  // tiny has 4 heads and 2 KV heads
+  CHECK((c.n_heads == 4 && c.n_kv_heads == 4));
   // Another layout cannot be trained; a bad file or value is one line naming the file.
   ShapeFlags rot;
   rot.config = d.put("rot.json", R"({"hidden_size": 64, "rope_layout": "rotate_half"})");

@@ -67,8 +67,10 @@ TEST_CASE("GGUF: every exported scheme is read back from its tensor type as itse
     }
     // Without a hint (a file llama.cpp wrote) or with a scheme not served: an exported one of that type.
     for (const char* hint : {"", s.name}) {
-      const SchemeInfo* r = weight_format(s.w).gguf ? scheme_read_from_gguf(t, hint) : nullptr;
-      if (r) CHECK((r->exported() && weight_format(r->w).ggml == t));
+      if (!weight_format(s.w).gguf) continue;
+      const SchemeInfo* r = scheme_read_from_gguf(t, hint);
+      REQUIRE(r != nullptr);  // every type we write is read back
+      CHECK((r->exported() && weight_format(r->w).ggml == t));
     }
   }
   CHECK(std::string(scheme_read_from_gguf(GgmlType::Q8_0, "")->name) == "q8_0");
@@ -78,7 +80,7 @@ TEST_CASE("GGUF: every exported scheme is read back from its tensor type as itse
     CHECK(scheme_read_from_gguf(t, "q8_0") == nullptr);  // refused with the list of served types
 }
 
-TEST_CASE("the bytes of every weight format agree with ggml and with the served model's count", "[formats]") {
+TEST_CASE("the bytes of every weight format agree with ggml and with their block layouts", "[formats]") {
   const int64_t N = 6, K = 96;
   for (const WeightFormat& f : kWeightFormats) {
     INFO(f.name);
@@ -88,10 +90,11 @@ TEST_CASE("the bytes of every weight format agree with ggml and with the served 
       CHECK(stored_bytes(f.w, N, K) == int64_t(ggml_nbytes(f.ggml, {K, N})));
       CHECK(stored_bytes(f.w, 1, g->block_elems) == int64_t(g->block_bytes));
     }
-    ServedWeight w;
-    w.N = N;
-    w.K = K;
-    w.q.w = f.w;
-    CHECK(stored_bytes(f.w, N, K) == w.storage_bytes());
   }
+  // Independently of the ggml table: the sizes of the formats as their block layouts define them.
+  CHECK(stored_bytes(WQuant::none, N, K) == N * K * 4);
+  CHECK(stored_bytes(WQuant::q4_0, N, K) == N * K / 32 * 18);     // f16 d + 16 bytes of nibbles
+  CHECK(stored_bytes(WQuant::q8_0, N, K) == N * K / 32 * 34);     // f16 d + 32 codes
+  CHECK(stored_bytes(WQuant::int8_pc, N, K) == N * K / 32 * 34);  // as Q8_0 blocks repeating the row's scale
+  CHECK(stored_bytes(WQuant::int4_pc, N, K) == N * K / 2 + N * 2);  // nibbles + one f16 scale per row
 }

@@ -143,7 +143,7 @@ void open_run(Run& r) {
     QAT_CHECK(r.resume_ck->optimizer && !r.resume_ck->state.is_null(), "--resume: ", opt.out,
               " has no optimizer.safetensors / state.json (not a training checkpoint)");
   } else if (!opt.init.empty()) {
-    r.init_ck = load_checkpoint(opt.init);
+    r.init_ck = load_checkpoint(opt.init, /*with_optimizer=*/false);
   }
   // A checkpoint's shape is its own; a new run's comes from the preset, --config and the shape flags.
   if (r.resume_ck) check_shape_agrees(r.resume_ck->config, opt.shape, opt.out);
@@ -287,6 +287,9 @@ void build_optimizer(Run& r) {
   }
   make_dirs(opt.out);
   if (!r.resume_ck && file_exists(r.metrics)) write_file_atomic(r.metrics, "");  // a fresh run starts a fresh log
+  // The checkpoints read at setup now live in the model and the optimizer: not held for the whole run.
+  r.resume_ck.reset();
+  r.init_ck.reset();
   r.note(str("model: ", r.cfg.preset.empty() ? "custom" : r.cfg.preset, ", ", parameter_count(r.cfg), " parameters, ",
              r.cfg.n_layers, " layers, d_model ", r.cfg.d_model, ", ctx ", opt.ctx, "; batch ", opt.batch, " x ",
              opt.accum, ", lr ", opt.lr, ", ", num_threads(), " threads"));

@@ -2,7 +2,7 @@
 // names wherever they appear (our short names in --qat-keep, logs and sensitivity scans; Hugging Face's
 // tensor names; GGUF's) and of their weight shapes (N, K) in the model's dimensions. Every loop over a
 // block's linear layers reads it, and the forward names them: project(h, Proj::gate, l).
-// Read next: models/transformer.cpp (the forward), models/config.h (proj_shape).
+// Read next: models/transformer.cpp (the forward), models/config.h (proj_rows / proj_cols).
 #pragma once
 #include <cstdint>
 

@@ -3,7 +3,6 @@
 // deterministic sample bin/train uses (data/bpe_sample.h, --train-mb); encoding runs data/encode_chunks.h
 // (what bin/train's token cache runs) over --mb MB of the corpus at each thread count, in rounds.
 // Goal of the issue: encoding >= 10 MB/s per thread at 32K. Read next: data/encode_chunks.h.
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -18,6 +17,7 @@
 #include "src/io/file.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"
+#include "models/train/memory.h"
 #include "tools/bench/bench.h"
 
 namespace qat::bench {
@@ -28,12 +28,6 @@ struct TokArgs {
   int64_t mb = 100, train_mb = 64, rounds = 3;
   bool quick = false;
 };
-
-double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
 
 // The corpus's documents ("%"-separated, one file per source) until `max_bytes` are read.
 std::vector<std::string> read_corpus(const std::string& dir, uint64_t max_bytes) {
@@ -107,7 +101,7 @@ int bench_tokenizer(int argc, char** argv) {
     const Tokenizer tok = Tokenizer::train(sample.docs, v);
     const double train_s = seconds_since(t0);
     for (int th : threads) {
-      if (th > 1 && !pc.ok) pc = parallel_check();
+      if (th > 1) pc = parallel_check();  // right before each 2-thread row, as the other benchmarks
       std::vector<double> mbs;
       uint64_t n_tokens = 0;
       for (int64_t r = 0; r < a.rounds; r++) {
@@ -120,7 +114,7 @@ int bench_tokenizer(int argc, char** argv) {
       const std::string note = th > 1 ? thread_note(th, pc) : "";
       const std::string row = str("| ", v, " | ", fmt("%.1f", train_s), " | ", fmt("%.2f", double(sample.bytes) / 1e6 / train_s), " | ", th,
                    " | ", fmt("%.1f", s.median), " | ", fmt("%.0f%%", s.spread() * 100), " | ", fmt("%.1f", s.median / th),
-                   " | ", fmt("%.3f", double(n_tokens) / double(bytes)), " | ", fmt("%.0f", peak_rss_mb()), " | ", note, " |\n");
+                   " | ", fmt("%.3f", double(n_tokens) / double(bytes)), " | ", fmt("%.0f", peak_rss_bytes() / double(1 << 20)), " | ", note, " |\n");
       std::printf("%s", row.c_str());
       std::fflush(stdout);
       if (v >= 32768 && v < 65536)
