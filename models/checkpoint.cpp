@@ -176,7 +176,7 @@ void save_checkpoint(const std::string& dir_given, const CheckpointData& ck) {
 }
 
 // Read-only: never renames anything (crash recovery is the next writer's, claim_output_dir).
-LoadedCheckpoint load_checkpoint(const std::string& dir, bool with_optimizer) {
+LoadedCheckpoint load_checkpoint(const std::string& dir) {
   QAT_CHECK(is_directory(dir), "checkpoint ", dir, ": not a directory");
   LoadedCheckpoint ck;
   ck.dir = dir;
@@ -207,7 +207,7 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, bool with_optimizer) {
   for (const auto& [name, t] : ck.weights.tensors) stored += t.numel();
   QAT_CHECK(ck.config.n_params() <= stored, "checkpoint ", dir, ": config.json describes ", ck.config.n_params(),
             " parameters but model.safetensors holds ", stored, " values");
-  if (with_optimizer && file_exists(dir + "/optimizer.safetensors")) {
+  if (file_exists(dir + "/optimizer.safetensors")) {
     std::vector<std::pair<std::string, Shape>> moments;  // exp_avg.<name>, exp_avg_sq.<name>
     for (const auto& [name, shape] : layout)
       for (const char* kind : {"exp_avg.", "exp_avg_sq."}) moments.emplace_back(kind + name, shape);

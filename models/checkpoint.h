@@ -56,9 +56,7 @@ struct LoadedCheckpoint {
 };
 
 // Reads and validates a checkpoint directory (config, weights, optional optimizer and state).
-// with_optimizer = false leaves optimizer.safetensors unread (--init needs only the weights: the
-// moments are twice their size).
-LoadedCheckpoint load_checkpoint(const std::string& dir, bool with_optimizer = true);
+LoadedCheckpoint load_checkpoint(const std::string& dir);
 
 // Copies weights into params: every parameter must be present with its shape, and no tensor may be
 // left over (names them otherwise). `allow_missing` lists name suffixes that may be absent (e.g. QAT

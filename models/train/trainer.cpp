@@ -143,7 +143,8 @@ void open_run(Run& r) {
     QAT_CHECK(r.resume_ck->optimizer && !r.resume_ck->state.is_null(), "--resume: ", opt.out,
               " has no optimizer.safetensors / state.json (not a training checkpoint)");
   } else if (!opt.init.empty()) {
-    r.init_ck = load_checkpoint(opt.init, /*with_optimizer=*/false);
+    r.init_ck = load_checkpoint(opt.init);  // validated whole (a corrupt file is refused), but --init uses
+    r.init_ck->optimizer.reset();            // only the weights: the moments (2x their size) go before the model
   }
   // A checkpoint's shape is its own; a new run's comes from the preset, --config and the shape flags.
   if (r.resume_ck) check_shape_agrees(r.resume_ck->config, opt.shape, opt.out);
