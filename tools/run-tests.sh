@@ -20,5 +20,11 @@ else
   passed=0; failed=1
   [ "$rc" -eq 0 ] && rc=1
 fi
+# CI shows the end of the output: name the failed test cases there (Catch2 prints a case's name between
+# two lines of 79 dashes, its first line after the first of them, and each failure as "file:line: FAILED:").
+if [ "$failed" -gt 0 ]; then
+  awk '/^-+$/ && length($0) == 79 { if (!hdr) { getline name; hdr = 1 } else hdr = 0; next }
+       /: FAILED:$/ { print "failed: " name " (" $1 ")" }' "$log" | sort -u
+fi
 echo "$passed passed, $failed failed"
 exit "$rc"
