@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "src/io/file.h"
 #include "src/io/json.h"
 #include "src/util/profile.h"
 #include "tests/helpers.h"
@@ -28,6 +29,7 @@ TEST_CASE("profiler: nested scopes are exclusive and add up to the outer scope",
   // host, ASan) can break that once, so the block runs up to 5 times and one clean attempt must pass.
   // A profiler that lost or double-counted time would fail every attempt.
   bool added_up = false;
+  std::string attempts;  // each attempt's figures, shown when none added up
   for (int attempt = 0; attempt < 5 && !added_up; attempt++) {
     prof::enable(true, true);
     auto t0 = std::chrono::steady_clock::now();
@@ -64,25 +66,35 @@ TEST_CASE("profiler: nested scopes are exclusive and add up to the outer scope",
   CHECK(added_up);
 }
 
+// The 5% is wall time on ~5 ms steps: one preemption between two rows of a loaded machine (CI's ASan run
+// saw 15.8% once) can break it in a single run. A row that is really missing breaks it every time, so the
+// run is tried up to three times and one must add up.
 TEST_CASE("bin/train --profile: the rows add up to the measured step within 5%; the trace is valid",
           "[profile][cli]") {
   ScratchDir dir("profile");
   std::string corpus = dir.put("corpus.txt", synthetic_corpus(200));
   std::string trace = dir.path + "/trace.json";
-  ProcResult r = run_proc({"bin/train", "--data", corpus, "--preset", "tiny", "--vocab", "280", "--ctx", "32",
-                           "--batch", "8", "--steps", "6", "--threads", "2", "--out", dir.path + "/run",
-                           "--cache-dir", dir.path + "/cache", "--quiet", "--no-plot", "--profile",
-                           "--profile-json", trace},
-                          dir.path + "/train", {}, 120);
-  INFO(r.what());
-  REQUIRE(r.code == 0);
-  size_t at = r.err.find("rows add up to ");
-  REQUIRE(at != std::string::npos);
-  double rows_ms = 0, measured_ms = 0;
-  REQUIRE(std::sscanf(r.err.c_str() + at, "rows add up to %lf ms/step; measured %lf ms/step", &rows_ms, &measured_ms) == 2);
-  INFO("rows " << rows_ms << " ms/step, measured " << measured_ms << " ms/step");
-  REQUIRE(measured_ms > 0);
-  CHECK(std::fabs(rows_ms - measured_ms) <= 0.05 * measured_ms);
+  ProcResult r;
+  bool added_up = false;
+  std::string attempts;  // each attempt's figures, shown when none added up
+  for (int attempt = 1; attempt <= 3 && !added_up; attempt++) {
+    remove_tree(dir.path + "/run");
+    r = run_proc({"bin/train", "--data", corpus, "--preset", "tiny", "--vocab", "280", "--ctx", "32", "--batch", "8",
+                  "--steps", "6", "--threads", "2", "--out", dir.path + "/run", "--cache-dir", dir.path + "/cache",
+                  "--quiet", "--no-plot", "--profile", "--profile-json", trace},
+                 dir.path + "/train" + std::to_string(attempt), {}, 120);
+    INFO(r.what());
+    REQUIRE(r.code == 0);
+    size_t at = r.err.find("rows add up to ");
+    REQUIRE(at != std::string::npos);
+    double rows_ms = 0, measured_ms = 0;
+    REQUIRE(std::sscanf(r.err.c_str() + at, "rows add up to %lf ms/step; measured %lf ms/step", &rows_ms, &measured_ms) == 2);
+    REQUIRE(measured_ms > 0);
+    added_up = std::fabs(rows_ms - measured_ms) <= 0.05 * measured_ms;
+    attempts += str("attempt ", attempt, ": rows ", rows_ms, " ms/step, measured ", measured_ms, " ms/step; ");
+  }
+  INFO(attempts);
+  CHECK(added_up);
   for (const char* row : {"linear ", "attention ", "optimizer ", "cross_entropy "}) CHECK_THAT(r.err, Catch::Contains(row));
   CHECK_THAT(r.err, Catch::Contains("thread busy"));
 
