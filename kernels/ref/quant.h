@@ -22,6 +22,9 @@
 //  * learned rule (QAT with LSQ, any range [lo, hi]):
 //      s16  = f16(min(max(s, 2^-14), 65504))    (f16's normal range; NaN or s <= 0 give 2^-14)
 //      code = clamp(roundf(x / s16), lo, hi),   stored d = s16
+//  * ternary rule (TQ1_0 / TQ2_0 blocks of 256; exactly ggml's quantize_row_tq1_0_ref / tq2_0_ref):
+//      d  = max |x| over the block (NaN ignored), id = d != 0 ? 1/d : 0 (f32, from the UNROUNDED d)
+//      code = roundf(x*id) in [-1, 1],  stored d = f16(d)
 //  * dequantize: value = code * d (one f32 multiply).
 // Where ggml's rules would convert an out-of-range float to an integer (undefined behaviour: only for
 // NaN / inf inputs or a scale below f32's normal range, where id overflows), ours are total: the code
@@ -100,6 +103,30 @@ void q4_0_from_codes(const int8_t* q, const float* d, int64_t n, BlockQ4_0* y); 
 void q4_0_to_codes(const BlockQ4_0* x, int64_t n, int8_t* q, float* d);
 void q8_0_from_codes(const int8_t* q, const float* d, int64_t n, BlockQ8_0* y);
 void q8_0_to_codes(const BlockQ8_0* x, int64_t n, int8_t* q, float* d);
+
+// ---- ternary blocks (llama.cpp's TQ1_0 and TQ2_0, QKK = 256 elements; n % 256 == 0; ternary.cpp) ----
+constexpr int64_t QKK = 256;  // elements per ternary block (ggml's QK_K)
+struct BlockTQ2_0 {           // 2 bits per code: 66 bytes, 2.0625 bits per weight
+  uint8_t qs[QKK / 4];        // byte 32c + m holds elements 128c + 32l + m at bits 2l (l = 0..3); code + 1
+  uint16_t d;                 // f16 scale
+};
+struct BlockTQ1_0 {           // 5 codes per byte in base 3: 54 bytes, 1.6875 bits per weight
+  uint8_t qs[48];             // bytes 0-31: elements 32n + m (n = 0..4); bytes 32-47: 160 + 16n + m
+  uint8_t qh[4];              // byte j: elements 240 + 4n + j (n = 0..3), a fifth trit of 0 below them
+  uint16_t d;                 // f16 scale
+};
+static_assert(sizeof(BlockTQ2_0) == 66 && sizeof(BlockTQ1_0) == 54, "ggml ternary block sizes");
+
+// ternary rule: x (n) -> q (n) codes in [-1, 1], d (n/256) f16-rounded scales.
+void quantize_ternary(const float* x, int64_t n, int8_t* q, float* d);
+void quantize_tq2_0(const float* x, int64_t n, BlockTQ2_0* y);  // x (n) -> y (n/256)
+void quantize_tq1_0(const float* x, int64_t n, BlockTQ1_0* y);
+void dequantize_tq2_0(const BlockTQ2_0* x, int64_t n, float* y);  // y (n)
+void dequantize_tq1_0(const BlockTQ1_0* x, int64_t n, float* y);
+void tq2_0_from_codes(const int8_t* q, const float* d, int64_t n, BlockTQ2_0* y);  // q (n), d (n/256)
+void tq2_0_to_codes(const BlockTQ2_0* x, int64_t n, int8_t* q, float* d);
+void tq1_0_from_codes(const int8_t* q, const float* d, int64_t n, BlockTQ1_0* y);
+void tq1_0_to_codes(const BlockTQ1_0* x, int64_t n, int8_t* q, float* d);
 
 // ---- named layouts of a weight W (N, K) and of activations X (M, K) ----
 // Per output channel (G = K): int8 with the f16 scale (served as q8_0 blocks repeating it), int4 with
