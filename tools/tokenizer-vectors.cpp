@@ -55,11 +55,22 @@ std::map<std::string, std::vector<int32_t>> read_cases(const std::string& inp_pa
   return cases;
 }
 
-std::string ids_text(const std::vector<int32_t>& ids, size_t max = 24) {
-  std::string s;
-  for (size_t i = 0; i < ids.size() && i < max; i++) s += (i ? " " : "") + std::to_string(ids[i]);
-  if (ids.size() > max) s += " ...";
+// ids[from, from + 16) with "..." where cut.
+std::string ids_text(const std::vector<int32_t>& ids, size_t from) {
+  std::string s = from > 0 ? "... " : "";
+  for (size_t i = from; i < ids.size() && i < from + 16; i++) s += (i > from ? " " : "") + std::to_string(ids[i]);
+  if (ids.size() > from + 16) s += " ...";
   return s;
+}
+
+// "input": expected [...], got [...] from a few ids before the first one that differs.
+std::string difference(const std::string& text, const std::vector<int32_t>& want, const std::vector<int32_t>& got) {
+  size_t k = 0;
+  while (k < want.size() && k < got.size() && want[k] == got[k]) k++;
+  const size_t from = k > 4 ? k - 4 : 0;
+  std::string shown = one_line(text.size() > 60 ? text.substr(0, 60) + "..." : text);
+  return "first difference: '" + shown + "' at id " + std::to_string(k) + ": expected [" + ids_text(want, from) +
+         "], got [" + ids_text(got, from) + "]";
 }
 
 // One vocabulary: returns true when every case is identical (or the vocabulary is unsupported).
@@ -79,7 +90,7 @@ bool check_vocab(const std::string& name, const std::string& gguf, bool* differs
     if (got == want) {
       same++;
     } else if (first.empty()) {
-      first = "first difference: '" + one_line(text) + "': expected [" + ids_text(want) + "], got [" + ids_text(got) + "]";
+      first = difference(text, want, got);
     }
   }
   std::printf("%-16s %5zu cases %5zu identical  %s\n", name.c_str(), cases.size(), same, first.c_str());

@@ -1,0 +1,155 @@
+// Imported tokenizers (data/model_vocab.h, data/pre_split.h) on tiny vocabularies built here as GGUF
+// metadata, with the expected ids worked out by hand from llama.cpp's algorithms (llm_tokenizer_spm and
+// llm_tokenizer_bpe in its src/llama-vocab.cpp); each case's comment gives the steps. The full check
+// against llama.cpp's own vectors is bin/tokenizer-vectors (docs/TOKENIZER.md), outside `make test`.
+#include "data/model_vocab.h"
+#include "data/pre_split.h"
+#include "src/io/gguf.h"
+#include "tests/helpers.h"
+
+using namespace qat;
+
+namespace {
+
+using Ids = std::vector<int32_t>;
+
+// SPM: <unk> <s> </s>, three byte tokens, pieces with scores, one user-defined token.
+GgufWriter spm_writer() {
+  GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_string("tokenizer.ggml.model", "llama");
+  w.set_arr_string("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "<0x0A>", "<0xC3>", "<0xA9>", "\xe2\x96\x81", "a", "b",
+                                             "c", "ab", "\xe2\x96\x81" "a", "\xe2\x96\x81" "ab", "bc", "<|user|>"});
+  //                                          0        1      2       3         4         5         6 "▁"  7    8
+  //                                          9    10   11 "▁a"   12 "▁ab"   13    14
+  w.set_arr_f32("tokenizer.ggml.scores", {0, 0, 0, 0, 0, 0, -10, -10, -10, -10, -1, -2, -3, -0.5f, 0});
+  w.set_arr_i32("tokenizer.ggml.token_type", {2, 3, 3, 6, 6, 6, 1, 1, 1, 1, 1, 1, 1, 1, 4});
+  w.set_u32("tokenizer.ggml.bos_token_id", 1);
+  w.set_u32("tokenizer.ggml.eos_token_id", 2);
+  w.set_u32("tokenizer.ggml.unknown_token_id", 0);
+  return w;
+}
+ModelVocab load(const GgufWriter& w) { return ModelVocab::from_gguf(parse_gguf(w.serialize(), "v.gguf")); }
+
+// BPE (byte-level tokens): merges in rank order; "c a" makes "ca", which is no token, then "ca b" "cab".
+GgufWriter bpe_writer(const std::string& pre) {
+  GgufWriter w;
+  w.set_string("tokenizer.ggml.model", "gpt2");
+  w.set_string("tokenizer.ggml.pre", pre);
+  w.set_arr_string("tokenizer.ggml.tokens", {"<|begin_of_text|>", "a", "b", "c", "\xc4\xa0", "ab", "\xc4\xa0" "ab", "bc", "abc", "cab"});
+  //                                          0                    1    2    3    4 "Ġ"       5     6 "Ġab"           7     8      9
+  w.set_arr_i32("tokenizer.ggml.token_type", {3, 1, 1, 1, 1, 1, 1, 1, 1, 1});
+  w.set_arr_string("tokenizer.ggml.merges", {"c a", "a b", "\xc4\xa0 ab", "b c", "ca b"});
+  w.set_u32("tokenizer.ggml.bos_token_id", 0);
+  w.set_u32("tokenizer.ggml.eos_token_id", 0);
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("SPM import: scores, leading space, byte fallback, specials", "[tokenizer_import]") {
+  const ModelVocab v = load(spm_writer());
+  REQUIRE(v.kind() == ModelVocab::Kind::spm);
+  // "▁ab": bigrams ▁a (-2), ab (-1): ab first, then ▁ab (-3).
+  CHECK(v.encode("ab", false, false) == Ids{12});
+  // "▁abc": bc (-0.5) beats ab (-1) and ▁a (-2); then abc is no token, ▁a merges: ▁a bc.
+  CHECK(v.encode("abc", false, false) == Ids{11, 13});
+  // "▁é": ▁é is no token; é is no token -> its bytes C3 A9 as <0xC3> <0xA9>.
+  CHECK(v.encode("\xc3\xa9", false, false) == Ids{6, 4, 5});
+  // "▁a\nq": ▁a; "\n" -> <0x0A>; "q" has no byte token and no token: <unk>.
+  CHECK(v.encode("a\nq", false, false) == Ids{11, 3, 0});
+  // Spaces become ▁, each its own token when nothing merges them.
+  CHECK(v.encode("a  b", false, false) == Ids{11, 6, 6, 8});
+  // add_bos defaults to true for SPM, add_eos to false.
+  CHECK(v.encode("ab", true, false) == Ids{1, 12});
+  CHECK(v.encode("", true, false) == Ids{1});
+  // A user-defined token is cut out even without parse_special; the text after it gets a leading space again.
+  CHECK(v.encode("ab<|user|>ab", false, false) == Ids{12, 14, 12});
+  // A control token only with parse_special: else "</s>" is text (4 characters without tokens: <unk> each).
+  CHECK(v.encode("ab</s>", false, false) == Ids{12, 0, 0, 0, 0});
+  CHECK(v.encode("ab</s>", false, true) == Ids{12, 2});
+  CHECK(v.decode({11, 13}) == " abc");
+  CHECK(v.decode({6, 4, 5, 1, 14}) == " \xc3\xa9<|user|>");
+  CHECK(v.bos_id() == 1);
+  CHECK(v.eos_id() == 2);
+  CHECK(v.add_bos());
+  CHECK_FALSE(v.add_eos());
+}
+
+TEST_CASE("BPE import: merge ranks, non-token intermediates, ignore_merges, BOS", "[tokenizer_import]") {
+  const ModelVocab dbrx = load(bpe_writer("dbrx"));  // Llama 3's regex without ignore_merges or add_bos
+  // "abc": (a,b) rank 1 before (b,c) rank 3 -> ab c; (ab,c) is no merge.
+  CHECK(dbrx.encode("abc", false, false) == Ids{5, 3});
+  // "cab": (c,a) rank 0 gives "ca" (no token), then (ca,b) rank 4 gives "cab".
+  CHECK(dbrx.encode("cab", false, false) == Ids{9});
+  // " ab": one word "Ġab": (a,b) then (Ġ,ab).
+  CHECK(dbrx.encode(" ab", false, false) == Ids{6});
+  // "ca": "ca" stays a non-token symbol: llama.cpp emits the tokens of its single bytes, c a.
+  CHECK(dbrx.encode("ca", false, false) == Ids{3, 1});
+  CHECK(dbrx.encode("ab", true, false) == Ids{5});  // add_bos is false for dbrx
+
+  const ModelVocab l3 = load(bpe_writer("llama-bpe"));
+  CHECK(l3.encode("abc", false, false) == Ids{8});     // ignore_merges: the word is a token
+  CHECK(l3.encode("ab", true, false) == Ids{0, 5});     // llama-bpe adds BOS
+  CHECK(l3.encode("<|begin_of_text|>ab", false, true) == Ids{0, 5});
+  CHECK(l3.decode({6, 9}) == " abcab");
+  CHECK(l3.eot_id() == -1);
+}
+
+TEST_CASE("pre-tokenizers split as llama.cpp's regexes", "[tokenizer_import]") {
+  using W = std::vector<std::string>;
+  // Llama 3: "  " leaves its last space to " world"; "\n\n" ends at the last newline; digits by three;
+  // contractions case-insensitive.
+  CHECK(pre_split("Hello   world\n\n 1234 it'S", PreType::llama3) ==
+        W{"Hello", "  ", " world", "\n\n", " ", "123", "4", " it", "'S"});
+  CHECK(pre_split("1234", PreType::qwen2) == W{"1", "2", "3", "4"});
+  // StarCoder: every digit alone first, then GPT-2's regex inside each piece.
+  CHECK(pre_split("a12 b", PreType::starcoder) == W{"a", "1", "2", " b"});
+  // GPT-2: lower-case contractions only.
+  CHECK(pre_split("it'S", PreType::gpt2) == W{"it", "'", "S"});
+  // DeepSeek LLM: newlines alone, letter runs with one leading space, trailing spaces.
+  CHECK(pre_split("ab cd\n12  ", PreType::deepseek_llm) == W{"ab", " cd", "\n", "12", "  "});
+  // An invalid byte is read as U+FFFD, as llama.cpp does.
+  CHECK(pre_split("a\xff", PreType::gpt2) == W{"a", "\xef\xbf\xbd"});
+  CHECK(find_pre_type("llama-bpe")->type == PreType::llama3);
+  CHECK(find_pre_type("no-such") == nullptr);
+}
+
+TEST_CASE("bad tokenizer metadata is refused in one line", "[tokenizer_import]") {
+  auto refused = [](GgufWriter w, const std::string& what) {
+    INFO(what);
+    try {
+      load(w);
+      FAIL("accepted");
+    } catch (const Error& e) {
+      std::string m = e.what();
+      CHECK(m.find('\n') == std::string::npos);
+      CHECK_THAT(m, Catch::Contains("v.gguf") && Catch::Contains(what));
+    }
+  };
+  GgufWriter w = spm_writer();
+  w.set_arr_i32("tokenizer.ggml.token_type", {2, 3, 3, 6, 6, 6, 1, 1, 1, 1, 1, 1, 1, 1, 9});
+  refused(w, "tokenizer.ggml.token_type[14] is 9");
+  w = spm_writer();
+  w.set_arr_f32("tokenizer.ggml.scores", {0, 1});
+  refused(w, "tokenizer.ggml.scores has 2 entries");
+  w = spm_writer();
+  w.set_arr_f32("tokenizer.ggml.scores", std::vector<float>(15, std::nanf("")));
+  refused(w, "tokenizer.ggml.scores[0] is not finite");
+  w = spm_writer();
+  w.set_u32("tokenizer.ggml.eos_token_id", 15);
+  refused(w, "tokenizer.ggml.eos_token_id is 15, outside the vocabulary of 15 tokens");
+  w = spm_writer();
+  w.set_string("tokenizer.ggml.model", "bert");
+  refused(w, "tokenizer.ggml.model \"bert\" is not supported");
+  w = spm_writer();
+  w.set_arr_string("tokenizer.ggml.tokens", {});
+  refused(w, "expected 1 to 1048576 tokens, got 0");
+  refused(bpe_writer("falcon"), "tokenizer.ggml.pre \"falcon\" is not supported");
+  w = bpe_writer("gpt-2");
+  w.set_arr_string("tokenizer.ggml.merges", {"ab"});
+  refused(w, "tokenizer.ggml.merges[0]: expected \"A B\"");
+  w = bpe_writer("gpt-2");
+  w.set_u32("tokenizer.ggml.bos_token_id", 1u << 31);
+  refused(w, "tokenizer.ggml.bos_token_id is 2147483648");
+}
