@@ -145,7 +145,8 @@ ModelVocab ModelVocab::from_gguf(const GgufFile& f) {
   const std::string& model = f.get_string("tokenizer.ggml.model");
   v.load_tokens(f);
   if (model == "gpt2") {
-    const std::string pre = f.has("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "";
+    // No tokenizer.ggml.pre: llama.cpp uses "default" (with a warning), as for gpt-neox.
+    const std::string pre = f.has("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "default";
     const PreTypeInfo* info = find_pre_type(pre);
     QAT_CHECK(info, f.path, ": tokenizer.ggml.pre \"", pre, "\" is not supported (supported: ", supported_pre_types(), ")");
     v.kind_ = Kind::bpe;

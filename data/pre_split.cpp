@@ -24,6 +24,9 @@ const PreTypeInfo kPreTypes[] = {
     {PreType::qwen2, {"qwen2", "deepseek-r1-qwen", "megrez", "stablelm2"}, false, false},
     {PreType::deepseek_llm, {"deepseek-llm"}, false, false},
     {PreType::starcoder, {"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b"}, false, false},
+    {PreType::deepseek_coder, {"deepseek-coder"}, false, false},
+    {PreType::falcon, {"falcon"}, false, false},
+    {PreType::default_, {"default"}, false, false},
 };
 
 struct Span {
@@ -171,54 +174,66 @@ const Range kDsLetters[] = {
 const Range kDsPunct[] = {{0x21, 0x2F}, {0x3A, 0x7E}, {0xFF01, 0xFF0F}, {0xFF1A, 0xFF5E}, {0x2018, 0x201F}, {0x3000, 0x3002}};
 const Range kDsCjk[] = {{0x4E00, 0x9FA5}, {0x800, 0x4E00}, {0xAC00, 0xD7FF}};
 
-// \s?[set]+
-template <size_t N>
-size_t opt_space_run(Span s, size_t i, const Range (&set)[N]) {
-  size_t j = (is_ws(s, i) && i + 1 < s.n && in_set(set, s.c[i + 1])) ? i + 1 : i;
-  if (j >= s.n || !in_set(set, s.c[j])) return 0;
-  while (j < s.n && in_set(set, s.c[j])) j++;
+// \s?X+ with X a codepoint predicate.
+template <class P>
+size_t opt_space_run(Span s, size_t i, P&& in) {
+  size_t j = (is_ws(s, i) && i + 1 < s.n && in(s.c[i + 1])) ? i + 1 : i;
+  if (j >= s.n || !in(s.c[j])) return 0;
+  while (j < s.n && in(s.c[j])) j++;
   return j - i;
 }
-// [set]+
-template <size_t N>
-size_t run(Span s, size_t i, const Range (&set)[N]) {
+// X{1,max} (greedy) with X a codepoint predicate.
+template <class P>
+size_t run(Span s, size_t i, P&& in, size_t max = SIZE_MAX) {
   size_t j = i;
-  while (j < s.n && in_set(set, s.c[j])) j++;
+  while (j < s.n && j - i < max && in(s.c[j])) j++;
   return j - i;
 }
-size_t class_run(Span s, size_t i, CharClass c, size_t max) {
+bool is_letter(uint32_t cp) { return char_class(cp) == CharClass::letter; }
+bool is_number(uint32_t cp) { return char_class(cp) == CharClass::number; }
+bool is_digit(uint32_t cp) { return cp >= '0' && cp <= '9'; }
+bool ds_letter(uint32_t cp) { return in_set(kDsLetters, cp); }
+bool ds_punct(uint32_t cp) { return in_set(kDsPunct, cp); }
+bool ds_cjk(uint32_t cp) { return in_set(kDsCjk, cp); }
+// [\p{P}\$\+<=>\^~\|] (default) and the same with ` (Falcon).
+bool punct_or_sym(uint32_t cp) { return is_punctuation(cp) || (cp < 128 && std::string_view("$+<=>^~|").find(char(cp)) != std::string_view::npos); }
+bool punct_or_sym_tick(uint32_t cp) { return punct_or_sym(cp) || cp == '`'; }
+
+// [0-9][0-9][0-9]
+size_t three_digits(Span s, size_t i) { return run(s, i, is_digit, 3) == 3 ? 3 : 0; }
+// \s+$ (the end of the piece)
+size_t trailing_space(Span s, size_t i) {
   size_t j = i;
-  while (j - i < max && cls_at(s, j) == c) j++;
-  return j - i;
+  while (is_ws(s, j)) j++;
+  return j > i && j == s.n ? j - i : 0;
 }
 
 using Stage = Lengths (*)(Span);
+// A search stage from a matcher (size_t (*)(Span, size_t)).
+#define SEARCH(expr) [](Span s) { return search(s, [](Span p, size_t i) -> size_t { return expr; }); }
+
 std::vector<Stage> stages(PreType t) {
-  static const auto gpt2 = [](Span s) { return split_gpt2(s); };
-  static const auto digit = [](Span s) { return search(s, [](Span p, size_t i) { return class_run(p, i, CharClass::number, 1); }); };
+  const Stage gpt2 = [](Span s) { return split_gpt2(s); };
+  const Stage cr_lf = SEARCH(is_cr_lf(p.c[i]) ? 1 : 0);                    // [\r\n]
   switch (t) {
     case PreType::gpt2: return {gpt2};
     case PreType::llama3: return {[](Span s) { return tile(s, [](Span p, size_t i) { return llama3_length(p, i, 3); }); }};
     case PreType::qwen2: return {[](Span s) { return tile(s, [](Span p, size_t i) { return llama3_length(p, i, 1); }); }};
-    case PreType::starcoder: return {digit, gpt2};  // "\p{N}", then GPT-2's regex
+    case PreType::starcoder: return {SEARCH(run(p, i, is_number, 1)), gpt2};  // \p{N}, GPT-2
     case PreType::deepseek_llm:
-      return {
-          [](Span s) { return search(s, [](Span p, size_t i) -> size_t { return is_cr_lf(p.c[i]) ? 1 : 0; }); },
-          [](Span s) { return search(s, [](Span p, size_t i) { return opt_space_run(p, i, kDsLetters); }); },
-          [](Span s) { return search(s, [](Span p, size_t i) { return opt_space_run(p, i, kDsPunct); }); },
-          [](Span s) {  // \s+$
-            return search(s, [](Span p, size_t i) -> size_t {
-              size_t j = i;
-              while (is_ws(p, j)) j++;
-              return j > i && j == p.n ? j - i : 0;
-            });
-          },
-          [](Span s) { return search(s, [](Span p, size_t i) { return run(p, i, kDsCjk); }); },
-          [](Span s) { return search(s, [](Span p, size_t i) { return class_run(p, i, CharClass::number, SIZE_MAX); }); },
-      };
+      return {cr_lf, SEARCH(opt_space_run(p, i, ds_letter)), SEARCH(opt_space_run(p, i, ds_punct)),
+              SEARCH(trailing_space(p, i)), SEARCH(run(p, i, ds_cjk)), SEARCH(run(p, i, is_number))};
+    case PreType::deepseek_coder:  // [\r\n], \s?\p{L}+, \s?\p{P}+, CJK+, \p{N}
+      return {cr_lf, SEARCH(opt_space_run(p, i, is_letter)), SEARCH(opt_space_run(p, i, is_punctuation)),
+              SEARCH(run(p, i, ds_cjk)), SEARCH(run(p, i, is_number, 1))};
+    case PreType::falcon:  // [\p{P}\$\+<=>\^~\|`]+, GPT-2, [0-9][0-9][0-9]
+      return {SEARCH(run(p, i, punct_or_sym_tick)), gpt2, SEARCH(three_digits(p, i))};
+    case PreType::default_:  // [\p{P}\$\+<=>\^~\|]+, GPT-2, \p{N}+, [0-9][0-9][0-9]
+      return {SEARCH(run(p, i, punct_or_sym)), gpt2, SEARCH(run(p, i, is_number)), SEARCH(three_digits(p, i))};
   }
   return {};
 }
+#undef SEARCH
 
 }  // namespace
 

@@ -10,7 +10,7 @@
 
 namespace qat {
 
-enum class PreType { gpt2, llama3, qwen2, deepseek_llm, starcoder };
+enum class PreType { gpt2, llama3, qwen2, deepseek_llm, deepseek_coder, starcoder, falcon, default_ };
 
 // One row per pre-tokenizer; `names` are the tokenizer.ggml.pre values llama.cpp maps to it.
 struct PreTypeInfo {

@@ -109,6 +109,14 @@ TEST_CASE("pre-tokenizers split as llama.cpp's regexes", "[tokenizer_import]") {
   CHECK(pre_split("it'S", PreType::gpt2) == W{"it", "'", "S"});
   // DeepSeek LLM: newlines alone, letter runs with one leading space, trailing spaces.
   CHECK(pre_split("ab cd\n12  ", PreType::deepseek_llm) == W{"ab", " cd", "\n", "12", "  "});
+  // Falcon: punctuation and $+<=>^~|` runs first, GPT-2 inside the rest, then ASCII digits by three.
+  CHECK(pre_split("a,b $1234", PreType::falcon) == W{"a", ",", "b", " ", "$", "123", "4"});
+  // DeepSeek Coder: \s?\p{P}+ takes "," but not " 1"; \p{N} splits digits one by one.
+  CHECK(pre_split("ab, 12", PreType::deepseek_coder) == W{"ab", ",", " ", "1", "2"});
+  // default (gpt-neox, no tokenizer.ggml.pre): \p{N}+ then [0-9]{3} splits long numbers by three.
+  CHECK(pre_split("x...1234567", PreType::default_) == W{"x", "...", "123", "456", "7"});
+  // Unicode punctuation (\p{P}, U+3001 IDEOGRAPHIC COMMA) is not a symbol (U+00A9 COPYRIGHT SIGN).
+  CHECK(pre_split("a\xe3\x80\x81\xc2\xa9", PreType::falcon) == W{"a", "\xe3\x80\x81", "\xc2\xa9"});
   // An invalid byte is read as U+FFFD, as llama.cpp does.
   CHECK(pre_split("a\xff", PreType::gpt2) == W{"a", "\xef\xbf\xbd"});
   CHECK(find_pre_type("llama-bpe")->type == PreType::llama3);
@@ -145,7 +153,7 @@ TEST_CASE("bad tokenizer metadata is refused in one line", "[tokenizer_import]")
   w = spm_writer();
   w.set_arr_string("tokenizer.ggml.tokens", {});
   refused(w, "expected 1 to 1048576 tokens, got 0");
-  refused(bpe_writer("falcon"), "tokenizer.ggml.pre \"falcon\" is not supported");
+  refused(bpe_writer("no-such-pre"), "tokenizer.ggml.pre \"no-such-pre\" is not supported");
   w = bpe_writer("gpt-2");
   w.set_arr_string("tokenizer.ggml.merges", {"ab"});
   refused(w, "tokenizer.ggml.merges[0]: expected \"A B\"");
