@@ -3,8 +3,9 @@
 //     an accepted vocabulary encodes a fixed set of texts (special tokens written out included) under
 //     every add_special / parse_special setting to ids in [0, V), and decodes them;
 //  2. as text, for two fixed vocabularies that hold every byte (an SPM one with <0x00>..<0xFF>, a BPE one
-//     with the 256 byte-level characters and a few merges): under every pre-tokenizer the BPE ids decode
-//     to the text with each invalid UTF-8 byte read as U+FFFD, and the SPM ids decode to " " + the text
+//     with the 256 byte-level characters and a few merges): under a pre-tokenizer chosen by the input's
+//     last byte the BPE ids decode to the text with each invalid UTF-8 byte read as U+FFFD, and the SPM
+//     ids decode to " " + the text
 //     (when it is valid UTF-8 without "▁", which SPM reads as a space; the empty text gives no ids).
 // No crash, no UB, no leak (ASan/UBSan). Build and run: make fuzz (docs/RELIABILITY.md).
 #include <cstdint>
@@ -98,7 +99,7 @@ void as_gguf(std::string_view bytes) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
   as_gguf(input);
-  if (size > 4096) return 0;
+  if (size > 2048) return 0;
   static const ModelVocab spm = spm_all_bytes();
   static const std::vector<ModelVocab> bpes = [] {
     std::vector<ModelVocab> v;
@@ -106,12 +107,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       v.push_back(bpe_all_bytes(pre));
     return v;
   }();
-  const std::string want = sanitized(input);
-  for (const ModelVocab& b : bpes) {
-    std::vector<int32_t> ids = b.encode(input, false, false);
-    check_ids(b, ids);
-    FUZZ_CHECK(b.decode(ids) == want, "BPE: decode(encode(x)) == x with U+FFFD for invalid bytes");
-  }
+  // One pre-tokenizer per input (chosen by its last byte), so that each execution stays cheap.
+  const ModelVocab& b = bpes[size == 0 ? 0 : uint8_t(input.back()) % bpes.size()];
+  std::vector<int32_t> bpe_ids = b.encode(input, false, false);
+  check_ids(b, bpe_ids);
+  FUZZ_CHECK(b.decode(bpe_ids) == sanitized(input), "BPE: decode(encode(x)) == x with U+FFFD for invalid bytes");
   std::vector<int32_t> ids = spm.encode(input, false, false);
   check_ids(spm, ids);
   // Valid UTF-8 only: SPM cuts characters by their lead byte, so an invalid lead byte before a space
