@@ -4,6 +4,7 @@
 // against llama.cpp's own vectors is bin/tokenizer-vectors (docs/TOKENIZER.md), outside `make test`.
 #include "data/model_vocab.h"
 #include "data/pre_split.h"
+#include "data/tokenizer.h"
 #include "src/io/gguf.h"
 #include "tests/helpers.h"
 
@@ -160,4 +161,36 @@ TEST_CASE("bad tokenizer metadata is refused in one line", "[tokenizer_import]")
   w = bpe_writer("gpt-2");
   w.set_u32("tokenizer.ggml.bos_token_id", 1u << 31);
   refused(w, "tokenizer.ggml.bos_token_id is 2147483648");
+}
+
+TEST_CASE("our trained tokenizer, exported as GGUF gpt2 / gpt-2, imports to the same ids", "[tokenizer_import]") {
+  // Two implementations of one algorithm: data/tokenizer.cpp (ids on bytes) and ModelVocab (llama.cpp's
+  // string merges over byte-level text); the keys are those models/gguf_model.cpp writes.
+  const std::vector<std::string> docs = {
+      "The quick brown fox jumps over the lazy dog. The dog's 12 toys, 345 bones and 6789 sticks.",
+      "  indented\tline\r\nwith CRLF and trailing spaces   ", "it's I'm you're we've they'll he'd DON'T Won't",
+      "caf\xc3\xa9 na\xc3\xafve r\xc3\xa9sum\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80", "the the then them there these"};
+  const Tokenizer tok = Tokenizer::train(docs, 400);
+  GgufWriter w;
+  w.set_string("tokenizer.ggml.model", "gpt2");
+  w.set_string("tokenizer.ggml.pre", "gpt-2");
+  w.set_arr_string("tokenizer.ggml.tokens", tok.gguf_tokens());
+  w.set_arr_i32("tokenizer.ggml.token_type", tok.gguf_token_types());
+  w.set_arr_string("tokenizer.ggml.merges", tok.gguf_merges());
+  w.set_u32("tokenizer.ggml.bos_token_id", uint32_t(tok.eot_id()));
+  w.set_u32("tokenizer.ggml.eos_token_id", uint32_t(tok.eot_id()));
+  w.set_bool("tokenizer.ggml.add_bos_token", true);
+  const ModelVocab v = load(w);
+  REQUIRE(v.vocab_size() == tok.vocab_size());
+  CHECK(v.eot_id() == tok.eot_id());  // found by its text, <|endoftext|>
+  std::vector<std::string> texts = docs;
+  texts.push_back("brown dogs' sticks\n\n\n  1234567 ...!!! <|endoftext|> \xc2\xa0x");
+  for (const std::string& t : texts) {
+    INFO(t);
+    CHECK(v.encode(t, false, false) == tok.encode(t));
+    CHECK(v.decode(v.encode(t, false, false)) == t);
+  }
+  std::vector<int32_t> with_bos = tok.encode("the dog");
+  with_bos.insert(with_bos.begin(), tok.eot_id());
+  CHECK(v.encode("the dog", true, false) == with_bos);
 }
