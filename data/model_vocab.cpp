@@ -33,6 +33,24 @@ bool is_eot_text(std::string_view t) {
          t == "<EOT>" || t == "<｜end▁of▁sentence｜>";
 }
 
+// SPM's starting symbols: UTF-8 characters by their lead byte's length (an invalid lead byte takes what
+// it claims, cut at the end), in a linked list.
+struct SpmSym {
+  int prev, next;     // neighbours, -1 at the ends
+  size_t begin, n;    // bytes of the text; n = 0 once merged into the left neighbour
+};
+std::vector<SpmSym> spm_chars(std::string_view text) {
+  static const uint8_t kLen[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+  std::vector<SpmSym> syms;
+  for (size_t off = 0; off < text.size();) {
+    size_t n = std::min<size_t>(kLen[static_cast<uint8_t>(text[off]) >> 4], text.size() - off);
+    int idx = int(syms.size());
+    syms.push_back({idx - 1, off + n == text.size() ? -1 : idx + 1, off, n});
+    off += n;
+  }
+  return syms;
+}
+
 std::string lower(std::string s) {
   for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -297,18 +315,7 @@ int32_t ModelVocab::spm_byte_token(uint8_t b) const {
 // repeatedly merge the adjacent pair whose concatenation is the token with the highest score (ties:
 // leftmost); each final symbol is its token, or its bytes as byte tokens.
 void ModelVocab::encode_spm(std::string_view text, std::vector<int32_t>& out) const {
-  struct Sym {
-    int prev, next;
-    size_t begin, n;
-  };
-  std::vector<Sym> syms;
-  static const uint8_t kLen[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-  for (size_t off = 0; off < text.size();) {
-    size_t n = std::min<size_t>(kLen[static_cast<uint8_t>(text[off]) >> 4], text.size() - off);
-    int idx = int(syms.size());
-    syms.push_back({idx - 1, off + n == text.size() ? -1 : idx + 1, off, n});
-    off += n;
-  }
+  std::vector<SpmSym> syms = spm_chars(text);
   struct Bigram {
     int left, right;
     float score;
@@ -325,7 +332,7 @@ void ModelVocab::encode_spm(std::string_view text, std::vector<int32_t>& out) co
   while (!queue.empty()) {
     Bigram b = queue.top();
     queue.pop();
-    Sym &l = syms[size_t(b.left)], &r = syms[size_t(b.right)];
+    SpmSym &l = syms[size_t(b.left)], &r = syms[size_t(b.right)];
     if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
     l.n += r.n;
     r.n = 0;
