@@ -7,6 +7,7 @@
 #include "data/tokenizer.h"
 #include "src/io/gguf.h"
 #include "tests/helpers.h"
+#include "tests/proc.h"
 
 using namespace qat;
 
@@ -193,4 +194,36 @@ TEST_CASE("our trained tokenizer, exported as GGUF gpt2 / gpt-2, imports to the 
   std::vector<int32_t> with_bos = tok.encode("the dog");
   with_bos.insert(with_bos.begin(), tok.eot_id());
   CHECK(v.encode("the dog", true, false) == with_bos);
+}
+
+TEST_CASE("bin/tokenizer-vectors: ids as llama-tokenize prints them, the vectors check, one-line errors", "[tokenizer_import][cli]") {
+  test::ScratchDir dir("tokenizer-import");
+  auto run = [&](const std::vector<std::string>& argv) { return test::run_proc(argv, dir.path + "/log"); };
+  const std::string gguf = dir.put("spm.gguf", spm_writer().serialize());
+  // llama-tokenize's defaults: BOS when the model adds it, special tokens parsed.
+  test::ProcResult r = run({"bin/tokenizer-vectors", "--model", gguf, "--prompt", "ab</s>abc"});
+  INFO(r.what());
+  CHECK(r.code == 0);
+  CHECK(r.out == "[1, 12, 2, 11, 13]\n");
+  r = run({"bin/tokenizer-vectors", "--model", gguf, "--prompt", "ab</s>", "--no-bos", "--no-parse-special"});
+  CHECK(r.out == "[12, 0, 0, 0, 0]\n");
+  // A vectors directory in llama.cpp's layout: one vocabulary, two cases, one of them wrong on purpose.
+  dir.put("ggml-vocab-tiny.gguf", spm_writer().serialize());
+  dir.put("ggml-vocab-tiny.gguf.inp", "ab\n__ggml_vocab_test__\nabc\n__ggml_vocab_test__\n");
+  dir.put("ggml-vocab-tiny.gguf.out", " 12\n 11 9\n");
+  r = run({"bin/tokenizer-vectors", "--vocab-dir", dir.path});
+  INFO(r.what());
+  CHECK(r.code == 1);
+  CHECK_THAT(r.out, Catch::Contains("tiny") && Catch::Contains("2 cases     1 identical") &&
+                        Catch::Contains("first difference: 'abc' at id 1: expected [11 9], got [11 13]"));
+  dir.put("ggml-vocab-tiny.gguf.out", " 12\n 11 13\n");
+  r = run({"bin/tokenizer-vectors", "--vocab-dir", dir.path});
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("all identical"));
+  r = run({"bin/tokenizer-vectors", "--vocab-dir", dir.path + "/none"});
+  CHECK(r.code == 1);
+  CHECK(r.err == "tokenizer-vectors: error: --vocab-dir: " + dir.path + "/none is not a directory\n");
+  r = run({"bin/tokenizer-vectors", "--model", dir.path + "/ggml-vocab-tiny.gguf.inp", "--prompt", "x"});
+  CHECK(r.code == 1);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
 }

@@ -4,7 +4,8 @@
 // ids per input, tokenized with add_special = false, parse_special = false) through data/model_vocab.h
 // and prints, per vocabulary: cases, identical, and the first difference. The vocab files are not part
 // of this repository: --vocab-dir DIR, or $LLAMA_CPP_SRC/models. Exit 1 when any supported vocabulary
-// differs. Read next: data/model_vocab.h.
+// differs. With --model FILE.gguf it instead prints the ids of --prompt / --file as llama.cpp's
+// `llama-tokenize --ids` does (same defaults), so the two can be diffed. Read next: data/model_vocab.h.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -98,17 +99,37 @@ bool check_vocab(const std::string& name, const std::string& gguf, bool* differs
   return true;
 }
 
+// --model: "[id, id, ...]" as llama-tokenize --ids prints (add_special when the model adds BOS and
+// --no-bos is not given; special tokens parsed unless --no-parse-special).
+int print_ids(const std::string& model, const std::string& prompt, const std::string& file, bool no_bos, bool no_parse) {
+  if (prompt.empty() == file.empty()) throw UsageError("--model: give exactly one of --prompt and --file");
+  const std::string text = file.empty() ? prompt : read_file(file, uint64_t(1) << 30);
+  const ModelVocab v = ModelVocab::from_gguf(read_gguf(model));
+  const std::vector<int32_t> ids = v.encode(text, v.add_bos() && !no_bos, !no_parse);
+  std::string line = "[";
+  for (size_t i = 0; i < ids.size(); i++) line += (i ? ", " : "") + std::to_string(ids[i]);
+  std::printf("%s]\n", line.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   return run_main("tokenizer-vectors", [&]() {
-    std::string dir, only;
+    std::string dir, only, model, prompt, file;
+    bool no_bos = false, no_parse = false;
     ArgParser p("tokenizer-vectors",
                 "Checks imported tokenizers against llama.cpp's test vectors (models/ggml-vocab-*.gguf with .inp/.out):\n"
                 "prints per vocabulary the cases, how many are identical, and the first difference.");
     p.option("--vocab-dir", &dir, "directory of ggml-vocab-*.gguf(.inp/.out) (default: $LLAMA_CPP_SRC/models)", "DIR");
     p.option("--vocab", &only, "only this vocabulary (NAME of ggml-vocab-NAME.gguf)", "NAME");
+    p.option("--model", &model, "instead: print the ids of --prompt / --file with this GGUF's tokenizer", "FILE.gguf");
+    p.option("--prompt", &prompt, "--model: the text", "TEXT");
+    p.option("--file", &file, "--model: a file holding the text", "PATH");
+    p.flag("--no-bos", &no_bos, "--model: no BOS / EOS even if the model adds them");
+    p.flag("--no-parse-special", &no_parse, "--model: special tokens written in the text stay text");
     if (!p.parse(argc, argv)) return 0;
+    if (!model.empty()) return print_ids(model, prompt, file, no_bos, no_parse);
     if (dir.empty()) {
       const char* src = std::getenv("LLAMA_CPP_SRC");
       if (!src || !*src) throw UsageError("--vocab-dir: missing (or set LLAMA_CPP_SRC to a llama.cpp checkout)");
