@@ -5,6 +5,9 @@
 #include "data/model_vocab.h"
 #include "data/pre_split.h"
 #include "data/tokenizer.h"
+#include "data/unicode.h"
+
+#include <regex>
 #include "src/io/gguf.h"
 #include "tests/helpers.h"
 #include "tests/proc.h"
@@ -47,7 +50,78 @@ GgufWriter bpe_writer(const std::string& pre) {
   return w;
 }
 
+// The regex itself, run as llama.cpp runs the ones it has no hand-written splitter for: std::regex on
+// the text "collapsed" to one byte per codepoint (ASCII as is; other whitespace 0x0B; other letters
+// 0xD2, numbers 0xD1, the rest 0xD0), \p{L} / \p{N} written as those bytes plus their ASCII ranges.
+std::vector<std::string> regex_split(const std::string& text, const std::string& re) {
+  std::vector<uint32_t> cps;
+  std::string collapsed;
+  for (size_t pos = 0; pos < text.size();) {
+    Utf8Unit u = next_utf8_unit(text, pos);
+    pos += u.len;
+    cps.push_back(u.cp);
+    const CharClass c = char_class(u.cp);
+    collapsed += u.cp < 128 ? char(u.cp) : c == CharClass::whitespace ? '\x0B' : c == CharClass::letter ? '\xD2'
+                                         : c == CharClass::number   ? '\xD1' : '\xD0';
+  }
+  std::vector<size_t> lengths;
+  size_t done = 0;
+  const std::regex r(re);
+  for (auto it = std::sregex_iterator(collapsed.begin(), collapsed.end(), r); it != std::sregex_iterator(); ++it) {
+    if (size_t(it->position()) > done) lengths.push_back(size_t(it->position()) - done);
+    lengths.push_back(size_t(it->length()));
+    done = size_t(it->position() + it->length());
+  }
+  if (done < cps.size()) lengths.push_back(cps.size() - done);
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t n : lengths) {
+    std::string w;
+    for (size_t i = start; i < start + n; i++) append_utf8(cps[i], w);
+    out.push_back(w);
+    start += n;
+  }
+  return out;
+}
+
+// Random short texts over an alphabet that reaches every alternative: ASCII letters (the contraction
+// letters in both cases), digits, apostrophe, spaces, CR / LF / tab, punctuation, a non-ASCII letter,
+// digit and two spaces, an emoji.
+std::vector<std::string> random_texts(size_t count) {
+  const std::vector<std::string> alphabet = {"a", "Z", "s", "T", "l", "L", "e", "'", " ", " ", "\n", "\r", "\t", "1", "2",
+                                             ".", "!", "\xc3\xa9", "\xe6\x97\xa5", "\xd9\xa3", "\xc2\xa0", "\xe3\x80\x80",
+                                             "\xf0\x9f\x98\x80"};
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto next = [&] { return (state = state * 6364136223846793005ull + 1442695040888963407ull) >> 33; };
+  std::vector<std::string> out;
+  for (size_t i = 0; i < count; i++) {
+    std::string t;
+    for (uint64_t n = next() % 24; n > 0; n--) t += alphabet[next() % alphabet.size()];
+    out.push_back(t);
+  }
+  return out;
+}
+
 }  // namespace
+
+TEST_CASE("the hand-written Llama 3, Qwen2 and GPT-2 splitters equal their regexes run by std::regex", "[tokenizer_import]") {
+  const std::string L = "\xD2" "A-Za-z", N = "\xD1" "0-9";
+  const std::string contractions = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])";
+  auto llama3_re = [&](const std::string& digits) {
+    return contractions + "|[^\\r\\n" + L + N + "]?[" + L + "]+|[" + N + "]" + digits + "| ?[^\\s" + L + N +
+           "]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  };
+  const std::string gpt2_re = "'s|'t|'re|'ve|'m|'ll|'d| ?[" + L + "]+| ?[" + N + "]+| ?[^\\s" + L + N + "]+|\\s+(?!\\S)|\\s+";
+  size_t checked = 0;
+  for (const std::string& t : random_texts(3000)) {
+    INFO("text: " << t);
+    REQUIRE(pre_split(t, PreType::llama3) == regex_split(t, llama3_re("{1,3}")));
+    REQUIRE(pre_split(t, PreType::qwen2) == regex_split(t, llama3_re("")));
+    REQUIRE(pre_split(t, PreType::gpt2) == regex_split(t, gpt2_re));
+    checked++;
+  }
+  CHECK(checked == 3000);
+}
 
 TEST_CASE("SPM import: scores, leading space, byte fallback, specials", "[tokenizer_import]") {
   const ModelVocab v = load(spm_writer());
