@@ -300,4 +300,10 @@ TEST_CASE("bin/tokenizer-vectors: ids as llama-tokenize prints them, the vectors
   r = run({"bin/tokenizer-vectors", "--model", dir.path + "/ggml-vocab-tiny.gguf.inp", "--prompt", "x"});
   CHECK(r.code == 1);
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  r = run({"bin/tokenizer-vectors", "--model", gguf});
+  CHECK(r.code == 2);
+  CHECK(r.err == "tokenizer-vectors: --model: give exactly one of --prompt and --file\n");
+  r = run({"bin/tokenizer-vectors", "--help"});
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("--vocab-dir DIR") && Catch::Contains("--model FILE.gguf") && Catch::Contains("--no-bos"));
 }
