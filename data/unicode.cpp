@@ -15,6 +15,10 @@ struct CodepointRange {
 };
 constexpr CharClass kLetter = CharClass::letter, kNumber = CharClass::number, kWhitespace = CharClass::whitespace;
 #include "data/unicode_tables.inc"
+struct PunctRange {
+  uint32_t first, last;  // inclusive
+};
+#include "data/unicode_punct.inc"
 
 CharClass lookup(uint32_t cp) {
   const CodepointRange* end = kCodepointRanges + sizeof(kCodepointRanges) / sizeof(kCodepointRanges[0]);
@@ -33,6 +37,12 @@ const std::array<CharClass, 128> kAscii = [] {
 }  // namespace
 
 CharClass char_class(uint32_t cp) { return cp < 128 ? kAscii[cp] : lookup(cp); }
+
+bool is_punctuation(uint32_t cp) {
+  const PunctRange* end = kPunctRanges + sizeof(kPunctRanges) / sizeof(kPunctRanges[0]);
+  const PunctRange* r = std::lower_bound(kPunctRanges, end, cp, [](const PunctRange& a, uint32_t v) { return a.last < v; });
+  return r != end && r->first <= cp;
+}
 
 Utf8Unit next_utf8_unit(std::string_view s, size_t pos) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + pos;

@@ -14,6 +14,9 @@ enum class CharClass : uint8_t { other = 0, letter = 1, number = 2, whitespace =
 
 // Class of one codepoint; codepoints outside [0, 0x10FFFF] are "other".
 CharClass char_class(uint32_t cp);
+// \p{P} (Unicode punctuation, data/unicode_punct.inc): a subset of "other", used only by the
+// pre-tokenizers of imported vocabularies (data/pre_split.cpp).
+bool is_punctuation(uint32_t cp);
 
 // One unit of text at byte `pos` (pos < s.size()): a well-formed UTF-8 sequence (shortest form, no
 // surrogates, <= U+10FFFF) of 1-4 bytes, or a single invalid byte. An invalid byte reads as U+FFFD,

@@ -229,5 +229,32 @@ int main() {
   put("gguf_model/w8a8_f32_embed.gguf", model_gguf(tok, "w8a8", "f32", true));
   // Regression seed (found by fuzz_gguf_model): a NaN block scale, accepted before the loader checked.
   put("gguf_model/regress_nan_block_scale.gguf", model_gguf(tok, "q8_0", "q8_0", true, true));
+
+  // ---- model_vocab: imported tokenizers (SPM with scores and byte tokens; BPE with merges per pre type) ----
+  {
+    GgufWriter w;
+    w.set_string("tokenizer.ggml.model", "llama");
+    w.set_arr_string("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "<0x0A>", "<0xC3>", "\xe2\x96\x81", "a", "b", "ab",
+                                               "\xe2\x96\x81" "ab", "<|user|>", "<|end|>"});
+    w.set_arr_f32("tokenizer.ggml.scores", {0, 0, 0, 0, 0, -5, -5, -5, -1, -2, 0, 0});
+    w.set_arr_i32("tokenizer.ggml.token_type", {2, 3, 3, 6, 6, 1, 1, 1, 1, 1, 4, 4});
+    w.set_u32("tokenizer.ggml.bos_token_id", 1);
+    w.set_u32("tokenizer.ggml.eos_token_id", 2);
+    w.set_u32("tokenizer.ggml.unknown_token_id", 0);
+    w.set_bool("tokenizer.ggml.add_bos_token", true);
+    w.set_string("general.name", "phi3");
+    put("model_vocab/spm.gguf", w.serialize());
+  }
+  for (const char* pre : {"llama-bpe", "deepseek-llm", "falcon"}) {
+    GgufWriter w;
+    w.set_string("tokenizer.ggml.model", "gpt2");
+    w.set_string("tokenizer.ggml.pre", pre);
+    w.set_arr_string("tokenizer.ggml.tokens", {"<|endoftext|>", "a", "b", "c", "\xc4\xa0", "ab", "\xc4\xa0" "ab", "1", "cab"});
+    w.set_arr_i32("tokenizer.ggml.token_type", {3, 1, 1, 1, 1, 1, 1, 1, 1});
+    w.set_arr_string("tokenizer.ggml.merges", {"c a", "a b", "\xc4\xa0 ab", "ca b"});
+    w.set_u32("tokenizer.ggml.bos_token_id", 0);
+    w.set_u32("tokenizer.ggml.eos_token_id", 0);
+    put(std::string("model_vocab/bpe-") + pre + ".gguf", w.serialize());
+  }
   return 0;
 }

@@ -1,0 +1,83 @@
+// A pretrained model's tokenizer as its GGUF defines it (tokenizer.ggml.*), token for token as llama.cpp
+// encodes: BPE (model "gpt2": byte-level tokens, ranked merges, a pre-tokenizer from data/pre_split.h)
+// and SPM (model "llama": SentencePiece-style BPE on scores, "▁" for spaces, a leading space, <0xNN>
+// byte fallback). Special tokens (control, user-defined, unknown) are cut out of the text first, as
+// llama.cpp's tokenizer_st_partition does. This project's own trained tokenizer stays data/tokenizer.h.
+// Checked against llama.cpp's test vectors by bin/tokenizer-vectors. Read next: data/pre_split.h.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "data/pre_split.h"
+
+namespace qat {
+
+struct GgufFile;
+
+class ModelVocab {
+ public:
+  enum class Kind { bpe, spm };
+  // GGUF tokenizer.ggml.token_type values (llama.cpp's llama_token_type).
+  enum TokenType : int32_t { kUndefined = 0, kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
+  static constexpr int64_t kMaxTokens = int64_t(1) << 20;
+
+  // Reads and validates tokenizer.ggml.* of `f`. Every rejection is one line naming f.path and the key:
+  // an unknown model or pre type, array lengths that disagree, a token type outside 0..6, a score that is
+  // not finite, a special token id outside the vocabulary, a vocabulary above kMaxTokens.
+  static ModelVocab from_gguf(const GgufFile& f);
+
+  // llama.cpp's llama_tokenize(text, add_special, parse_special): add_special adds BOS / EOS when the
+  // model asks for them; parse_special lets control tokens written in the text become their ids
+  // (user-defined tokens always do, as in llama.cpp).
+  std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
+  // The text of the ids (control and unknown tokens give nothing; byte tokens their byte).
+  std::string decode(const std::vector<int32_t>& ids) const;
+
+  Kind kind() const { return kind_; }
+  int vocab_size() const { return int(text_.size()); }
+  const std::string& token_text(int32_t id) const;  // as stored in the GGUF; throws outside the vocab
+  int32_t bos_id() const { return bos_; }
+  int32_t eos_id() const { return eos_; }
+  int32_t eot_id() const { return eot_; }  // -1 when the model has none
+  bool add_bos() const { return add_bos_; }
+  bool add_eos() const { return add_eos_; }
+
+ private:
+  struct Fragment {
+    size_t begin, end;  // raw text [begin, end) when token < 0
+    int32_t token;
+  };
+  std::vector<Fragment> partition(std::string_view text, bool parse_special) const;
+  void encode_bpe_word(const std::string& word, std::vector<int32_t>& out) const;
+  void encode_spm(std::string_view text, std::vector<int32_t>& out) const;
+  int32_t find(std::string_view text) const;  // token id of `text`, -1 when none
+  int32_t spm_byte_token(uint8_t b) const;
+  void load_tokens(const GgufFile& f);
+  void load_merges(const GgufFile& f);
+  void load_specials(const GgufFile& f);
+
+  Kind kind_ = Kind::bpe;
+  PreType pre_ = PreType::gpt2;
+  bool ignore_merges_ = false, add_space_prefix_ = false, add_bos_ = false, add_eos_ = false;
+  int32_t bos_ = -1, eos_ = -1, eot_ = -1, unk_ = -1;
+  std::vector<std::string> text_;   // (V) token strings as stored
+  std::vector<int32_t> type_;       // (V) TokenType
+  std::vector<float> score_;        // (V) SPM merge priority
+  std::unordered_map<std::string, int32_t> id_of_;  // text -> id (a text stored twice: the last id)
+  std::vector<int32_t> specials_;   // control / user-defined / unknown ids, longest text first
+  std::vector<bool> rstrip_;        // (V) spaces after this special token are dropped (phi-3)
+
+  // BPE merges on symbol ids: a symbol is a token id, or an id >= V for a merge part or result that is
+  // not a token (llama.cpp merges strings, so such symbols exist mid-word; they end as single bytes).
+  struct MergeRule {
+    int32_t rank, result;
+  };
+  std::unordered_map<uint64_t, MergeRule> merges_;  // (left symbol, right symbol) -> rule
+  std::vector<std::string> extra_symbols_;          // text of symbol V + k
+  int32_t byte_symbol_[256] = {};                    // symbol of each byte's byte-level character
+};
+
+}  // namespace qat
