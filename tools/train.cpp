@@ -170,6 +170,9 @@ int main(int argc, char** argv) {
       return s.interrupted ? 130 : 0;
     } catch (const PeerFailed&) {
       return 1;  // rank 0 prints the line
+    } catch (const std::exception&) {
+      comm->before_error_report();
+      throw;
     }
   });
   return comm ? close_comm(std::move(comm), status) : status;

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -96,6 +97,7 @@ void test_rank_fault(int rank, int64_t step) {
   long long s = -1;
   if (std::sscanf(e, "%7[a-z]:%d:%lld", kind, &r, &s) != 3 || r != rank || s != step) return;
   if (std::strcmp(kind, "exit") == 0) std::_Exit(3);
+  if (std::strcmp(kind, "kill") == 0) std::raise(SIGKILL);
   if (std::strcmp(kind, "hang") == 0)
     for (;;) ::pause();
 }

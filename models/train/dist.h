@@ -44,6 +44,9 @@ class Comm {
   virtual void barrier() = 0;
   // Seconds spent inside exchanges so far (waiting included): the communication time per step.
   virtual double comm_seconds() const = 0;
+  // Before a rank other than 0 reports an error: under MPI it waits a moment, so that when every rank
+  // fails alike (a bad option) rank 0's report and abort come first and the line is printed once.
+  virtual void before_error_report() {}
   // Set when an error is known to every rank (they can all finish MPI cleanly instead of aborting).
   bool collective_error = false;
 };
@@ -95,8 +98,8 @@ void fold_add(float* acc, const float* g, int64_t n);
 // the same names on every rank.
 void agree(Comm& comm, const std::vector<std::pair<std::string, uint64_t>>& fields);
 
-// The test hook QAT_TEST_RANK_FAULT=exit:R:S or hang:R:S: rank R exits (status 3, without a word, as a
-// crash would) or sleeps forever at the start of step S. Tests of the fault handling only.
+// The test hook QAT_TEST_RANK_FAULT=KIND:R:S: at the start of step S rank R exits with status 3 (exit),
+// dies of SIGKILL (kill), both without a word, as a crash would, or sleeps forever (hang). Tests only.
 void test_rank_fault(int rank, int64_t step);
 
 }  // namespace qat

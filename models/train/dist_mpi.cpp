@@ -81,6 +81,11 @@ class MpiComm : public Comm {
     wait(&req, 1, "a barrier", t0);
   }
   void heartbeat(int64_t step) override;
+  void before_error_report() override {
+    if (rank_ == 0) return;
+    timespec ts{2, 0};
+    ::nanosleep(&ts, nullptr);
+  }
 
  private:
   int rank_ = 0, size_ = 1;
