@@ -345,6 +345,7 @@ struct StepResult {
   float loss = 0, kl = 0;  // mean data loss (cross-entropy) and distillation KL of the micro-batches
   float gnorm = 0, lr = 0;
   bool stop = false;       // some rank was asked to stop (SIGINT): every rank saves and stops together
+  double comm_s = 0;       // seconds this rank spent in exchanges (waiting included); logged under MPI
 };
 
 // Forward + backward of one micro-batch into the flat gradient buffer: cross-entropy, or with a teacher
@@ -485,6 +486,7 @@ void log_step(const Run& r, const StepResult& s, double dt, Progress& p) {
   Json m = Json::object();
   m.set("step", r.step); m.set("loss", double(s.loss)); m.set("lr", double(s.lr)); m.set("grad_norm", double(s.gnorm));
   if (r.teacher) m.set("distill_kl", double(s.kl));
+  if (r.comm->size() > 1) m.set("comm_s", s.comm_s);  // one process: no field, the same bytes as before
   m.set("tokens_per_s", double(r.tokens_per_step()) / dt); m.set("time_s", r.train_seconds);
   append_line(r.metrics, m.dump());
   const double elapsed = now_s() - p.t0, rate = double(p.ran * r.tokens_per_step()) / elapsed;
@@ -516,10 +518,11 @@ void run_steps(Run& r, Progress& p, TrainSummary& sum, bool profiling) {
     // the threads' CPU clocks is no op of the step).
     if (profiling) prof::thread_times_begin();
     test_rank_fault(r.comm->rank(), r.step);
+    const double ts = now_s(), comm0 = r.comm->comm_seconds();
     r.comm->heartbeat(r.step);  // a dead or hung rank is named here, within --rank-timeout
-    const double ts = now_s();
     prof::g_on = profiling;
-    const StepResult s = train_step(r);
+    StepResult s = train_step(r);
+    s.comm_s = r.comm->comm_seconds() - comm0;
     r.step++;
     p.ran++;
     r.tokens_seen += r.tokens_per_step();
