@@ -55,7 +55,7 @@ static void declare_run_options(ArgParser& p, TrainOptions* o, int64_t* seed) {
            "DIR");
   p.flag("--resume", &o->resume, "continue the run in --out bit-identically (its saved options apply)");
   p.option("--init", &o->init, "initialise the weights from this checkpoint (fine-tuning, QAT from FP32)", "CKPT");
-  p.option("--threads", &o->threads, "threads (0: all cores)", 0, 4096);
+  p.option("--threads", &o->threads, "threads (0: all cores; under mpirun, the cores shared out between the ranks on this machine)", 0, 4096);
   int_opt(p, "--seed", seed, "random seed (weights, data order)");
   int_opt(p, "--eval-every", &o->eval_every, "evaluate every N steps (0: 10 times per run)");
   int_opt(p, "--eval-windows", &o->eval_windows, "validation windows per periodic evaluation (the final one uses all)");

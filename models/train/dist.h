@@ -26,6 +26,7 @@ class Comm {
   virtual ~Comm() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
+  virtual int local_size() const { return 1; }  // ranks on this machine (sharing its cores)
   // Seconds a rank waits for the others in any exchange before it stops the job (0: forever).
   virtual void set_timeout(double seconds) = 0;
   // Rank k receives send[sdispl[k] .. +counts[k]) from every rank j into recv[rdispl[j] .. +rcounts[j]),

@@ -46,7 +46,12 @@ class MpiComm : public Comm {
   MpiComm() {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node);
+    MPI_Comm_size(node, &local_size_);
+    MPI_Comm_free(&node);
   }
+  int local_size() const override { return local_size_; }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   void set_timeout(double s) override { timeout_ = s; }
@@ -88,7 +93,7 @@ class MpiComm : public Comm {
   }
 
  private:
-  int rank_ = 0, size_ = 1;
+  int rank_ = 0, size_ = 1, local_size_ = 1;
   double timeout_ = 0, seconds_ = 0;
   bool poll(std::vector<MPI_Request>& reqs, double deadline);
   void wait(MPI_Request* reqs, int n, const char* what, double t0);

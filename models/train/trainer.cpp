@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <thread>
 #include <memory>
 #include <optional>
 #include <csignal>
@@ -178,7 +179,8 @@ void load_data(Run& r) {
   const double t0 = now_s();
   r.corpus = load_corpus(r.opt.data, parse_doc_mode(r.opt.documents));
   r.opt.documents = doc_mode_name(r.corpus->mode);  // saved as resolved: eval derives the same split
-  for (const std::string& p : r.corpus->files.problems) std::fprintf(stderr, "warning: %s\n", p.c_str());
+  if (r.lead)
+    for (const std::string& p : r.corpus->files.problems) std::fprintf(stderr, "warning: %s\n", p.c_str());
   r.corpus_hash = hex64(r.corpus->content_hash());
   if (r.resume_ck) check_corpus(r.resume_ck->state, r.corpus_hash, *r.corpus, r.opt.out + "/state.json");
   if (r.resume_ck || r.init_ck) {
@@ -632,7 +634,7 @@ void check_ranks_agree(Run& r) {
 // token cache it wrote; only rank 0 claims --out.
 void set_up(Run& r, std::optional<FileLock>& out_lock) {
   Comm& comm = *r.comm;
-  {
+  if (comm.size() > 1) {
     const std::string exe = read_file("/proc/self/exe");
     agree(comm, {{"binary (/proc/self/exe)", fnv1a64(exe.data(), exe.size())}});
   }
@@ -663,6 +665,10 @@ TrainSummary train(const TrainOptions& opt_in, Comm& comm) {
   r.opt = opt_in;
   r.comm = &comm;
   r.lead = comm.rank() == 0;
+  // --threads 0 (all cores) with several ranks on this machine: the cores shared out between them
+  // (the bits do not depend on the thread count).
+  if (r.opt.threads == 0 && comm.local_size() > 1)
+    r.opt.threads = std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()) / comm.local_size());
   set_num_threads(int(r.opt.threads));
   r.tty = !r.opt.quiet && r.lead && ::isatty(STDERR_FILENO);
   std::optional<FileLock> out_lock;

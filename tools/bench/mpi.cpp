@@ -3,7 +3,8 @@
 // --accum 1 (models/train/dist.h). Both are bin/train child processes; their metrics.jsonl give each
 // step's tokens/s and, for the ranks, the seconds rank 0 spent in exchanges (comm_s: the gradient
 // alltoallv + allgatherv, the loss allgather and the heartbeat, waiting included). The two checkpoints
-// must be byte-identical (the invariant), and the table says so. Read next: models/train/dist.cpp.
+// must be byte-identical (the invariant), and the table says so. Then a scaling model for clusters from
+// the measured numbers (print_scaling_model). Read next: models/train/dist.cpp.
 #include <fcntl.h>
 #include <spawn.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "models/model_size.h"
 #include "src/io/file.h"
 #include "src/io/json.h"
 #include "src/util/error.h"
@@ -108,6 +110,34 @@ void run_round(const MpiArgs& a, const std::string& shape, const std::string& di
     row->identical = row->identical && read_file(dir + "/threads" + f) == read_file(dir + "/ranks" + f);
 }
 
+// A model, not a measurement: N ranks, each as fast as this machine's 2-thread process, share the
+// measured global batch (compute per step: t1 / N, t1 the 2-thread step time) and exchange gradients
+// as dist.h does with one micro-batch per rank: alltoallv + allgatherv, 2 (N-1)/N x 4P bytes per rank
+// over a link of B Gb/s, plus 2 (N-1) message latencies of 5 us. Without overlap (this trainer does
+// not yet overlap the exchange with the backward) the step takes compute + comm; the table gives the
+// speed-up over one rank and the first N where communication exceeds compute.
+void print_scaling_model(const std::string& shape, int64_t P, double t1) {
+  const int ranks[] = {2, 4, 8, 16, 32, 64, 128};
+  std::printf("\nScaling model for %s (P = %lld parameters, 1-rank step %.3f s measured): speed-up over 1 rank\n\n",
+              shape.c_str(), (long long)P, t1);
+  std::printf("| link | comm s/step at N=2 |");
+  for (int n : ranks) std::printf(" N=%d |", n);
+  std::printf(" comm > compute from |\n|---|---|");
+  for (size_t i = 0; i < std::size(ranks); i++) std::printf("---|");
+  std::printf("---|\n");
+  for (double gbps : {1.0, 10.0, 100.0}) {
+    auto comm = [&](int n) { return 2.0 * (n - 1) / n * 4.0 * double(P) * 8.0 / (gbps * 1e9) + 2.0 * (n - 1) * 5e-6; };
+    std::printf("| %.0f Gb/s | %.4f |", gbps, comm(2));
+    int cross = 0;
+    for (int n : ranks) {
+      std::printf(" %.1f |", t1 / (t1 / n + comm(n)));
+      if (!cross && comm(n) > t1 / n) cross = n;
+    }
+    if (cross) std::printf(" N=%d |\n", cross);
+    else std::printf(" beyond %d |\n", ranks[std::size(ranks) - 1]);
+  }
+}
+
 bool parse_mpi_args(int argc, char** argv, MpiArgs* a) {
   ArgParser p("bench mpi", "Data-parallel training on this machine: 2 MPI ranks x 1 thread against 1 process x 2 threads,\n"
                            "the same global batch (mpirun from PATH; bin/train next to bin/bench).");
@@ -133,22 +163,35 @@ int bench_mpi(int argc, char** argv) {
   if (!parse_mpi_args(argc, argv, &a)) return 0;
   const ParallelCheck pc = parallel_check();
   std::printf("%s\n%s\n\n", machine_summary().c_str(), pc.line().c_str());
-  std::printf("| shape | batch x ctx x 2 | 1 process x 2 threads tok/s | 2 ranks x 1 thread tok/s | ranks / threads | "
-              "comm s/step (rank 0) | checkpoints |\n|---|---|---|---|---|---|---|\n");
+  std::vector<MpiRow> rows;
+  std::vector<double> ratio_medians;
   for (const std::string& shape : split(a.shapes, ',')) {
+    (void)ModelConfig::preset_named(shape);  // a bad name fails before any run
     const std::string dir = a.tmp_dir + "/qat-bench-mpi-" + std::to_string(::getpid());
     remove_tree(dir);
     make_dirs(dir);
     MpiRow row{shape};
     std::vector<double> ratios;
     for (int64_t i = 0; i < a.rounds; i++) run_round(a, shape, dir, &row, &ratios);
-    const ModelConfig cfg = ModelConfig::preset_named(shape);
-    std::printf("| %s | %lld x %lld x 2 | %.0f | %.0f | %.2f | %.4f | %s |\n", shape.c_str(), (long long)a.batch,
-                (long long)cfg.context, row.threads_tok_s, row.ranks_tok_s, median_of(ratios), row.comm_s,
-                row.identical ? "byte-identical" : "DIFFER");
-    std::fflush(stdout);
     remove_tree(dir);
     QAT_CHECK(row.identical, "bench mpi: the 2-rank checkpoint of ", shape, " differs from the 2-thread one");
+    rows.push_back(row);
+    ratio_medians.push_back(median_of(ratios));
+  }
+  std::printf("| shape | batch x ctx x 2 | 1 process x 2 threads tok/s | 2 ranks x 1 thread tok/s | ranks / threads | "
+              "comm s/step (rank 0) | checkpoints |\n|---|---|---|---|---|---|---|\n");
+  for (size_t i = 0; i < rows.size(); i++) {
+    const ModelConfig cfg = ModelConfig::preset_named(rows[i].shape);
+    std::printf("| %s | %lld x %lld x 2 | %.0f | %.0f | %.2f | %.4f | byte-identical%s |\n", rows[i].shape.c_str(),
+                (long long)a.batch, (long long)cfg.context, rows[i].threads_tok_s, rows[i].ranks_tok_s,
+                ratio_medians[i], rows[i].comm_s,
+                pc.ok ? "" : ("; " + thread_note(2, pc)).c_str());
+  }
+  for (const MpiRow& row : rows) {
+    ModelConfig cfg = ModelConfig::preset_named(row.shape);
+    cfg.vocab = 1024;  // bin/train's default BPE size, which these runs train
+    const double t1 = double(a.batch * cfg.context * 2) / row.threads_tok_s;  // the global batch on 2 threads
+    print_scaling_model(row.shape, parameter_count(cfg), t1);
   }
   return 0;
 }
