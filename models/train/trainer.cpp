@@ -240,6 +240,10 @@ void build_model(Run& r) {
   // The peak, before anything large is allocated: a run that cannot fit stops here with the figure.
   r.memory = estimate_training_memory(r.cfg, r.qcfg ? &*r.qcfg : nullptr, opt.batch, opt.ctx, num_threads(),
                                       !opt.distill.empty(), current_rss_bytes());
+  // GradSum's buffers (accum > 1): the running sum, P floats on one process; with N ranks its slice (P/N)
+  // and a round's received pieces (P).
+  const double N = double(r.comm->size());
+  if (opt.accum > 1) r.memory.gradients *= N > 1 ? 2.0 + 1.0 / N : 2.0;
   check_memory_fits(r.memory);
   r.note(str("memory: estimated peak ", human_bytes(r.memory.total()), " (", r.memory.breakdown(), ")"));
   r.model = std::make_unique<Transformer>(r.cfg, r.qcfg ? &*r.qcfg : nullptr);
