@@ -22,7 +22,9 @@ ISA_FLAGS_avxvnni    := -mavxvnni -mavx2 -mfma -mf16c
 # vectors by value without AVX changes the ABI; the kernels' vector helpers are internal and inlined.
 SIMDE_FLAGS          := -DQAT_SIMDE -Wno-psabi
 
-CORE_SRCS  := $(wildcard src/*/*.cpp models/*.cpp models/train/*.cpp data/*.cpp kernels/*.cpp kernels/ref/*.cpp kernels/scalar/*.cpp)
+# models/train/dist_mpi.cpp (MPI's transport) is not in the library: only bin/train links it (below).
+CORE_SRCS  := $(filter-out models/train/dist_mpi.cpp,$(wildcard src/*/*.cpp models/*.cpp models/train/*.cpp data/*.cpp \
+              kernels/*.cpp kernels/ref/*.cpp kernels/scalar/*.cpp))
 ISAS       := avx2 avx512 avx512vnni avxvnni
 ISA_SRCS   := $(foreach i,$(ISAS),$(wildcard kernels/$(i)/*.cpp))
 SIMDE_ISAS := avx512 avx512vnni avxvnni
@@ -96,6 +98,15 @@ $(LIB_ASAN): $(call lib_objs,asan)
 	ar rcs $@ $^
 
 # ---- binaries ----
+# MPI (data-parallel training, models/train/dist.h): when mpicxx is installed, its flags go on
+# models/train/dist_mpi.cpp and bin/train's link line only; without it bin/train is single-process.
+MPI_COMPILE := $(shell mpicxx --showme:compile 2>/dev/null)
+MPI_LINK    := $(shell mpicxx --showme:link 2>/dev/null)
+$(BUILD)/obj/models/train/dist_mpi.o: CXXFLAGS += $(patsubst -I%,-isystem %,$(MPI_COMPILE)) $(if $(MPI_LINK),-DQAT_HAVE_MPI)
+bin/train: $(BUILD)/obj/tools/train.o $(BUILD)/obj/models/train/dist_mpi.o $(LIB)
+	@mkdir -p bin
+	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(LIB) $(LDLIBS) $(MPI_LINK) -o $@
+
 bin/%: $(BUILD)/obj/tools/%.o $(LIB)
 	@mkdir -p bin
 	$(CXX) $(CXXFLAGS) $< $(LIB) $(LDLIBS) -o $@

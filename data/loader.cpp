@@ -33,6 +33,18 @@ void TokenLoader::set_position(int64_t epoch, int64_t index) {
   shuffle_epoch();
 }
 
+// The position next() would reach: the same epoch turns, at the same windows.
+void TokenLoader::skip(int64_t batches) {
+  for (int64_t i = 0; i < batches * B_; i++) {
+    if (index_ == n_windows_) {
+      epoch_++;
+      index_ = 0;
+      shuffle_epoch();
+    }
+    index_++;
+  }
+}
+
 Batch TokenLoader::next() {
   Batch b{Tensor::empty({B_, T_}, DType::s32), Tensor::empty({B_, T_}, DType::s32)};
   int32_t* ids = b.ids.data<int32_t>();

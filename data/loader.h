@@ -24,6 +24,7 @@ class TokenLoader {
   TokenLoader(std::span<const int32_t> tokens, int64_t batch, int64_t ctx, uint64_t seed);
 
   Batch next();  // the next training batch (advances the position)
+  void skip(int64_t batches);  // advances as `batches` calls of next() would, without building them
   int64_t windows() const { return n_windows_; }
   int64_t epoch() const { return epoch_; }
   int64_t index() const { return index_; }  // windows consumed in this epoch

@@ -1,7 +1,9 @@
-// bin/train: trains the Llama-style model (FP32, or QAT with --qat) on the fortunes corpus or --data.
-// Everything it does is in models/train/trainer.cpp; this file is the command line.
+// bin/train: trains the Llama-style model (FP32, or QAT with --qat) on the fortunes corpus or --data;
+// under mpirun, as one rank of a data-parallel job (models/train/dist.h). Everything it does is in
+// models/train/trainer.cpp; this file is the command line.
 #include <cstdio>
 
+#include "models/train/dist_mpi.h"
 #include "models/train/trainer.h"
 #include "src/quant/scheme.h"
 #include "src/util/cli.h"
@@ -42,7 +44,8 @@ static void declare_run_options(ArgParser& p, TrainOptions* o, int64_t* seed) {
                                    "with --init: 20% of the start's steps)");
   int_opt(p, "--batch", &o->batch, "sequences per micro-batch");
   int_opt(p, "--ctx", &o->ctx, "tokens per sequence and, for a new model, its context (0: the preset's or --config's)");
-  int_opt(p, "--accum", &o->accum, "micro-batches per optimizer step (gradient accumulation)");
+  int_opt(p, "--accum", &o->accum, "micro-batches per optimizer step (gradient accumulation); under mpirun per rank: "
+                                   "-np N --accum A gives the bytes of one process with --accum N*A");
   real_opt(p, "--lr", &o->lr, "peak learning rate (0: the preset's default; with --init: 2e-4)");
   real_opt(p, "--min-lr-ratio", &o->min_lr_ratio, "the cosine schedule ends at lr x this");
   int_opt(p, "--warmup", &o->warmup, "warmup steps (-1: 5% of the steps)");
@@ -52,7 +55,7 @@ static void declare_run_options(ArgParser& p, TrainOptions* o, int64_t* seed) {
            "DIR");
   p.flag("--resume", &o->resume, "continue the run in --out bit-identically (its saved options apply)");
   p.option("--init", &o->init, "initialise the weights from this checkpoint (fine-tuning, QAT from FP32)", "CKPT");
-  p.option("--threads", &o->threads, "threads (0: all cores)", 0, 4096);
+  p.option("--threads", &o->threads, "threads (0: all cores; under mpirun, the cores shared out between the ranks on this machine)", 0, 4096);
   int_opt(p, "--seed", seed, "random seed (weights, data order)");
   int_opt(p, "--eval-every", &o->eval_every, "evaluate every N steps (0: 10 times per run)");
   int_opt(p, "--eval-windows", &o->eval_windows, "validation windows per periodic evaluation (the final one uses all)");
@@ -60,6 +63,9 @@ static void declare_run_options(ArgParser& p, TrainOptions* o, int64_t* seed) {
   int_opt(p, "--vocab", &o->vocab, "BPE vocabulary size for a new tokenizer");
   p.option("--cache-dir", &o->cache_dir, "where tokenized data is cached (not saved: also on --resume)", "DIR");
   int_opt(p, "--max-nonfinite", &o->max_nonfinite, "abort after this many non-finite steps in a row");
+  p.option("--rank-timeout", &o->rank_timeout, "under mpirun: seconds a rank waits for the others during the steps "
+           "(evaluation and checkpoints of rank 0 included) before it stops the job naming the silent rank (0: forever)",
+           0, 1e6);
 }
 
 // The model shape beyond the preset (models/train/shape.h): a Hugging Face config.json, then a flag per
@@ -115,6 +121,7 @@ static TrainOptions resumed_options(const ArgParser& p, const TrainOptions& o) {
   saved.resume = true;
   if (p.given("--steps")) saved.steps = o.steps;
   saved.threads = o.threads;
+  saved.rank_timeout = o.rank_timeout;
   saved.quiet = o.quiet;
   saved.plot = o.plot;
   saved.profile = o.profile;
@@ -147,11 +154,26 @@ static bool parse_args(int argc, char** argv, TrainOptions* o) {
   return true;
 }
 
+// Under mpirun every rank parses the same command line; rank 0 first (with --resume it may repair a
+// checkpoint directory torn by a crash), then the others.
 int main(int argc, char** argv) {
-  return run_main("train", [&]() {
-    TrainOptions o;
-    if (!parse_args(argc, argv, &o)) return 0;
-    TrainSummary s = train(o);
-    return s.interrupted ? 130 : 0;
+  std::unique_ptr<Comm> comm;
+  const int status = run_main("train", [&]() {
+    comm = open_comm(&argc, &argv);
+    try {
+      TrainOptions o;
+      if (comm->rank() > 0) comm->barrier();
+      const bool go = parse_args(argc, argv, &o);
+      if (comm->rank() == 0) comm->barrier();
+      if (!go) return 0;
+      TrainSummary s = train(o, *comm);
+      return s.interrupted ? 130 : 0;
+    } catch (const PeerFailed&) {
+      return 1;  // rank 0 prints the line
+    } catch (const std::exception&) {
+      comm->before_error_report();
+      throw;
+    }
   });
+  return comm ? close_comm(std::move(comm), status) : status;
 }

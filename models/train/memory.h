@@ -15,7 +15,7 @@ namespace qat {
 struct MemoryEstimate {
   double params = 0;       // trained parameters, QAT scales excluded
   double weights = 0;      // f32 latent weights: 4 B a parameter
-  double gradients = 0;    // the flat f32 gradient buffer: 4 B a parameter
+  double gradients = 0;    // the flat f32 gradient buffer: 4 B a parameter (x2 with --accum > 1: GradSum)
   double moments = 0;      // AdamW m and v: 8 B a parameter
   double qat_scales = 0;   // learned scales with their gradients and moments: 16 B a scale
   double qat_codes = 0;    // per quantized weight, what the tape keeps (codes + scales, or the f32 fake quant)

@@ -1,5 +1,6 @@
-// The training loop (see trainer.h). One step = `accum` micro-batches of forward + backward into the
-// flat gradient buffer, clip, AdamW. Everything a resume needs is in the checkpoint's state.json and
+// The training loop (see trainer.h). One step = `accum` micro-batches of forward + backward, each into
+// the zeroed flat gradient buffer and summed in micro-batch index order (GradSum, models/train/dist.h:
+// on one process or over MPI ranks, the same adds), clip, AdamW. Everything a resume needs is in the checkpoint's state.json and
 // optimizer.safetensors, and every random choice is keyed on (seed, step/epoch), so a resumed run is
 // bit-identical to an uninterrupted one.
 #include "models/train/trainer.h"
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <thread>
 #include <memory>
 #include <optional>
 #include <csignal>
@@ -25,6 +27,7 @@
 #include "data/tokenizer.h"
 #include "models/model_size.h"
 #include "models/model_source.h"
+#include "models/train/dist.h"
 #include "models/train/run_state.h"
 #include "models/transformer.h"
 #include "src/core/parallel.h"
@@ -107,7 +110,11 @@ namespace {
 // Members are filled in phase order; the model, optimizer and loader live on the heap so that the
 // references between them (AdamW -> the model's parameters) stay valid.
 struct Run {
-  TrainOptions opt;
+  TrainOptions opt;                               // opt.accum: the global batch's micro-batches (all ranks)
+  Comm* comm = nullptr;                           // the transport (LocalComm: one process)
+  bool lead = true;                               // rank 0: the one that writes files and reports
+  int64_t rounds = 1;                             // this rank's micro-batches per step: accum / ranks
+  std::unique_ptr<GradSum> grads;                 // the fixed-order sum (accum > 1)
   bool tty = false;                               // progress redrawn in place on a terminal
   std::optional<LoadedCheckpoint> resume_ck, init_ck;
   std::optional<RunState> resumed;                // state.json of the run being resumed
@@ -127,7 +134,7 @@ struct Run {
   double train_seconds = 0;                       // wall time of every step of the run, resumes included
 
   void note(const std::string& s) const {
-    if (!opt.quiet) std::fprintf(stderr, "%s\n", s.c_str());
+    if (!opt.quiet && lead) std::fprintf(stderr, "%s\n", s.c_str());
   }
   int64_t tokens_per_step() const { return opt.batch * opt.ctx * opt.accum; }
 };
@@ -172,7 +179,8 @@ void load_data(Run& r) {
   const double t0 = now_s();
   r.corpus = load_corpus(r.opt.data, parse_doc_mode(r.opt.documents));
   r.opt.documents = doc_mode_name(r.corpus->mode);  // saved as resolved: eval derives the same split
-  for (const std::string& p : r.corpus->files.problems) std::fprintf(stderr, "warning: %s\n", p.c_str());
+  if (r.lead)
+    for (const std::string& p : r.corpus->files.problems) std::fprintf(stderr, "warning: %s\n", p.c_str());
   r.corpus_hash = hex64(r.corpus->content_hash());
   if (r.resume_ck) check_corpus(r.resume_ck->state, r.corpus_hash, *r.corpus, r.opt.out + "/state.json");
   if (r.resume_ck || r.init_ck) {
@@ -232,6 +240,10 @@ void build_model(Run& r) {
   // The peak, before anything large is allocated: a run that cannot fit stops here with the figure.
   r.memory = estimate_training_memory(r.cfg, r.qcfg ? &*r.qcfg : nullptr, opt.batch, opt.ctx, num_threads(),
                                       !opt.distill.empty(), current_rss_bytes());
+  // GradSum's buffers (accum > 1): the running sum, P floats on one process; with N ranks its slice (P/N)
+  // and a round's received pieces (P).
+  const double N = double(r.comm->size());
+  if (opt.accum > 1) r.memory.gradients *= N > 1 ? 2.0 + 1.0 / N : 2.0;
   check_memory_fits(r.memory);
   r.note(str("memory: estimated peak ", human_bytes(r.memory.total()), " (", r.memory.breakdown(), ")"));
   r.model = std::make_unique<Transformer>(r.cfg, r.qcfg ? &*r.qcfg : nullptr);
@@ -283,17 +295,21 @@ void build_optimizer(Run& r) {
     r.skipped_steps = s.skipped_steps >= 0 ? s.skipped_steps : r.step - r.adam->steps_taken();
     r.tokens_seen = s.tokens_seen;
     r.train_seconds = s.train_seconds;
-    truncate_metrics(r.metrics, r.step);
+    if (r.lead) truncate_metrics(r.metrics, r.step);
     r.note(str("resuming ", opt.out, " at step ", r.step, "/", opt.steps));
   }
-  make_dirs(opt.out);
-  if (!r.resume_ck && file_exists(r.metrics)) write_file_atomic(r.metrics, "");  // a fresh run starts a fresh log
+  if (r.lead) {  // only rank 0 writes: the other ranks may share its filesystem
+    make_dirs(opt.out);
+    if (!r.resume_ck && file_exists(r.metrics)) write_file_atomic(r.metrics, "");  // a fresh run starts a fresh log
+  }
+  if (opt.accum > 1) r.grads = std::make_unique<GradSum>(*r.comm, r.model->params.total());
   // The checkpoints read at setup now live in the model and the optimizer: not held for the whole run.
   r.resume_ck.reset();
   r.init_ck.reset();
   r.note(str("model: ", r.cfg.preset.empty() ? "custom" : r.cfg.preset, ", ", parameter_count(r.cfg), " parameters, ",
              r.cfg.n_layers, " layers, d_model ", r.cfg.d_model, ", ctx ", opt.ctx, "; batch ", opt.batch, " x ",
-             opt.accum, ", lr ", opt.lr, ", ", num_threads(), " threads"));
+             opt.accum, ", lr ", opt.lr, ", ", num_threads(), " threads",
+             r.comm->size() > 1 ? str(" x ", r.comm->size(), " ranks (", r.rounds, " micro-batches each)") : ""));
 }
 
 // ---- checkpoint and evaluation ----
@@ -334,11 +350,14 @@ EvalResult eval_run(Run& r, int64_t windows) {
 struct StepResult {
   float loss = 0, kl = 0;  // mean data loss (cross-entropy) and distillation KL of the micro-batches
   float gnorm = 0, lr = 0;
+  bool stop = false;       // some rank was asked to stop (SIGINT): every rank saves and stops together
+  double comm_s = 0;       // seconds this rank spent in exchanges (waiting included); logged under MPI
 };
 
 // Forward + backward of one micro-batch into the flat gradient buffer: cross-entropy, or with a teacher
-// w * KL(teacher || model) + (1 - w) * CE. Adds the data loss (and the KL) to the sums the log shows.
-void micro_batch(Run& r, const QatStep& qs, double* loss_sum, double* kl_sum) {
+// w * KL(teacher || model) + (1 - w) * CE, scaled by 1 / accum (the global batch's micro-batches).
+// Returns the data loss (and the KL) the log shows in *loss (*kl).
+void micro_batch(Run& r, const QatStep& qs, float* loss_out, float* kl_out) {
   Batch b = [&] { QAT_PROF("data", other); return r.loader->next(); }();
   Tensor loss;
   if (r.teacher) {
@@ -350,13 +369,14 @@ void micro_batch(Run& r, const QatStep& qs, double* loss_sum, double* kl_sum) {
       teacher_logits = r.teacher->forward(b.ids).reshape({BT, V});
     }
     Tensor ce = cross_entropy(logits, targets), kl = distill_kl(logits, teacher_logits, targets);
-    *loss_sum += ce.item();  // the data loss is what the log and the progress line show
-    *kl_sum += kl.item();
+    *loss_out = ce.item();  // the data loss is what the log and the progress line show
+    *kl_out = kl.item();
     const float w = float(r.opt.distill_weight);
     loss = w == 1.0f ? kl : add(scale(kl, w), scale(ce, 1.0f - w));
   } else {
     loss = r.model->loss(b.ids, b.targets, &qs);
-    *loss_sum += loss.item();
+    *loss_out = loss.item();
+    *kl_out = 0;
   }
   (r.opt.accum > 1 ? scale(loss, 1.0f / float(r.opt.accum)) : loss).backward();
   QAT_PROF("free graph", other);
@@ -380,14 +400,46 @@ void apply_update(Run& r, const StepResult& s) {
   }
   r.nonfinite_streak++;
   r.skipped_steps++;
-  std::fprintf(stderr, "%swarning: step %lld: non-finite %s; step skipped (%lld in a row)\n", r.tty ? "\n" : "",
+  if (r.lead)
+    std::fprintf(stderr, "%swarning: step %lld: non-finite %s; step skipped (%lld in a row)\n", r.tty ? "\n" : "",
                (long long)r.step, std::isfinite(s.loss) ? "gradient norm" : "loss", (long long)r.nonfinite_streak);
   QAT_CHECK(r.nonfinite_streak < r.opt.max_nonfinite, "training diverged: ", r.nonfinite_streak,
             " non-finite steps in a row at step ", r.step, "; the last checkpoint in ", r.opt.out,
             " is intact (try a lower --lr)");
 }
 
-// One optimizer step: `accum` micro-batches of forward + backward, clip, AdamW.
+// This rank's micro-batches of the step (round a: global index a * N + rank, see GradSum), each
+// gradient into the zeroed buffer and into the fixed-order sum; then every rank's losses and stop flag.
+// Returns the (rounds x 2 + 1) floats of every rank: per round its loss and KL, then the stop flag.
+std::vector<float> run_micro_batches(Run& r, const QatStep& qs) {
+  Transformer& model = *r.model;
+  const int64_t N = r.comm->size(), rank = r.comm->rank(), per = 2 * r.rounds + 1;
+  std::vector<float> mine(size_t(per), 0.0f), all(size_t(per * N));
+  float* g = model.params.flat_grad().f32();
+  for (int64_t a = 0; a < r.rounds; a++) {
+    if (a > 0) {
+      QAT_PROF("zero_grad", other);
+      model.params.zero_grad();
+    }
+    r.loader->skip(rank);  // the micro-batches of ranks before this one in the global sequence
+    micro_batch(r, qs, &mine[size_t(2 * a)], &mine[size_t(2 * a + 1)]);
+    r.loader->skip(N - 1 - rank);
+    if (r.grads) {
+      QAT_PROF("grad sum", other);
+      r.grads->add_round(g, a);
+    }
+  }
+  if (r.grads) {
+    QAT_PROF("grad sum", other);
+    r.grads->finish(g);
+  }
+  mine.back() = g_stop ? 1.0f : 0.0f;
+  r.comm->allgather(mine.data(), mine.size() * sizeof(float), all.data(), "the loss exchange");
+  return all;
+}
+
+// One optimizer step: `accum` micro-batches of forward + backward (this rank's share of them), their
+// gradients summed in index order, clip, AdamW.
 StepResult train_step(Run& r) {
   const TrainOptions& opt = r.opt;
   Transformer& model = *r.model;
@@ -401,9 +453,16 @@ StepResult train_step(Run& r) {
     qs.noise = float(opt.qat_noise + (1.0 - opt.qat_noise) * ramp);
     qs.noise_key = rng_bits(opt.seed, 0x716e6f697365ull /* "qnoise" */, uint64_t(r.step));
   }
-  double loss_sum = 0, kl_sum = 0;
-  for (int64_t micro = 0; micro < opt.accum; micro++) micro_batch(r, qs, &loss_sum, &kl_sum);
+  const std::vector<float> all = run_micro_batches(r, qs);
+  const int64_t N = r.comm->size(), per = 2 * r.rounds + 1;
+  double loss_sum = 0, kl_sum = 0;  // in micro-batch index order (a * N + rank), as on one process
   StepResult s;
+  for (int64_t a = 0; a < r.rounds; a++)
+    for (int64_t j = 0; j < N; j++) {
+      loss_sum += all[size_t(j * per + 2 * a)];
+      kl_sum += all[size_t(j * per + 2 * a + 1)];
+    }
+  for (int64_t j = 0; j < N; j++) s.stop = s.stop || all[size_t(j * per + per - 1)] != 0;
   s.loss = float(loss_sum / double(opt.accum));
   s.kl = float(kl_sum / double(opt.accum));
   if (r.teacher && !std::isfinite(s.kl)) s.loss = s.kl;  // the guard sees a non-finite objective
@@ -433,6 +492,7 @@ void log_step(const Run& r, const StepResult& s, double dt, Progress& p) {
   Json m = Json::object();
   m.set("step", r.step); m.set("loss", double(s.loss)); m.set("lr", double(s.lr)); m.set("grad_norm", double(s.gnorm));
   if (r.teacher) m.set("distill_kl", double(s.kl));
+  if (r.comm->size() > 1) m.set("comm_s", s.comm_s);  // one process: no field, the same bytes as before
   m.set("tokens_per_s", double(r.tokens_per_step()) / dt); m.set("time_s", r.train_seconds);
   append_line(r.metrics, m.dump());
   const double elapsed = now_s() - p.t0, rate = double(p.ran * r.tokens_per_step()) / elapsed;
@@ -463,9 +523,12 @@ void run_steps(Run& r, Progress& p, TrainSummary& sum, bool profiling) {
     // Busy time over the steps, as the table's wall (outside the step's clock: the region that reads
     // the threads' CPU clocks is no op of the step).
     if (profiling) prof::thread_times_begin();
-    const double ts = now_s();
+    test_rank_fault(r.comm->rank(), r.step);
+    const double ts = now_s(), comm0 = r.comm->comm_seconds();
+    r.comm->heartbeat(r.step);  // a dead or hung rank is named here, within --rank-timeout
     prof::g_on = profiling;
-    const StepResult s = train_step(r);
+    StepResult s = train_step(r);
+    s.comm_s = r.comm->comm_seconds() - comm0;
     r.step++;
     p.ran++;
     r.tokens_seen += r.tokens_per_step();
@@ -475,18 +538,18 @@ void run_steps(Run& r, Progress& p, TrainSummary& sum, bool profiling) {
     if (profiling) prof::thread_times_end();
     r.train_seconds += dt;
     sum.losses.push_back(s.loss);
-    log_step(r, s, dt, p);
+    if (r.lead) log_step(r, s, dt, p);
     const bool last = r.step == opt.steps;
-    if (r.step % opt.eval_every == 0 && !last) {
+    if (r.lead && r.step % opt.eval_every == 0 && !last) {
       EvalResult e = eval_run(r, opt.eval_windows);
       if (!opt.quiet)
         std::fprintf(stderr, "%sstep %lld: val loss %.4f, bpb %.4f\n", r.tty ? "\n" : "", (long long)r.step, e.loss, e.bpb);
     }
-    const bool stop = g_stop || (g_stop_after >= 0 && p.ran >= g_stop_after);
-    if ((r.step % opt.save_every == 0 && !last) || stop) save_run(r);
+    const bool stop = s.stop || (g_stop_after >= 0 && p.ran >= g_stop_after);
+    if (r.lead && ((r.step % opt.save_every == 0 && !last) || stop)) save_run(r);
     if (stop) {
       sum.interrupted = true;
-      if (!opt.quiet)
+      if (!opt.quiet && r.lead)
         std::fprintf(stderr, "%sstopped at step %lld; checkpoint saved in %s (continue with --resume)\n",
                      r.tty ? "\n" : "", (long long)r.step, opt.out.c_str());
       return;
@@ -506,7 +569,7 @@ void finish(Run& r, const Progress& p, TrainSummary& sum) {
   sum.steps = r.step;
   sum.seconds = now_s() - p.t0;
   sum.tokens_per_s = p.ran ? double(p.ran * r.tokens_per_step()) / sum.seconds : 0;
-  if (sum.interrupted) return;
+  if (sum.interrupted || !r.lead) return;  // rank 0 alone evaluates, saves and reports
   double recorded_loss = 0, recorded_bpb = 0;
   if (p.ran == 0 && recorded_eval(r.metrics, r.step, &recorded_loss, &recorded_bpb)) {
     sum.final_val_loss = recorded_loss;
@@ -541,22 +604,80 @@ void print_profile(const Progress& p) {
   std::fprintf(stderr, "%s\n", prof::thread_busy_line("steps").c_str());
 }
 
-}  // namespace
 
-// The phases: claim the output, open the checkpoint, data, shapes, model, optimizer; the steps; finish.
-TrainSummary train(const TrainOptions& opt_in) {
-  Run r;
-  r.opt = opt_in;
-  set_num_threads(int(r.opt.threads));
-  r.tty = !r.opt.quiet && ::isatty(STDERR_FILENO);
+// The global batch in micro-batches (opt.accum from here on) and this rank's share of it: a new run's
+// --accum is per rank; a resumed run's saved accum is already global, and the ranks must divide it.
+void share_batch(Run& r) {
+  const int64_t N = r.comm->size();
+  if (!r.opt.resume) {
+    const IntRange& range = int_range("--accum");
+    QAT_CHECK(r.opt.accum * N <= range.hi, "--accum ", r.opt.accum, " x ", N, " ranks exceeds ", range.hi,
+              " micro-batches per step");
+    r.opt.accum *= N;
+  }
+  QAT_CHECK(r.opt.accum % N == 0, "--resume: the run's global batch is ", r.opt.accum, " micro-batches, which ", N,
+            " ranks cannot share evenly (use a rank count that divides it)");
+  r.rounds = r.opt.accum / N;
+}
+
+// Start-up refusal (dist.h agree()): the same data, options, tokenizer, shape and starting weights on
+// every rank. The --data path may differ (another machine); its content is the corpus hash.
+void check_ranks_agree(Run& r) {
+  Json o = r.opt.to_json();
+  o.set("data", "");
+  const std::string opts = o.dump(), cfg = r.cfg.to_json().dump();
+  const Tensor& w = r.model->params.flat();
+  agree(*r.comm, {{"corpus (content hash)", r.corpus->content_hash()},
+                  {"options", fnv1a64(opts.data(), opts.size())},
+                  {"tokenizer", r.tok->fingerprint()},
+                  {"model config", fnv1a64(cfg.data(), cfg.size())},
+                  {"starting weights", fnv1a64(w.f32(), size_t(w.numel()) * sizeof(float))}});
+}
+
+// The setup phases. Rank 0 reads (and tokenizes into the cache) first, then the others, which find the
+// token cache it wrote; only rank 0 claims --out.
+void set_up(Run& r, std::optional<FileLock>& out_lock) {
+  Comm& comm = *r.comm;
+  if (comm.size() > 1) {
+    const std::string exe = read_file("/proc/self/exe");
+    agree(comm, {{"binary (/proc/self/exe)", fnv1a64(exe.data(), exe.size())}});
+  }
+  share_batch(r);
   // A foreign --out is refused, and ours stays locked against a second run until we return.
-  const FileLock out_lock = claim_output_dir(r.opt.out);
+  if (r.lead) out_lock = claim_output_dir(r.opt.out);
+  if (!r.lead) comm.barrier();
   open_run(r);
   load_data(r);
+  if (r.lead) comm.barrier();
   fix_shapes(r);
   build_model(r);
   load_teacher(r);
   build_optimizer(r);
+  check_ranks_agree(r);
+}
+
+}  // namespace
+
+TrainSummary train(const TrainOptions& opt) {
+  LocalComm one;
+  return train(opt, one);
+}
+
+// The phases: claim the output, open the checkpoint, data, shapes, model, optimizer; the steps; finish.
+TrainSummary train(const TrainOptions& opt_in, Comm& comm) {
+  Run r;
+  r.opt = opt_in;
+  r.comm = &comm;
+  r.lead = comm.rank() == 0;
+  // --threads 0 (all cores) with several ranks on this machine: the cores shared out between them
+  // (the bits do not depend on the thread count).
+  if (r.opt.threads == 0 && comm.local_size() > 1)
+    r.opt.threads = std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()) / comm.local_size());
+  set_num_threads(int(r.opt.threads));
+  r.tty = !r.opt.quiet && r.lead && ::isatty(STDERR_FILENO);
+  std::optional<FileLock> out_lock;
+  set_up(r, out_lock);
+  comm.set_timeout(r.opt.rank_timeout);  // the steps: every exchange waits at most this long
 
   const bool profiling = r.opt.profile || !r.opt.profile_json.empty();
   if (profiling) prof::enable(true, !r.opt.profile_json.empty());
@@ -565,10 +686,10 @@ TrainSummary train(const TrainOptions& opt_in) {
   p.first_step = r.step;
   run_steps(r, p, sum, profiling);
   if (r.tty) std::fprintf(stderr, "\n");
-  if (r.opt.profile) print_profile(p);
+  if (r.opt.profile && r.lead) print_profile(p);
   finish(r, p, sum);
   if (profiling) {  // after the final checkpoint: a failure here (a full disk) costs only the trace
-    if (!r.opt.profile_json.empty()) prof::write_trace(r.opt.profile_json);
+    if (!r.opt.profile_json.empty() && r.lead) prof::write_trace(r.opt.profile_json);
     prof::enable(false);
   }
   g_stop_after = -1;

@@ -19,7 +19,7 @@ struct TrainOptions {
   int64_t steps = 0;                // 0: the preset's default
   int64_t batch = 16;               // sequences per micro-batch
   int64_t ctx = 0;                  // 0: the preset's context
-  int64_t accum = 1;                // micro-batches per optimizer step
+  int64_t accum = 1;                // micro-batches per optimizer step (per rank; state.json saves all ranks' total)
   double lr = 0;                    // 0: the preset's default
   double min_lr_ratio = 0.1;        // cosine decays to lr * this
   int64_t warmup = -1;              // -1: 5% of the steps
@@ -46,6 +46,7 @@ struct TrainOptions {
   double qat_noise = 1.0;           // Quant-Noise: fraction quantized at step 0, rising to 1 at mid-run (1: off)
   std::string distill;              // teacher checkpoint: knowledge distillation (e.g. QAT from FP32)
   double distill_weight = 1.0;      // loss = w * KL(teacher || model) + (1 - w) * cross-entropy
+  double rank_timeout = 600;        // MPI: seconds a rank waits for the others in a step (0: forever); not saved
   bool quiet = false;               // no progress line
   bool plot = true;                 // draw loss.png at the end (gnuplot)
   bool profile = false;             // print a per-op table of the steps at the end
@@ -92,6 +93,10 @@ TrainOptions saved_options(const std::string& dir);
 
 // Runs training as the options say; throws qat::Error on bad input or too many non-finite steps.
 TrainSummary train(const TrainOptions& opt);
+// The same as one rank of a data-parallel job (models/train/dist.h): every rank runs this with the same
+// options; the checkpoint is byte-identical to one process with `accum` x ranks micro-batches.
+class Comm;
+TrainSummary train(const TrainOptions& opt, Comm& comm);
 
 // For tests and SIGINT: makes a running train() save a checkpoint and return after the current step.
 void request_stop();

@@ -3,6 +3,7 @@
 //   shapes.cpp  `bench shapes` (training tokens/s, GFLOP/s, MFU, QAT / FP32 and PyTorch per model shape)
 //   serve.cpp   `bench serve` (prefill / decode tokens/s per backend, GGUF file sizes)
 //   tokenizer.cpp  `bench tokenizer` (BPE training and encoding MB/s per vocab size, peak RSS)
+//   mpi.cpp     `bench mpi` (2 MPI ranks x 1 thread against 1 process x 2 threads, comm time per step)
 //   all.cpp     `bench all` (every subcommand, then the machine's section of docs/BENCHMARKS.md + chart)
 // and the helpers they share (common.cpp; the timed training step: train_step.h; the PyTorch child
 // process: torch_side.h). Pure report logic: src/util/bench_report.h.
@@ -22,6 +23,7 @@ int bench_torch(int argc, char** argv);
 int bench_shapes(int argc, char** argv);
 int bench_serve(int argc, char** argv);
 int bench_tokenizer(int argc, char** argv);
+int bench_mpi(int argc, char** argv);
 int bench_all(int argc, char** argv);
 
 // The command-line options every model benchmark (train, torch, serve, shapes) shares: declare() adds
