@@ -100,12 +100,13 @@ $(LIB_ASAN): $(call lib_objs,asan)
 # ---- binaries ----
 # MPI (data-parallel training, models/train/dist.h): when mpicxx is installed, its flags go on
 # models/train/dist_mpi.cpp and bin/train's link line only; without it bin/train is single-process.
-MPI_COMPILE := $(shell mpicxx --showme:compile 2>/dev/null)
-MPI_LINK    := $(shell mpicxx --showme:link 2>/dev/null)
-$(BUILD)/obj/models/train/dist_mpi.o: CXXFLAGS += $(patsubst -I%,-isystem %,$(MPI_COMPILE)) $(if $(MPI_LINK),-DQAT_HAVE_MPI)
+# tools/mpi-flags.sh asks mpicxx when the recipe runs, after `deps` has installed OpenMPI.
+$(BUILD)/obj/models/train/dist_mpi.o: models/train/dist_mpi.cpp | deps
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $$(tools/mpi-flags.sh compile) -c $< -o $@
 bin/train: $(BUILD)/obj/tools/train.o $(BUILD)/obj/models/train/dist_mpi.o $(LIB)
 	@mkdir -p bin
-	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(LIB) $(LDLIBS) $(MPI_LINK) -o $@
+	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(LIB) $(LDLIBS) $$(tools/mpi-flags.sh link) -o $@
 
 bin/%: $(BUILD)/obj/tools/%.o $(LIB)
 	@mkdir -p bin
