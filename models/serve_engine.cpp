@@ -243,6 +243,7 @@ void ServeEngine::loop() {
     for (auto it = active_.begin(); it != active_.end();) it = (*it)->ended ? active_.erase(it) : std::next(it);
     active_count_ = int64_t(active_.size());
     stats_.steps += !items.empty();
+    stats_.max_active = std::max(stats_.max_active, int64_t(items.size()));
     stats_.prompt_tokens += prompt_run;
     stats_.generated_tokens += sampled;
     stats_.busy_s += now_s() - t0;

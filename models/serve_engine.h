@@ -77,6 +77,7 @@ struct EngineLimits {
 
 // Counters for /metrics (totals since start, and the current queue and batch).
 struct EngineStats {
+  int64_t max_active = 0;  // the largest batch so far
   int64_t requests = 0, rejected = 0, cancelled = 0, timed_out = 0, prompt_tokens = 0, generated_tokens = 0, steps = 0, queued = 0, active = 0;
   double busy_s = 0;  // time spent in steps
 };

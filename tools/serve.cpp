@@ -341,6 +341,7 @@ std::string metrics_text(const Server& sv) {
       s.busy_s > 0 ? double(s.generated_tokens) / s.busy_s : 0.0);
   put("qat_serve_queue_depth", "gauge", "requests waiting for a place in the batch", double(s.queued));
   put("qat_serve_batch_size", "gauge", "requests decoding now", double(s.active));
+  put("qat_serve_batch_size_max", "gauge", "the most sequences one step has run", double(s.max_active));
   return out;
 }
 
@@ -445,6 +446,14 @@ int main(int argc, char** argv) {
     httplib::Server http;
     install(http, sv);
     http.set_payload_max_length(size_t(a.max_body));
+    // A bounded send buffer (accepted sockets inherit it): a client that stops reading blocks its
+    // handler after ~256 KiB, and its sequence then waits (EngineLimits::max_backlog) instead of
+    // generating into kernel memory. Token streams need far less.
+    http.set_socket_options([](socket_t sock) {
+      httplib::default_socket_options(sock);
+      int bytes = 128 << 10;
+      ::setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+    });
     const size_t workers = size_t(a.max_batch + a.queue + 4);  // a thread for every request the engine holds
     http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
     const int port = a.port == 0 ? http.bind_to_any_port(a.host) : (http.bind_to_port(a.host, int(a.port)) ? int(a.port) : -1);
