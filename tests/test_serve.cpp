@@ -35,6 +35,13 @@ struct ServeFixture {
     if (r.code != 0) fail("fixture: bin/quantize failed: ", r.what());
   }
 };
+// curl is the client (what a user of the OpenAI API would run); where it is missing, the cases say so
+// and skip (WARN), as kernel tests skip an ISA the CPU lacks.
+bool have_curl() {
+  static const bool ok = ::access("/usr/bin/curl", X_OK) == 0;
+  if (!ok) WARN("skipped: /usr/bin/curl is missing (apt-get install curl)");
+  return ok;
+}
 const ServeFixture& fx() {
   static ServeFixture f;
   return f;
@@ -142,6 +149,7 @@ std::string text_of(const Http& h, bool stream) {
 }  // namespace
 
 TEST_CASE("bin/serve: endpoints and fields; a completion is bin/generate's text", "[serve]") {
+  if (!have_curl()) return;
   ServeProc s({});
   CHECK(request(s, "/health").status == 200);
   Http models = request(s, "/v1/models");
@@ -182,6 +190,7 @@ TEST_CASE("bin/serve: endpoints and fields; a completion is bin/generate's text"
 }
 
 TEST_CASE("bin/serve: streaming sends the same text as events ending with [DONE]", "[serve]") {
+  if (!have_curl()) return;
   ServeProc s({});
   json req = {{"prompt", "a dog"}, {"max_tokens", 30}, {"seed", 3}, {"ignore_eos", true}};
   const std::string whole = request(s, "/v1/completions", req.dump()).j()["choices"][0]["text"];
@@ -199,6 +208,7 @@ TEST_CASE("bin/serve: streaming sends the same text as events ending with [DONE]
 }
 
 TEST_CASE("bin/serve: concurrent requests each get the tokens they get alone", "[serve]") {
+  if (!have_curl()) return;
   ServeProc s({"--max-batch", "8"});
   std::vector<json> rs = mixed_requests();
   std::vector<std::string> alone;
@@ -222,6 +232,7 @@ TEST_CASE("bin/serve: concurrent requests each get the tokens they get alone", "
 }
 
 TEST_CASE("bin/serve: bad requests get 400 with an OpenAI error body; 404, 413, 401", "[serve]") {
+  if (!have_curl()) return;
   ServeProc s({"--max-body", "4096"});
   auto expect_400 = [&](const std::string& body, const std::string& part) {
     Http h = request(s, "/v1/completions", body);
@@ -282,6 +293,7 @@ bool wait_for(const std::function<bool()>& cond, double seconds) {
 }  // namespace
 
 TEST_CASE("bin/serve: a full queue answers 503 with Retry-After; a client that goes away frees its sequence", "[serve]") {
+  if (!have_curl()) return;
   ServeProc s({"--max-batch", "1", "--queue", "1"});
   const std::string endless = R"({"prompt":"the","stream":true,"ignore_eos":true})";
   int fd = stalled_client(s, endless);
@@ -304,6 +316,7 @@ TEST_CASE("bin/serve: a full queue answers 503 with Retry-After; a client that g
 }
 
 TEST_CASE("bin/serve: SIGTERM finishes the responses in flight, then exits 0", "[serve]") {
+  if (!have_curl()) return;
   ServeProc s({});
   const std::string log = log_prefix();
   // A slow reader (curl at 20 kB/s): the response is still in flight when the signal arrives.
