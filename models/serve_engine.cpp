@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "src/core/parallel.h"
 #include "src/util/error.h"
 
 namespace qat {
@@ -208,6 +209,10 @@ int64_t ServeEngine::run_step(const std::vector<BatchItem>& items, const std::ve
 }
 
 void ServeEngine::loop() {
+  // OpenMP's thread count is per thread: this one would start with all cores, not the process's
+  // --threads (with 16 sequences on a loaded 2-core host, the extra team member's barriers cost
+  // ~200 ms a step).
+  set_num_threads(num_threads());
   while (true) {
     {
       std::unique_lock lk(mu_);
