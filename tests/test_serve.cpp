@@ -333,3 +333,27 @@ TEST_CASE("bin/serve: SIGTERM finishes the responses in flight, then exits 0", "
   CHECK(r.code == 0);
   CHECK_THAT(r.err, Catch::Contains("finishing"));
 }
+
+TEST_CASE("bin/serve: --help, and bad flags or an unusable address are one line on stderr", "[serve][cli]") {
+  ProcResult help = run_proc({"bin/serve", "--help"}, log_prefix());
+  CHECK(help.code == 0);
+  CHECK_THAT(help.out, Catch::Contains("--api-key KEY"));
+  auto one_line_error = [](const ProcResult& r, int code, const std::string& part) {
+    INFO(r.what());
+    CHECK(r.code == code);
+    CHECK(r.err.find('\n') == r.err.size() - 1);
+    CHECK_THAT(r.err, Catch::Contains(part));
+  };
+  one_line_error(run_proc({"bin/serve"}, log_prefix()), 2, "--model: required");
+  one_line_error(run_proc({"bin/serve", "--model", "x.gguf", "--port", "70000"}, log_prefix()), 2, "--port: expected an integer in [0, 65535]");
+  one_line_error(run_proc({"bin/serve", "--model", fx().gguf, "--host", "256.1.1.1", "--port", "1"}, log_prefix()), 1,
+                 "cannot listen there");
+  one_line_error(run_proc({"bin/serve", "--model", "no-such.gguf"}, log_prefix()), 1, "--model: no-such.gguf does not exist");
+  // A model that fails to load after the server listens: the error, and the server stops (no hang).
+  const std::string junk = fx().dir.path + "/junk.gguf";
+  write_file_atomic(junk, "not a gguf file");
+  ProcResult bad = run_proc({"bin/serve", "--model", junk, "--port", "0"}, log_prefix(), {}, 30);
+  CHECK_FALSE(bad.timed_out);
+  CHECK(bad.code == 1);
+  CHECK_THAT(bad.err, Catch::Contains(junk));
+}

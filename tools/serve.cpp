@@ -21,6 +21,7 @@
 #include "models/quantized.h"
 #include "models/serve_engine.h"
 #include "src/core/parallel.h"
+#include "src/io/file.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"
 
@@ -434,6 +435,7 @@ int main(int argc, char** argv) {
     const Args& a = sv.args;
     set_num_threads(int(a.threads));
     if (!a.isa.empty()) select_isa(a.isa);
+    QAT_CHECK(file_exists(a.model_path) || is_directory(a.model_path), "--model: ", a.model_path, " does not exist");
     sv.name = a.alias.empty() ? file_name(a.model_path) : a.alias;
     sv.created = int64_t(std::time(nullptr));
     // SIGTERM / SIGINT are taken by sigwait below, so every thread started from here blocks them.
@@ -459,6 +461,7 @@ int main(int argc, char** argv) {
     const int port = a.port == 0 ? http.bind_to_any_port(a.host) : (http.bind_to_port(a.host, int(a.port)) ? int(a.port) : -1);
     if (port < 0) fail("--host ", a.host, " --port ", a.port, ": cannot listen there (in use, or not an address of this machine)");
     std::thread listener([&] { http.listen_after_bind(); });
+    while (!http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // else stop() could come first
     std::fprintf(stderr, "serve: listening on http://%s:%d (loading %s)\n", a.host.c_str(), port, a.model_path.c_str());
     try {
       load(sv);
