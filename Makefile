@@ -112,6 +112,12 @@ bin/%: $(BUILD)/obj/tools/%.o $(LIB)
 	@mkdir -p bin
 	$(CXX) $(CXXFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+# bin/serve: Debian builds cpp-httplib as a shared library; its header must see the library's own
+# feature macros (they change the classes' layout), as cpp-httplib.pc gives them.
+HTTPLIB_CFLAGS := -DCPPHTTPLIB_OPENSSL_SUPPORT -DCPPHTTPLIB_ZLIB_SUPPORT -DCPPHTTPLIB_BROTLI_SUPPORT
+$(BUILD)/obj/tools/serve.o: CXXFLAGS += $(HTTPLIB_CFLAGS)
+bin/serve: LDLIBS += -lcpp-httplib
+
 # bin/bench also links its subcommands in tools/bench/ (train, serve, torch, all).
 BENCH_SRCS := $(wildcard tools/bench/*.cpp)
 bin/bench: $(BUILD)/obj/tools/bench.o $(patsubst %.cpp,$(BUILD)/obj/%.o,$(BENCH_SRCS)) $(LIB)

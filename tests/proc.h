@@ -65,8 +65,9 @@ inline void sleep_s(double s) {
 // One child process. Its stdout / stderr go to "<log_prefix>.out" / ".err".
 class Child {
  public:
+  // stdin_path: the file standard input reads (bin/generate --chat's turns).
   Child(const std::vector<std::string>& argv, const std::string& log_prefix,
-        const std::vector<std::string>& env = {})
+        const std::vector<std::string>& env = {}, const std::string& stdin_path = "/dev/null")
       : out_path_(log_prefix + ".out"), err_path_(log_prefix + ".err") {
     std::vector<std::string> envs;
     for (char** e = environ; *e; e++) {
@@ -83,7 +84,7 @@ class Child {
     envp.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 0, stdin_path.c_str(), O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int rc = posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), envp.data());

@@ -114,7 +114,7 @@ TEST_CASE("every binary: --help, unknown flags, missing and out-of-range values"
                {"--qat-scale-lr cannot change on --resume"});
   expect_error({"bin/train", "--preset", "huge"}, 2, {"--preset", "huge"});
   expect_error({"bin/train", "--qat", "q3_k"}, 2, {"q3_k"});
-  expect_error({"bin/generate", "-n", "-1"}, 2, {"--tokens: expected an integer in [0, 1048576], got '-1'"});
+  expect_error({"bin/generate", "-n", "-2"}, 2, {"--tokens: expected an integer in [-1, 1048576], got '-2'"});
   expect_error({"bin/generate", "--top-p", "2"}, 2, {"--top-p: expected a number in [0, 1], got '2'"});
   expect_error({"bin/generate", "--temp", "-0.5"}, 2, {"--temp: expected a number in [0, 100]"});
   expect_error({"bin/generate", "--isa", "sse9"}, 2, {"unknown ISA 'sse9'"});

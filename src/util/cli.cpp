@@ -76,6 +76,11 @@ void ArgParser::flag(const std::string& name, bool* dest, const std::string& hel
   opts_.push_back({name, help, "", [dest](const std::string&) { *dest = true; }, true, ""});
 }
 
+void ArgParser::repeated(const std::string& name, std::vector<std::string>* dest, const std::string& help,
+                         const std::string& metavar) {
+  opts_.push_back({name, help + " (repeatable)", metavar, [dest](const std::string& v) { dest->push_back(v); }, false, ""});
+}
+
 void ArgParser::alias(const std::string& short_name, const std::string& long_name) {
   aliases_.push_back({short_name, long_name});
 }

@@ -24,6 +24,9 @@ class ArgParser {
   void option(const std::string& name, int64_t* dest, const std::string& help, int64_t min, int64_t max);
   void option(const std::string& name, double* dest, const std::string& help, double min, double max);
   void flag(const std::string& name, bool* dest, const std::string& help);
+  // A repeatable option: each occurrence appends its value (--stop A --stop B).
+  void repeated(const std::string& name, std::vector<std::string>* dest, const std::string& help,
+                const std::string& metavar = "S");
   void alias(const std::string& short_name, const std::string& long_name);  // e.g. alias("-n", "--tokens")
   void positional(std::vector<std::string>* dest, const std::string& metavar);  // allow positional args
   void epilog(const std::string& text) { epilog_ = text; }

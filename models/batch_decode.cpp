@@ -1,0 +1,142 @@
+// The batched KV-cache forward (see batch_decode.h). It follows DecodeSession::forward step for step,
+// with the rows of several sequences stacked: x (rows, C) where item s owns rows r_s .. r_s + n_s - 1.
+#include "models/batch_decode.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "src/ops/rowops.h"
+#include "src/util/error.h"
+
+namespace qat {
+
+SeqCache::SeqCache(const ModelConfig& c, int64_t cap_) : cap(cap_) {
+  QAT_CHECK(cap_ >= 1 && cap_ <= c.context, "serve: a sequence of ", cap_, " positions does not fit the context of ", c.context);
+  const size_t per_layer = size_t(c.n_kv_heads * cap_ * c.head_dim());
+  k.assign(size_t(c.n_layers), std::vector<float>(per_layer));
+  v.assign(size_t(c.n_layers), std::vector<float>(per_layer));
+}
+
+BatchDecoder::BatchDecoder(const DecodeModel& model) : m_(model) {}
+
+void BatchDecoder::reserve(int64_t rows, int64_t positions) {
+  const ModelConfig& c = m_.cfg;
+  const int64_t C = c.d_model, HD = c.n_heads * c.head_dim(), KV = c.n_kv_heads * c.head_dim(), F = c.ffn, D = c.head_dim();
+  if (rows > rows_) {
+    for (auto [b, width] : {std::pair{&x_, C}, {&h_, C}, {&o_, C}, {&q_, HD}, {&att_, HD}, {&k_, KV}, {&v_, KV},
+                            {&g_, F}, {&u_, F}})
+      b->resize(size_t(rows * width));
+    rows_ = rows;
+  }
+  if (positions > positions_) {
+    scores_.resize(size_t(c.n_heads / c.n_kv_heads * positions));
+    rope_cs_.resize(size_t(positions * D));
+    for (int64_t p = positions_; p < positions; p++) rope_angles(p, D, c.rope_base, rope_cs_.data() + p * D);
+    positions_ = positions;
+  }
+}
+
+Tensor BatchDecoder::step(const std::vector<BatchItem>& items) {
+  const ModelConfig& c = m_.cfg;
+  const int64_t C = c.d_model, V = c.vocab, S = int64_t(items.size());
+  QAT_CHECK(S >= 1, "serve: an empty step");
+  int64_t rows = 0, positions = 0;
+  for (const BatchItem& it : items) {
+    QAT_CHECK(it.n >= 1 && it.cache->pos + it.n <= it.cache->cap, "serve: ", it.cache->pos + it.n,
+              " positions do not fit a sequence's cache of ", it.cache->cap);
+    for (int64_t i = 0; i < it.n; i++)
+      QAT_CHECK(it.tokens[i] >= 0 && it.tokens[i] < V, "serve: token id ", it.tokens[i], " out of range");
+    rows += it.n;
+    positions = std::max(positions, it.cache->pos + it.n);
+  }
+  reserve(rows, positions);
+  for (int64_t r = 0; const BatchItem& it : items)  // x = the embedding rows, items stacked
+    for (int64_t i = 0; i < it.n; i++, r++)
+      std::memcpy(x_.data() + r * C, m_.tok_embd.f32() + int64_t(it.tokens[i]) * C, size_t(C) * 4);
+  for (int64_t l = 0; l < c.n_layers; l++) {
+    attention_block(l, items, rows);
+    mlp_block(l, rows);
+  }
+  // Logits of each item's last row: lm_head(rmsnorm(x)) on S rows (one GEMM).
+  std::vector<float> last(size_t(S * C));
+  for (int64_t s = 0, r = 0; s < S; s++) {
+    r += items[size_t(s)].n;
+    rmsnorm_row(x_.data() + (r - 1) * C, m_.final_norm.f32(), c.rms_eps, C, last.data() + s * C);
+  }
+  Tensor out = Tensor::empty({S, V});
+  m_.lm_head->forward(last.data(), S, out.f32());
+  for (const BatchItem& it : items) it.cache->pos += it.n;
+  for (int64_t i = 0; i < S * V; i++)
+    QAT_CHECK(std::isfinite(out.f32()[i]), "serve: a logit is not finite: the model's weights overflow f32");
+  return out;
+}
+
+// DecodeSession::attention_block on the stacked rows: x += o(attention(...)); ends with h = rmsnorm(x, mlp_norm).
+void BatchDecoder::attention_block(int64_t l, const std::vector<BatchItem>& items, int64_t rows) {
+  const ModelConfig& c = m_.cfg;
+  const DecodeLayer& L = m_.layers[size_t(l)];
+  const int64_t C = c.d_model;
+  for (int64_t i = 0; i < rows; i++) rmsnorm_row(x_.data() + i * C, L.attn_norm.f32(), c.rms_eps, C, h_.data() + i * C);
+  L[Proj::q].forward(h_.data(), rows, q_.data());
+  L[Proj::k].forward(h_.data(), rows, k_.data());
+  L[Proj::v].forward(h_.data(), rows, v_.data());
+  rope_into_caches(l, items);
+  attend(l, items);
+  L[Proj::o].forward(att_.data(), rows, o_.data());
+  for (int64_t j = 0; j < rows * C; j++) x_[size_t(j)] = x_[size_t(j)] + o_[size_t(j)];
+  for (int64_t i = 0; i < rows; i++) rmsnorm_row(x_.data() + i * C, L.mlp_norm.f32(), c.rms_eps, C, h_.data() + i * C);
+}
+
+// Rotates q (rows, H, D) in place and k (rows, Hkv, D) into each item's cache at its own positions.
+void BatchDecoder::rope_into_caches(int64_t l, const std::vector<BatchItem>& items) {
+  const ModelConfig& c = m_.cfg;
+  const int64_t H = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim(), kv_stride = Hkv * D;
+  int64_t r = 0;
+  for (const BatchItem& it : items) {
+    float *kc = it.cache->k[size_t(l)].data(), *vc = it.cache->v[size_t(l)].data();
+    const int64_t p0 = it.cache->pos, cap = it.cache->cap;
+    for (int64_t i = 0; i < it.n; i++, r++) {
+      const float* cs = rope_cs_.data() + (p0 + i) * D;
+      for (int64_t hh = 0; hh < H; hh++) rope_row(q_.data() + (r * H + hh) * D, cs, D);
+      for (int64_t hh = 0; hh < Hkv; hh++) {
+        float* krow = k_.data() + r * kv_stride + hh * D;
+        rope_row(krow, cs, D);
+        std::memcpy(kc + (hh * cap + p0 + i) * D, krow, size_t(D) * 4);
+        std::memcpy(vc + (hh * cap + p0 + i) * D, v_.data() + r * kv_stride + hh * D, size_t(D) * 4);
+      }
+    }
+  }
+}
+
+// att (rows, H, D): each item's queries over its own cache, causal (token i sees positions 0..p0+i).
+void BatchDecoder::attend(int64_t l, const std::vector<BatchItem>& items) {
+  const ModelConfig& c = m_.cfg;
+  const int64_t H = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim(), group = H / Hkv;
+  const float scale = 1.0f / std::sqrt(float(D));
+  int64_t r = 0;
+  for (const BatchItem& it : items) {
+    const float *kc = it.cache->k[size_t(l)].data(), *vc = it.cache->v[size_t(l)].data();
+    const int64_t p0 = it.cache->pos, cap = it.cache->cap;
+    for (int64_t i = 0; i < it.n; i++, r++)
+      for (int64_t g = 0; g < Hkv; g++) {
+        const int64_t kv0 = g * cap * D, row = r * H + g * group;
+        attention_rows(q_.data() + row * D, D, group, kc + kv0, vc + kv0, D, p0 + i + 1, D, scale, scores_.data(),
+                       att_.data() + row * D, D, nullptr);
+      }
+  }
+}
+
+// x += down(swiglu(gate(h), up(h))).
+void BatchDecoder::mlp_block(int64_t l, int64_t rows) {
+  const ModelConfig& c = m_.cfg;
+  const DecodeLayer& L = m_.layers[size_t(l)];
+  const int64_t C = c.d_model, F = c.ffn;
+  L[Proj::gate].forward(h_.data(), rows, g_.data());
+  L[Proj::up].forward(h_.data(), rows, u_.data());
+  swiglu_row(g_.data(), u_.data(), rows * F, g_.data());
+  L[Proj::down].forward(g_.data(), rows, o_.data());
+  for (int64_t j = 0; j < rows * C; j++) x_[size_t(j)] = x_[size_t(j)] + o_[size_t(j)];
+}
+
+}  // namespace qat
