@@ -20,9 +20,21 @@ struct DecodeLayer {
   const Linear& operator[](Proj p) const { return *lin[int(p)]; }
 };
 
+// The token embedding (V, C) as served: f32 rows, or integer codes (V, C) with scales (V, C/group)
+// dequantized one looked-up row at a time (code * scale, the products of dequantize(), so the rows are
+// the bits of the dequantized matrix) at a quarter of the f32 table's memory.
+struct EmbedTable {
+  Tensor f32;                  // (V, C) when the embedding is f32
+  std::vector<int8_t> codes;   // (V, C) otherwise
+  std::vector<float> scales;   // (V, C / group)
+  int64_t group = 0, C = 0;    // elements per scale (32, or C per channel)
+  void row(int32_t id, float* out) const;  // out (C)
+  int64_t bytes() const;
+};
+
 struct DecodeModel {
   ModelConfig cfg;
-  Tensor tok_embd;                    // (V, C) f32: rows are looked up (dequantized for quantized models)
+  EmbedTable tok_embd;                // (V, C): rows are looked up
   std::vector<DecodeLayer> layers;
   Tensor final_norm;                  // (C)
   std::unique_ptr<Linear> lm_head;  // (V, C)
