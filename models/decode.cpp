@@ -41,6 +41,7 @@ DecodeSession::DecodeSession(const DecodeModel& model, int64_t max_ctx) : m_(mod
   // 172-token prefill of `base` spent 4.8 of its 17.7 ms faulting in buffers it had just grown. Beyond
   // that, memory follows the tokens actually held (a file's context length is only a limit).
   const int64_t n = std::min(max_ctx, kReserveTokens);
+  if (num_threads() >= 2) pool_ = std::make_unique<WorkerPool>(num_threads());
   reserve_rows(n);
   reserve_positions(n);
 }
@@ -100,6 +101,7 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
     QAT_CHECK(tokens[i] >= 0 && tokens[i] < c.vocab, "decode: token id ", tokens[i], " out of range");
   reserve_rows(n);
   reserve_positions(p0 + n);
+  PoolScope pool_scope(pool_.get());
   // Exclusive time: this row keeps what no named row below takes (the embedding copy, logits checks, glue).
   QAT_PROF("embed (rest of forward)", forward, 0.0, 8.0 * double(n * c.d_model));
   embed(tokens, n);

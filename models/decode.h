@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models/config.h"
+#include "src/core/parallel.h"
 #include "src/nn/linear.h"
 #include "src/core/tensor.h"
 #include "src/nn/proj.h"
@@ -57,6 +58,7 @@ class DecodeSession {
   int64_t pos() const { return pos_; }
   int64_t max_ctx() const { return max_ctx_; }
   void reset() { pos_ = 0; }
+  int pool_threads() const { return pool_ ? pool_->size() : 1; }
 
  private:
   // Grows the activations to `n` rows and the positions (cache, RoPE table, scores) to `positions`.
@@ -71,6 +73,9 @@ class DecodeSession {
   Tensor logits(int64_t n, bool all_logits);  // after pos_ has moved past the n tokens
 
   const DecodeModel& m_;
+  // num_threads() >= 2: the workers of this session's one-token matvecs (src/core/parallel.h), installed
+  // for each forward, parked between tokens, stopped and joined with the session.
+  std::unique_ptr<WorkerPool> pool_;
   int64_t max_ctx_, pos_ = 0;
   int64_t rows_ = 0;  // tokens one forward can take (activation buffers)
   int64_t cap_ = 0;   // positions the KV cache holds, <= max_ctx

@@ -127,8 +127,8 @@ ServedWeight read_weight(const GgufFile& f, const std::string& gguf_name, const 
   decode_blocks(f, gguf_name, t, s.q, n, &s.codes, &d);
   s.scales = s.q.format().group > 0 ? std::move(d) : row_scales(f, gguf_name, s.q, d, N);
   if (load == GgufLoad::lazy && f.bytes) {  // checked: keep only the view, give the pages back
-    s.codes = {};
-    s.scales = {};
+    std::vector<int8_t>().swap(s.codes);  // frees them (`= {}` would keep the capacity)
+    std::vector<float>().swap(s.scales);
     s.file = f.bytes;
     s.blocks = t.data;
     s.release_blocks();

@@ -50,7 +50,7 @@ Tensor ServedWeight::dequantized() const {
 }
 
 int64_t ServedWeight::held_bytes() const {
-  return int64_t(codes.size() + scales.size() * sizeof(float)) + (f32.defined() ? int64_t(f32.nbytes()) : 0);
+  return int64_t(codes.capacity() + scales.capacity() * sizeof(float)) + (f32.defined() ? int64_t(f32.nbytes()) : 0);
 }
 
 int64_t ServedWeight::storage_bytes() const { return stored_bytes(q.w, N, K); }  // formats.h

@@ -36,7 +36,7 @@ struct ServedWeight {
   void release_blocks() const;
   Tensor dequantized() const;    // (N, K) f32: codes * scales, or the f32 weight
   int64_t storage_bytes() const;  // as stored in GGUF
-  int64_t held_bytes() const;     // what this object holds in memory: codes, scales, the f32 weight (not the file)
+  int64_t held_bytes() const;     // what this object holds in memory (capacities): codes, scales, the f32 weight (not the file)
 };
 
 struct QuantizedModel {
