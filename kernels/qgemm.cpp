@@ -159,6 +159,16 @@ void qgemm(const PackedWeights& w, const QuantActs& a, float* y) {
   });
 }
 
+void qgemv_part(const PackedWeights& w, const QuantActs& a, int part, int parts, float* y) {
+  check_product("qgemv_part", w, a);
+  QAT_CHECK(a.M == 1 && parts >= 1 && part >= 0 && part < parts, "qgemv_part: needs one row and 0 <= part < parts");
+  const QGemmKernels& k = family(*w.table, w.format);
+  const int64_t panels = (w.N + k.nr - 1) / k.nr;
+  const int64_t p0 = panels * part / parts, p1 = panels * (part + 1) / parts;  // balanced, whole panels
+  const int64_t n0 = p0 * k.nr, n1 = std::min(w.N, p1 * k.nr);
+  if (n1 > n0) k.gemv(w.data.data(), n0, n1, w.K, a.q.data(), a.d.data(), a.s.data(), y);
+}
+
 void qgemm(const PackedWeights& w, const float* x, int64_t M, float* y, QuantActs* scratch) {
   QAT_CHECK(w.table, "qgemm: the weights were never packed");
   thread_local QuantActs local;

@@ -57,6 +57,10 @@ void quantize_weights_learned(const float* x, int64_t n, int64_t G, const float*
 
 // y (M, N) = a W^T in the reduction order of kernels.h, with w's table (M = 1: the gemv path).
 void qgemm(const PackedWeights& w, const QuantActs& a, float* y);
+// One part of a GEMV (a.M == 1): the outputs y[n0, n1) of part `part` of `parts`, whole panels each,
+// by the same kernel call per panel as qgemm, so the parts of any split give qgemm's bits. No threads:
+// the caller runs the parts where it likes (src/nn/linear.cpp: a WorkerPool).
+void qgemv_part(const PackedWeights& w, const QuantActs& a, int part, int parts, float* y);
 // Quantizes x (M, K) into *scratch (a thread-local buffer when null), then qgemm.
 void qgemm(const PackedWeights& w, const float* x, int64_t M, float* y, QuantActs* scratch = nullptr);
 // s8_pc only: the int32 accumulators y (M, N) (what oneDNN's s8 x s8 -> s32 matmul returns).

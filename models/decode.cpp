@@ -5,14 +5,27 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/ref/quant.h"
 #include "src/core/parallel.h"
 #include "src/ops/rowops.h"
 #include "src/util/profile.h"
 
 namespace qat {
 
+void EmbedTable::row(int32_t id, float* out) const {
+  if (f32.defined()) {
+    std::memcpy(out, f32.f32() + int64_t(id) * C, size_t(C) * 4);
+    return;
+  }
+  dequantize(codes.data() + int64_t(id) * C, scales.data() + int64_t(id) * (C / group), C, group, out);
+}
+
+int64_t EmbedTable::bytes() const {
+  return f32.defined() ? int64_t(f32.nbytes()) : int64_t(codes.size() + scales.size() * sizeof(float));
+}
+
 int64_t DecodeModel::weight_bytes() const {
-  int64_t b = int64_t(tok_embd.nbytes() + final_norm.nbytes());
+  int64_t b = tok_embd.bytes() + int64_t(final_norm.nbytes());
   for (const DecodeLayer& l : layers) {
     b += int64_t(l.attn_norm.nbytes() + l.mlp_norm.nbytes());
     for (Proj p : kBlockProj) b += l[p].weight_bytes();
@@ -28,6 +41,7 @@ DecodeSession::DecodeSession(const DecodeModel& model, int64_t max_ctx) : m_(mod
   // 172-token prefill of `base` spent 4.8 of its 17.7 ms faulting in buffers it had just grown. Beyond
   // that, memory follows the tokens actually held (a file's context length is only a limit).
   const int64_t n = std::min(max_ctx, kReserveTokens);
+  if (num_threads() >= 2) pool_ = std::make_unique<WorkerPool>(num_threads());
   reserve_rows(n);
   reserve_positions(n);
 }
@@ -87,6 +101,7 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
     QAT_CHECK(tokens[i] >= 0 && tokens[i] < c.vocab, "decode: token id ", tokens[i], " out of range");
   reserve_rows(n);
   reserve_positions(p0 + n);
+  PoolScope pool_scope(pool_.get());
   // Exclusive time: this row keeps what no named row below takes (the embedding copy, logits checks, glue).
   QAT_PROF("embed (rest of forward)", forward, 0.0, 8.0 * double(n * c.d_model));
   embed(tokens, n);
@@ -101,7 +116,7 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
 // x (n, C) = the embedding rows of the tokens.
 void DecodeSession::embed(const int32_t* tokens, int64_t n) {
   const int64_t C = m_.cfg.d_model;
-  for (int64_t i = 0; i < n; i++) std::memcpy(x_.data() + i * C, m_.tok_embd.f32() + int64_t(tokens[i]) * C, size_t(C) * 4);
+  for (int64_t i = 0; i < n; i++) m_.tok_embd.row(tokens[i], x_.data() + i * C);
 }
 
 // x += o(attention(rope(q(h)), cache + rope(k(h)), cache + v(h))) for h = rmsnorm(x, attn_norm), at positions

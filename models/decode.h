@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models/config.h"
+#include "src/core/parallel.h"
 #include "src/nn/linear.h"
 #include "src/core/tensor.h"
 #include "src/nn/proj.h"
@@ -20,9 +21,21 @@ struct DecodeLayer {
   const Linear& operator[](Proj p) const { return *lin[int(p)]; }
 };
 
+// The token embedding (V, C) as served: f32 rows, or integer codes (V, C) with scales (V, C/group)
+// dequantized one looked-up row at a time (code * scale, the products of dequantize(), so the rows are
+// the bits of the dequantized matrix) at a quarter of the f32 table's memory.
+struct EmbedTable {
+  Tensor f32;                  // (V, C) when the embedding is f32
+  std::vector<int8_t> codes;   // (V, C) otherwise
+  std::vector<float> scales;   // (V, C / group)
+  int64_t group = 0, C = 0;    // elements per scale (32, or C per channel)
+  void row(int32_t id, float* out) const;  // out (C)
+  int64_t bytes() const;
+};
+
 struct DecodeModel {
   ModelConfig cfg;
-  Tensor tok_embd;                    // (V, C) f32: rows are looked up (dequantized for quantized models)
+  EmbedTable tok_embd;                // (V, C): rows are looked up
   std::vector<DecodeLayer> layers;
   Tensor final_norm;                  // (C)
   std::unique_ptr<Linear> lm_head;  // (V, C)
@@ -45,6 +58,7 @@ class DecodeSession {
   int64_t pos() const { return pos_; }
   int64_t max_ctx() const { return max_ctx_; }
   void reset() { pos_ = 0; }
+  int pool_threads() const { return pool_ ? pool_->size() : 1; }
 
  private:
   // Grows the activations to `n` rows and the positions (cache, RoPE table, scores) to `positions`.
@@ -59,6 +73,9 @@ class DecodeSession {
   Tensor logits(int64_t n, bool all_logits);  // after pos_ has moved past the n tokens
 
   const DecodeModel& m_;
+  // num_threads() >= 2: the workers of this session's one-token matvecs (src/core/parallel.h), installed
+  // for each forward, parked between tokens, stopped and joined with the session.
+  std::unique_ptr<WorkerPool> pool_;
   int64_t max_ctx_, pos_ = 0;
   int64_t rows_ = 0;  // tokens one forward can take (activation buffers)
   int64_t cap_ = 0;   // positions the KV cache holds, <= max_ctx

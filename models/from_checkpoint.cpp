@@ -16,7 +16,8 @@ DecodeModel decode_model_from_transformer(const Transformer& t) {
   DecodeModel m;
   m.cfg = t.cfg;
   auto P = [&](int i) { return t.params[i].clone(); };  // own copies: the Transformer goes away
-  m.tok_embd = P(t.tok_embd);
+  m.tok_embd.f32 = P(t.tok_embd);
+  m.tok_embd.C = t.cfg.d_model;
   for (const LayerParams& L : t.layers) {
     DecodeLayer d;
     d.attn_norm = P(L.attn_norm);
@@ -25,7 +26,7 @@ DecodeModel decode_model_from_transformer(const Transformer& t) {
     m.layers.push_back(std::move(d));
   }
   m.final_norm = P(t.final_norm);
-  m.lm_head = make_f32_linear(Backend::openblas, t.lm_head == t.tok_embd ? m.tok_embd : P(t.lm_head));
+  m.lm_head = make_f32_linear(Backend::openblas, t.lm_head == t.tok_embd ? m.tok_embd.f32 : P(t.lm_head));
   return m;
 }
 

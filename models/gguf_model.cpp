@@ -34,6 +34,10 @@ void add_weight(GgufWriter& w, const std::string& name, const ServedWeight& s) {
     return;
   }
   std::string bytes(size_t(stored_bytes(s.q.w, s.N, s.K)), '\0');
+  if (s.lazy()) {  // read from a GGUF: its blocks are already these bytes
+    std::memcpy(bytes.data(), s.blocks, bytes.size());
+    return w.add_tensor(name, fmt.ggml, ne, std::move(bytes));
+  }
   const int64_t block = ggml_type_info(uint32_t(fmt.ggml))->block_elems, blocks = n / block;
   switch (fmt.ggml) {
     case GgmlType::Q4_0:
@@ -99,7 +103,7 @@ std::vector<float> row_scales(const GgufFile& f, const std::string& name, const 
 // The inverse of add_weight: codes + scales (or f32) from a GGUF tensor, expected shape (N, K). Its
 // scheme: kSchemes' row for the tensor type and its qat.tensor_formats entry `hint`.
 ServedWeight read_weight(const GgufFile& f, const std::string& gguf_name, const std::string& hf_name, int64_t N,
-                         int64_t K, const std::string& hint) {
+                         int64_t K, const std::string& hint, GgufLoad load) {
   const GgufTensorInfo& t = f.tensor(gguf_name);
   if (t.shape() != Shape{N, K})
     fail(f.path, ": tensor '", gguf_name, "' has shape ", shape_str(t.shape()), ", the config expects ", shape_str(Shape{N, K}));
@@ -122,6 +126,13 @@ ServedWeight read_weight(const GgufFile& f, const std::string& gguf_name, const 
   std::vector<float> d;
   decode_blocks(f, gguf_name, t, s.q, n, &s.codes, &d);
   s.scales = s.q.format().group > 0 ? std::move(d) : row_scales(f, gguf_name, s.q, d, N);
+  if (load == GgufLoad::lazy && f.bytes) {  // checked: keep only the view, give the pages back
+    std::vector<int8_t>().swap(s.codes);  // frees them (`= {}` would keep the capacity)
+    std::vector<float>().swap(s.scales);
+    s.file = f.bytes;
+    s.blocks = t.data;
+    s.release_blocks();
+  }
   return s;
 }
 
@@ -193,7 +204,7 @@ void write_gguf_model(const std::string& path, const QuantizedModel& m, const To
   w.write(path);
 }
 
-GgufModel read_gguf_model(const std::string& path) {
+GgufModel read_gguf_model(const std::string& path, GgufLoad load) {
   GgufFile f = read_gguf(path);
   auto need = [&](bool ok, const std::string& what) { QAT_CHECK(ok, path, ": ", what); };
   need(f.get_string("general.architecture") == "llama", "general.architecture must be \"llama\"");
@@ -242,7 +253,7 @@ GgufModel read_gguf_model(const std::string& path) {
   m.scheme = f.has("qat.scheme") ? f.get_string("qat.scheme") : "unknown";
   m.activations = f.has("qat.activations") ? f.get_string("qat.activations") : "q8_0";
   const int64_t C = c.d_model;
-  m.embed = read_weight(f, "token_embd.weight", "model.embed_tokens.weight", c.vocab, C, hint("token_embd.weight"));
+  m.embed = read_weight(f, "token_embd.weight", "model.embed_tokens.weight", c.vocab, C, hint("token_embd.weight"), load);
   for (int64_t l = 0; l < c.n_layers; l++) {
     std::string p = "blk." + std::to_string(l) + ".", hp = "model.layers." + std::to_string(l) + ".";
     m.attn_norm.push_back(read_norm(f, p + "attn_norm.weight", C));
@@ -250,12 +261,12 @@ GgufModel read_gguf_model(const std::string& path) {
     std::vector<ServedWeight> ws;
     for (Proj j : kBlockProj) {
       const std::string g = p + proj_info(j).gguf + ".weight";
-      ws.push_back(read_weight(f, g, hp + proj_info(j).hf + ".weight", c.proj_rows(j), c.proj_cols(j), hint(g)));
+      ws.push_back(read_weight(f, g, hp + proj_info(j).hf + ".weight", c.proj_rows(j), c.proj_cols(j), hint(g), load));
     }
     m.layers.push_back(std::move(ws));
   }
   m.final_norm = read_norm(f, "output_norm.weight", C);
-  if (!c.tied) m.lm_head = read_weight(f, "output.weight", "lm_head.weight", c.vocab, C, hint("output.weight"));
+  if (!c.tied) m.lm_head = read_weight(f, "output.weight", "lm_head.weight", c.vocab, C, hint("output.weight"), load);
   // The tokenizer, with tokenizer.json's checks (no JSON built: linear in the vocabulary).
   out.tokenizer = Tokenizer::from_gguf(tokens, f.get_arr_string("tokenizer.ggml.merges"), path + " (tokenizer.ggml.*)");
   need(uint32_t(out.tokenizer->eot_id()) == f.get_u32("tokenizer.ggml.eos_token_id"),

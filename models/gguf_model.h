@@ -22,8 +22,14 @@ struct GgufModel {
   std::optional<Tokenizer> tokenizer;
   int64_t file_bytes = 0;
 };
+// How read_gguf_model keeps quantized weights. eager: codes and scales in memory (what tests and
+// re-exports inspect). lazy: a view of each weight's blocks in the file's mapping (ServedWeight::blocks),
+// its pages given back once checked, so that serving holds the packed panels and not the codes too
+// (docs/MEMORY.md, "Serving").
+enum class GgufLoad : uint8_t { eager, lazy };
 // Reads a GGUF written by write_gguf_model (or any llama-architecture GGUF with F32 / Q4_0 / Q8_0
-// tensors and a gpt2 tokenizer of ours). Every key, shape and type is checked against the config.
-GgufModel read_gguf_model(const std::string& path);
+// tensors and a gpt2 tokenizer of ours). Every key, shape and type is checked against the config, and
+// every block's codes and scales, in both modes.
+GgufModel read_gguf_model(const std::string& path, GgufLoad load = GgufLoad::eager);
 
 }  // namespace qat

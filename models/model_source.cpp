@@ -17,7 +17,7 @@ ModelSource open_model(const std::string& path) {
     if (!m.checkpoint->quantization.is_null())
       m.qat = QatConfig::from_json(m.checkpoint->quantization, m.checkpoint->config.n_layers, m.checkpoint->config.tied);
   } else {
-    m.gguf = read_gguf_model(path);
+    m.gguf = read_gguf_model(path, GgufLoad::lazy);  // served: codes never held next to the packed panels
     m.tokenizer = *m.gguf->tokenizer;
   }
   QAT_CHECK(m.tokenizer->vocab_size() == m.config().vocab, "--model: ", path, ": the tokenizer has ",

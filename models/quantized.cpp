@@ -8,11 +8,49 @@
 
 namespace qat {
 
+void ServedWeight::codes_scales(std::vector<int8_t>* qv, std::vector<float>* dv) const {
+  if (!lazy()) {
+    *qv = codes;
+    *dv = scales;
+    return;
+  }
+  // The blocks were checked when the file was read (codes in range, finite scales, one scale per row
+  // for per-channel formats): this is the same decode, without the checks.
+  const int64_t n = N * K, blocks_n = n / 32;
+  std::vector<float> d(static_cast<size_t>(blocks_n));
+  qv->resize(size_t(n));
+  if (q.format().ggml == GgmlType::Q4_0) q4_0_to_codes(reinterpret_cast<const BlockQ4_0*>(blocks), n, qv->data(), d.data());
+  else q8_0_to_codes(reinterpret_cast<const BlockQ8_0*>(blocks), n, qv->data(), d.data());
+  if (q.format().group > 0) {
+    *dv = std::move(d);
+    return;
+  }
+  dv->resize(size_t(N));  // per channel: every block of row r carries the row's scale
+  for (int64_t r = 0; r < N; r++) (*dv)[size_t(r)] = d[size_t(r * (K / 32))];
+}
+
+void ServedWeight::release_blocks() const {
+  if (lazy()) file->release(blocks, size_t(storage_bytes()));
+}
+
 Tensor ServedWeight::dequantized() const {
   if (!q.quantized()) return f32;
+  std::vector<int8_t> qv;
+  std::vector<float> dv;
+  const std::vector<int8_t>* cq = &codes;
+  const std::vector<float>* cd = &scales;
+  if (lazy()) {
+    codes_scales(&qv, &dv);
+    cq = &qv;
+    cd = &dv;
+  }
   Tensor out = Tensor::empty({N, K});
-  dequantize(codes.data(), scales.data(), N * K, q.group(K), out.f32());
+  dequantize(cq->data(), cd->data(), N * K, q.group(K), out.f32());
   return out;
+}
+
+int64_t ServedWeight::held_bytes() const {
+  return int64_t(codes.capacity() + scales.capacity() * sizeof(float)) + (f32.defined() ? int64_t(f32.nbytes()) : 0);
 }
 
 int64_t ServedWeight::storage_bytes() const { return stored_bytes(q.w, N, K); }  // formats.h
@@ -87,16 +125,38 @@ QuantizedModel quantized_from_f32(const Transformer& t) {
 }
 
 namespace {
+// A lazy weight's codes live only while it is packed: decoded here, packed, dropped, and its file pages
+// given back, so loading holds the packed panels plus one weight's codes at a time.
 std::unique_ptr<Linear> linear_of(const ServedWeight& w, Backend backend) {
-  if (w.q.served()) return make_quant_linear(backend, w.q.format().family, w.codes.data(), w.scales.data(), w.N, w.K);
-  return make_f32_linear(backend, w.dequantized());
+  if (!w.q.served()) return make_f32_linear(backend, w.dequantized());
+  if (!w.lazy()) return make_quant_linear(backend, w.q.format().family, w.codes.data(), w.scales.data(), w.N, w.K);
+  std::vector<int8_t> q;
+  std::vector<float> d;
+  w.codes_scales(&q, &d);
+  std::unique_ptr<Linear> lin = make_quant_linear(backend, w.q.format().family, q.data(), d.data(), w.N, w.K);
+  w.release_blocks();
+  return lin;
+}
+
+// The embedding as rows to look up: f32 for f32 weights, else codes (1 byte per weight) and scales,
+// dequantized a row at a time (EmbedTable::row) by the products dequantized() would have made.
+EmbedTable embed_table(const ServedWeight& w) {
+  EmbedTable e;
+  e.C = w.K;
+  if (!w.q.quantized()) {
+    e.f32 = w.f32;
+    return e;
+  }
+  e.group = w.q.group(w.K);
+  w.codes_scales(&e.codes, &e.scales);
+  return e;
 }
 }  // namespace
 
 DecodeModel decode_model(const QuantizedModel& m, Backend backend) {
   DecodeModel d;
   d.cfg = m.cfg;
-  d.tok_embd = m.embed.dequantized();
+  d.tok_embd = embed_table(m.embed);
   for (size_t l = 0; l < m.layers.size(); l++) {
     DecodeLayer L;
     L.attn_norm = m.attn_norm[l];

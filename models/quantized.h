@@ -4,12 +4,14 @@
 // GGUF file, and it becomes a DecodeModel (generate, eval) or a GGUF file (bin/quantize --to-gguf).
 // Read next: models/gguf_model.h.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "src/nn/linear.h"
 #include "models/decode.h"
 #include "models/transformer.h"
+#include "src/io/mapped_file.h"
 #include "src/quant/scheme.h"
 
 namespace qat {
@@ -21,8 +23,20 @@ struct ServedWeight {
   Tensor f32;                    // (N, K) when q is f32
   std::vector<int8_t> codes;     // (N, K) otherwise
   std::vector<float> scales;     // (N, K/G): f16 values (q4_0 from the ggml rule may be negative)
+  // A weight read lazily from a GGUF file (read_gguf_model's GgufLoad::lazy): codes and scales stay
+  // empty and `blocks` points at its N K / 32 ggml blocks (q.format().ggml: Q4_0 or Q8_0) in the file's
+  // mapping, which `file` keeps alive. They are decoded one weight at a time when it is packed, so a
+  // served model never holds the codes (1 byte per weight) next to its packed panels.
+  std::shared_ptr<const Bytes> file;
+  const uint8_t* blocks = nullptr;
+  bool lazy() const { return blocks != nullptr; }
+  // The codes (N, K) and scales (N, K/G), or (N) per channel: a copy of codes/scales, or decoded from the blocks.
+  void codes_scales(std::vector<int8_t>* q, std::vector<float>* d) const;
+  // Drops the blocks' pages from the process (Bytes::release) once they have been packed; lazy only.
+  void release_blocks() const;
   Tensor dequantized() const;    // (N, K) f32: codes * scales, or the f32 weight
   int64_t storage_bytes() const;  // as stored in GGUF
+  int64_t held_bytes() const;     // what this object holds in memory (capacities): codes, scales, the f32 weight (not the file)
 };
 
 struct QuantizedModel {

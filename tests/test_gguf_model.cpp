@@ -59,6 +59,48 @@ TEST_CASE("GGUF round trip: codes, scales, tokenizer and served logits", "[gguf_
   remove_tree(path);
 }
 
+// Serving memory (docs/MEMORY.md, "Serving"): a lazily read model holds no codes or scales, only views
+// of the file's blocks; the served model holds the packed panels and the embedding's codes, never an f32
+// copy of the embedding; and it serves the eager model's logits bit for bit. Re-exported, it writes the
+// eager model's file.
+TEST_CASE("GGUF lazy load: no codes held, packed panels only, same logits and same file", "[gguf_model][memory]") {
+  Tokenizer tok = small_tokenizer(300);
+  const std::string path = "/tmp/qat-test-lazy-" + std::to_string(::getpid()) + ".gguf", again = path + ".again";
+  for (const char* scheme : {"q4_0", "q8_0", "w8a8"}) {
+    INFO("scheme " << scheme);
+    QuantizedModel qm = quantized_from_qat(qat_model(scheme, tok.vocab_size()));
+    qm.scheme = scheme;
+    write_gguf_model(path, qm, tok);
+    GgufModel eager = read_gguf_model(path), lazy = read_gguf_model(path, GgufLoad::lazy);
+    int64_t lazy_weights = 0;
+    auto check = [&](const ServedWeight& w) {
+      if (!w.q.quantized()) return;
+      REQUIRE(w.lazy());
+      REQUIRE(w.held_bytes() == 0);
+      lazy_weights++;
+    };
+    check(lazy.model.embed);
+    for (const auto& layer : lazy.model.layers)
+      for (const ServedWeight& w : layer) check(w);
+    if (!qm.cfg.tied) check(lazy.model.lm_head);
+    REQUIRE(lazy_weights > 0);
+    DecodeModel a = decode_model(eager.model), b = decode_model(lazy.model);
+    REQUIRE(a.weight_bytes() == b.weight_bytes());
+    const ModelConfig& c = qm.cfg;
+    const bool embed_q = qm.embed.q.quantized();
+    REQUIRE(b.tok_embd.f32.defined() == !embed_q);  // a quantized embedding is held as codes, never as f32
+    if (embed_q) REQUIRE(b.tok_embd.bytes() == c.vocab * c.d_model + int64_t(qm.embed.scales.size()) * 4);
+    std::vector<int32_t> ids = tok.encode("the lazy dog jumps over the quick brown fox");
+    DecodeSession sa(a, 32), sb(b, 32);
+    REQUIRE(test::same_bits(sa.forward(ids.data(), int64_t(ids.size()), true), sb.forward(ids.data(), int64_t(ids.size()), true)));
+    write_gguf_model(path, eager.model, tok);  // from the codes
+    write_gguf_model(again, lazy.model, tok);  // from the blocks, after their pages were given back
+    REQUIRE(read_file(again) == read_file(path));
+  }
+  remove_tree(path);
+  remove_tree(again);
+}
+
 TEST_CASE("GGUF model loader rejects truncated and corrupted files with one clear line", "[gguf_model]") {
   Tokenizer tok = small_tokenizer(300);
   std::string path = "/tmp/qat-test-bad-" + std::to_string(::getpid()) + ".gguf";

@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <chrono>
 #include <vector>
 
 // OpenBLAS's pthread build starts its worker threads when the library loads (and again whenever
@@ -56,5 +57,64 @@ static double chunked_sum(const float* x, int64_t n) {
 
 double det_sum(const float* x, int64_t n) { return chunked_sum<false>(x, n); }
 double det_sum_squares(const float* x, int64_t n) { return chunked_sum<true>(x, n); }
+
+// ---- WorkerPool ----
+
+namespace {
+std::atomic<int> g_live_workers{0};
+thread_local WorkerPool* t_pool = nullptr;
+}  // namespace
+
+WorkerPool::WorkerPool(int threads) : n_(threads < 1 ? 1 : threads) {
+  for (int t = 1; t < n_; t++) {
+    g_live_workers.fetch_add(1);  // counted from creation, so a just-built pool already reports its workers
+    threads_.emplace_back([this, t] { worker(t); });
+  }
+}
+
+WorkerPool::~WorkerPool() {
+  stop_.store(true);
+  gen_.fetch_add(1);
+  gen_.notify_all();
+  for (std::thread& th : threads_) th.join();
+}
+
+int WorkerPool::live_workers() { return g_live_workers.load(); }
+
+// Spins until gen_ moves past `seen` (checking the clock every 256 loads), then parks until it does.
+void WorkerPool::worker(int t) {
+  uint64_t seen = 0;
+  for (;;) {
+    const auto t0 = std::chrono::steady_clock::now();
+    uint64_t g;
+    for (int i = 1; (g = gen_.load(std::memory_order_acquire)) == seen; i++) {
+      if (i % 256 != 0 || std::chrono::steady_clock::now() - t0 < std::chrono::microseconds(kSpinMicros)) continue;
+      sleeping_.fetch_add(1);  // seq_cst with run()'s bump: either it sees us asleep or wait() sees the bump
+      gen_.wait(seen);
+      sleeping_.fetch_sub(1);
+    }
+    seen = g;
+    if (stop_.load()) break;
+    call_(ctx_, t);
+    pending_.fetch_sub(1, std::memory_order_release);
+  }
+  g_live_workers.fetch_sub(1);  // the last thing a worker does: 0 after the destructor's joins
+}
+
+void WorkerPool::run_impl(void* ctx, void (*call)(void*, int)) {
+  if (n_ == 1) return call(ctx, 0);
+  ctx_ = ctx;
+  call_ = call;
+  pending_.store(n_ - 1, std::memory_order_relaxed);
+  gen_.fetch_add(1);  // seq_cst: publishes ctx_, call_ and pending_
+  if (sleeping_.load() > 0) gen_.notify_all();  // a futex wake only when someone is parked
+  call(ctx, 0);
+  while (pending_.load(std::memory_order_acquire) != 0) {
+  }
+}
+
+WorkerPool* current_pool() { return t_pool; }
+PoolScope::PoolScope(WorkerPool* pool) : prev_(t_pool) { t_pool = pool; }
+PoolScope::~PoolScope() { t_pool = prev_; }
 
 }  // namespace qat

@@ -47,6 +47,14 @@ std::shared_ptr<Bytes> Bytes::copy(std::string_view data) {
   return b;
 }
 
+void Bytes::release(const uint8_t* p, size_t n) const {
+  if (!mapped_ || n == 0) return;
+  QAT_CHECK(p >= data_ && n <= size_ && size_t(p - data_) <= size_ - n, "Bytes::release: range outside the file");
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = (uintptr_t(p) + page - 1) / page * page, hi = (uintptr_t(p) + n) / page * page;
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);  // advisory: a failure only costs memory
+}
+
 Bytes::~Bytes() {
   if (mapped_) ::munmap(data_, size_);
   else std::free(data_);

@@ -26,6 +26,12 @@ class Bytes {
   uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
+  // Gives back to the kernel the pages wholly inside [p, p + n) of a mapped file (madvise
+  // MADV_DONTNEED): they leave the process's RSS and a later read faults them in again from the file.
+  // Only for ranges nobody wrote (a written private page would revert to the file). Heap copies and
+  // empty ranges: nothing. A loader calls it once a tensor's bytes have been turned into what is served.
+  void release(const uint8_t* p, size_t n) const;
+  bool mapped() const { return mapped_; }
 
  private:
   Bytes() = default;

@@ -11,6 +11,7 @@
 #include <oneapi/dnnl/dnnl_debug.h>
 #include <vector>
 
+#include "src/core/parallel.h"
 #include "src/ops/blas.h"
 #include "kernels/ref/quant.h"
 #include "src/util/error.h"
@@ -62,6 +63,9 @@ class BlasLinear final : public Linear {
   Tensor w_;
 };
 
+// Below this many multiply-adds (a ~2 us GEMV) a token's matvec stays on the calling thread.
+constexpr int64_t kPoolMinMacs = 1 << 15;
+
 // Integer W packed for one kernel table; x quantized by the reference rule into per-thread scratch.
 class NativeLinear final : public Linear {
  public:
@@ -69,7 +73,16 @@ class NativeLinear final : public Linear {
     pack_weights(f, q, d, n, k, &w_, t);
   }
   // qgemm quantizes x into a thread_local scratch: reentrant, and no allocation once it has grown.
-  void forward(const float* x, int64_t M, float* y) const override { qgemm(w_, x, M, y); }
+  // One token (M = 1) with a pool installed (a DecodeSession's forward): x quantized once here, the
+  // panels split over the pool's threads, each output by the kernel call qgemm would make.
+  void forward(const float* x, int64_t M, float* y) const override {
+    WorkerPool* pool = current_pool();
+    if (M != 1 || !pool || pool->size() < 2 || N_ * K_ < kPoolMinMacs) return qgemm(w_, x, M, y);
+    thread_local QuantActs local;
+    const QuantActs* acts = &local;  // the caller's: inside the lambda `local` would name each worker's own
+    quantize_acts(uses_per_token(w_.format), x, 1, K_, &local, *w_.table);
+    pool->run([&](int t) { qgemv_part(w_, *acts, t, pool->size(), y); });
+  }
   void forward_s32(const QuantActs& a, int32_t* y) const override { qgemm_s32(w_, a, y); }
   Backend backend() const override { return Backend::native; }
   int64_t weight_bytes() const override { return int64_t(w_.data.size()); }
