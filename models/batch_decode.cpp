@@ -53,7 +53,7 @@ Tensor BatchDecoder::step(const std::vector<BatchItem>& items) {
   reserve(rows, positions);
   for (int64_t r = 0; const BatchItem& it : items)  // x = the embedding rows, items stacked
     for (int64_t i = 0; i < it.n; i++, r++)
-      std::memcpy(x_.data() + r * C, m_.tok_embd.f32() + int64_t(it.tokens[i]) * C, size_t(C) * 4);
+      m_.tok_embd.row(it.tokens[i], x_.data() + r * C);
   for (int64_t l = 0; l < c.n_layers; l++) {
     attention_block(l, items, rows);
     mlp_block(l, rows);

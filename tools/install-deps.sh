@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks (fast, with dpkg -s) and installs the Debian packages qat needs.
 #   tools/install-deps.sh            build + test + demo + bench + fuzz dependencies (OpenMPI for
-#                                    data-parallel training, cpp-httplib + nlohmann-json for bin/serve)
+#                                    data-parallel training, cpp-httplib + nlohmann-json for bin/serve,
+#                                    curl: the client the server tests drive it with)
 #   tools/install-deps.sh --torch    also python3-torch (only tests/reference/ and the PyTorch bench use it)
 #   tools/install-deps.sh --corpus   only the documentation packages of tools/corpus/debian-english.sh
 #                                    (Debian 12 names; about 1 GB installed)
@@ -11,7 +12,7 @@ set -eu
 
 pkgs=(g++ make libopenblas-dev libdnnl-dev catch2 libsimde-dev clang libclang-rt-14-dev
       fortunes fortunes-min gnuplot-nox binutils
-      libopenmpi-dev openmpi-bin libcpp-httplib-dev nlohmann-json3-dev)
+      libopenmpi-dev openmpi-bin libcpp-httplib-dev nlohmann-json3-dev curl)
 if [ "${1:-}" = "--torch" ]; then pkgs+=(python3-torch python3-numpy); fi
 if [ "${1:-}" = "--corpus" ]; then
   pkgs=(python3 linux-doc-6.1 python3.11-doc manpages manpages-dev perl-doc postgresql-doc-15 git-doc
