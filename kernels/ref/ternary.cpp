@@ -93,42 +93,39 @@ void tq1_0_to_codes(const BlockTQ1_0* x, int64_t n, int8_t* q, float* d) {
   }
 }
 
-void quantize_tq2_0(const float* x, int64_t n, BlockTQ2_0* y) {
-  check_blocks("quantize_tq2_0", n);
+namespace {
+// Both layouts quantize and dequantize the same way, a block at a time through their codes.
+template <class Block>
+void quantize_blocks(const char* what, const float* x, int64_t n, Block* y,
+                     void (*from_codes)(const int8_t*, const float*, int64_t, Block*)) {
+  check_blocks(what, n);
   for (int64_t b = 0; b < n / QKK; b++) {
     int8_t q[QKK];
     const float d = ternary_block(x + b * QKK, q);
-    tq2_0_from_codes(q, &d, QKK, y + b);  // stores f16(d)
+    from_codes(q, &d, QKK, y + b);  // stores f16(d)
   }
 }
 
-void quantize_tq1_0(const float* x, int64_t n, BlockTQ1_0* y) {
-  check_blocks("quantize_tq1_0", n);
-  for (int64_t b = 0; b < n / QKK; b++) {
+template <class Block>
+void dequantize_blocks(const char* what, const Block* x, int64_t n, float* y,
+                       void (*to_codes)(const Block*, int64_t, int8_t*, float*)) {
+  check_blocks(what, n);
+  for (int64_t b = 0; b < n / QKK; b++, y += QKK) {
     int8_t q[QKK];
-    const float d = ternary_block(x + b * QKK, q);
-    tq1_0_from_codes(q, &d, QKK, y + b);
+    float d;
+    to_codes(x + b, QKK, q, &d);
+    dequantize(q, &d, QKK, QKK, y);
   }
 }
+}  // namespace
 
+void quantize_tq2_0(const float* x, int64_t n, BlockTQ2_0* y) { quantize_blocks("quantize_tq2_0", x, n, y, tq2_0_from_codes); }
+void quantize_tq1_0(const float* x, int64_t n, BlockTQ1_0* y) { quantize_blocks("quantize_tq1_0", x, n, y, tq1_0_from_codes); }
 void dequantize_tq2_0(const BlockTQ2_0* x, int64_t n, float* y) {
-  check_blocks("dequantize_tq2_0", n);
-  for (int64_t b = 0; b < n / QKK; b++, y += QKK) {
-    int8_t q[QKK];
-    float d;
-    tq2_0_to_codes(x + b, QKK, q, &d);
-    dequantize(q, &d, QKK, QKK, y);
-  }
+  dequantize_blocks("dequantize_tq2_0", x, n, y, tq2_0_to_codes);
 }
-
 void dequantize_tq1_0(const BlockTQ1_0* x, int64_t n, float* y) {
-  check_blocks("dequantize_tq1_0", n);
-  for (int64_t b = 0; b < n / QKK; b++, y += QKK) {
-    int8_t q[QKK];
-    float d;
-    tq1_0_to_codes(x + b, QKK, q, &d);
-    dequantize(q, &d, QKK, QKK, y);
-  }
+  dequantize_blocks("dequantize_tq1_0", x, n, y, tq1_0_to_codes);
 }
 
 }  // namespace qat
