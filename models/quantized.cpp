@@ -29,10 +29,6 @@ void ServedWeight::codes_scales(std::vector<int8_t>* qv, std::vector<float>* dv)
   for (int64_t r = 0; r < N; r++) (*dv)[size_t(r)] = d[size_t(r * (K / 32))];
 }
 
-void ServedWeight::release_blocks() const {
-  if (lazy()) file->release(blocks, size_t(storage_bytes()));
-}
-
 Tensor ServedWeight::dequantized() const {
   if (!q.quantized()) return f32;
   std::vector<int8_t> qv;
@@ -52,8 +48,6 @@ Tensor ServedWeight::dequantized() const {
 int64_t ServedWeight::held_bytes() const {
   return int64_t(codes.capacity() + scales.capacity() * sizeof(float)) + (f32.defined() ? int64_t(f32.nbytes()) : 0);
 }
-
-int64_t ServedWeight::storage_bytes() const { return stored_bytes(q.w, N, K); }  // formats.h
 
 int64_t QuantizedModel::storage_bytes() const {
   int64_t b = embed.storage_bytes() + (cfg.tied ? 0 : lm_head.storage_bytes()) + int64_t(final_norm.nbytes());

@@ -33,9 +33,12 @@ struct ServedWeight {
   // The codes (N, K) and scales (N, K/G), or (N) per channel: a copy of codes/scales, or decoded from the blocks.
   void codes_scales(std::vector<int8_t>* q, std::vector<float>* d) const;
   // Drops the blocks' pages from the process (Bytes::release) once they have been packed; lazy only.
-  void release_blocks() const;
+  // (Inline: the GGUF reader calls it, and its fuzz target links no more than the reader.)
+  void release_blocks() const {
+    if (lazy()) file->release(blocks, size_t(storage_bytes()));
+  }
   Tensor dequantized() const;    // (N, K) f32: codes * scales, or the f32 weight
-  int64_t storage_bytes() const;  // as stored in GGUF
+  int64_t storage_bytes() const { return stored_bytes(q.w, N, K); }  // as stored in GGUF (formats.h)
   int64_t held_bytes() const;     // what this object holds in memory (capacities): codes, scales, the f32 weight (not the file)
 };
 
