@@ -59,13 +59,13 @@ Tensor BatchDecoder::step(const std::vector<BatchItem>& items) {
     mlp_block(l, rows);
   }
   // Logits of each item's last row: lm_head(rmsnorm(x)) on S rows (one GEMM).
-  std::vector<float> last(size_t(S * C));
+  float* last = h_.data();  // (S, C) of h_'s (rows, C): h_ is free once the last layer is done
   for (int64_t s = 0, r = 0; s < S; s++) {
     r += items[size_t(s)].n;
-    rmsnorm_row(x_.data() + (r - 1) * C, m_.final_norm.f32(), c.rms_eps, C, last.data() + s * C);
+    rmsnorm_row(x_.data() + (r - 1) * C, m_.final_norm.f32(), c.rms_eps, C, last + s * C);
   }
   Tensor out = Tensor::empty({S, V});
-  m_.lm_head->forward(last.data(), S, out.f32());
+  m_.lm_head->forward(last, S, out.f32());
   for (const BatchItem& it : items) it.cache->pos += it.n;
   for (int64_t i = 0; i < S * V; i++)
     QAT_CHECK(std::isfinite(out.f32()[i]), "serve: a logit is not finite: the model's weights overflow f32");

@@ -8,9 +8,22 @@
 #include <vector>
 
 #include "src/core/parallel.h"
+#include "models/config.h"
 #include "src/ops/ops.h"
 
 namespace qat::test {
+
+// The tiny preset reshaped for the serving tests: grouped-query attention (4 heads, 2 KV heads),
+// d_model 64, ffn 96, vocab 96.
+inline ModelConfig tiny_gqa_config() {
+  ModelConfig c = ModelConfig::preset_named("tiny");
+  c.vocab = 96;
+  c.d_model = 64;
+  c.n_heads = 4;
+  c.n_kv_heads = 2;
+  c.ffn = 96;
+  return c;
+}
 
 inline Tensor randn(const Shape& s, uint64_t seed, float stddev = 1.0f, bool grad = true) {
   Tensor t = Tensor::randn(s, seed, stddev);

@@ -176,4 +176,19 @@ inline std::string synthetic_corpus(int docs = 300) {
   return text;
 }
 
+// A tiny model trained 2 steps on synthetic_corpus(docs) with context `ctx`, exported as a q8_0 GGUF
+// in `dir` (bin/train then bin/quantize, as a user would); returns the GGUF's path.
+inline std::string tiny_q8_0_gguf(const ScratchDir& dir, int docs, int ctx, int batch) {
+  std::string corpus = dir.put("corpus.txt", synthetic_corpus(docs)), ckpt = dir.path + "/ckpt";
+  ProcResult r = run_proc({"bin/train", "--data", corpus, "--preset", "tiny", "--vocab", "280", "--ctx", std::to_string(ctx),
+                           "--batch", std::to_string(batch), "--steps", "2", "--threads", "1", "--out", ckpt,
+                           "--cache-dir", dir.path + "/cache", "--quiet", "--no-plot"},
+                          dir.path + "/train");
+  if (r.code != 0) fail("fixture: bin/train failed: ", r.what());
+  const std::string gguf = dir.path + "/model.gguf";
+  r = run_proc({"bin/quantize", "--model", ckpt, "--scheme", "q8_0", "--to-gguf", gguf, "--threads", "1"}, dir.path + "/quantize");
+  if (r.code != 0) fail("fixture: bin/quantize failed: ", r.what());
+  return gguf;
+}
+
 }  // namespace qat::test

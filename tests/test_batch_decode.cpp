@@ -12,18 +12,9 @@
 using namespace qat;
 
 namespace {
-ModelConfig batch_config() {
-  ModelConfig c = ModelConfig::preset_named("tiny");
-  c.vocab = 96;
-  c.d_model = 64;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.ffn = 96;
-  return c;
-}
 
 DecodeModel make_model(const std::string& scheme) {
-  ModelConfig c = batch_config();
+  ModelConfig c = test::tiny_gqa_config();
   QatConfig q = QatConfig::make(scheme == "f32" ? "q8_0" : scheme, "", c.n_layers, c.tied);
   Transformer t(c, scheme == "f32" ? nullptr : &q);
   t.init_weights(7);

@@ -16,18 +16,7 @@ namespace {
 struct GenFixture {
   ScratchDir dir{"generate"};
   std::string gguf;
-  GenFixture() {
-    std::string corpus = dir.put("corpus.txt", synthetic_corpus(120)), ckpt = dir.path + "/ckpt";
-    ProcResult r = run_proc({"bin/train", "--data", corpus, "--preset", "tiny", "--vocab", "280", "--ctx", "96", "--batch",
-                             "2", "--steps", "2", "--threads", "1", "--out", ckpt, "--cache-dir", dir.path + "/cache",
-                             "--quiet", "--no-plot"},
-                            dir.path + "/train");
-    if (r.code != 0) fail("fixture: bin/train failed: ", r.what());
-    gguf = dir.path + "/model.gguf";
-    r = run_proc({"bin/quantize", "--model", ckpt, "--scheme", "q8_0", "--to-gguf", gguf, "--threads", "1"},
-                 dir.path + "/quantize");
-    if (r.code != 0) fail("fixture: bin/quantize failed: ", r.what());
-  }
+  GenFixture() : gguf(tiny_q8_0_gguf(dir, 120, 96, 2)) {}
 };
 const GenFixture& gen_fixture() {
   static GenFixture f;

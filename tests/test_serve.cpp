@@ -23,17 +23,7 @@ namespace {
 struct ServeFixture {
   ScratchDir dir{"serve"};
   std::string gguf;
-  ServeFixture() {
-    std::string corpus = dir.put("corpus.txt", synthetic_corpus(2500)), ckpt = dir.path + "/ckpt";
-    ProcResult r = run_proc({"bin/train", "--data", corpus, "--preset", "tiny", "--vocab", "280", "--ctx", "2048", "--batch",
-                             "1", "--steps", "2", "--threads", "1", "--out", ckpt, "--cache-dir", dir.path + "/cache",
-                             "--quiet", "--no-plot"},
-                            dir.path + "/train");
-    if (r.code != 0) fail("fixture: bin/train failed: ", r.what());
-    gguf = dir.path + "/model.gguf";
-    r = run_proc({"bin/quantize", "--model", ckpt, "--scheme", "q8_0", "--to-gguf", gguf, "--threads", "1"}, dir.path + "/quantize");
-    if (r.code != 0) fail("fixture: bin/quantize failed: ", r.what());
-  }
+  ServeFixture() : gguf(tiny_q8_0_gguf(dir, 2500, 2048, 1)) {}
 };
 // curl is the client (what a user of the OpenAI API would run); where it is missing, the cases say so
 // and skip (WARN), as kernel tests skip an ISA the CPU lacks.

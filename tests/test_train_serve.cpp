@@ -10,18 +10,9 @@
 using namespace qat;
 
 namespace {
-ModelConfig serve_config() {
-  ModelConfig c = ModelConfig::preset_named("tiny");
-  c.vocab = 96;
-  c.d_model = 64;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.ffn = 96;
-  return c;
-}
 
 Transformer make_qat_model(const std::string& scheme, const std::string& keep) {
-  ModelConfig c = serve_config();
+  ModelConfig c = test::tiny_gqa_config();
   QatConfig q = QatConfig::make(scheme, keep, c.n_layers, c.tied);
   Transformer t(c, &q);
   t.init_weights(5);
@@ -88,7 +79,7 @@ TEST_CASE("served logits of a QAT model stay close to its f32 latent model", "[s
   DecodeModel dm = decode_model(quantized_from_qat(t));
   DecodeSession s(dm, 16);
   Tensor served = s.forward(ids.data(), 16, true);
-  Transformer f(serve_config());
+  Transformer f(test::tiny_gqa_config());
   for (int i = 0; i < f.params.size(); i++) f.params[i].copy_from(t.params[t.params.index_of(f.params.info(i).name)]);
   NoGrad ng;
   Tensor ref = f.forward(Tensor::from_s32({1, 16}, ids)).reshape({16, 96});
