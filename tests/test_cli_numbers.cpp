@@ -97,6 +97,10 @@ TEST_CASE("bin/qat-study reuses a finished run only when every option that shape
   INFO(r.what());
   REQUIRE(r.code == 0);
   CHECK_THAT(r.out, Catch::Contains("Preset `tiny`"));
+  // The agreement table: KL to the FP32 reference (finite, >= 0) and same-top-1 rates (0-100%) per model.
+  const std::string kl = capture(r.out, "\\| q8_0 \\| ([0-9.]+) ± [0-9.]+ \\| [0-9.]+ ± [0-9.]+ \\| [0-9.]+ ± [0-9.]+ \\| "
+                                        "[0-9.]+% ± [0-9.]+ \\| [0-9.]+% ± [0-9.]+ \\| ([0-9.]+)% ± [0-9.]+ \\|");
+  CHECK(!kl.empty());
 
   r = study({});  // the same study again: every run reused
   INFO(r.what());

@@ -5,6 +5,7 @@
 // better of its two methods. Every run is a checkpoint under --out; a finished run is reused only when
 // every option that shaped it is the study's (its state.json says; otherwise an error).
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -134,7 +135,7 @@ struct Args {
               write_doc;
   int64_t fp32_steps = 3000, qat_steps = fp32_steps * kFineTunePercent / 100, accum_ft = 1, threads = 0, windows = 0;
   double lr = 0, lr_ft = kFineTuneLr, min_lr_ratio = 0.1;
-  std::string scale_init = "mse", distill = "none", cache_dir = "runs/cache";
+  std::string scale_init = "mse", distill = "none", cache_dir = "runs/cache", section;
   double distill_weight = 1.0;
   std::vector<Scheme> schemes;
   std::vector<uint64_t> seeds;
@@ -157,6 +158,9 @@ void resolve(Args* a) {
     scheme_layer(a->schemes.back().qat);
   }
   a->seeds = parse_seeds(a->seeds_s);
+  for (char ch : a->section)  // it becomes part of an HTML comment in the document
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_')
+      throw UsageError(str("--section: expected letters, digits, '-' or '_', got '", a->section, "'"));
   (void)ModelConfig::preset_named(a->preset);  // validates the name before any run starts
 }
 
@@ -185,6 +189,8 @@ bool parse_args(int argc, char** argv, Args* a) {
   p.option("--out", &a->out, "directory for the runs", "DIR");
   p.option("--cache-dir", &a->cache_dir, "where tokenized data is cached", "DIR");
   p.option("--write", &a->write_doc, "replace the section between the qat-study markers of this markdown file", "FILE");
+  p.option("--section", &a->section, "with --write: the markers' name, qat-study:NAME:begin/end (default: qat-study:begin/end)",
+           "NAME");
   if (!p.parse(argc, argv)) return false;
   resolve(a);
   return true;
@@ -225,6 +231,8 @@ double train_run(const Args& a, uint64_t seed, const std::string& name, const st
 // One scheme's results over the seeds (one entry per seed).
 struct Row {
   std::vector<double> fp32, minmax, mse, qat, step_ratio;
+  // Against the FP32 reference, on the same tokens: KL(FP32 || model) in nats/token, same-top-1 rate.
+  std::vector<double> kl_minmax, kl_mse, kl_qat, top1_minmax, top1_mse, top1_qat;
   int64_t bytes = 0, f32_bytes = 0;
 };
 
@@ -244,11 +252,18 @@ void run_scheme(const Args& a, uint64_t seed, const Scheme& s, Transformer& ref_
   QatConfig formats = QatConfig::make(s.ptq, s.keep, cfg.n_layers, cfg.tied);
   QuantizedModel mm = quantized_from_ptq(ref_model, formats, "minmax");
   QuantizedModel ms = quantized_from_ptq(ref_model, formats, "mse");
-  double l_mm = evaluate_served(decode_model(mm), val.tokens, val.token_bytes, val.ctx, a.windows).loss;
-  double l_ms = evaluate_served(decode_model(ms), val.tokens, val.token_bytes, val.ctx, a.windows).loss;
   ModelSource q = open_model(dir + "/qat-" + s.name + a.kd_suffix);
   QuantizedModel qm = quantized_from_qat(*q.transformer());
-  double l_q = evaluate_served(decode_model(qm), val.tokens, val.token_bytes, val.ctx, a.windows).loss;
+  // Each served model's loss and its distance to the FP32 reference in one pass over the val windows.
+  LogitsFn reference = [&ref_model](const Tensor& ids) { return ref_model.forward(ids); };
+  auto served_vs_ref = [&](const QuantizedModel& m) {
+    DecodeModel dm = decode_model(m);
+    return evaluate_against(served_logits_fn(dm), reference, cfg.vocab, val.tokens, val.token_bytes, 8, val.ctx, a.windows);
+  };
+  EvalResult e_mm = served_vs_ref(mm), e_ms = served_vs_ref(ms), e_q = served_vs_ref(qm);
+  double l_mm = e_mm.loss, l_ms = e_ms.loss, l_q = e_q.loss;
+  r->kl_minmax.push_back(e_mm.kl); r->kl_mse.push_back(e_ms.kl); r->kl_qat.push_back(e_q.kl);
+  r->top1_minmax.push_back(e_mm.same_top1); r->top1_mse.push_back(e_ms.same_top1); r->top1_qat.push_back(e_q.same_top1);
   r->fp32.push_back(fp32_loss);
   r->minmax.push_back(l_mm);
   r->mse.push_back(l_ms);
@@ -259,9 +274,12 @@ void run_scheme(const Args& a, uint64_t seed, const Scheme& s, Transformer& ref_
   Json j = Json::object();
   j.set("seed", int64_t(seed)); j.set("scheme", s.name); j.set("fp32", fp32_loss); j.set("ptq_minmax", l_mm);
   j.set("ptq_mse", l_ms); j.set("qat", l_q); j.set("model_bytes", r->bytes);
+  j.set("kl_ptq_minmax", e_mm.kl); j.set("kl_ptq_mse", e_ms.kl); j.set("kl_qat", e_q.kl);
+  j.set("top1_ptq_minmax", e_mm.same_top1); j.set("top1_ptq_mse", e_ms.same_top1); j.set("top1_qat", e_q.same_top1);
   raw.push(j);
-  std::fprintf(stderr, "qat-study: seed %llu %s: fp32 %.4f, ptq minmax %.4f, ptq mse %.4f, qat %.4f\n",
-               (unsigned long long)seed, s.name.c_str(), fp32_loss, l_mm, l_ms, l_q);
+  std::fprintf(stderr, "qat-study: seed %llu %s: fp32 %.4f, ptq minmax %.4f, ptq mse %.4f, qat %.4f; KL %.4f / %.4f / %.4f, "
+               "same top-1 %.4f / %.4f / %.4f\n", (unsigned long long)seed, s.name.c_str(), fp32_loss, l_mm, l_ms, l_q,
+               e_mm.kl, e_ms.kl, e_q.kl, e_mm.same_top1, e_ms.same_top1, e_q.same_top1);
 }
 
 // One seed of the protocol: FP32 pre-training, the FP32 reference's continuation, then every scheme.
@@ -316,23 +334,42 @@ std::string table_row(const std::string& name, const Row& r) {
              pm(stat(r.qat)), " | ", rec_s, " | ", gap_s, " | ", size_s, " | ", t_s, " |\n");
 }
 
-// The table: val loss (nats/token), mean ± half-range over seeds.
+// A percentage mean ± half-range over seeds.
+std::string pct(const std::vector<double>& v) {
+  Stat s = stat(v);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f%% ± %.2f", s.mean * 100, s.spread * 100);
+  return buf;
+}
+
+// The tables: val loss (nats/token), then agreement with the FP32 reference (what llama-perplexity
+// --kl-divergence reports), mean ± half-range over seeds.
 std::string results_table(const Args& a, const std::vector<Row>& rows) {
   std::string md = protocol_text(a);
   md += "| scheme | FP32 | PTQ minmax | PTQ MSE | QAT | recovered | QAT − FP32 | weights (MiB) | QAT/FP32 step time |\n";
   md += "|---|---|---|---|---|---|---|---|---|\n";
   for (size_t i = 0; i < a.schemes.size(); i++) md += table_row(a.schemes[i].name, rows[i]);
+  md += "\nAgainst the FP32 reference on the same tokens: mean KL(FP32 || model) in nats/token and the rate at which "
+        "the model's most likely next token is the reference's.\n\n";
+  md += "| scheme | KL PTQ minmax | KL PTQ MSE | KL QAT | same top-1 PTQ minmax | same top-1 PTQ MSE | same top-1 QAT |\n";
+  md += "|---|---|---|---|---|---|---|\n";
+  for (size_t i = 0; i < a.schemes.size(); i++) {
+    const Row& r = rows[i];
+    md += str("| ", a.schemes[i].name, " | ", pm(stat(r.kl_minmax)), " | ", pm(stat(r.kl_mse)), " | ", pm(stat(r.kl_qat)),
+              " | ", pct(r.top1_minmax), " | ", pct(r.top1_mse), " | ", pct(r.top1_qat), " |\n");
+  }
   return md;
 }
 
 // Replaces the section between the qat-study markers of `path` with md (appends one when it has none).
-void write_section(const std::string& path, const std::string& md) {
-  const std::string begin = "<!-- qat-study:begin -->", end = "<!-- qat-study:end -->";
+void write_section(const std::string& path, const std::string& section, const std::string& md) {
+  const std::string tag = section.empty() ? "qat-study" : "qat-study:" + section;
+  const std::string begin = "<!-- " + tag + ":begin -->", end = "<!-- " + tag + ":end -->";
   std::string doc = file_exists(path) ? read_file(path) : "";
   size_t b = doc.find(begin), e = doc.find(end);
-  std::string section = begin + "\n" + md + end;
-  if (b == std::string::npos || e == std::string::npos || e < b) doc += "\n" + section + "\n";
-  else doc = doc.substr(0, b) + section + doc.substr(e + end.size());
+  std::string text = begin + "\n" + md + end;
+  if (b == std::string::npos || e == std::string::npos || e < b) doc += "\n" + text + "\n";
+  else doc = doc.substr(0, b) + text + doc.substr(e + end.size());
   write_file_atomic(path, doc);
   std::fprintf(stderr, "qat-study: wrote the table into %s\n", path.c_str());
 }
@@ -348,7 +385,7 @@ int main(int argc, char** argv) {
     write_file_atomic(a.out + "/results" + a.kd_suffix + ".json", raw.dump(1) + "\n");
     const std::string md = results_table(a, rows);
     std::printf("%s", md.c_str());
-    if (!a.write_doc.empty()) write_section(a.write_doc, md);
+    if (!a.write_doc.empty()) write_section(a.write_doc, a.section, md);
     return 0;
   });
 }

@@ -2,6 +2,7 @@
 // counting each token's own bytes and none for the end-of-text token (as data/dataset.h counts
 // document bytes), so it compares models with different tokenizers. Read next: trainer.h.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -18,6 +19,10 @@ struct EvalResult {
   double ppl = 0;       // exp(loss)
   int64_t tokens = 0;   // predicted tokens
   int64_t bytes = 0;    // their bytes
+  // Against a reference model (evaluate_against; NaN otherwise), over the same predicted tokens:
+  double kl = NAN;         // mean KL(reference || model) in nats per token, as llama-perplexity --kl-divergence
+  double kl_p99 = NAN;     // its 99th percentile over tokens (the tail PTQ damage hides in)
+  double same_top1 = NAN;  // fraction of tokens whose most likely next token is the reference's
 };
 
 // token_bytes[id] = bytes of token id (EOT: 0). Evaluates the first `max_windows` windows of `ctx`
@@ -30,6 +35,16 @@ EvalResult evaluate(Transformer& model, std::span<const int32_t> val, const std:
 using LogitsFn = std::function<Tensor(const Tensor& ids)>;
 EvalResult evaluate_with(const LogitsFn& logits_of, int64_t vocab, std::span<const int32_t> val,
                          const std::vector<int32_t>& token_bytes, int64_t batch, int64_t ctx, int64_t max_windows);
+
+// evaluate_with, and how far the model's next-token distributions are from `reference`'s on the same
+// windows (both forwards run per batch; nothing of the reference is cached, so memory stays one batch).
+EvalResult evaluate_against(const LogitsFn& logits_of, const LogitsFn& reference, int64_t vocab,
+                            std::span<const int32_t> val, const std::vector<int32_t>& token_bytes, int64_t batch,
+                            int64_t ctx, int64_t max_windows);
+
+// The served model's forward as a LogitsFn: each window of ids (B, T) one full-prompt forward of a fresh
+// KV-cache session.
+LogitsFn served_logits_fn(const DecodeModel& model);
 
 // The served model (integer kernels): each window is one full-prompt forward of a fresh KV-cache
 // session, the computation bin/generate runs.
