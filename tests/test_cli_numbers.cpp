@@ -245,3 +245,30 @@ TEST_CASE("make demo's table: QAT beside the FP32 model continued for the same s
   CHECK(state("fp32-cont").at("options").at("init").as_string() == state("q4_0").at("options").at("init").as_string());
   CHECK(state("fp32-cont").at("options").at("lr").as_double() == state("q4_0").at("options").at("lr").as_double());
 }
+
+TEST_CASE("bin/qat-study continues a run it was stopped in from its last checkpoint, to the same bits", "[numbers]") {
+  const Models& m = models();
+  auto study = [&](const std::string& out, std::vector<std::string> env) {
+    return run_proc({"bin/qat-study", "--preset", "tiny", "--data", m.corpus, "--seeds", "1", "--schemes", "q8_0",
+                     "--fp32-steps", "4", "--qat-steps", "2", "--save-every", "2", "--eval-windows", "2", "--threads",
+                     "1", "--out", out, "--cache-dir", m.dir.path + "/cache-resume"},
+                    m.dir.path + "/resume-log" + std::to_string(g_run++), env, 300);
+  };
+  const std::string stopped = m.dir.path + "/study-stopped", whole = m.dir.path + "/study-whole";
+  // Killed right after the pre-training run's first checkpoint (step 2 of 4) was swapped in.
+  ProcResult r = study(stopped, {"QAT_CRASH_AT=replace_directory:1"});
+  INFO(r.what());
+  REQUIRE(r.signal == SIGKILL);
+  REQUIRE(Json::parse(read_file(stopped + "/seed1/fp32/state.json")).at("step").as_int() == 2);
+  r = study(stopped, {});
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.err, Catch::Contains("resuming " + stopped + "/seed1/fp32 at step 2 of 4"));
+  r = study(whole, {});
+  REQUIRE(r.code == 0);
+  for (const char* run_dir : {"/seed1/fp32", "/seed1/fp32-cont", "/seed1/qat-q8_0"})
+    for (const char* file : {"/model.safetensors", "/optimizer.safetensors"}) {
+      INFO(run_dir << file);
+      CHECK(read_file(stopped + run_dir + file) == read_file(whole + run_dir + file));
+    }
+}

@@ -79,24 +79,24 @@ std::string difference(const TrainOptions& saved, const TrainOptions& want) {
 
 // A run is reused only when it finished and every option that shaped it is the study's. A run made with
 // other options, finished or not, is an error: neither overwritten nor put into the table. An unfinished
-// run of the study's own options is trained afresh.
-bool reusable(const std::string& dir, const TrainOptions& want) {
-  if (!file_exists(dir + "/state.json")) return false;
-  int64_t step = 0;
+// run of the study's own options (a study stopped mid-run) continues from its last checkpoint, which
+// gives the bits of an uninterrupted run (resume is bit-identical); *step is where it stands.
+enum class RunState { absent, unfinished, finished };
+RunState run_state(const std::string& dir, const TrainOptions& want, int64_t* step) {
+  if (!file_exists(dir + "/state.json")) return RunState::absent;
   TrainOptions saved;
   try {
     Json st = Json::parse(read_file(dir + "/state.json"));
-    step = st.at("step").as_int();
+    *step = st.at("step").as_int();
     saved = TrainOptions::from_json(st.at("options"));
   } catch (const Error&) {
-    return false;  // a damaged or foreign state.json: train afresh
+    return RunState::absent;  // a damaged or foreign state.json: train afresh
   }
   const std::string diff = difference(saved, want);
   QAT_CHECK(diff.empty(), dir, " was trained with ", diff, ": use another --out (or remove that run)");
-  return step >= saved.steps;
+  return *step >= saved.steps ? RunState::finished : RunState::unfinished;
 }
 
-// "1,2,3" -> {1, 2, 3}; anything but comma-separated decimal integers is a usage error.
 std::vector<uint64_t> parse_seeds(const std::string& s) {
   std::vector<uint64_t> seeds;
   for (const std::string& item : split(s, ',')) {
@@ -133,7 +133,8 @@ std::string pm(const Stat& s, int digits = 4) {
 struct Args {
   std::string seeds_s = "1,2,3", schemes_s = "q4_0,q8_0,w8a8,w4-hard", out = "runs/study", preset = "small", data,
               write_doc;
-  int64_t fp32_steps = 3000, qat_steps = fp32_steps * kFineTunePercent / 100, accum_ft = 1, threads = 0, windows = 0;
+  int64_t fp32_steps = 3000, qat_steps = fp32_steps * kFineTunePercent / 100, accum_ft = 1, threads = 0, windows = 0,
+          save_every = 250;
   double lr = 0, lr_ft = kFineTuneLr, min_lr_ratio = 0.1;
   std::string scale_init = "mse", distill = "none", cache_dir = "runs/cache", section;
   double distill_weight = 1.0;
@@ -186,6 +187,8 @@ bool parse_args(int argc, char** argv, Args* a) {
   p.option("--distill-weight", &a->distill_weight, "with --distill: loss = W x KL + (1 - W) x cross-entropy", 0.0, 1.0);
   p.option("--eval-windows", &a->windows, "validation windows (0: the whole split)", 0, 1 << 30);
   p.option("--threads", &a->threads, "threads (0: all cores)", 0, 4096);
+  p.option("--save-every", &a->save_every, "checkpoint each run every N steps (a stopped study resumes from there)", 1,
+           100000000);
   p.option("--out", &a->out, "directory for the runs", "DIR");
   p.option("--cache-dir", &a->cache_dir, "where tokenized data is cached", "DIR");
   p.option("--write", &a->write_doc, "replace the section between the qat-study markers of this markdown file", "FILE");
@@ -218,14 +221,20 @@ double train_run(const Args& a, uint64_t seed, const std::string& name, const st
   o.threads = a.threads;
   o.out = seed_dir(a, seed) + "/" + name;
   o.eval_every = steps;  // one evaluation (the final one)
+  o.save_every = a.save_every;
   o.quiet = true;
   o.cache_dir = a.cache_dir;
-  if (reusable(o.out, o)) {
+  int64_t at = 0;
+  const RunState state = run_state(o.out, o, &at);
+  if (state == RunState::finished) {
     std::fprintf(stderr, "qat-study: %s: done already\n", o.out.c_str());
     return 0.0;
   }
-  std::fprintf(stderr, "qat-study: training %s (%lld steps)\n", o.out.c_str(), (long long)steps);
-  return train(o).tokens_per_s;
+  o.resume = state == RunState::unfinished;
+  if (o.resume) std::fprintf(stderr, "qat-study: resuming %s at step %lld of %lld\n", o.out.c_str(), (long long)at, (long long)steps);
+  else std::fprintf(stderr, "qat-study: training %s (%lld steps)\n", o.out.c_str(), (long long)steps);
+  double tps = train(o).tokens_per_s;
+  return o.resume ? 0.0 : tps;  // a resumed run's tokens/s covers only its tail: no step-time ratio from it
 }
 
 // One scheme's results over the seeds (one entry per seed).
