@@ -259,6 +259,10 @@ TEST_CASE("bin/train refuses an untrainable shape at start, in one line", "[shap
   expect_refusal(fs.train({"--preset", "tiny", "--dim", "65536", "--heads", "1024", "--kv-heads", "1024", "--layers",
                            "1024", "--ffn", "1048576", "--batch", "65536"}),
                  {"estimated peak memory", "exceeds", "this run can have", "--batch"});
+  // ... before the corpus is read: an absent one is not what the refusal names.
+  expect_refusal(fs.train({"--preset", "tiny", "--dim", "65536", "--heads", "1024", "--kv-heads", "1024", "--layers",
+                           "1024", "--ffn", "1048576", "--batch", "65536", "--data", fs.dir.path + "/absent-corpus"}),
+                 {"estimated peak memory", "exceeds"});
 }
 
 TEST_CASE("--init / --resume: shape flags must agree with the checkpoint", "[shapes]") {

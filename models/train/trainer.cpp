@@ -162,8 +162,13 @@ void open_run(Run& r) {
     r.cfg = new_run_shape(opt.preset, opt.vocab, opt.ctx, opt.shape, [&](const std::string& s) { r.note(s); });
     opt.vocab = r.cfg.vocab;  // the BPE size the tokenizer is trained to (--config's vocab_size)
   }
-  if (!r.resume_ck && !opt.qat.empty() && opt.qat != "f32")
-    (void)QatConfig::make(opt.qat, opt.qat_keep, r.cfg.n_layers, r.cfg.tied);
+  std::optional<QatConfig> qat;
+  if (!r.resume_ck && !opt.qat.empty() && opt.qat != "f32") qat = QatConfig::make(opt.qat, opt.qat_keep, r.cfg.n_layers, r.cfg.tied);
+  // A shape that cannot fit is refused now, before a large corpus is read and tokenized (the vocabulary
+  // and context are the ones asked for; build_model checks again with the data's figures).
+  if (!r.resume_ck)
+    check_memory_fits(estimate_training_memory(r.cfg, qat ? &*qat : nullptr, opt.batch, opt.ctx > 0 ? opt.ctx : r.cfg.context,
+                                               num_threads(), !opt.distill.empty(), current_rss_bytes()));
   (void)parse_doc_mode(opt.documents);
   if (opt.qat_scale_init != "minmax" && opt.qat_scale_init != "mse")
     throw UsageError(str("--qat-scale-init: expected minmax or mse, got '", opt.qat_scale_init, "'"));
