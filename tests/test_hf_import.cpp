@@ -1,0 +1,185 @@
+// Hugging Face Llama import (models/hf_import.h) against PyTorch: tests/fixtures/hf_tiny/ is a random
+// HF-layout Llama (GQA, rotate-half RoPE, two shards: BF16 and F32, with the index json) written by
+// tests/reference/hf_llama_golden.py, which also wrote its logits (hf_tiny_golden.safetensors) from
+// Hugging Face's forward in float64. The import must give those logits through our Transformer within
+// 1e-5 of the largest logit; and every malformed directory is refused in one line naming the file.
+#include <cmath>
+
+#include "models/from_checkpoint.h"
+#include "models/hf_import.h"
+#include "models/transformer.h"
+#include "src/io/file.h"
+#include "src/io/safetensors.h"
+#include "tests/helpers.h"
+#include "tests/proc.h"
+
+using namespace qat;
+
+namespace {
+const std::string kFixture = "tests/fixtures/hf_tiny";
+const char* kShard1 = "model-00001-of-00002.safetensors";
+const char* kShard2 = "model-00002-of-00002.safetensors";
+
+// logits (T, V) of the imported fixture through the training forward.
+Tensor imported_logits(const LoadedCheckpoint& ck, const Tensor& tokens) {
+  Transformer t(ck.config);
+  load_params(t.params, ck.weights, ck.dir);
+  return t.forward(tokens.reshape({1, tokens.numel()})).reshape({tokens.numel(), ck.config.vocab});
+}
+
+float rel_diff(const Tensor& a, const Tensor& b) { return test::max_abs_diff(a, b) / std::max(1e-12f, test::max_abs(b)); }
+
+// A copy of the fixture in a scratch directory, with `file` replaced by `text` (when given).
+struct FixtureCopy {
+  test::ScratchDir dir;
+  explicit FixtureCopy(const std::string& name) : dir("hf-" + name) {
+    for (const char* f : {"config.json", "model.safetensors.index.json", kShard1, kShard2})
+      dir.put(f, read_file(kFixture + "/" + f));
+  }
+  std::string edit(const std::string& file, const std::string& from, const std::string& to) {
+    std::string text = read_file(dir.path + "/" + file);
+    size_t at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    dir.put(file, text.replace(at, from.size(), to));
+    return dir.path;
+  }
+};
+
+std::string import_error(const std::string& dir, const HfImportOptions& opt = {}) {
+  try {
+    read_hf_checkpoint(dir, opt);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// A tied single-file model of the tiny GQA shape written by our own writer (F16 weights).
+std::string write_tied_model(const test::ScratchDir& d, bool lm_head_equal) {
+  ModelConfig c = test::tiny_gqa_config();
+  c.tied = true;
+  Json cfg = c.to_json();
+  Json hf = Json::object();
+  for (const auto& [k, v] : cfg.members())
+    if (k != "rope_layout") hf.set(k, v);
+  d.put("config.json", hf.dump());
+  Transformer t(c);
+  t.init_weights(7);
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (int i = 0; i < t.params.size(); i++) {
+    Tensor h = Tensor::empty(t.params[i].shape(), DType::f16);
+    const float* src = t.params[i].f32();
+    for (int64_t j = 0; j < h.numel(); j++) h.data<uint16_t>()[j] = f32_to_f16(src[j]);
+    tensors.emplace_back(t.params.info(i).name, h);
+  }
+  Tensor head = tensors[0].second.clone();
+  if (!lm_head_equal) head.data<uint16_t>()[3] ^= 1;
+  tensors.emplace_back("lm_head.weight", head);
+  save_safetensors(d.path + "/model.safetensors", tensors);
+  return d.path;
+}
+}  // namespace
+
+TEST_CASE("Hugging Face Llama import matches PyTorch's logits (two shards, BF16 + F32, GQA, rotate-half)", "[hf_import]") {
+  SafeTensors golden = load_safetensors("tests/fixtures/hf_tiny_golden.safetensors");
+  LoadedCheckpoint ck = read_hf_checkpoint(kFixture);
+  CHECK(ck.config.n_heads == 4);
+  CHECK(ck.config.n_kv_heads == 2);
+  CHECK(ck.config.rope_base == 100000.0f);
+  CHECK(!ck.config.tied);
+  CHECK(ck.quantization.is_null());
+  CHECK(ck.weights.find("model.layers.1.self_attn.rotary_emb.inv_freq") == nullptr);  // dropped
+  Tensor logits = imported_logits(ck, golden.at("tokens"));
+  float d = rel_diff(logits, golden.at("logits"));
+  INFO("logits maxdiff (relative to max |logit|) " << d << "; first: ours " << logits.f32()[0] << ", PyTorch "
+                                                   << golden.at("logits").f32()[0]);
+  CHECK(d < 1e-5f);
+  // The serving model of the same import (decode.h) gives the same logits for the whole prompt.
+  DecodeModel m = decode_model_from_checkpoint(ck);
+  CHECK(m.cfg.n_kv_heads == 2);
+}
+
+TEST_CASE("rotate-half -> adjacent-pair row permutation, and back", "[hf_import]") {
+  // 2 heads of D = 4, C = 1: HF rows (h, j + s D/2) -> our rows (h, 2j + s).
+  Tensor w = Tensor::from({8, 1}, {0, 1, 2, 3, 4, 5, 6, 7});
+  permute_rotate_half_rows(w, 2);
+  CHECK(w.to_vector() == std::vector<float>{0, 2, 1, 3, 4, 6, 5, 7});
+  permute_rotate_half_rows(w, 2, /*inverse=*/true);
+  CHECK(w.to_vector() == std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7});
+}
+
+TEST_CASE("Hugging Face import: a tied model in one F16 file; a stored lm_head must equal the embedding", "[hf_import]") {
+  test::ScratchDir d("hf-tied");
+  LoadedCheckpoint ck = read_hf_checkpoint(write_tied_model(d, true));
+  CHECK(ck.config.tied);
+  CHECK(ck.weights.find("lm_head.weight") == nullptr);
+  CHECK(ck.weights.at("model.embed_tokens.weight").dtype() == DType::f32);
+  CHECK(ck.tokenizer_path.empty());
+  test::ScratchDir d2("hf-tied-bad");
+  CHECK_THAT(import_error(write_tied_model(d2, false)),
+             Catch::Contains("tie_word_embeddings is true but lm_head.weight differs"));
+}
+
+TEST_CASE("Hugging Face import refuses what it cannot read, in one line naming the file", "[hf_import]") {
+  struct Case {
+    const char *file, *from, *to, *expect;
+  };
+  const Case cases[] = {
+      {"config.json", "\"LlamaForCausalLM\"", "\"MistralForCausalLM\"", "config.json: architectures is [\"MistralForCausalLM\"]"},
+      {"config.json", "\"silu\"", "\"gelu\"", "config.json: hidden_act is \"gelu\": only silu"},
+      {"config.json", "\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}",
+       "config.json: rope_scaling is {\"type\":\"linear\""},
+      {"config.json", "\"attention_bias\": false", "\"attention_bias\": true", "attention biases are not supported"},
+      {"config.json", "\"use_cache\": true", "\"rope_layout\": \"adjacent_pairs\"", "config.json: has rope_layout"},
+      {"config.json", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3", "config.json: config: num_attention_heads 4"},
+      {"config.json", "\"vocab_size\": 64", "\"vocab_size\": 65", "has shape (64, 32), the config expects (65, 32)"},
+      {"config.json", "\"vocab_size\": 64", "\"vocab_size\": \"64\"", "config.json: config: vocab_size:"},
+      {"model.safetensors.index.json", "\"lm_head.weight\": \"model-00002", "\"lm_head.weight\": \"../model-00002",
+       "model.safetensors.index.json: weight_map[\"lm_head.weight\"] is \"../model-00002-of-00002.safetensors\", expected a file name"},
+      {"model.safetensors.index.json", "\"lm_head.weight\"", "\"lm_head.bias\"",
+       "weight_map names tensor \"lm_head.bias\", which is not part of this Llama config"},
+      {"model.safetensors.index.json", "\"model.norm.weight\": \"model-00002-of-00002.safetensors\"",
+       "\"model.norm.weight\": \"model-00003-of-00003.safetensors\"", "model-00003-of-00003.safetensors: missing"},
+      {"model.safetensors.index.json", "\"model.norm.weight\": \"model-00002-of-00002.safetensors\"",
+       "\"model.norm.weight\": \"model-00001-of-00002.safetensors\"",
+       "model-00001-of-00002.safetensors: no tensor \"model.norm.weight\" (model.safetensors.index.json puts it"},
+  };
+  for (const Case& c : cases) {
+    FixtureCopy f(std::string("case") + std::to_string(&c - cases));
+    std::string err = import_error(f.edit(c.file, c.from, c.to));
+    INFO(err);
+    CHECK_THAT(err, Catch::Contains(c.expect));
+    CHECK(err.find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("Hugging Face import: missing pieces and a model larger than memory are refused before reading", "[hf_import]") {
+  FixtureCopy f("missing");
+  ::unlink((f.dir.path + "/model.safetensors.index.json").c_str());
+  CHECK_THAT(import_error(f.dir.path), Catch::Contains("no model.safetensors or model.safetensors.index.json"));
+  CHECK_THAT(import_error(f.dir.path + "/nothing"), Catch::Contains("not a directory"));
+  // The fixture's f32 weights are 19,620 values (76.6 KiB, inv_freq included): 32 KiB refuses it with its size.
+  CHECK_THAT(import_error(kFixture, {.memory_budget_bytes = 32768}),
+             Catch::Contains("the model's f32 weights take 76.6 KiB (19620 values), more than the 32.0 KiB"));
+  FixtureCopy g("lacks");
+  g.edit("model.safetensors.index.json", ",\n    \"model.norm.weight\": \"model-00002-of-00002.safetensors\"", "");
+  CHECK_THAT(import_error(g.dir.path), Catch::Contains("weight_map lacks \"model.norm.weight\""));
+}
+
+TEST_CASE("safetensors to_f32: F16 and BF16 widen exactly; BF16 is refused without it", "[hf_import][safetensors]") {
+  // One BF16 tensor (1.0, -2.5, 3.140625) and one F16 (0.5, 65504) by hand.
+  std::string header = "{\"a\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,6]},"
+                       "\"b\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[6,10]}}";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  std::string file(8, '\0');
+  for (int i = 0; i < 8; i++) file[i] = char((header.size() >> (8 * i)) & 0xff);
+  file += header;
+  for (uint16_t h : {uint16_t(0x3f80), uint16_t(0xc020), uint16_t(0x4049), uint16_t(0x3800), uint16_t(0x7bff)})
+    file += std::string{char(h & 0xff), char(h >> 8)};
+  SafeTensors st = parse_safetensors(file, "x.safetensors", {.to_f32 = true});
+  CHECK(st.at("a").to_vector() == std::vector<float>{1.0f, -2.5f, 3.140625f});
+  CHECK(st.at("b").to_vector() == std::vector<float>{0.5f, 65504.0f});
+  CHECK(st.at("b").dtype() == DType::f32);
+  CHECK_THROWS_WITH(parse_safetensors(file, "x.safetensors"),
+                    Catch::Contains("x.safetensors: tensor 'a': dtype 'BF16' is not supported"));
+}
