@@ -5,10 +5,12 @@
 // 1e-5 of the largest logit; and every malformed directory is refused in one line naming the file.
 #include <cmath>
 
+#include "data/model_vocab.h"
 #include "models/from_checkpoint.h"
 #include "models/hf_import.h"
 #include "models/transformer.h"
 #include "src/io/file.h"
+#include "src/io/gguf.h"
 #include "src/io/safetensors.h"
 #include "tests/helpers.h"
 #include "tests/proc.h"
@@ -191,4 +193,86 @@ TEST_CASE("safetensors to_f32: F16 and BF16 widen exactly; BF16 is refused witho
   CHECK(st.at("b").dtype() == DType::f32);
   CHECK_THROWS_WITH(parse_safetensors(file, "x.safetensors"),
                     Catch::Contains("x.safetensors: tensor 'a': dtype 'BF16' is not supported"));
+}
+
+// ---- tokenizer.json (ModelVocab::from_hf_tokenizer_json), on two hand-written files ----
+
+namespace {
+std::string vocab_error(const std::string& json) {
+  test::ScratchDir d("hf-tok-bad");
+  try {
+    ModelVocab::from_hf_tokenizer_json(d.put("tokenizer.json", json));
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+}  // namespace
+
+TEST_CASE("tokenizer.json, SentencePiece form: merges as scores, byte fallback, specials from tokenizer_config", "[hf_import][tokenizer]") {
+  // tests/fixtures/hf_tiny/tokenizer.json: 21 tokens (<unk> <s> </s> <0x0A> <0x21> ▁ h e l o w r d ...), 8 merges
+  // (ll, ▁h, ▁w, ell, ▁hell, or, ▁wor, ▁hello in rank order), a user-defined <sep> (id 21, rstrip).
+  ModelVocab v = ModelVocab::from_hf_tokenizer_json(kFixture + "/tokenizer.json");
+  CHECK(v.kind() == ModelVocab::Kind::spm);
+  CHECK(v.vocab_size() == 64);  // padded to config.json's vocab_size, as the converter does
+  CHECK(v.bos_id() == 1);
+  CHECK(v.eos_id() == 2);
+  CHECK(v.add_bos());
+  // "▁hello▁world!\n": ▁hello, ▁wor (no "ld" merge), l, d, then '!' and '\n' as byte tokens.
+  CHECK(v.encode("hello world!\n", true, false) == std::vector<int32_t>{1, 20, 19, 8, 12, 4, 3});
+  // 'i' is no token and has no byte token: <unk>; <sep> drops the spaces after it; "hello" after a
+  // special token gets the leading "▁" again.
+  CHECK(v.encode("hi<sep>  hello", false, false) == std::vector<int32_t>{14, 0, 21, 20});
+  CHECK(v.encode("<s>hello", false, true) == std::vector<int32_t>{1, 20});
+  CHECK(v.decode({20, 19, 8, 12, 4}) == " hello world!");
+}
+
+TEST_CASE("tokenizer.json, ByteLevel form with Llama 3's Split: encodes as the GGUF of the same vocabulary", "[hf_import][tokenizer]") {
+  const std::string path = "tests/fixtures/hf_tok_bpe/tokenizer.json";
+  ModelVocab v = ModelVocab::from_hf_tokenizer_json(path);
+  CHECK(v.kind() == ModelVocab::Kind::bpe);
+  CHECK(v.bos_id() == 18);
+  CHECK(v.eos_id() == 19);
+  CHECK(v.add_bos());  // llama-bpe's default
+  CHECK(v.encode("hello world!", true, false) == std::vector<int32_t>{18, 12, 17, 8});
+  // The oracle: the GGUF llama.cpp would hold for this vocabulary (tokens, merges, pre "llama-bpe").
+  Json j = Json::parse(read_file(path));
+  std::vector<std::string> tokens(20);
+  for (const auto& [text, id] : j.at("model").at("vocab").members()) tokens[size_t(id.as_int())] = text;
+  tokens[18] = "<|begin_of_text|>", tokens[19] = "<|eot_id|>";
+  std::vector<std::string> merges;
+  for (const Json& m : j.at("model").at("merges").items()) merges.push_back(m.as_string());
+  std::vector<int32_t> types(20, ModelVocab::kNormal);
+  types[18] = types[19] = ModelVocab::kControl;
+  GgufWriter w;
+  w.set_string("tokenizer.ggml.model", "gpt2");
+  w.set_string("tokenizer.ggml.pre", "llama-bpe");
+  w.set_arr_string("tokenizer.ggml.tokens", tokens);
+  w.set_arr_i32("tokenizer.ggml.token_type", types);
+  w.set_arr_string("tokenizer.ggml.merges", merges);
+  w.set_u32("tokenizer.ggml.bos_token_id", 18);
+  w.set_u32("tokenizer.ggml.eos_token_id", 19);
+  ModelVocab g = ModelVocab::from_gguf(parse_gguf(w.serialize()));
+  for (const char* text : {"hello world!", "hello  world!!\n\nhe", "<|eot_id|>hello", "world's hell", "h e l l o"})
+    for (bool special : {false, true}) {
+      INFO(text << " parse_special " << special);
+      CHECK(v.encode(text, true, special) == g.encode(text, true, special));
+    }
+}
+
+TEST_CASE("tokenizer.json: what is not a supported tokenizer is refused in one line naming the file", "[hf_import][tokenizer]") {
+  const std::string bpe = "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[\"a b\"]},";
+  CHECK_THAT(vocab_error("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":0}}}"), Catch::Contains("tokenizer.json: model.type must be \"BPE\""));
+  CHECK_THAT(vocab_error(bpe + "\"pre_tokenizer\":{\"type\":\"Whitespace\"}}"), Catch::Contains("pre_tokenizer {\"type\":\"Whitespace\"} is not a supported form"));
+  CHECK_THAT(vocab_error(bpe + "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+\"},"
+                               "\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\",\"use_regex\":false}]}}"),
+             Catch::Contains("the Split regex \"\\\\s+\" is not one of the supported ones"));
+  CHECK_THAT(vocab_error("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":0}},\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}"),
+             Catch::Contains("model.vocab: id 0 is given to \"a\" and \"b\""));
+  CHECK_THAT(vocab_error(bpe + "\"added_tokens\":[{\"id\":1,\"content\":\"<x>\"}],\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}"),
+             Catch::Contains("added_tokens[0]: id 1 is \"b\" in model.vocab, \"<x>\" here"));
+  CHECK_THAT(vocab_error(bpe + "\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"normalizer\":{\"type\":\"NFKC\"}}"),
+             Catch::Contains("normalizer {\"type\":\"NFKC\"} is not supported"));
+  CHECK_THAT(vocab_error("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-1}}}"), Catch::Contains("model.vocab[\"a\"] is -1, expected a token id"));
+  CHECK_THAT(vocab_error("{\"model\":"), Catch::Contains("tokenizer.json: json:"));
 }
