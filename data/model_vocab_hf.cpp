@@ -297,7 +297,10 @@ int64_t config_vocab_size(const std::string& path) {
 ModelVocab ModelVocab::from_hf_tokenizer_json(const std::string& path) {
   const HfTokenizer t = read_tokenizer_json(path);
   // Ids 0 .. V-1; V also covers config.json's vocab_size (the embedding's rows), as the converter pads.
-  const int64_t V = std::max(t.by_id.rbegin()->first + 1, config_vocab_size(path));
+  const int64_t V = std::max(int64_t(t.by_id.size()), config_vocab_size(path));
+  // Memory follows what the file defines: ids past its tokens only up to config.json's vocab_size.
+  QAT_CHECK(t.by_id.rbegin()->first < V, path, ": token id ", t.by_id.rbegin()->first, " is beyond the ", t.by_id.size(),
+            " tokens the file defines", V > int64_t(t.by_id.size()) ? " and config.json's vocab_size" : "");
   std::vector<std::string> tokens(static_cast<size_t>(V));
   std::vector<bool> present(size_t(V), false);
   for (int64_t i = 0; i < V; i++) tokens[size_t(i)] = "[PAD" + std::to_string(i) + "]";

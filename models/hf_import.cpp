@@ -1,5 +1,5 @@
-// Hugging Face Llama import (see hf_import.h): config.json -> ModelConfig, the shard plan (one file or an
-// index), a memory check from the config's shapes before any tensor is read, the shards read with their
+// Hugging Face Llama import (see hf_import.h): config.json -> ModelConfig (models/hf_config.cpp), the shard
+// plan (one file or an index), a memory check from the config's shapes before any tensor is read, the shards read with their
 // names and shapes checked from each header, q / k permuted to our RoPE layout.
 // Read next: tests/test_hf_import.cpp (the PyTorch golden check), tests/reference/hf_llama_golden.py.
 #include "models/hf_import.h"
@@ -18,7 +18,10 @@ namespace {
 
 constexpr uint64_t kMaxConfigBytes = uint64_t(1) << 20;  // a config.json is a few KB
 constexpr uint64_t kMaxIndexBytes = uint64_t(1) << 26;   // Llama 405B's index is ~100 KB
-constexpr size_t kMaxIndexEntries = size_t(1) << 20;
+
+bool ends_with(std::string_view s, std::string_view suf) {
+  return s.size() >= suf.size() && s.substr(s.size() - suf.size()) == suf;
+}
 
 std::string human_size(double bytes) {
   const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -29,86 +32,7 @@ std::string human_size(double bytes) {
   return buf;
 }
 
-bool ends_with(std::string_view s, std::string_view suf) {
-  return s.size() >= suf.size() && s.substr(s.size() - suf.size()) == suf;
-}
-
-// A key that must be absent, null or equal to `ok` (a JSON value of another meaning is refused).
-void require_absent_or(const Json& j, const char* key, const Json& ok, const std::string& where, const char* why) {
-  const Json* v = j.find(key);
-  if (!v || v->is_null()) return;
-  if (v->type() == ok.type() && v->dump() == ok.dump()) return;
-  fail(where, ": ", key, " is ", v->dump(), ": ", why);
-}
-
-void check_architecture(const Json& j, const std::string& where) {
-  const Json* a = j.find("architectures");
-  QAT_CHECK(a, where, ": no architectures (expected [\"LlamaForCausalLM\"])");
-  QAT_CHECK(a->is_array() && a->items().size() == 1 && a->items()[0].is_string() &&
-                a->items()[0].as_string() == "LlamaForCausalLM",
-            where, ": architectures is ", a->dump(), ", expected [\"LlamaForCausalLM\"] (only Llama models are imported)");
-  require_absent_or(j, "model_type", Json("llama"), where, "expected \"llama\"");
-}
-
 }  // namespace
-
-ModelConfig hf_config_from_json(const Json& j, const std::string& where) {
-  QAT_CHECK(j.is_object(), where, ": expected a JSON object");
-  check_architecture(j, where);
-  require_absent_or(j, "hidden_act", Json("silu"), where, "only silu (SwiGLU) is supported");
-  require_absent_or(j, "rope_scaling", Json(), where, "RoPE scaling is not supported (plain RoPE only)");
-  require_absent_or(j, "attention_bias", Json(false), where, "attention biases are not supported");
-  require_absent_or(j, "mlp_bias", Json(false), where, "MLP biases are not supported");
-  require_absent_or(j, "quantization_config", Json(), where, "a quantized checkpoint; import its f16/bf16/f32 original");
-  QAT_CHECK(!j.contains("rope_layout"), where,
-            ": has rope_layout, so it is a qat checkpoint (adjacent-pair q/k): load it as a checkpoint directory");
-  for (const char* key : {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"})
-    QAT_CHECK(j.contains(key), where, ": no ", key);
-  ModelConfig base;  // Hugging Face LlamaConfig's defaults for the keys a config may leave out
-  base.context = 2048;
-  base.rms_eps = 1e-6f;
-  base.rope_base = 10000.0f;
-  base.tied = false;
-  base.preset = "";
-  ModelConfig c;
-  try {
-    bool rope_defaulted = false;
-    c = apply_config_keys(base, j, &rope_defaulted);
-    if (const Json* hd = j.find("head_dim"); hd && !hd->is_null())
-      QAT_CHECK(hd->is_number() && hd->as_double() == double(c.d_model / c.n_heads) && c.d_model % c.n_heads == 0,
-                "config: head_dim ", hd->dump(), " is not hidden_size / num_attention_heads (", c.d_model, " / ",
-                c.n_heads, ")");
-    c.validate();
-  } catch (const Error& e) {
-    fail(where, ": ", e.what());
-  }
-  return c;
-}
-
-std::map<std::string, std::string> parse_hf_index(std::string_view text, const std::string& where) {
-  Json j;
-  try {
-    j = Json::parse(text);
-  } catch (const Error& e) {
-    fail(where, ": ", e.what());
-  }
-  QAT_CHECK(j.is_object(), where, ": expected a JSON object");
-  const Json* map = j.find("weight_map");
-  QAT_CHECK(map && map->is_object(), where, ": expected a \"weight_map\" object (tensor name -> file)");
-  QAT_CHECK(map->members().size() <= kMaxIndexEntries, where, ": weight_map has ", map->members().size(),
-            " entries, at most ", kMaxIndexEntries);
-  std::map<std::string, std::string> out;
-  for (const auto& [name, file] : map->members()) {
-    QAT_CHECK(file.is_string(), where, ": weight_map[\"", name, "\"] is ", file.dump(), ", expected a file name");
-    const std::string& f = file.as_string();
-    QAT_CHECK(!f.empty() && f.size() <= 255 && f.find('/') == std::string::npos && f[0] != '.' &&
-                  f.find('\0') == std::string::npos && ends_with(f, ".safetensors"),
-              where, ": weight_map[\"", name, "\"] is \"", f,
-              "\", expected a file name ending in .safetensors in the model's directory");
-    out.emplace(name, f);
-  }
-  return out;
-}
 
 void permute_rotate_half_rows(Tensor& w, int64_t n_heads, bool inverse) {
   const int64_t rows = w.shape()[0], C = w.shape()[1], D = rows / n_heads, half = D / 2;
