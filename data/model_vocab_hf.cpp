@@ -16,6 +16,7 @@
 
 #include "data/model_vocab.h"
 #include "src/io/file.h"
+#include "src/io/format_util.h"
 #include "src/io/gguf.h"
 #include "src/io/json.h"
 #include "src/util/error.h"
@@ -75,8 +76,8 @@ void read_vocab(const Json& model, HfTokenizer& t) {
   const Json* vocab = member(model, "vocab");
   QAT_CHECK(vocab && vocab->is_object() && !vocab->members().empty(), t.path, ": model.vocab: expected an object token -> id");
   for (const auto& [text, id] : vocab->members()) {
-    auto [it, fresh] = t.by_id.emplace(token_id(id, t.path + ": model.vocab[\"" + text + "\"]"), text);
-    QAT_CHECK(fresh, t.path, ": model.vocab: id ", it->first, " is given to \"", it->second, "\" and \"", text, "\"");
+    auto [it, fresh] = t.by_id.emplace(token_id(id, str(t.path, ": model.vocab[", fmt::quote(text), "]")), text);
+    QAT_CHECK(fresh, t.path, ": model.vocab: id ", it->first, " is given to ", fmt::quote(it->second), " and ", fmt::quote(text));
   }
 }
 
@@ -116,8 +117,8 @@ void read_added(const Json& j, HfTokenizer& t) {
     const int64_t id = token_id(*member(a, "id"), where + ".id");
     t.added.push_back({int32_t(id), content->as_string(), flag(a, "special", false), flag(a, "rstrip", false)});
     auto [it, fresh] = t.by_id.emplace(id, content->as_string());
-    QAT_CHECK(fresh || it->second == content->as_string(), where, ": id ", id, " is \"", it->second,
-              "\" in model.vocab, \"", content->as_string(), "\" here");
+    QAT_CHECK(fresh || it->second == content->as_string(), where, ": id ", id, " is ", fmt::quote(it->second),
+              " in model.vocab, ", fmt::quote(content->as_string()), " here");
   }
 }
 

@@ -4,6 +4,10 @@
 // Read next: models/hf_import.cpp.
 #include "models/hf_import.h"
 
+#include <algorithm>
+#include <cctype>
+
+#include "src/io/format_util.h"
 #include "src/io/json.h"
 #include "src/util/error.h"
 
@@ -84,12 +88,12 @@ std::map<std::string, std::string> parse_hf_index(std::string_view text, const s
             " entries, at most ", kMaxIndexEntries);
   std::map<std::string, std::string> out;
   for (const auto& [name, file] : map->members()) {
-    QAT_CHECK(file.is_string(), where, ": weight_map[\"", name, "\"] is ", file.dump(), ", expected a file name");
+    QAT_CHECK(file.is_string(), where, ": weight_map[", fmt::quote(name), "] is ", file.dump(), ", expected a file name");
     const std::string& f = file.as_string();
-    QAT_CHECK(!f.empty() && f.size() <= 255 && f.find('/') == std::string::npos && f[0] != '.' &&
-                  f.find('\0') == std::string::npos && ends_with(f, ".safetensors"),
-              where, ": weight_map[\"", name, "\"] is \"", f,
-              "\", expected a file name ending in .safetensors in the model's directory");
+    const bool plain = std::all_of(f.begin(), f.end(), [](char c) { return std::isalnum(uint8_t(c)) || c == '.' || c == '-' || c == '_'; });
+    QAT_CHECK(plain && !f.empty() && f.size() <= 255 && f[0] != '.' && ends_with(f, ".safetensors"), where, ": weight_map[",
+              fmt::quote(name), "] is ", fmt::quote(f),
+              ", expected a file name of [A-Za-z0-9._-] ending in .safetensors, in the model's directory");
     out.emplace(name, f);
   }
   return out;

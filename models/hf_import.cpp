@@ -11,6 +11,7 @@
 
 #include "models/transformer.h"
 #include "src/io/file.h"
+#include "src/io/format_util.h"
 #include "src/util/error.h"
 
 namespace qat {
@@ -76,12 +77,12 @@ std::map<std::string, std::vector<std::string>> plan_shards(const std::string& d
   QAT_CHECK(file_exists(index), dir, ": no model.safetensors or model.safetensors.index.json (only safetensors "
             "weights are imported; convert a pytorch_model.bin first)");
   for (const auto& [name, file] : parse_hf_index(read_file(index, kMaxIndexBytes), index)) {
-    QAT_CHECK(ok.count(name), index, ": weight_map names tensor \"", name, "\", which is not part of this Llama config");
+    QAT_CHECK(ok.count(name), index, ": weight_map names tensor ", fmt::quote(name), ", which is not part of this Llama config");
     shards[file].push_back(name);
   }
   std::set<std::string> listed;
   for (const auto& [file, names] : shards) listed.insert(names.begin(), names.end());
-  for (const auto& [name, shape] : layout) QAT_CHECK(listed.count(name), index, ": weight_map lacks \"", name, "\"");
+  for (const auto& [name, shape] : layout) QAT_CHECK(listed.count(name), index, ": weight_map lacks ", fmt::quote(name));
   for (const auto& [file, names] : shards)
     QAT_CHECK(file_exists(dir + "/" + file), dir, "/", file, ": missing (model.safetensors.index.json lists ",
               names.size(), " tensors in it)");
@@ -110,7 +111,7 @@ SafeTensors read_shard(const std::string& dir, const std::string& file, const st
   SafeTensors st = load_safetensors(path, {.reject_nonfinite = true, .expect = &expect, .to_f32 = true});
   if (!single)
     for (const std::string& n : names)
-      QAT_CHECK(st.find(n), path, ": no tensor \"", n, "\" (model.safetensors.index.json puts it in this file)");
+      QAT_CHECK(st.find(n), path, ": no tensor ", fmt::quote(n), " (model.safetensors.index.json puts it in this file)");
   return st;
 }
 
@@ -148,7 +149,7 @@ LoadedCheckpoint read_hf_checkpoint(const std::string& dir, const HfImportOption
   ck.weights.path = dir;
   for (const auto& [name, shape] : layout) {
     auto it = got.find(name);
-    QAT_CHECK(it != got.end(), dir, "/model.safetensors: no tensor \"", name, "\"");
+    QAT_CHECK(it != got.end(), dir, "/model.safetensors: no tensor ", fmt::quote(name));
     ck.weights.tensors.emplace_back(name, it->second);
   }
   if (auto it = got.find("lm_head.weight"); ck.config.tied && it != got.end())

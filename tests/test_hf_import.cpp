@@ -146,14 +146,14 @@ TEST_CASE("Hugging Face import refuses what it cannot read, in one line naming t
       {"config.json", "\"vocab_size\": 64", "\"vocab_size\": 65", "has shape (64, 32), the config expects (65, 32)"},
       {"config.json", "\"vocab_size\": 64", "\"vocab_size\": \"64\"", "config.json: config: vocab_size:"},
       {"model.safetensors.index.json", "\"lm_head.weight\": \"model-00002", "\"lm_head.weight\": \"../model-00002",
-       "model.safetensors.index.json: weight_map[\"lm_head.weight\"] is \"../model-00002-of-00002.safetensors\", expected a file name"},
+       "model.safetensors.index.json: weight_map['lm_head.weight'] is '../model-00002-of-00002.safetensors', expected a file name"},
       {"model.safetensors.index.json", "\"lm_head.weight\"", "\"lm_head.bias\"",
-       "weight_map names tensor \"lm_head.bias\", which is not part of this Llama config"},
+       "weight_map names tensor 'lm_head.bias', which is not part of this Llama config"},
       {"model.safetensors.index.json", "\"model.norm.weight\": \"model-00002-of-00002.safetensors\"",
        "\"model.norm.weight\": \"model-00003-of-00003.safetensors\"", "model-00003-of-00003.safetensors: missing"},
       {"model.safetensors.index.json", "\"model.norm.weight\": \"model-00002-of-00002.safetensors\"",
        "\"model.norm.weight\": \"model-00001-of-00002.safetensors\"",
-       "model-00001-of-00002.safetensors: no tensor \"model.norm.weight\" (model.safetensors.index.json puts it"},
+       "model-00001-of-00002.safetensors: no tensor 'model.norm.weight' (model.safetensors.index.json puts it"},
   };
   for (const Case& c : cases) {
     FixtureCopy f(std::string("case") + std::to_string(&c - cases));
@@ -174,7 +174,7 @@ TEST_CASE("Hugging Face import: missing pieces and a model larger than memory ar
              Catch::Contains("the model's f32 weights take 76.6 KiB (19620 values), more than the 32.0 KiB"));
   FixtureCopy g("lacks");
   g.edit("model.safetensors.index.json", ",\n    \"model.norm.weight\": \"model-00002-of-00002.safetensors\"", "");
-  CHECK_THAT(import_error(g.dir.path), Catch::Contains("weight_map lacks \"model.norm.weight\""));
+  CHECK_THAT(import_error(g.dir.path), Catch::Contains("weight_map lacks 'model.norm.weight'"));
 }
 
 TEST_CASE("safetensors to_f32: F16 and BF16 widen exactly; BF16 is refused without it", "[hf_import][safetensors]") {
@@ -268,11 +268,11 @@ TEST_CASE("tokenizer.json: what is not a supported tokenizer is refused in one l
                                "\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\",\"use_regex\":false}]}}"),
              Catch::Contains("the Split regex \"\\\\s+\" is not one of the supported ones"));
   CHECK_THAT(vocab_error("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":0}},\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}"),
-             Catch::Contains("model.vocab: id 0 is given to \"a\" and \"b\""));
+             Catch::Contains("model.vocab: id 0 is given to 'a' and 'b'"));
   CHECK_THAT(vocab_error(bpe + "\"added_tokens\":[{\"id\":1,\"content\":\"<x>\"}],\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}"),
-             Catch::Contains("added_tokens[0]: id 1 is \"b\" in model.vocab, \"<x>\" here"));
+             Catch::Contains("added_tokens[0]: id 1 is 'b' in model.vocab, '<x>' here"));
   CHECK_THAT(vocab_error(bpe + "\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"normalizer\":{\"type\":\"NFKC\"}}"),
              Catch::Contains("normalizer {\"type\":\"NFKC\"} is not supported"));
-  CHECK_THAT(vocab_error("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-1}}}"), Catch::Contains("model.vocab[\"a\"] is -1, expected a token id"));
+  CHECK_THAT(vocab_error("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-1}}}"), Catch::Contains("model.vocab['a'] is -1, expected a token id"));
   CHECK_THAT(vocab_error("{\"model\":"), Catch::Contains("tokenizer.json: json:"));
 }
