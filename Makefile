@@ -175,7 +175,8 @@ FUZZ_CXX           ?= clang++
 FUZZ_FLAGS         := -std=c++20 -O1 -g -I. -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
-FUZZ_TARGETS       := safetensors gguf json tokenizer tokenizer_json token_cache config gguf_model model_vocab
+FUZZ_TARGETS       := safetensors gguf json tokenizer tokenizer_json token_cache config gguf_model model_vocab \
+                      hf_config hf_tokenizer
 FUZZ_CORE_SRCS     := src/core/tensor.cpp src/core/storage.cpp src/io/file.cpp
 FUZZ_TOK_SRCS      := data/tokenizer.cpp data/tokenizer_json.cpp data/bpe_train.cpp data/byte_level.cpp \
                       data/pretokenize.cpp data/unicode.cpp src/io/json.cpp src/io/file.cpp
@@ -191,6 +192,8 @@ FUZZ_SRCS_gguf_model     := models/gguf_model.cpp models/config.cpp kernels/ref/
                             kernels/ref/per_channel.cpp src/quant/scheme.cpp src/util/cli.cpp \
                             $(FUZZ_SRCS_gguf) $(FUZZ_TOK_SRCS)
 FUZZ_SRCS_model_vocab    := data/model_vocab.cpp data/pre_split.cpp $(FUZZ_SRCS_gguf) $(FUZZ_TOK_SRCS)
+FUZZ_SRCS_hf_config      := models/hf_config.cpp models/config.cpp src/io/json.cpp
+FUZZ_SRCS_hf_tokenizer   := data/model_vocab_hf.cpp src/io/json.cpp $(FUZZ_SRCS_model_vocab)
 FUZZ_SRCS_seeds          := $(FUZZ_SRCS_gguf_model) $(FUZZ_SRCS_token_cache) src/io/safetensors.cpp
 fuzz_objs = $(patsubst %.cpp,$(BUILD)/fuzz-obj/%.o,$(sort $(FUZZ_SRCS_$(1))))
 

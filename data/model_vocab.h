@@ -28,6 +28,11 @@ class ModelVocab {
   // an unknown model or pre type, array lengths that disagree, a token type outside 0..6, a score that is
   // not finite, a special token id outside the vocabulary, a vocabulary above kMaxTokens.
   static ModelVocab from_gguf(const GgufFile& f);
+  // A Hugging Face tokenizer.json (model.type BPE: the ByteLevel form of GPT-2 / Llama 3, or the
+  // SentencePiece form of Llama 2 / TinyLlama), as the GGUF llama.cpp's converter would write for it;
+  // BOS / EOS from tokenizer_config.json and config.json beside it. One line per rejection, naming
+  // `path`. data/model_vocab_hf.cpp.
+  static ModelVocab from_hf_tokenizer_json(const std::string& path);
 
   // llama.cpp's llama_tokenize(text, add_special, parse_special): add_special adds BOS / EOS when the
   // model asks for them; parse_special lets control tokens written in the text become their ids

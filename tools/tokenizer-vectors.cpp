@@ -74,12 +74,14 @@ std::string difference(const std::string& text, const std::vector<int32_t>& want
          "], got [" + ids_text(got, from) + "]";
 }
 
-// One vocabulary: returns true when every case is identical (or the vocabulary is unsupported).
-bool check_vocab(const std::string& name, const std::string& gguf, bool* differs) {
+// One vocabulary: returns true when it was checked (false: unsupported). With `hf_json`, the vocabulary
+// is that Hugging Face tokenizer.json (made from the GGUF by tests/reference/hf_tokenizer_from_gguf.py),
+// held to the GGUF's expected ids.
+bool check_vocab(const std::string& name, const std::string& gguf, const std::string& hf_json, bool* differs) {
   auto cases = read_cases(gguf + ".inp", gguf + ".out");
   ModelVocab v;
   try {
-    v = ModelVocab::from_gguf(read_gguf(gguf));
+    v = hf_json.empty() ? ModelVocab::from_gguf(read_gguf(gguf)) : ModelVocab::from_hf_tokenizer_json(hf_json);
   } catch (const Error& e) {
     std::printf("%-16s %5zu cases  unsupported: %s\n", name.c_str(), cases.size(), e.what());
     return false;
@@ -116,12 +118,13 @@ int print_ids(const std::string& model, const std::string& prompt, const std::st
 
 int main(int argc, char** argv) {
   return run_main("tokenizer-vectors", [&]() {
-    std::string dir, only, model, prompt, file;
+    std::string dir, only, model, prompt, file, hf_dir;
     bool no_bos = false, no_parse = false;
     ArgParser p("tokenizer-vectors",
                 "Checks imported tokenizers against llama.cpp's test vectors (models/ggml-vocab-*.gguf with .inp/.out):\n"
                 "prints per vocabulary the cases, how many are identical, and the first difference.");
     p.option("--vocab-dir", &dir, "directory of ggml-vocab-*.gguf(.inp/.out) (default: $LLAMA_CPP_SRC/models)", "DIR");
+    p.option("--hf-dir", &hf_dir, "check the tokenizer.json of HF_DIR/NAME/ (hf_tokenizer_from_gguf.py) instead of each GGUF", "HF_DIR");
     p.option("--vocab", &only, "only this vocabulary (NAME of ggml-vocab-NAME.gguf)", "NAME");
     p.option("--model", &model, "instead: print the ids of --prompt / --file with this GGUF's tokenizer", "FILE.gguf");
     p.option("--prompt", &prompt, "--model: the text", "TEXT");
@@ -156,7 +159,15 @@ int main(int argc, char** argv) {
         std::printf("%-16s no %s: skipped\n", name.c_str(), (prefix + name + ".gguf").c_str());
         continue;
       }
-      checked += check_vocab(name, gguf, &differs);
+      std::string hf_json;
+      if (!hf_dir.empty()) {
+        hf_json = hf_dir + "/" + name + "/tokenizer.json";
+        if (!fs::exists(hf_json, ec)) {
+          std::printf("%-16s no %s: skipped\n", name.c_str(), one_line(hf_json).c_str());
+          continue;
+        }
+      }
+      checked += check_vocab(name + (hf_json.empty() ? "" : " (hf)"), gguf, hf_json, &differs);
     }
     QAT_CHECK(only.empty() || checked > 0, "--vocab: no supported vocabulary ", one_line(only), " in ", one_line(dir));
     std::printf("tokenizer-vectors: %zu vocabularies checked, %s\n", checked, differs ? "some differ" : "all identical");

@@ -41,13 +41,37 @@ uint64_t read_le64(const unsigned char* p) {
   return v;
 }
 
+// How a tensor's stored elements become the Tensor's: as they are, or widened to f32 (to_f32).
+enum class Widen : uint8_t { none, f16, bf16 };
+
 // One tensor entry of the header, validated.
 struct Entry {
   std::string name;
-  DType dtype;
+  DType dtype;        // the Tensor's dtype (f32 when widened)
+  Widen widen = Widen::none;
   Shape shape;
   uint64_t begin, end;
 };
+
+float bf16_to_f32(uint16_t h) { return f32_from_bits(uint32_t(h) << 16); }
+
+// The stored dtype of `dn` under opt.to_f32: F16 and BF16 widen to f32 (BF16 is accepted only then).
+bool resolve_dtype(const std::string& dn, bool to_f32, DType* dtype, Widen* widen, size_t* stored_size) {
+  *widen = Widen::none;
+  if (to_f32 && (dn == "F16" || dn == "BF16")) {
+    *dtype = DType::f32;
+    *widen = dn == "F16" ? Widen::f16 : Widen::bf16;
+    *stored_size = 2;
+    return true;
+  }
+  for (const auto& d : kDTypes)
+    if (dn == d.name) {
+      *dtype = d.dtype;
+      *stored_size = dtype_size(d.dtype);
+      return true;
+    }
+  return false;
+}
 
 struct Header {
   std::vector<Entry> entries;  // sorted by (begin, end)
@@ -97,7 +121,7 @@ bool json_u64(const Json& j, uint64_t* out) {
 
 std::string offsets_str(uint64_t b, uint64_t e) { return str("[", b, ", ", e, "]"); }
 
-Entry parse_entry(const std::string& file, const std::string& name, const Json& v) {
+Entry parse_entry(const std::string& file, const std::string& name, const Json& v, bool to_f32) {
   std::string where = str(file, ": tensor ", fmt::quote(name), ": ");
   if (!v.is_object()) fail(where, "expected an object {dtype, shape, data_offsets}, got ", json_type_name(v));
   const Json *jd = nullptr, *js = nullptr, *jo = nullptr;
@@ -114,15 +138,13 @@ Entry parse_entry(const std::string& file, const std::string& name, const Json& 
   e.name = name;
   if (!jd->is_string()) fail(where, "dtype: expected a string, got ", json_type_name(*jd));
   const std::string& dn = jd->as_string();
-  const DTypeName* found = nullptr;
-  for (const auto& d : kDTypes)
-    if (dn == d.name) found = &d;
-  if (!found) {
+  size_t stored_size = 0;
+  if (!resolve_dtype(dn, to_f32, &e.dtype, &e.widen, &stored_size)) {
+    const char* supported = to_f32 ? "F32, F16, BF16, I8, U8, I32" : "F32, F16, I8, U8, I32";
     for (const char* o : kOtherDTypes)
-      if (dn == o) fail(where, "dtype ", fmt::quote(dn), " is not supported (supported: F32, F16, I8, U8, I32)");
-    fail(where, "unknown dtype ", fmt::quote(dn), " (supported: F32, F16, I8, U8, I32)");
+      if (dn == o) fail(where, "dtype ", fmt::quote(dn), " is not supported (supported: ", supported, ")");
+    fail(where, "unknown dtype ", fmt::quote(dn), " (supported: ", supported, ")");
   }
-  e.dtype = found->dtype;
 
   if (!js->is_array()) fail(where, "shape: expected an array, got ", json_type_name(*js));
   if (js->items().size() > kMaxDims) fail(where, "shape has ", js->items().size(), " dimensions, at most ", kMaxDims);
@@ -140,7 +162,7 @@ Entry parse_entry(const std::string& file, const std::string& name, const Json& 
   }
   if (overflow || nonzero > uint64_t(INT64_MAX) / 8)
     fail(where, "shape ", shape_str(e.shape), " of ", dn, " overflows 64-bit sizes");
-  uint64_t nbytes = (has_zero ? 0 : nonzero) * dtype_size(e.dtype);
+  uint64_t nbytes = (has_zero ? 0 : nonzero) * stored_size;
 
   if (!jo->is_array() || jo->items().size() != 2) fail(where, "data_offsets: expected [begin, end], got ", jo->dump());
   if (!json_u64(jo->items()[0], &e.begin) || !json_u64(jo->items()[1], &e.end))
@@ -153,7 +175,7 @@ Entry parse_entry(const std::string& file, const std::string& name, const Json& 
 }
 
 // Validates the JSON header against a data section of `data_size` bytes.
-Header parse_header(const std::string& file, std::string_view text, uint64_t data_size) {
+Header parse_header(const std::string& file, std::string_view text, uint64_t data_size, bool to_f32) {
   size_t bad = fmt::utf8_error_at(text);
   if (bad != std::string_view::npos) fail(file, ": header: not valid UTF-8 at header byte ", bad);
   uint64_t bound = json_value_bound(text);
@@ -180,7 +202,7 @@ Header parse_header(const std::string& file, std::string_view text, uint64_t dat
       continue;
     }
     if (k.empty()) fail(file, ": header: empty tensor name");
-    h.entries.push_back(parse_entry(file, k, v));
+    h.entries.push_back(parse_entry(file, k, v, to_f32));
   }
 
   // The reference sorts by data_offsets and requires each tensor to start where the previous ended,
@@ -234,6 +256,22 @@ void check_expected(const std::string& file, const Header& h, const SafeTensorsO
       fail(file, ": tensor ", fmt::quote(e.name), " has shape ", shape_str(e.shape), ", the config expects ",
            shape_str(*it->second));
   }
+}
+
+// The tensor of entry `e` from its stored bytes `src` (end - begin of them), widened where asked.
+Tensor tensor_from_bytes(const Entry& e, const char* src) {
+  Tensor t = Tensor::empty(e.shape, e.dtype);
+  if (e.widen == Widen::none) {
+    if (t.nbytes()) std::memcpy(t.impl->storage->data, src, t.nbytes());
+    return t;
+  }
+  float* dst = t.data<float>();
+  for (int64_t i = 0, n = t.numel(); i < n; i++) {
+    uint16_t h;
+    std::memcpy(&h, src + 2 * i, 2);  // little-endian file, little-endian host
+    dst[i] = e.widen == Widen::f16 ? f16_to_f32(h) : bf16_to_f32(h);
+  }
+  return t;
 }
 
 void finish(SafeTensors& st, const SafeTensorsOptions& opt) {
@@ -332,15 +370,14 @@ SafeTensors parse_safetensors(std::string_view bytes, const std::string& name, c
   check_min_size(name, bytes.size());
   auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   uint64_t n = check_header_length(name, p, bytes.size());
-  Header h = parse_header(name, bytes.substr(8, n), bytes.size() - 8 - n);
+  Header h = parse_header(name, bytes.substr(8, n), bytes.size() - 8 - n, opt.to_f32);
   check_expected(name, h, opt);
   SafeTensors st;
   st.path = name;
   st.metadata = std::move(h.metadata);
   const char* data = bytes.data() + 8 + n;
   for (Entry& e : h.entries) {
-    Tensor t = Tensor::empty(e.shape, e.dtype);
-    if (t.nbytes()) std::memcpy(t.impl->storage->data, data + e.begin, t.nbytes());
+    Tensor t = tensor_from_bytes(e, data + e.begin);
     st.tensors.emplace_back(std::move(e.name), t);
   }
   finish(st, opt);
@@ -378,15 +415,22 @@ SafeTensors load_safetensors(const std::string& path, const SafeTensorsOptions& 
   uint64_t n = check_header_length(path, first8, size);
   std::string text(size_t(n), '\0');
   pread_all(f.fd, path, text.data(), n, 8);
-  Header h = parse_header(path, text, size - 8 - n);
+  Header h = parse_header(path, text, size - 8 - n, opt.to_f32);
   check_expected(path, h, opt);
 
   SafeTensors st;
   st.path = path;
   st.metadata = std::move(h.metadata);
   for (Entry& e : h.entries) {
-    Tensor t = Tensor::empty(e.shape, e.dtype);
-    if (t.nbytes()) pread_all(f.fd, path, t.impl->storage->data, t.nbytes(), 8 + n + e.begin);
+    Tensor t;
+    if (e.widen == Widen::none) {
+      t = Tensor::empty(e.shape, e.dtype);
+      if (t.nbytes()) pread_all(f.fd, path, t.impl->storage->data, t.nbytes(), 8 + n + e.begin);
+    } else {  // one tensor's stored bytes at a time: the peak is the f32 tensors plus one stored tensor
+      std::string raw(size_t(e.end - e.begin), '\0');
+      if (!raw.empty()) pread_all(f.fd, path, raw.data(), raw.size(), 8 + n + e.begin);
+      t = tensor_from_bytes(e, raw.data());
+    }
     st.tensors.emplace_back(std::move(e.name), t);
   }
   finish(st, opt);

@@ -37,6 +37,9 @@ struct SafeTensorsOptions {
   // refused from the header, before a byte of tensor data is allocated or read (a file with an extra
   // 8 GB tensor fails at once). Absent names are the caller's to check.
   const std::vector<std::pair<std::string, Shape>>* expect = nullptr;
+  // F16 and BF16 tensors are read as f32 tensors (exactly: both widen without rounding), and BF16, which
+  // Tensor cannot hold, is accepted only then (Hugging Face checkpoints, models/hf_import.h).
+  bool to_f32 = false;
 };
 
 // Writes `tensors` in the given order (non-contiguous views are written as contiguous copies) with
@@ -53,7 +56,8 @@ std::string serialize_safetensors(const std::vector<std::pair<std::string, Tenso
 //   "m.safetensors: tensor 'x': data_offsets [0, 12] do not match shape (2, 2) of F32 (16 bytes)".
 // Checked: file >= 8 bytes; N <= 100 MB and 8 + N <= file size; header valid UTF-8 and a JSON object
 // (at most 2M JSON values, so a hostile header cannot blow up memory); no duplicate keys; each tensor
-// entry has exactly dtype/shape/data_offsets with the right JSON types; dtype one of F32 F16 I8 U8 I32;
+// entry has exactly dtype/shape/data_offsets with the right JSON types; dtype one of F32 F16 I8 U8 I32
+// (and BF16 with to_f32);
 // shape non-negative integers (at most 16 dims), element count and byte size computed without
 // overflow; end - begin == byte size; sorted by offset, the tensors tile the data section exactly
 // (first begins at 0, each begins where the previous ends, the last ends at the end of the file), as
