@@ -451,6 +451,9 @@ int main(int argc, char** argv) {
     // A bounded send buffer (accepted sockets inherit it): a client that stops reading blocks its
     // handler after ~256 KiB, and its sequence then waits (EngineLimits::max_backlog) instead of
     // generating into kernel memory. Token streams need far less.
+    // Token events are small writes: without TCP_NODELAY, Nagle's algorithm holds each one until the
+    // client acknowledges the last, and a stream arrives in bursts (accepted sockets inherit it).
+    http.set_tcp_nodelay(true);
     http.set_socket_options([](socket_t sock) {
       httplib::default_socket_options(sock);
       int bytes = 128 << 10;
