@@ -307,6 +307,31 @@ TEST_CASE("bin/serve: a full queue answers 503 with Retry-After; a client that g
   CHECK(metric(s, "qat_serve_batch_size") == 0);
 }
 
+TEST_CASE("bin/serve: a non-streaming client that goes away frees its sequence at once, queued or running", "[serve]") {
+  if (!have_curl()) return;
+  ServeProc s({"--max-batch", "1", "--queue", "2"});
+  int stream = stalled_client(s, R"({"prompt":"the","stream":true,"ignore_eos":true})");
+  REQUIRE(wait_for([&] { return metric(s, "qat_serve_batch_size") == 1; }, 10));
+  // Queued behind the stalled stream, a whole-response request whose client leaves: it leaves the
+  // queue while the stream still holds the only place (before, it stayed until a place freed up).
+  const std::string whole = R"({"prompt":"a","ignore_eos":true})";  // until the context is full
+  int queued = stalled_client(s, whole);
+  REQUIRE(wait_for([&] { return metric(s, "qat_serve_queue_depth") == 1; }, 10));
+  ::close(queued);
+  CHECK(wait_for([&] { return metric(s, "qat_serve_requests_cancelled_total") == 1; }, 10));
+  CHECK(metric(s, "qat_serve_queue_depth") == 0);
+  CHECK(metric(s, "qat_serve_batch_size") == 1);
+  ::close(stream);
+  REQUIRE(wait_for([&] { return metric(s, "qat_serve_requests_cancelled_total") == 2; }, 10));
+  // Running: a request for the whole context (2047 tokens) whose client leaves at once ends long
+  // before its length (before, only at its end or its timeout).
+  const double before = metric(s, "qat_serve_generated_tokens_total");
+  ::close(stalled_client(s, whole));
+  CHECK(wait_for([&] { return metric(s, "qat_serve_requests_cancelled_total") == 3; }, 10));
+  CHECK(wait_for([&] { return metric(s, "qat_serve_batch_size") == 0; }, 10));
+  CHECK(metric(s, "qat_serve_generated_tokens_total") - before < 1000);
+}
+
 TEST_CASE("bin/serve: SIGTERM finishes the responses in flight, then exits 0", "[serve]") {
   if (!have_curl()) return;
   ServeProc s({});
