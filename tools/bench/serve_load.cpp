@@ -47,7 +47,7 @@ using json = nlohmann::json;
 struct LoadArgs : ModelBenchArgs {
   std::string shapes = "base,300m", clients_list = "1,4,16,64", llama_server, tmp_dir = "/tmp";
   int64_t tokens = 64, prompt_words = 12;
-  double timeout = 300;  // seconds per load level, all clients together
+  double timeout = 300;  // seconds a client waits for the server's next bytes
   std::vector<int> clients;
   LoadArgs() { thread_list = "2"; }
 };
@@ -61,7 +61,7 @@ bool parse_load_args(int argc, char** argv, LoadArgs* a) {
   p.option("--clients", &a->clients_list, "concurrent client counts (the goals need 1 and 16)", "LIST");
   p.option("--tokens", &a->tokens, "tokens each client asks for (ignore_eos)", 2, 200);
   p.option("--prompt-words", &a->prompt_words, "words in each client's prompt (random, distinct per client)", 1, 100);
-  p.option("--timeout", &a->timeout, "seconds one load level may take", 1.0, 3600.0);
+  p.option("--timeout", &a->timeout, "seconds a client waits for the server's next bytes before it fails", 1.0, 3600.0);
   p.option("--llama-server", &a->llama_server, "llama.cpp's llama-server binary (default: $LLAMA_CPP/bin/llama-server)", "PATH");
   p.option("--tmp", &a->tmp_dir, "directory for the GGUF files (removed after)", "DIR");
   if (!p.parse(argc, argv)) return false;
@@ -192,7 +192,7 @@ struct ClientRun {
 ClientRun stream_one(int port, const std::string& body, double timeout, Clock::time_point t0) {
   ClientRun run;
   httplib::Client cli("127.0.0.1", port);
-  cli.set_read_timeout(time_t(timeout) + 1);
+  cli.set_read_timeout(time_t(timeout));
   std::string buf;
   double last = 0;
   int64_t events = 0;
