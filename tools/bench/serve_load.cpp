@@ -66,7 +66,11 @@ bool parse_load_args(int argc, char** argv, LoadArgs* a) {
   p.option("--tmp", &a->tmp_dir, "directory for the GGUF files (removed after)", "DIR");
   if (!p.parse(argc, argv)) return false;
   a->resolve();
-  a->clients = parse_threads("--clients", a->clients_list);
+  try {
+    a->clients = parse_threads("--clients", a->clients_list);
+  } catch (const UsageError&) {
+    throw UsageError(str("--clients: expected client counts like 1,4,16,64, got '", a->clients_list, "'"));
+  }
   if (a->quick) a->tokens = std::min<int64_t>(a->tokens, 16);
   for (const std::string& s : split(a->shapes, ','))
     if (s != "base" && s != "300m") throw UsageError(str("--shapes: expected base and/or 300m, got '", s, "'"));
