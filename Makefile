@@ -53,7 +53,7 @@ help:
 	@echo "make asan       the same suite under AddressSanitizer + UBSan"
 	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS each (fuzz-smoke: the short CI run)"
 	@echo "make demo       train the small model, QAT, export, generate"
-	@echo "make bench      all benchmarks (peak, kernels, train, serve, tokenizer, torch, shapes): this machine's section of"
+	@echo "make bench      all benchmarks (peak, kernels, train, serve, serve-load, tokenizer, torch, shapes): this machine's section of"
 	@echo "                docs/BENCHMARKS.md + docs/bench-<machine>.png (~20 min on 2 free cores; QUICK=1: ~6 min)"
 	@echo "make clean      remove build/ and bin/"
 
@@ -118,8 +118,11 @@ HTTPLIB_CFLAGS := -DCPPHTTPLIB_OPENSSL_SUPPORT -DCPPHTTPLIB_ZLIB_SUPPORT -DCPPHT
 $(BUILD)/obj/tools/serve.o: CXXFLAGS += $(HTTPLIB_CFLAGS)
 bin/serve: LDLIBS += -lcpp-httplib
 
-# bin/bench also links its subcommands in tools/bench/ (train, serve, torch, all).
+# bin/bench also links its subcommands in tools/bench/ (train, serve, torch, all); `bench serve-load`
+# drives servers with cpp-httplib's client (the same library flags as bin/serve).
 BENCH_SRCS := $(wildcard tools/bench/*.cpp)
+$(BUILD)/obj/tools/bench/serve_load.o: CXXFLAGS += $(HTTPLIB_CFLAGS)
+bin/bench: LDLIBS += -lcpp-httplib
 bin/bench: $(BUILD)/obj/tools/bench.o $(patsubst %.cpp,$(BUILD)/obj/%.o,$(BENCH_SRCS)) $(LIB)
 	@mkdir -p bin
 	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(LIB) $(LDLIBS) -o $@

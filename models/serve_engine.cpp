@@ -128,6 +128,16 @@ EngineStats ServeEngine::stats() const {
 }
 
 void ServeEngine::admit() {
+  // A queued request whose client went away leaves now, not when a place in the batch frees up.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (!(*it)->out->cancelled()) {
+      ++it;
+      continue;
+    }
+    finish(**it, StopReason::none, "cancelled");
+    stats_.cancelled++;
+    it = queue_.erase(it);
+  }
   while (!queue_.empty() && int64_t(active_.size()) < limits_.max_batch) {
     active_.push_back(std::move(queue_.front()));
     queue_.pop_front();

@@ -98,7 +98,7 @@ class ServeEngine {
  private:
   struct Seq;
   void loop();
-  void admit();                            // queue -> active (under mu_)
+  void admit();                            // queue -> active, cancelled queued requests out (under mu_)
   int64_t run_step(const std::vector<BatchItem>& items, const std::vector<Seq*>& who);
   bool expire(Seq& s, double now);         // a cancelled or timed-out sequence ends; true if it did
   void advance(Seq& s, const float* row);  // samples the next token of a sequence whose prompt is in

@@ -90,6 +90,7 @@ TEST_CASE("every binary: --help, unknown flags, missing and out-of-range values"
   expect_help({"bin/eval", "--help"}, {"--model PATH", "--data PATH", "--ptq S[:M]", "--windows N"});
   expect_help({"bin/bench", "--help"}, {"bench kernels"});
   expect_help({"bin/bench", "kernels", "--help"}, {"--isa LIST", "--threads LIST", "--rounds N"});
+  expect_help({"bin/bench", "serve-load", "--help"}, {"--clients LIST", "--llama-server PATH", "--shapes LIST"});
 
   for (const char* bin : {"bin/train", "bin/generate", "bin/quantize", "bin/eval"}) {
     expect_error({bin, "--bogus"}, 2, {"unknown option '--bogus'"});
@@ -126,6 +127,8 @@ TEST_CASE("every binary: --help, unknown flags, missing and out-of-range values"
   expect_error({"bin/bench"}, 2, {"usage: bench kernels"});
   expect_error({"bin/bench", "kernel"}, 2, {"unknown subcommand 'kernel'"});
   expect_error({"bin/bench", "kernels", "--rounds", "0"}, 2, {"--rounds: expected an integer in [1, 1000], got '0'"});
+  expect_error({"bin/bench", "serve-load", "--clients", "1,0"}, 2, {"--clients: expected client counts like 1,4,16,64, got '1,0'"});
+  expect_error({"bin/bench", "serve-load", "--shapes", "huge"}, 2, {"--shapes: expected base and/or 300m, got 'huge'"});
   expect_error({"bin/bench", "kernels", "--bogus"}, 2, {"unknown option '--bogus'"});
   expect_error({"bin/bench", "kernels", "--isa", "sse9"}, 2, {"unknown ISA 'sse9'"});
   expect_error({"bin/bench", "kernels", "--threads", "-1"}, 2, {"--threads", "'-1'"});

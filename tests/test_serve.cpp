@@ -2,12 +2,14 @@
 // endpoints and their fields, a completion equal to bin/generate's text, streaming (server-sent events
 // ending with [DONE]), concurrent requests each getting the tokens it gets alone, 400 / 401 / 404 / 413,
 // 503 with Retry-After when the queue is full, a client that goes away freeing its sequence, and
-// SIGTERM finishing the responses in flight. Each server listens on a free port (--port 0).
+// SIGTERM finishing the responses in flight; `bin/bench serve-load` on a small run. Each server listens on a
+// free port (--port 0).
 // Code under test: tools/serve.cpp, models/serve_engine.cpp, models/batch_decode.cpp.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "tests/helpers.h"
@@ -305,6 +307,31 @@ TEST_CASE("bin/serve: a full queue answers 503 with Retry-After; a client that g
   CHECK(metric(s, "qat_serve_batch_size") == 0);
 }
 
+TEST_CASE("bin/serve: a non-streaming client that goes away frees its sequence at once, queued or running", "[serve]") {
+  if (!have_curl()) return;
+  ServeProc s({"--max-batch", "1", "--queue", "2"});
+  int stream = stalled_client(s, R"({"prompt":"the","stream":true,"ignore_eos":true})");
+  REQUIRE(wait_for([&] { return metric(s, "qat_serve_batch_size") == 1; }, 10));
+  // Queued behind the stalled stream, a whole-response request whose client leaves: it leaves the
+  // queue while the stream still holds the only place (before, it stayed until a place freed up).
+  const std::string whole = R"({"prompt":"a","ignore_eos":true})";  // until the context is full
+  int queued = stalled_client(s, whole);
+  REQUIRE(wait_for([&] { return metric(s, "qat_serve_queue_depth") == 1; }, 10));
+  ::close(queued);
+  CHECK(wait_for([&] { return metric(s, "qat_serve_requests_cancelled_total") == 1; }, 10));
+  CHECK(metric(s, "qat_serve_queue_depth") == 0);
+  CHECK(metric(s, "qat_serve_batch_size") == 1);
+  ::close(stream);
+  REQUIRE(wait_for([&] { return metric(s, "qat_serve_requests_cancelled_total") == 2; }, 10));
+  // Running: a request for the whole context (2047 tokens) whose client leaves at once ends long
+  // before its length (before, only at its end or its timeout).
+  const double before = metric(s, "qat_serve_generated_tokens_total");
+  ::close(stalled_client(s, whole));
+  CHECK(wait_for([&] { return metric(s, "qat_serve_requests_cancelled_total") == 3; }, 10));
+  CHECK(wait_for([&] { return metric(s, "qat_serve_batch_size") == 0; }, 10));
+  CHECK(metric(s, "qat_serve_generated_tokens_total") - before < 1000);
+}
+
 TEST_CASE("bin/serve: SIGTERM finishes the responses in flight, then exits 0", "[serve]") {
   if (!have_curl()) return;
   ServeProc s({});
@@ -346,4 +373,21 @@ TEST_CASE("bin/serve: --help, and bad flags or an unusable address are one line 
   CHECK_FALSE(bad.timed_out);
   CHECK(bad.code == 1);
   CHECK_THAT(bad.err, Catch::Contains(junk));
+}
+
+TEST_CASE("bin/bench serve-load: streaming clients against bin/serve, every token counted; llama-server skipped with a reason", "[serve][bench]") {
+  // The smallest run: the base preset (random weights), 1 and then 3 concurrent clients of 5 tokens each.
+  const std::string tmp = fx().dir.path + "/load", missing = fx().dir.path + "/no-such-llama-server";
+  make_dirs(tmp);
+  ProcResult r = run_proc({"bin/bench", "serve-load", "--shapes", "base", "--clients", "1,3", "--tokens", "5", "--threads", "1",
+                           "--llama-server", missing, "--tmp", tmp},
+                          log_prefix(), {}, 300);
+  INFO(r.what() << "\nstdout:\n" << r.out);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("llama-server: skipped: " + missing + " is not an executable file"));
+  // | model | threads | server | clients | tokens | ...: each client's 5 tokens, from the streamed usage.
+  CHECK_THAT(r.out, Catch::Contains("| base | 1 | bin/serve | 1 | 5 | "));
+  CHECK_THAT(r.out, Catch::Contains("| base | 1 | bin/serve | 3 | 15 | "));
+  CHECK_THAT(r.out, !Catch::Contains("| llama-server |"));
+  CHECK(std::filesystem::is_empty(tmp));  // the model files and logs are removed
 }

@@ -4,6 +4,8 @@
 // src/io/json stays for its file formats, where it checks every field as the loaders need). Endpoints:
 // POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics.
 // Read next: models/serve_engine.h (the scheduler), models/batch_decode.h (the batched forward).
+#include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 
 #include <httplib.h>
@@ -11,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -296,6 +299,39 @@ bool stream_events(Server& sv, const Parsed& p, const std::string& id, RequestSt
   return true;
 }
 
+// The socket of the connection `req` came on: the one whose local port and peer are the request's.
+// cpp-httplib 0.11 gives a handler no socket (its Request::is_connection_closed came later); the
+// socket stays open until the handler returns. -1 when none matches (then only the end or the timeout).
+int connection_socket(const httplib::Request& req) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    const int fd = std::atoi(e.path().filename().c_str());
+    sockaddr_storage local{}, peer{};
+    socklen_t ll = sizeof local, pl = sizeof peer;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 || ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0)
+      continue;
+    auto port_of = [](const sockaddr_storage& a) {
+      return a.ss_family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port)
+             : a.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port) : -1;
+    };
+    char host[NI_MAXHOST];
+    if (port_of(local) == req.local_port && port_of(peer) == req.remote_port &&
+        ::getnameinfo(reinterpret_cast<sockaddr*>(&peer), pl, host, sizeof host, nullptr, 0, NI_NUMERICHOST) == 0 &&
+        req.remote_addr == host)
+      return fd;
+  }
+  return -1;
+}
+
+// The client closed its side: readable with nothing to read (end of stream), or hung up.
+bool peer_closed(int fd) {
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) return true;
+  char c;
+  return ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 void complete(Server& sv, const httplib::Request& req, httplib::Response& res, bool chat) {
   const Parsed p = parse_request(sv, req.body, chat);
   std::shared_ptr<RequestStream> st = sv.engine->submit(p.gen);
@@ -314,9 +350,15 @@ void complete(Server& sv, const httplib::Request& req, httplib::Response& res, b
         });
     return;
   }
+  // A client that goes away while its whole response is being made frees its sequence at once: the
+  // socket is checked whenever a token arrives, and every 50 ms.
+  const int sock = connection_socket(req);
   std::vector<TokenEvent> evs;
-  while (st->take(&evs, 1.0)) {
-  }
+  while (st->take(&evs, 0.05))
+    if (sock >= 0 && peer_closed(sock)) {
+      st->cancel();
+      return send_json(res, 499, error_body("the client closed the connection", "server_error"));  // nginx's 499; nobody reads it
+    }
   if (!st->error.empty()) return send_json(res, st->error.rfind("timed out", 0) == 0 ? 504 : 500, error_body(st->error, "server_error"));
   json body = envelope(sv, p, id, false, choice_json(sv, p, evs, false, finish_of(*st)));
   body["usage"] = usage_json(*st);
@@ -451,7 +493,12 @@ int main(int argc, char** argv) {
     // A bounded send buffer (accepted sockets inherit it): a client that stops reading blocks its
     // handler after ~256 KiB, and its sequence then waits (EngineLimits::max_backlog) instead of
     // generating into kernel memory. Token streams need far less.
-    http.set_socket_options([](socket_t sock) {
+    // Token events are small writes: without TCP_NODELAY, Nagle's algorithm holds each one until the
+    // client acknowledges the last, and a stream arrives in bursts (accepted sockets inherit it).
+    http.set_tcp_nodelay(true);
+    int listener_fd = -1;
+    http.set_socket_options([&listener_fd](socket_t sock) {
+      listener_fd = sock;  // the last socket made is the one that listens
       httplib::default_socket_options(sock);
       int bytes = 128 << 10;
       ::setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
@@ -460,6 +507,10 @@ int main(int argc, char** argv) {
     http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
     const int port = a.port == 0 ? http.bind_to_any_port(a.host) : (http.bind_to_port(a.host, int(a.port)) ? int(a.port) : -1);
     if (port < 0) fail("--host ", a.host, " --port ", a.port, ": cannot listen there (in use, or not an address of this machine)");
+    // cpp-httplib listens with a backlog of 5: when more clients connect at once than the listener
+    // thread accepts, the kernel drops their handshakes and they fail or wait seconds. A second
+    // listen() on the socket raises the backlog (Linux).
+    ::listen(listener_fd, SOMAXCONN);
     std::thread listener([&] { http.listen_after_bind(); });
     while (!http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // else stop() could come first
     std::fprintf(stderr, "serve: listening on http://%s:%d (loading %s)\n", a.host.c_str(), port, a.model_path.c_str());

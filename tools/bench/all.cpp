@@ -1,5 +1,5 @@
 // `bench all` (what `make bench` runs): every benchmark as a child process of this binary (peak, kernels,
-// train, serve, tokenizer, torch, shapes), their output echoed as it comes and kept; then this machine's section of
+// train, serve, serve-load, tokenizer, torch, shapes), their output echoed as it comes and kept; then this machine's section of
 // docs/BENCHMARKS.md is replaced (between <!-- bench:begin KEY --> and <!-- bench:end KEY -->, KEY from
 // the CPU model and kernel table; everything else in the file is left as it is) and the goals are drawn
 // as a bar chart of value / goal (docs/bench-KEY.png, gnuplot pngcairo, as tools/plot draws loss curves).
@@ -118,14 +118,14 @@ std::string draw_chart(const std::vector<Goal>& goals, const std::string& png, c
 }  // namespace
 
 int bench_all(int argc, char** argv) {
-  ArgParser p("bench all", "Runs every benchmark (peak, kernels, train, serve, tokenizer, torch, shapes) and replaces this machine's section of\n"
+  ArgParser p("bench all", "Runs every benchmark (peak, kernels, train, serve, serve-load, tokenizer, torch, shapes) and replaces this machine's section of\n"
                            "docs/BENCHMARKS.md (between bench:begin/end markers; the rest of the file is kept) and its\n"
                            "chart of the goals. `make bench` runs it; `make bench QUICK=1` runs it with --quick.");
-  std::string doc = "docs/BENCHMARKS.md", chart, only = "peak,kernels,train,serve,tokenizer,torch,shapes", thread_list = "1,2";
+  std::string doc = "docs/BENCHMARKS.md", chart, only = "peak,kernels,train,serve,serve-load,tokenizer,torch,shapes", thread_list = "1,2";
   bool quick = false, no_doc = false;
   p.option("--doc", &doc, "the document to update", "PATH");
   p.option("--chart", &chart, "the chart (default: bench-KEY.png next to --doc)", "PATH");
-  p.option("--only", &only, "benchmarks to run, a subset of peak,kernels,train,serve,tokenizer,torch,shapes", "LIST");
+  p.option("--only", &only, "benchmarks to run, a subset of peak,kernels,train,serve,serve-load,tokenizer,torch,shapes", "LIST");
   p.option("--threads", &thread_list, "thread counts, passed to every benchmark", "LIST");
   p.flag("--quick", &quick, "every benchmark with --quick (few rounds; kernels: the active table only; shapes: small and 15m; ~4 min)");
   p.flag("--no-doc", &no_doc, "print only: leave the document and the chart alone");
@@ -136,8 +136,8 @@ int bench_all(int argc, char** argv) {
     std::stringstream ss(only);
     for (std::string s; std::getline(ss, s, ',');) {
       if (s.empty()) continue;
-      if (s != "peak" && s != "kernels" && s != "train" && s != "serve" && s != "tokenizer" && s != "torch" && s != "shapes")
-        throw UsageError(str("--only: expected names among peak,kernels,train,serve,tokenizer,torch,shapes, got '", s, "'"));
+      if (s != "peak" && s != "kernels" && s != "train" && s != "serve" && s != "serve-load" && s != "tokenizer" && s != "torch" && s != "shapes")
+        throw UsageError(str("--only: expected names among peak,kernels,train,serve,serve-load,tokenizer,torch,shapes, got '", s, "'"));
       subs.push_back(s);
     }
   }
@@ -168,7 +168,7 @@ int bench_all(int argc, char** argv) {
     std::string args = str(" ", s, " --threads ", thread_list);
     if (quick && s != "peak") args += " --quick";
     if (quick && s == "kernels") args += str(" --isa ", kernels().name);  // the table the binaries use, not all
-    if (s == "train" || s == "serve" || s == "tokenizer" || s == "torch" || s == "shapes") args += " --goals " + goals_path;
+    if (s == "train" || s == "serve" || s == "serve-load" || s == "tokenizer" || s == "torch" || s == "shapes") args += " --goals " + goals_path;
     std::printf("==== bin/bench%s\n", args.c_str());
     std::fflush(stdout);
     std::string out;

@@ -2,6 +2,7 @@
 //   train.cpp   `bench train` (FP32 vs QAT step time) and `bench torch` (our FP32 step vs PyTorch's)
 //   shapes.cpp  `bench shapes` (training tokens/s, GFLOP/s, MFU, QAT / FP32 and PyTorch per model shape)
 //   serve.cpp   `bench serve` (prefill / decode tokens/s per backend, GGUF file sizes)
+//   serve_load.cpp  `bench serve-load` (bin/serve and llama-server under 1-64 concurrent streaming clients)
 //   tokenizer.cpp  `bench tokenizer` (BPE training and encoding MB/s per vocab size, peak RSS)
 //   mpi.cpp     `bench mpi` (2 MPI ranks x 1 thread against 1 process x 2 threads, comm time per step)
 //   all.cpp     `bench all` (every subcommand, then the machine's section of docs/BENCHMARKS.md + chart)
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "data/tokenizer.h"
 #include "models/config.h"
 #include "src/util/bench_report.h"
 #include "src/util/cli.h"
@@ -24,6 +26,7 @@ int bench_shapes(int argc, char** argv);
 int bench_serve(int argc, char** argv);
 int bench_tokenizer(int argc, char** argv);
 int bench_mpi(int argc, char** argv);
+int bench_serve_load(int argc, char** argv);
 int bench_all(int argc, char** argv);
 
 // The command-line options every model benchmark (train, torch, serve, shapes) shares: declare() adds
@@ -64,6 +67,9 @@ std::string this_machine_key();
 std::string load_average();
 // printf-formats one number (table cells).
 std::string fmt(const char* f, double v);
+
+// A tokenizer with exactly `vocab` tokens, trained on generated text (the GGUF files hold a vocabulary).
+Tokenizer random_text_tokenizer(int vocab);
 
 // Appends goals to `path` (goal_line per goal; nothing when path is empty).
 void append_goals(const std::string& path, const std::vector<Goal>& goals);
