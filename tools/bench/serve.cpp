@@ -64,26 +64,6 @@ std::pair<double, double> run_once(ServeContender& c, const std::vector<int32_t>
   return {double(prompt.size()) / tp, double(n) / td};
 }
 
-// A tokenizer with exactly `vocab` tokens for the GGUF files (the file holds the vocabulary), trained
-// on generated text with enough distinct pairs to fill it.
-Tokenizer bench_tokenizer(int vocab) {
-  std::vector<std::string> docs;
-  Rng rng(11);
-  for (int d = 0; d < 300; d++) {
-    std::string s;
-    for (int w = 0; w < 60; w++) {
-      const int len = 2 + int(rng.below(7));
-      for (int i = 0; i < len; i++) s += char('a' + rng.below(26));
-      s += ' ';
-    }
-    docs.push_back(s);
-  }
-  Tokenizer t = Tokenizer::train(docs, vocab);
-  QAT_CHECK(t.vocab_size() == vocab, "bench serve: the generated text gave ", t.vocab_size(), " tokens, not ", vocab);
-  return t;
-}
-
-
 // bin/generate, next to this binary (bin/bench): the fresh-process measurement runs the real thing.
 std::string generate_binary() {
   std::error_code ec;
