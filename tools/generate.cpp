@@ -169,7 +169,7 @@ void decode_tokens(const Args& a, DecodeSession& session, Sampler& sampler, cons
 // Prompt, prefill, decode, streamed to stdout; with --profile one table for the prefill and one for the
 // decode (different workloads: GEMMs vs GEMVs) on stderr at the end.
 Run generate(const Args& a, const DecodeModel& model, const Tokenizer& tok, const std::vector<int32_t>& ids) {
-  DecodeSession session(model, model.cfg.context);
+  DecodeSession session(model, model.cfg.context, int64_t(ids.size()));  // activations for the prompt, no more
   Sampler sampler(a.sampler());
   for (int32_t id : ids) sampler.accept(id);  // the prompt counts for the penalties (llama.cpp's rule)
   emit(a.prompt);

@@ -268,6 +268,22 @@ void bench_file(const LlamaArgs& a, const std::string& name, const ModelConfig& 
     }
 }
 
+// The note of each thread count's rows: the parallel check, run right before each shape and format
+// (a shared host's load changes within a ladder), pinned to the CPUs the rows use.
+std::vector<std::string> thread_notes(const std::vector<int>& threads) {
+  std::vector<std::string> notes;
+  for (int th : threads) {
+    ParallelCheck pc;
+    if (th > 1) {
+      pin_process(th);
+      pc = parallel_check();
+      std::printf("%s\n", pc.line().c_str());
+    }
+    notes.push_back(thread_note(th, pc));
+  }
+  return notes;
+}
+
 // ---- the report ----
 
 std::string ladder_table(const LlamaArgs& a, const std::vector<LadderRow>& rows, const std::vector<double>& bw) {
@@ -313,16 +329,9 @@ int bench_llama(int argc, char** argv) {
               a.formats.c_str(), (long long)a.prompt, (long long)a.gen, (long long)a.rounds, a.thread_list.c_str(),
               a.cache.c_str(), machine_summary().c_str());
   std::vector<double> bw(size_t(*std::max_element(a.threads.begin(), a.threads.end()) + 1), 0.0);
-  std::vector<std::string> notes;
   for (int th : a.threads) {
     pin_process(th);
     bw[size_t(th)] = measure_peaks(th, 0.5).dram_gbs;
-    ParallelCheck pc;
-    if (th > 1) {
-      pc = parallel_check();
-      std::printf("%s\n", pc.line().c_str());
-    }
-    notes.push_back(thread_note(th, pc));
     std::printf("DRAM read bandwidth, %d thread(s) (kernels/peaks.h, the best of short runs): %.1f GB/s\n", th, bw[size_t(th)]);
   }
   const int64_t llc = a.llc_mib ? a.llc_mib << 20 : cpu_features().l3_bytes;
@@ -332,7 +341,7 @@ int bench_llama(int argc, char** argv) {
   for (const std::string& name : a.shape_list) {
     const ModelConfig cfg = ladder_shape(name);
     ensure_files(a, name, cfg);
-    for (const std::string& f : a.format_list) bench_file(a, name, cfg, f, notes, &rows);
+    for (const std::string& f : a.format_list) bench_file(a, name, cfg, f, thread_notes(a.threads), &rows);
   }
   pin_process(0);
   set_num_threads(0);
