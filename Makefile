@@ -55,6 +55,7 @@ help:
 	@echo "make demo       train the small model, QAT, export, generate"
 	@echo "make bench      all benchmarks (peak, kernels, train, serve, serve-load, tokenizer, torch, shapes): this machine's section of"
 	@echo "                docs/BENCHMARKS.md + docs/bench-<machine>.png (~20 min on 2 free cores; QUICK=1: ~6 min)"
+	@echo "                LLAMA_CPP=DIR: also bin/bench llama, qat vs llama.cpp's llama-bench over shapes up to 1B"
 	@echo "make clean      remove build/ and bin/"
 
 deps:
@@ -161,8 +162,12 @@ demo: all
 
 # Benchmarks: every bin/bench subcommand, then this machine's section of docs/BENCHMARKS.md and its
 # chart docs/bench-<machine>.png (tools/bench/all.cpp). QUICK=1: few rounds, ~4 minutes on 2 cores.
+# LLAMA_CPP=/path/to/llama.cpp/build adds `bin/bench llama` (qat vs llama-bench on the same GGUF files,
+# a ladder of shapes up to 1B; its own -llama section of docs/BENCHMARKS.md and plot); skipped otherwise.
 bench: bin/bench
 	bin/bench all $(if $(QUICK),--quick)
+	$(if $(LLAMA_CPP),bin/bench llama --llama-cpp '$(LLAMA_CPP)' --doc docs/BENCHMARKS.md $(if $(QUICK),--quick),\
+	  @echo "bench llama: skipped: no llama.cpp build given (make bench LLAMA_CPP=/path/to/llama.cpp/build; README)")
 
 clean:
 	rm -rf $(BUILD) bin

@@ -34,15 +34,16 @@ int64_t DecodeModel::weight_bytes() const {
   return b;
 }
 
-DecodeSession::DecodeSession(const DecodeModel& model, int64_t max_ctx) : m_(model), max_ctx_(max_ctx) {
-  QAT_CHECK(max_ctx >= 1, "decode: context must be positive");
+DecodeSession::DecodeSession(const DecodeModel& model, int64_t max_ctx, int64_t rows)
+    : m_(model), max_ctx_(max_ctx) {
+  QAT_CHECK(max_ctx >= 1 && rows >= 1, "decode: context and reserved rows must be positive");
   // Buffers for a forward of min(max_ctx, kReserveTokens) tokens, allocated and touched (zeroed) here,
   // not by the first forward: on this VM a first-touch page fault costs several microseconds, and a
   // 172-token prefill of `base` spent 4.8 of its 17.7 ms faulting in buffers it had just grown. Beyond
   // that, memory follows the tokens actually held (a file's context length is only a limit).
   const int64_t n = std::min(max_ctx, kReserveTokens);
   if (num_threads() >= 2) pool_ = std::make_unique<WorkerPool>(num_threads());
-  reserve_rows(n);
+  reserve_rows(std::min(n, rows));
   reserve_positions(n);
 }
 

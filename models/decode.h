@@ -50,7 +50,10 @@ class DecodeSession {
   // Tokens the constructor prepares for: every preset's full context, so the first forward of a
   // project model faults in no pages (a first-touch fault costs microseconds on the VMs measured).
   static constexpr int64_t kReserveTokens = 512;
-  DecodeSession(const DecodeModel& model, int64_t max_ctx);
+  // reserve_rows: tokens the activation buffers are prepared for (a caller that knows its prompt
+  // length, bin/generate, passes it: a 300M model's 512 rows are 25 MiB); the KV cache is prepared for
+  // min(max_ctx, kReserveTokens) positions either way.
+  DecodeSession(const DecodeModel& model, int64_t max_ctx, int64_t reserve_rows = kReserveTokens);
 
   // Runs `n` tokens at positions pos()..pos()+n-1 and appends their keys/values to the cache.
   // Returns logits (n, V) when all_logits, else (1, V) for the last token.
@@ -59,6 +62,7 @@ class DecodeSession {
   int64_t max_ctx() const { return max_ctx_; }
   void reset() { pos_ = 0; }
   int pool_threads() const { return pool_ ? pool_->size() : 1; }
+  int64_t reserved_rows() const { return rows_; }  // tokens one forward can take without growing
 
  private:
   // Grows the activations to `n` rows and the positions (cache, RoPE table, scores) to `positions`.

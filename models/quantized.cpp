@@ -1,6 +1,10 @@
 // Served weights: from QAT, PTQ or f32, and into the inference model (see quantized.h).
 #include "models/quantized.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "kernels/qgemm.h"
 #include "src/quant/fake_quant.h"
 #include "kernels/ref/quant.h"
@@ -121,14 +125,23 @@ QuantizedModel quantized_from_f32(const Transformer& t) {
 namespace {
 // A lazy weight's codes live only while it is packed: decoded here, packed, dropped, and its file pages
 // given back, so loading holds the packed panels plus one weight's codes at a time.
+// The freed codes go back to the system at once: glibc's dynamic mmap threshold puts such multi-MB
+// temporaries on the heap after the first one is freed, between packed panels that stay, where their
+// pages would remain resident (measured: 15 MiB of a 300M q4_0 model's peak RSS).
 std::unique_ptr<Linear> linear_of(const ServedWeight& w, Backend backend) {
   if (!w.q.served()) return make_f32_linear(backend, w.dequantized());
   if (!w.lazy()) return make_quant_linear(backend, w.q.format().family, w.codes.data(), w.scales.data(), w.N, w.K);
-  std::vector<int8_t> q;
-  std::vector<float> d;
-  w.codes_scales(&q, &d);
-  std::unique_ptr<Linear> lin = make_quant_linear(backend, w.q.format().family, q.data(), d.data(), w.N, w.K);
+  std::unique_ptr<Linear> lin;
+  {
+    std::vector<int8_t> q;
+    std::vector<float> d;
+    w.codes_scales(&q, &d);
+    lin = make_quant_linear(backend, w.q.format().family, q.data(), d.data(), w.N, w.K);
+  }
   w.release_blocks();
+#ifdef __GLIBC__
+  ::malloc_trim(0);
+#endif
   return lin;
 }
 

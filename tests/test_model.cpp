@@ -1,5 +1,6 @@
 // The model: config.json, parameter layout, the KV-cache decode against the training forward, and a
 // training smoke test (the model can memorise a short sequence).
+#include <cstring>
 #include "models/decode.h"
 #include "models/from_checkpoint.h"
 #include "models/sampler.h"
@@ -152,4 +153,23 @@ TEST_CASE("sampler: greedy, temperature, top-k, top-p", "[model][sampler]") {
   REQUIRE(counts[3] > 100);
   Sampler a({0.8f, 0, 1.0f, 9}), b({0.8f, 0, 1.0f, 9});
   for (int i = 0; i < 50; i++) REQUIRE(a.sample(logits.data(), 5) == b.sample(logits.data(), 5));
+}
+
+TEST_CASE("KV-cache decode: activations reserved for the prompt give the same bits", "[model][decode]") {
+  // bin/generate reserves activation rows for its prompt only (a 300M model's 512 default rows are
+  // 25 MiB of peak RSS); a longer forward grows them, and the logits cannot depend on the capacity.
+  Transformer m(tiny_config());
+  m.init_weights(5);
+  DecodeModel dm = decode_model_from_transformer(m);
+  std::vector<int32_t> ids(12);
+  for (size_t i = 0; i < ids.size(); i++) ids[i] = int32_t((i * 13 + 3) % 61);
+  DecodeSession wide(dm, 32), narrow(dm, 32, 3);
+  CHECK(wide.reserved_rows() == 32);  // min(max_ctx, kReserveTokens)
+  CHECK(narrow.reserved_rows() == 3);
+  const Tensor a = wide.forward(ids.data(), 12, true), b = narrow.forward(ids.data(), 12, true);
+  CHECK(narrow.reserved_rows() == 12);
+  REQUIRE(a.numel() == b.numel());
+  CHECK(std::memcmp(a.f32(), b.f32(), size_t(a.numel()) * 4) == 0);
+  const Tensor c = wide.forward(&ids[0], 1), d = narrow.forward(&ids[0], 1);
+  CHECK(std::memcmp(c.f32(), d.f32(), size_t(c.numel()) * 4) == 0);
 }

@@ -4,7 +4,7 @@
 //            GOP/s = 2*M*N*K per second, GB/s = weight bytes per second; medians of interleaved rounds,
 //            and every ratio taken round by round between runs made back to back.
 //   peak     the roofline's ceilings per ISA.
-//   train, torch, serve, serve-load, tokenizer, mpi, all: tools/bench/ (training step FP32 vs QAT, vs PyTorch; prefill / decode per
+//   train, torch, serve, serve-load, tokenizer, mpi, llama, all: tools/bench/ (training step FP32 vs QAT, vs PyTorch; prefill / decode per
 //            backend; everything + docs/BENCHMARKS.md). Read next: src/nn/linear.h, tools/bench/bench.h.
 #include <omp.h>
 
@@ -530,7 +530,7 @@ int bench_kernels(int argc, char** argv) {
 int main(int argc, char** argv) {
   return run_main("bench", [&]() -> int {
     const std::string usage =
-        "usage: bench kernels|peak|train|serve|serve-load|tokenizer|mpi|torch|shapes|all [options]   (bench SUBCOMMAND --help for the options)";
+        "usage: bench kernels|peak|train|serve|serve-load|tokenizer|mpi|torch|shapes|llama|all [options]   (bench SUBCOMMAND --help for the options)";
     if (argc < 2) throw UsageError(usage);
     const std::string cmd = argv[1];
     if (cmd == "kernels") return bench_kernels(argc - 1, argv + 1);
@@ -543,6 +543,7 @@ int main(int argc, char** argv) {
     if (cmd == "mpi") return bench::bench_mpi(argc - 1, argv + 1);
     if (cmd == "serve-load") return bench::bench_serve_load(argc - 1, argv + 1);
     if (cmd == "all") return bench::bench_all(argc - 1, argv + 1);
+    if (cmd == "llama") return bench::bench_llama(argc - 1, argv + 1);
     if (cmd == "--help" || cmd == "-h") {
       std::printf("%s\n", usage.c_str());
       return 0;

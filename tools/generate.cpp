@@ -23,6 +23,7 @@
 #include "models/model_source.h"
 #include "models/quantized.h"
 #include "models/sampler.h"
+#include "models/token_profile.h"
 #include "src/core/parallel.h"
 #include "src/io/file.h"
 #include "src/util/cli.h"
@@ -91,7 +92,8 @@ bool parse_args(int argc, char** argv, Args* a) {
   p.option("--isa", &a->isa, "kernel table: scalar, avx2, avx512, avx512vnni, avxvnni (default: the best this CPU has)", "ISA");
   p.option("--backend", &a->backend, "native (our integer kernels), onednn (oneDNN int8 matmul) or openblas (f32 on "
                                      "dequantized weights)", "B");
-  p.flag("--profile", &a->profile, "print per-op tables of the prefill and of the decode at the end");
+  p.flag("--profile", &a->profile, "print per-op tables of the prefill and of the decode at the end, and where a decoded "
+                                    "token's time goes (GEMVs, attention, norms, sampling; weights' GB/s vs the DRAM roof)");
   if (!p.parse(argc, argv)) return false;
   if (a->chat && a->stdin_prompt) throw UsageError("--stdin: --chat reads its turns from standard input");
   if (a->stdin_prompt) a->prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -167,7 +169,7 @@ void decode_tokens(const Args& a, DecodeSession& session, Sampler& sampler, cons
 // Prompt, prefill, decode, streamed to stdout; with --profile one table for the prefill and one for the
 // decode (different workloads: GEMMs vs GEMVs) on stderr at the end.
 Run generate(const Args& a, const DecodeModel& model, const Tokenizer& tok, const std::vector<int32_t>& ids) {
-  DecodeSession session(model, model.cfg.context);
+  DecodeSession session(model, model.cfg.context, int64_t(ids.size()));  // activations for the prompt, no more
   Sampler sampler(a.sampler());
   for (int32_t id : ids) sampler.accept(id);  // the prompt counts for the penalties (llama.cpp's rule)
   emit(a.prompt);
@@ -195,6 +197,9 @@ Run generate(const Args& a, const DecodeModel& model, const Tokenizer& tok, cons
     std::fprintf(stderr, "profile of the decode (per token, %lld tokens):\n%s", (long long)r.generated,
                  prof::table({mp.f32_gflops, mp.int8_gops, mp.dram_gbs}, std::max<int64_t>(1, r.generated), r.t_decode)
                      .c_str());
+    if (r.generated > 0 && r.t_decode > 0)
+      std::fprintf(stderr, "%s", token_breakdown(prof::rows(), r.generated, r.t_decode, model.weight_bytes(), mp.dram_gbs)
+                                     .text().c_str());
     prof::enable(false);
   }
   return r;

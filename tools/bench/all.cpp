@@ -64,13 +64,6 @@ std::string to_markdown(const std::string& text) {
   return md;
 }
 
-std::string utc_now() {
-  char buf[64];
-  std::time_t t = std::time(nullptr);
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
-  return buf;
-}
-
 std::string fmt_seconds(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, s >= 60 ? "%.0f min %02.0f s" : "%.1f s", s >= 60 ? double(int(s) / 60) : s,

@@ -5,6 +5,7 @@
 //   serve_load.cpp  `bench serve-load` (bin/serve and llama-server under 1-64 concurrent streaming clients)
 //   tokenizer.cpp  `bench tokenizer` (BPE training and encoding MB/s per vocab size, peak RSS)
 //   mpi.cpp     `bench mpi` (2 MPI ranks x 1 thread against 1 process x 2 threads, comm time per step)
+//   llama.cpp   `bench llama` (against llama.cpp's llama-bench on the same GGUF files, a ladder of shapes)
 //   all.cpp     `bench all` (every subcommand, then the machine's section of docs/BENCHMARKS.md + chart)
 // and the helpers they share (common.cpp; the timed training step: train_step.h; the PyTorch child
 // process: torch_side.h). Pure report logic: src/util/bench_report.h.
@@ -28,6 +29,7 @@ int bench_tokenizer(int argc, char** argv);
 int bench_mpi(int argc, char** argv);
 int bench_serve_load(int argc, char** argv);
 int bench_all(int argc, char** argv);
+int bench_llama(int argc, char** argv);
 
 // The command-line options every model benchmark (train, torch, serve, shapes) shares: declare() adds
 // --preset (unless preset_option is false: `bench shapes` takes a list of shapes), --threads, --goals
@@ -65,6 +67,11 @@ std::string thread_note(int threads, const ParallelCheck& pc);
 std::string machine_summary();
 std::string this_machine_key();
 std::string load_average();
+// A tokenizer with exactly `vocab` tokens (a GGUF file holds its vocabulary), trained on generated
+// text with enough distinct pairs to fill it: what the random-weight benchmark models are written with.
+Tokenizer bench_tokenizer(int vocab);
+// "2026-12-05 22:49 UTC"
+std::string utc_now();
 // printf-formats one number (table cells).
 std::string fmt(const char* f, double v);
 

@@ -2,11 +2,13 @@
 #include <omp.h>
 
 #include <cstdio>
+#include <ctime>
 #include <sstream>
 
 #include "src/nn/linear.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
+#include "src/core/rng.h"
 #include "src/io/file.h"
 #include "tools/bench/bench.h"
 #include "src/util/error.h"
@@ -104,6 +106,32 @@ void append_goals(const std::string& path, const std::vector<Goal>& goals) {
   QAT_CHECK(f, "--goals: cannot open ", path);
   const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
   QAT_CHECK(std::fclose(f) == 0 && ok, "--goals: cannot write ", path);
+}
+
+// A tokenizer with exactly `vocab` tokens for the GGUF files (the file holds the vocabulary), trained
+// on generated text with enough distinct pairs to fill it.
+Tokenizer bench_tokenizer(int vocab) {
+  std::vector<std::string> docs;
+  Rng rng(11);
+  for (int d = 0; d < 300; d++) {
+    std::string s;
+    for (int w = 0; w < 60; w++) {
+      const int len = 2 + int(rng.below(7));
+      for (int i = 0; i < len; i++) s += char('a' + rng.below(26));
+      s += ' ';
+    }
+    docs.push_back(s);
+  }
+  Tokenizer t = Tokenizer::train(docs, vocab);
+  QAT_CHECK(t.vocab_size() == vocab, "bench: the generated text gave ", t.vocab_size(), " tokens, not ", vocab);
+  return t;
+}
+
+std::string utc_now() {
+  char buf[64];
+  std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
+  return buf;
 }
 
 std::string fmt(const char* f, double v) {

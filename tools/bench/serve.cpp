@@ -64,8 +64,6 @@ std::pair<double, double> run_once(ServeContender& c, const std::vector<int32_t>
   return {double(prompt.size()) / tp, double(n) / td};
 }
 
-
-
 // bin/generate, next to this binary (bin/bench): the fresh-process measurement runs the real thing.
 std::string generate_binary() {
   std::error_code ec;
