@@ -207,13 +207,14 @@ std::vector<int32_t> ModelVocab::doc_end() const {
   return {};
 }
 
+// The keys as read, and the source's general.name (llama.cpp, as ModelVocab, decides phi-3's rstrip by it).
 void ModelVocab::write_gguf(GgufWriter& w) const {
+  if (!name_.empty()) w.set_string("general.name", name_);
   for (const GgufKv& kv : keys_) w.set_value(kv.key, kv.value);
 }
 
 std::string ModelVocab::file_bytes() const {
   GgufWriter w;
-  if (!name_.empty()) w.set_string("general.name", name_);
   write_gguf(w);
   return w.serialize();
 }
@@ -222,7 +223,7 @@ std::string ModelVocab::file_bytes() const {
 // by general.name): everything that decides how text is encoded, not the model's name.
 uint64_t ModelVocab::fingerprint() const {
   GgufWriter w;
-  write_gguf(w);
+  for (const GgufKv& kv : keys_) w.set_value(kv.key, kv.value);
   const std::string bytes = w.serialize();
   uint64_t h = 1469598103934665603ull;
   for (unsigned char b : bytes) h = (h ^ b) * 1099511628211ull;

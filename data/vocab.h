@@ -54,7 +54,8 @@ class Vocab {
 
   // Equal fingerprints encode identically (the token cache's key, --distill's check).
   virtual uint64_t fingerprint() const = 0;
-  // The tokenizer.ggml.* keys of an exported GGUF, so that llama.cpp tokenizes as this vocabulary does.
+  // The tokenizer.ggml.* keys of an exported GGUF, so that llama.cpp tokenizes as this vocabulary does
+  // (a model's: every tokenizer.* key as read, and its general.name, on which llama.cpp's phi-3 rules hang).
   virtual void write_gguf(GgufWriter& w) const = 0;
   // Its file in a checkpoint directory ("tokenizer.json" or "tokenizer.gguf") and that file's bytes.
   virtual const char* file_name() const = 0;

@@ -187,6 +187,14 @@ std::string weights_scheme(const GgufFile& f) {
   return scheme.empty() ? "f32" : scheme;
 }
 
+// qat.scheme when the file is still as we wrote it (general.file_type that scheme's), else the weights'
+// format: llama-quantize copies qat.* into the files it rewrites.
+std::string written_scheme(const GgufFile& f) {
+  const SchemeInfo* s = f.has("qat.scheme") ? find_scheme(f.get_string("qat.scheme")) : nullptr;
+  if (s && f.has("general.file_type") && f.get_u32("general.file_type") == s->llama_ftype) return s->name;
+  return weights_scheme(f);
+}
+
 Tensor read_norm(const GgufFile& f, const std::string& name, int64_t C) {
   const GgufTensorInfo& t = f.tensor(name);
   const bool plain = t.type == GgmlType::F32 || t.type == GgmlType::F16 || t.type == GgmlType::BF16;
@@ -293,7 +301,7 @@ GgufModel read_gguf_model(const std::string& path, GgufLoad load) {
   check_fits_memory(f, load);
   QuantizedModel& m = out.model;
   m.cfg = c;
-  m.scheme = f.has("qat.scheme") ? f.get_string("qat.scheme") : weights_scheme(f);
+  m.scheme = written_scheme(f);
   m.activations = f.has("qat.activations") ? f.get_string("qat.activations") : "q8_0";
   const int64_t C = c.d_model;
   m.embed = read_weight(f, "token_embd.weight", "model.embed_tokens.weight", c.vocab, C, hint("token_embd.weight"), load);

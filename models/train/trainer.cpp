@@ -27,6 +27,7 @@
 #include "data/tokenizer.h"
 #include "models/model_size.h"
 #include "models/import.h"
+#include "src/io/gguf.h"
 #include "models/model_source.h"
 #include "models/train/dist.h"
 #include "models/train/run_state.h"
@@ -155,6 +156,8 @@ void open_run(Run& r) {
     r.init_ck->optimizer.reset();             // uses only the weights: the moments (2x their size) go first
   }
   // A checkpoint's shape is its own; a new run's comes from the preset, --config and the shape flags.
+  QAT_CHECK(opt.vocab_from.empty() || (!r.resume_ck && !r.init_ck), "--vocab-from: a new run's tokenizer; with --init or "
+            "--resume the model's own tokenizer applies");
   if (r.resume_ck) check_shape_agrees(r.resume_ck->config, opt.shape, opt.out);
   if (r.init_ck) check_shape_agrees(r.init_ck->config, opt.shape, opt.init);
   if (r.resume_ck || r.init_ck) {
@@ -186,6 +189,9 @@ void load_data(Run& r) {
   if (r.resume_ck) check_corpus(r.resume_ck->state, r.corpus_hash, *r.corpus, r.opt.out + "/state.json");
   if (r.resume_ck || r.init_ck) {
     r.tok = checkpoint_vocab(r.resume_ck ? *r.resume_ck : *r.init_ck);
+  } else if (!r.opt.vocab_from.empty()) {  // a pretrained model's vocabulary, no BPE training
+    r.tok = vocab_from_gguf(read_gguf(r.opt.vocab_from));
+    r.note(str("tokenizer: ", r.tok->describe(), ", from ", r.opt.vocab_from));
   } else {  // a large corpus trains BPE on a deterministic sample (data/bpe_sample.h)
     const BpeSample sample = sample_for_bpe(r.corpus->train, kDefaultBpeSampleBytes);
     if (sample.sampled) r.note(sample.note());
