@@ -187,7 +187,9 @@ FUZZ_TARGETS       := safetensors gguf json tokenizer tokenizer_json token_cache
                       hf_config hf_tokenizer
 FUZZ_CORE_SRCS     := src/core/tensor.cpp src/core/storage.cpp src/io/file.cpp
 FUZZ_TOK_SRCS      := data/tokenizer.cpp data/tokenizer_json.cpp data/bpe_train.cpp data/byte_level.cpp \
-                      data/pretokenize.cpp data/unicode.cpp src/io/json.cpp src/io/file.cpp
+                      data/pretokenize.cpp data/unicode.cpp src/io/json.cpp src/io/file.cpp \
+                      data/vocab.cpp data/model_vocab.cpp data/pre_split.cpp src/io/gguf.cpp src/io/mapped_file.cpp \
+                      $(FUZZ_CORE_SRCS)
 FUZZ_SRCS_json           := src/io/json.cpp
 FUZZ_SRCS_safetensors    := src/io/safetensors.cpp src/io/json.cpp $(FUZZ_CORE_SRCS)
 FUZZ_SRCS_gguf           := src/io/gguf.cpp src/io/mapped_file.cpp $(FUZZ_CORE_SRCS)
@@ -197,7 +199,7 @@ FUZZ_SRCS_token_cache    := data/dataset.cpp data/encode_chunks.cpp data/corpus.
                             src/io/mapped_file.cpp $(FUZZ_TOK_SRCS)
 FUZZ_SRCS_config         := models/config.cpp src/io/json.cpp
 FUZZ_SRCS_gguf_model     := models/gguf_model.cpp models/config.cpp kernels/ref/q4_0.cpp kernels/ref/q8_0.cpp \
-                            kernels/ref/per_channel.cpp src/quant/scheme.cpp src/util/cli.cpp \
+                            kernels/ref/per_channel.cpp src/quant/scheme.cpp src/util/cli.cpp src/util/sysmem.cpp \
                             $(FUZZ_SRCS_gguf) $(FUZZ_TOK_SRCS)
 FUZZ_SRCS_model_vocab    := data/model_vocab.cpp data/pre_split.cpp $(FUZZ_SRCS_gguf) $(FUZZ_TOK_SRCS)
 FUZZ_SRCS_hf_config      := models/hf_config.cpp models/config.cpp src/io/json.cpp

@@ -27,7 +27,7 @@ enum Field { kVer, kCorpus, kTok, kVocab, kTrainN, kTrainBytes, kTrainDocs, kVal
 
 // Maps the cache file; returns an empty string when it is valid (out's arrays then view the mapping),
 // else why not.
-std::string read_cache(const std::string& path, uint64_t corpus_hash, const Tokenizer& tok, TokenizedData& out) {
+std::string read_cache(const std::string& path, uint64_t corpus_hash, const Vocab& tok, TokenizedData& out) {
   std::shared_ptr<Bytes> file;
   try {
     file = Bytes::map_file(path);
@@ -58,7 +58,7 @@ std::string read_cache(const std::string& path, uint64_t corpus_hash, const Toke
 }
 
 // Encodes `docs` into `w` (appending int32 ids); adds the ids' count to *n and updates the checksum.
-void encode_into(AtomicWriter& w, const std::vector<std::string>& docs, const Tokenizer& tok, bool eot, uint64_t* n,
+void encode_into(AtomicWriter& w, const std::vector<std::string>& docs, const Vocab& tok, bool eot, uint64_t* n,
                  uint64_t* sum) {
   std::vector<std::string_view> views(docs.begin(), docs.end());
   encode_documents(tok, views, eot, kEncodeChunkBytes, 0, [&](const std::vector<int32_t>& ids) {
@@ -71,7 +71,7 @@ void encode_into(AtomicWriter& w, const std::vector<std::string>& docs, const To
 
 // Tokenizes the corpus straight into the cache file: a placeholder header, the train ids, the val ids,
 // then the header with the counts and checksum. Only the ids of one group of chunks are in memory.
-void write_cache(const std::string& path, const Corpus& corpus, const Tokenizer& tok) {
+void write_cache(const std::string& path, const Corpus& corpus, const Vocab& tok) {
   AtomicWriter w(path);
   w.write(std::string(kHeaderBytes, '\0'));
   uint64_t h[kHeaderWords] = {};
@@ -94,7 +94,7 @@ void write_cache(const std::string& path, const Corpus& corpus, const Tokenizer&
 
 }  // namespace
 
-TokenizedSplit tokenize_split(const std::vector<std::string>& docs, const Tokenizer& tok, bool eot) {
+TokenizedSplit tokenize_split(const std::vector<std::string>& docs, const Vocab& tok, bool eot) {
   TokenizedSplit s;
   std::vector<int32_t> tokens;
   std::vector<std::string_view> views(docs.begin(), docs.end());
@@ -106,14 +106,14 @@ TokenizedSplit tokenize_split(const std::vector<std::string>& docs, const Tokeni
   return s;
 }
 
-std::string token_cache_path(const Corpus& corpus, const Tokenizer& tok, const std::string& cache_dir) {
+std::string token_cache_path(const Corpus& corpus, const Vocab& tok, const std::string& cache_dir) {
   uint64_t key[2] = {corpus.content_hash(), tok.fingerprint()};
   char name[48];
   std::snprintf(name, sizeof name, "tokens-%016" PRIx64 ".bin", fnv1a64(key, sizeof key));
   return cache_dir + "/" + name;
 }
 
-TokenizedData load_or_tokenize(const Corpus& corpus, const Tokenizer& tok, const std::string& cache_dir) {
+TokenizedData load_or_tokenize(const Corpus& corpus, const Vocab& tok, const std::string& cache_dir) {
   TokenizedData d;
   const uint64_t corpus_hash = corpus.content_hash();
   if (!cache_dir.empty()) {

@@ -1,5 +1,5 @@
-// Tokenized train/val data: each document's tokens followed by the EOT token, concatenated (a stream's
-// parts: their tokens only, no EOT), plus the
+// Tokenized train/val data: each document's tokens followed by the EOT token (a pretrained model's
+// vocabulary: [BOS] tokens EOS, data/vocab.h), concatenated (a stream's parts: their tokens only), plus the
 // byte counts that bits-per-byte needs; cached on disk so a second run does not re-tokenize.
 // bpb = (mean loss in nats per predicted token) * tokens / (bytes * ln 2), where `bytes` counts the
 // UTF-8 bytes of the documents only (the EOT separators add tokens but no bytes), so bpb compares
@@ -11,7 +11,7 @@
 
 #include "data/corpus.h"
 #include "data/token_array.h"
-#include "data/tokenizer.h"
+#include "data/vocab.h"
 
 namespace qat {
 
@@ -29,7 +29,7 @@ struct TokenizedData {
 };
 
 // eot = false for a stream (Corpus::stream()): its two parts are pieces of one text, not documents.
-TokenizedSplit tokenize_split(const std::vector<std::string>& docs, const Tokenizer& tok, bool eot = true);
+TokenizedSplit tokenize_split(const std::vector<std::string>& docs, const Vocab& tok, bool eot = true);
 
 // Tokenizes `corpus` with `tok`, or reads the result from `cache_dir` (created if needed; empty = no
 // cache). With a cache, the tokens are encoded in parallel straight into the cache file (memory: a few
@@ -39,9 +39,9 @@ TokenizedSplit tokenize_split(const std::vector<std::string>& docs, const Tokeni
 // file is re-tokenized and rewritten, with a one-line warning on stderr, never trusted. A cache that
 // cannot be written (read-only or bad directory) is a warning too: the data is still returned. Temp
 // files of runs killed while writing the cache are removed (remove_stale_temp_files).
-TokenizedData load_or_tokenize(const Corpus& corpus, const Tokenizer& tok, const std::string& cache_dir);
+TokenizedData load_or_tokenize(const Corpus& corpus, const Vocab& tok, const std::string& cache_dir);
 
 // The cache file for (corpus, tok) in cache_dir (exposed for tests).
-std::string token_cache_path(const Corpus& corpus, const Tokenizer& tok, const std::string& cache_dir);
+std::string token_cache_path(const Corpus& corpus, const Vocab& tok, const std::string& cache_dir);
 
 }  // namespace qat

@@ -14,10 +14,10 @@ namespace {
 
 bool ascii_non_space(unsigned char b) { return b < 0x80 && char_class(b) != CharClass::whitespace; }
 
-// A part of a document, and whether the document's EOT follows it.
+// A part of a document, and whether the document's begin tokens precede it / its end tokens follow it.
 struct Piece {
   std::string_view text;
-  bool eot;
+  bool first, last;
 };
 
 }  // namespace
@@ -46,8 +46,10 @@ std::vector<std::string_view> split_at_safe_cuts(std::string_view text, size_t c
   return parts;
 }
 
-void encode_documents(const Tokenizer& tok, const std::vector<std::string_view>& docs, bool eot, size_t chunk_bytes,
+void encode_documents(const Vocab& tok, const std::vector<std::string_view>& docs, bool eot, size_t chunk_bytes,
                       int threads, const std::function<void(const std::vector<int32_t>&)>& sink) {
+  const std::vector<int32_t> begin = eot ? tok.doc_begin() : std::vector<int32_t>{};  // ours: none
+  const std::vector<int32_t> end = eot ? tok.doc_end() : std::vector<int32_t>{};      // ours: EOT
 #ifdef _OPENMP
   if (threads <= 0) threads = omp_get_max_threads();
 #else
@@ -70,8 +72,10 @@ void encode_documents(const Tokenizer& tok, const std::vector<std::string_view>&
       EncodeCache* cache = &caches[0];
 #endif
       for (size_t i = task_start[size_t(t)]; i < task_start[size_t(t) + 1]; i++) {
-        tok.encode_append(group[i].text, out[size_t(t)], cache);
-        if (group[i].eot) out[size_t(t)].push_back(tok.eot_id());
+        std::vector<int32_t>& ids = out[size_t(t)];
+        if (group[i].first) ids.insert(ids.end(), begin.begin(), begin.end());
+        tok.encode_append(group[i].text, ids, cache);
+        if (group[i].last) ids.insert(ids.end(), end.begin(), end.end());
       }
     }
     for (const auto& ids : out) sink(ids);
@@ -82,9 +86,10 @@ void encode_documents(const Tokenizer& tok, const std::vector<std::string_view>&
   // Small documents share a task (a task per fortune would cost more than it encodes); a task closes at
   // chunk_bytes, a group at threads * chunk_bytes.
   for (std::string_view doc : docs) {
-    const std::vector<std::string_view> parts = split_at_safe_cuts(doc, chunk_bytes);
+    const std::vector<std::string_view> parts =
+        tok.cuts_at_lines() ? split_at_safe_cuts(doc, chunk_bytes) : std::vector<std::string_view>{doc};
     for (size_t j = 0; j < parts.size(); j++) {
-      group.push_back({parts[j], eot && j + 1 == parts.size()});
+      group.push_back({parts[j], j == 0, j + 1 == parts.size()});
       task_bytes += parts[j].size();
       group_bytes += parts[j].size();
       if (task_bytes >= chunk_bytes) {

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "data/tokenizer.h"
+#include "data/vocab.h"
 
 namespace qat {
 
@@ -25,12 +25,13 @@ bool is_safe_cut(std::string_view text, size_t p);
 // unless no safe cut follows; the parts concatenate to text. chunk_bytes > 0.
 std::vector<std::string_view> split_at_safe_cuts(std::string_view text, size_t chunk_bytes);
 
-// Encodes `docs` in order (each followed by the EOT token when eot), on up to `threads` OpenMP threads
+// Encodes `docs` in order (when eot, each between tok.doc_begin() and tok.doc_end(): ours, followed by
+// the EOT token), on up to `threads` OpenMP threads
 // (0: omp_get_max_threads()), chunk_bytes of text per task. The tokens arrive in order through
 // sink(tokens of a group of tasks); a group holds about threads * chunk_bytes of text, so the memory
 // for tokens in flight is bounded by that, not by the corpus. The same tokens at any thread count and
-// chunk size, equal to encode_append on each document.
-void encode_documents(const Tokenizer& tok, const std::vector<std::string_view>& docs, bool eot, size_t chunk_bytes,
+// chunk size, equal to encode_append on each document. Documents are cut only when tok.cuts_at_lines().
+void encode_documents(const Vocab& tok, const std::vector<std::string_view>& docs, bool eot, size_t chunk_bytes,
                       int threads, const std::function<void(const std::vector<int32_t>&)>& sink);
 
 inline constexpr size_t kEncodeChunkBytes = size_t(1) << 20;  // 1 MiB per task: ~0.1 s of encoding

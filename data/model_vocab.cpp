@@ -169,6 +169,7 @@ ModelVocab ModelVocab::from_gguf(const GgufFile& f) {
     QAT_CHECK(info, f.path, ": tokenizer.ggml.pre \"", pre, "\" is not supported (supported: ", supported_pre_types(), ")");
     v.kind_ = Kind::bpe;
     v.pre_ = info->type;
+    v.pre_name_ = pre;
     v.ignore_merges_ = info->ignore_merges;
     v.add_bos_ = info->add_bos;
     v.bos_ = v.eos_ = 11;  // llama.cpp's defaults for "gpt2" when the keys are absent
@@ -184,7 +185,59 @@ ModelVocab ModelVocab::from_gguf(const GgufFile& f) {
   if (v.eos_ >= v.vocab_size()) v.eos_ = -1;
   if (v.unk_ >= v.vocab_size()) v.unk_ = -1;
   v.load_specials(f);
+  for (const GgufKv& kv : f.kv)
+    if (kv.key.rfind("tokenizer.", 0) == 0) v.keys_.push_back(kv);
+  if (f.has("general.name")) v.name_ = f.get_string("general.name");
   return v;
+}
+
+void ModelVocab::encode_append(std::string_view text, std::vector<int32_t>& out, EncodeCache*) const {
+  const std::vector<int32_t> ids = encode(text, false, false);
+  out.insert(out.end(), ids.begin(), ids.end());
+}
+
+std::vector<int32_t> ModelVocab::doc_begin() const {
+  if (add_bos_) return {bos_};
+  return {};
+}
+
+std::vector<int32_t> ModelVocab::doc_end() const {
+  if (eos_ >= 0) return {eos_};
+  if (eot_ >= 0) return {eot_};
+  return {};
+}
+
+// The keys as read, and the source's general.name (llama.cpp, as ModelVocab, decides phi-3's rstrip by it).
+void ModelVocab::write_gguf(GgufWriter& w) const {
+  if (!name_.empty()) w.set_string("general.name", name_);
+  for (const GgufKv& kv : keys_) w.set_value(kv.key, kv.value);
+}
+
+std::string ModelVocab::file_bytes() const {
+  GgufWriter w;
+  write_gguf(w);
+  return w.serialize();
+}
+
+// FNV-1a 64 of the tokenizer keys and of whether special tokens strip the spaces after them (phi-3,
+// by general.name): everything that decides how text is encoded, not the model's name.
+uint64_t ModelVocab::fingerprint() const {
+  GgufWriter w;
+  for (const GgufKv& kv : keys_) w.set_value(kv.key, kv.value);
+  const std::string bytes = w.serialize();
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char b : bytes) h = (h ^ b) * 1099511628211ull;
+  const bool rstrip = std::find(rstrip_.begin(), rstrip_.end(), true) != rstrip_.end();
+  return (h ^ uint64_t(rstrip)) * 1099511628211ull;
+}
+
+std::string ModelVocab::describe() const {
+  std::string s = str(kind_ == Kind::spm ? "llama (SPM)" : "gpt2 (BPE, pre " + pre_name_ + ")", ", ",
+                      vocab_size(), " tokens");
+  if (add_bos_) s += str(", BOS ", bos_, " added");
+  if (eos_ >= 0) s += str(", EOS ", eos_);
+  if (eot_ >= 0 && eot_ != eos_) s += str(", EOT ", eot_);
+  return s;
 }
 
 int32_t ModelVocab::find(std::string_view text) const {

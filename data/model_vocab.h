@@ -12,12 +12,12 @@
 #include <vector>
 
 #include "data/pre_split.h"
+#include "data/vocab.h"
+#include "src/io/gguf.h"
 
 namespace qat {
 
-struct GgufFile;
-
-class ModelVocab {
+class ModelVocab : public Vocab {
  public:
   enum class Kind { bpe, spm };
   // GGUF tokenizer.ggml.token_type values (llama.cpp's llama_token_type).
@@ -27,6 +27,7 @@ class ModelVocab {
   // Reads and validates tokenizer.ggml.* of `f`. Every rejection is one line naming f.path and the key:
   // an unknown model or pre type, array lengths that disagree, a token type outside 0..6, a score that is
   // not finite, a special token id outside the vocabulary, a vocabulary above kMaxTokens.
+  // The Hugging Face path builds the keys llama.cpp's convert_hf_to_gguf.py writes and reads them here.
   static ModelVocab from_gguf(const GgufFile& f);
   // A Hugging Face tokenizer.json (model.type BPE: the ByteLevel form of GPT-2 / Llama 3, or the
   // SentencePiece form of Llama 2 / TinyLlama), as the GGUF llama.cpp's converter would write for it;
@@ -38,11 +39,29 @@ class ModelVocab {
   // model asks for them; parse_special lets control tokens written in the text become their ids
   // (user-defined tokens always do, as in llama.cpp).
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
+  using Vocab::encode;  // plain text: encode(text, false, false)
   // The text of the ids (control and unknown tokens give nothing; byte tokens their byte).
-  std::string decode(const std::vector<int32_t>& ids) const;
+  std::string decode(const std::vector<int32_t>& ids) const override;
+
+  // The Vocab roles (data/vocab.h), as llama.cpp runs the model: a prompt is llama_tokenize(text, true,
+  // true); a sequence starts with BOS when add_bos_token; EOS and EOT end generation; a corpus document
+  // is [BOS] text EOS; the tokenizer.ggml.* keys (and tokenizer.chat_template) are written back as read.
+  void encode_append(std::string_view text, std::vector<int32_t>& out, EncodeCache* cache) const override;
+  std::vector<int32_t> encode_prompt(std::string_view text) const override { return encode(text, true, true); }
+  int64_t text_bytes(int32_t id) const override { return int64_t(decode({id}).size()); }
+  int32_t start_token() const override { return add_bos_ ? bos_ : -1; }
+  bool is_end(int32_t id) const override { return id >= 0 && (id == eos_ || id == eot_); }
+  std::vector<int32_t> doc_begin() const override;
+  std::vector<int32_t> doc_end() const override;
+  bool cuts_at_lines() const override { return false; }
+  uint64_t fingerprint() const override;
+  void write_gguf(GgufWriter& w) const override;
+  const char* file_name() const override { return "tokenizer.gguf"; }
+  std::string file_bytes() const override;  // a vocabulary-only GGUF: the keys, general.name, no tensor
+  std::string describe() const override;
 
   Kind kind() const { return kind_; }
-  int vocab_size() const { return int(text_.size()); }
+  int vocab_size() const override { return int(text_.size()); }
   const std::string& token_text(int32_t id) const;  // as stored in the GGUF; throws outside the vocab
   int32_t bos_id() const { return bos_; }
   int32_t eos_id() const { return eos_; }
@@ -64,6 +83,9 @@ class ModelVocab {
   void load_merges(const GgufFile& f);
   void load_specials(const GgufFile& f);
 
+  std::vector<GgufKv> keys_;        // tokenizer.* as read, in file order (written back on export)
+  std::string pre_name_;            // tokenizer.ggml.pre (BPE)
+  std::string name_;                // general.name of the source (phi-3's rstrip depends on it)
   Kind kind_ = Kind::bpe;
   PreType pre_ = PreType::gpt2;
   bool ignore_merges_ = false, add_space_prefix_ = false, add_bos_ = false, add_eos_ = false;

@@ -9,6 +9,7 @@
 
 #include "data/byte_level.h"
 #include "data/pretokenize.h"
+#include "src/io/gguf.h"
 #include "src/util/error.h"
 
 namespace qat {
@@ -139,5 +140,32 @@ std::vector<int32_t> Tokenizer::gguf_token_types() const {
   out[size_t(eot_)] = kTypeControl;
   return out;
 }
+
+}  // namespace qat
+
+namespace qat {
+
+std::vector<int32_t> Tokenizer::encode_prompt(std::string_view text) const {
+  std::vector<int32_t> ids{eot_};
+  encode_append(text, ids);
+  return ids;
+}
+
+void Tokenizer::write_gguf(GgufWriter& w) const {
+  w.set_string("tokenizer.ggml.model", "gpt2");
+  w.set_string("tokenizer.ggml.pre", "gpt-2");
+  w.set_arr_string("tokenizer.ggml.tokens", gguf_tokens());
+  w.set_arr_i32("tokenizer.ggml.token_type", gguf_token_types());
+  w.set_arr_string("tokenizer.ggml.merges", gguf_merges());
+  w.set_u32("tokenizer.ggml.bos_token_id", uint32_t(eot_));
+  w.set_u32("tokenizer.ggml.eos_token_id", uint32_t(eot_));
+  w.set_u32("tokenizer.ggml.padding_token_id", uint32_t(eot_));
+  // BOS = EOT, added: training puts an EOT before every document, and bin/generate starts every prompt
+  // with one; add_bos_token = true makes llama.cpp (llama-cli, llama-simple, llama-perplexity) do the same.
+  w.set_bool("tokenizer.ggml.add_bos_token", true);
+  w.set_bool("tokenizer.ggml.add_eos_token", false);
+}
+
+std::string Tokenizer::describe() const { return str("qat BPE, ", vocab_size(), " tokens"); }
 
 }  // namespace qat

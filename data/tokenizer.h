@@ -10,18 +10,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include "data/vocab.h"
+
 namespace qat {
 
 // The recommended vocab size (bin/train --vocab): measured in docs/TOKENIZER.md, "Choosing the vocab size".
 inline constexpr int kDefaultVocabSize = 1024;
 
-// Per-piece encoding results, reused across encode_append calls (one per thread; not shared).
-struct EncodeCache {
-  std::unordered_map<std::string, std::vector<int32_t>> pieces;
-};
-
 // Immutable after construction: const methods may be called from several threads at once.
-class Tokenizer {
+class Tokenizer : public Vocab {
  public:
   static constexpr std::string_view kEotText = "<|endoftext|>";
   // GGUF tokenizer.ggml.token_type values (llama.cpp's llama_token_type).
@@ -45,17 +42,33 @@ class Tokenizer {
 
   // Token ids of `text` (no EOT added; the text "<|endoftext|>" is encoded as plain text).
   std::vector<int32_t> encode(std::string_view text) const;
-  void encode_append(std::string_view text, std::vector<int32_t>& out, EncodeCache* cache = nullptr) const;
+  void encode_append(std::string_view text, std::vector<int32_t>& out, EncodeCache* cache = nullptr) const override;
   // Concatenated token_bytes; throws on an id outside [0, vocab_size).
-  std::string decode(const std::vector<int32_t>& ids) const;
+  std::string decode(const std::vector<int32_t>& ids) const override;
   // The bytes of token `id`; for the EOT token its text "<|endoftext|>".
   const std::string& token_bytes(int32_t id) const;
 
   int32_t eot_id() const { return eot_; }
-  int vocab_size() const { return int(tokens_.size()); }
+  int vocab_size() const override { return int(tokens_.size()); }
   int n_merges() const { return int(merges_.size()); }
   // FNV-1a 64 of the tokens and merges: equal fingerprints encode identically (used as a cache key).
-  uint64_t fingerprint() const;
+  uint64_t fingerprint() const override;
+
+  // The Vocab roles (data/vocab.h): a document ends with EOT and a sequence starts after one, so a
+  // prompt is EOT + its text; EOT ends generation; the text "<|endoftext|>" is never parsed as EOT.
+  std::vector<int32_t> encode_prompt(std::string_view text) const override;
+  int64_t text_bytes(int32_t id) const override { return id == eot_ ? 0 : int64_t(token_bytes(id).size()); }
+  int32_t start_token() const override { return eot_; }
+  bool is_end(int32_t id) const override { return id == eot_; }
+  std::vector<int32_t> doc_begin() const override { return {}; }
+  std::vector<int32_t> doc_end() const override { return {eot_}; }
+  bool cuts_at_lines() const override { return true; }
+  // tokenizer.ggml.*: model gpt2, pre gpt-2, BOS = EOS = padding = EOT, add_bos_token (llama.cpp then
+  // prepends what training and bin/generate do; docs/LLAMACPP.md).
+  void write_gguf(GgufWriter& w) const override;
+  const char* file_name() const override { return "tokenizer.json"; }
+  std::string file_bytes() const override { return to_json(); }
+  std::string describe() const override;
 
   // For GGUF export (tokenizer.ggml.tokens / .merges / .token_type): token strings in the byte-to-unicode
   // form (EOT as "<|endoftext|>"), merges as "A B" in rank order, types normal / control (EOT).

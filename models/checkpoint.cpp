@@ -22,8 +22,8 @@ static void require_finite(const Tensor& t, const std::string& name) {
 namespace {
 
 // The files a save writes anew; any other entry of the directory is carried into the new one.
-const char* const kReplaced[] = {"model.safetensors", "config.json", "tokenizer.json", "optimizer.safetensors",
-                                 "state.json"};
+const char* const kReplaced[] = {"model.safetensors", "config.json", "tokenizer.json", "tokenizer.gguf",
+                                 "optimizer.safetensors", "state.json"};
 // Written in place between checkpoints (carried over by the swap like a user's file).
 const char* const kBetweenSaves[] = {"metrics.jsonl", "loss.png"};
 
@@ -160,7 +160,7 @@ void save_checkpoint(const std::string& dir_given, const CheckpointData& ck) {
     Json config = ck.config->to_json();
     if (!ck.quantization.is_null()) config.set("quantization_config", ck.quantization);
     write_file_atomic(tmp + "/config.json", config.dump(2) + "\n");
-    if (!ck.tokenizer_json.empty()) write_file_atomic(tmp + "/tokenizer.json", ck.tokenizer_json);
+    if (!ck.tokenizer_json.empty()) write_file_atomic(tmp + "/" + ck.tokenizer_name, ck.tokenizer_json);
     if (ck.optimizer)
       save_safetensors(tmp + "/optimizer.safetensors", moments,
                        {{"format", "pt"}, {"step", std::to_string(ck.optimizer->steps_taken())}});
@@ -220,8 +220,12 @@ LoadedCheckpoint load_checkpoint(const std::string& dir) {
       fail("checkpoint ", dir, ": state.json: ", e.what());
     }
   }
-  ck.tokenizer_path = dir + "/tokenizer.json";
+  ck.tokenizer_path = dir + (file_exists(dir + "/tokenizer.gguf") ? "/tokenizer.gguf" : "/tokenizer.json");
   return ck;
+}
+
+std::shared_ptr<const Vocab> checkpoint_vocab(const LoadedCheckpoint& ck) {
+  return ck.vocab ? ck.vocab : load_vocab_file(ck.tokenizer_path);
 }
 
 void load_params(ParamStore& params, const SafeTensors& weights, const std::string& what,

@@ -1,7 +1,7 @@
 // Checkpoint directories. One checkpoint = one directory holding
 //   model.safetensors      every parameter (HF Llama names; QAT scales too), f32
 //   config.json            the ModelConfig (+ "quantization_config" for QAT models)
-//   tokenizer.json         the BPE tokenizer
+//   tokenizer.json         the BPE tokenizer (or tokenizer.gguf: an imported model's vocabulary, data/vocab.h)
 //   optimizer.safetensors  AdamW moments per parameter ("exp_avg.<name>", "exp_avg_sq.<name>")
 //   state.json             step, data-loader position, counters, and the training options
 //   metrics.jsonl, loss.png (appended / redrawn between checkpoints)
@@ -13,9 +13,11 @@
 // Read next: trainer.h.
 #pragma once
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "data/vocab.h"
 #include "models/config.h"
 #include "src/io/file.h"
 #include "src/io/json.h"
@@ -30,8 +32,9 @@ struct CheckpointData {
   Json quantization;                    // null for FP32 models
   const ParamStore* params = nullptr;
   AdamW* optimizer = nullptr;           // null: no optimizer.safetensors (exported / PTQ models)
-  std::string tokenizer_json;           // serialized tokenizer
+  std::string tokenizer_json;           // the tokenizer file's bytes (Vocab::file_bytes)
   Json state;                           // state.json contents (null: none)
+  std::string tokenizer_name = "tokenizer.json";  // its file name (Vocab::file_name)
 };
 
 // Writes the checkpoint atomically into `dir` (created if needed; a symlink is followed and stays).
@@ -52,8 +55,12 @@ struct LoadedCheckpoint {
   SafeTensors weights;
   std::optional<SafeTensors> optimizer;  // when present
   Json state;                            // null when absent
-  std::string tokenizer_path;
+  std::string tokenizer_path;            // tokenizer.gguf when the directory has one, else tokenizer.json
+  std::shared_ptr<const Vocab> vocab;    // set by an import (models/import.h); null: read tokenizer_path
 };
+
+// The checkpoint's tokenizer: an import's vocabulary, or its tokenizer file (load_vocab_file).
+std::shared_ptr<const Vocab> checkpoint_vocab(const LoadedCheckpoint& ck);
 
 // Reads and validates a checkpoint directory (config, weights, optional optimizer and state).
 LoadedCheckpoint load_checkpoint(const std::string& dir);

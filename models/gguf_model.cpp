@@ -9,6 +9,7 @@
 #include "src/core/dtype.h"
 #include "src/io/file.h"
 #include "src/util/cli.h"
+#include "src/util/sysmem.h"
 #include "kernels/ref/quant.h"
 
 namespace qat {
@@ -55,6 +56,24 @@ void add_weight(GgufWriter& w, const std::string& name, const ServedWeight& s) {
   w.add_tensor(name, fmt.ggml, ne, std::move(bytes));
 }
 
+// n values of an F32, F16 or BF16 tensor as f32 (BF16: the top half of an f32, exactly).
+void to_f32(const GgufTensorInfo& t, float* out, int64_t n) {
+  if (t.type == GgmlType::F32) {
+    std::memcpy(out, t.data, size_t(n) * 4);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    uint16_t h;
+    std::memcpy(&h, t.data + 2 * i, 2);
+    if (t.type == GgmlType::F16) {
+      out[i] = f16_to_f32(h);
+    } else {
+      const uint32_t bits = uint32_t(h) << 16;
+      std::memcpy(&out[i], &bits, 4);
+    }
+  }
+}
+
 // Weights, norms and scales must be finite (issue 8): one NaN or inf would reach every logit.
 void require_finite(const GgufFile& f, const std::string& name, const float* p, int64_t n, const char* what) {
   for (int64_t i = 0; i < n; i++)
@@ -62,9 +81,9 @@ void require_finite(const GgufFile& f, const std::string& name, const float* p, 
       fail(f.path, ": tensor '", name, "' holds a non-finite ", what, " (", p[i], " at index ", i, ")");
 }
 
-// The GGUF types a served weight is read from, for the refusal: "F32, Q4_0 and Q8_0".
+// The GGUF types a served weight is read from, for the refusal: "F16, BF16, F32, Q4_0 and Q8_0".
 std::string gguf_weight_types() {
-  std::vector<std::string> names;
+  std::vector<std::string> names{"F16", "BF16"};  // read as f32
   for (const WeightFormat& fmt : kWeightFormats) {
     const std::string name = ggml_type_info(uint32_t(fmt.ggml))->name;
     if (fmt.gguf && std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
@@ -107,7 +126,9 @@ ServedWeight read_weight(const GgufFile& f, const std::string& gguf_name, const 
   const GgufTensorInfo& t = f.tensor(gguf_name);
   if (t.shape() != Shape{N, K})
     fail(f.path, ": tensor '", gguf_name, "' has shape ", shape_str(t.shape()), ", the config expects ", shape_str(Shape{N, K}));
-  const SchemeInfo* scheme = scheme_read_from_gguf(t.type, hint);
+  // F16 and BF16 (imported models) are served and trained as f32.
+  const bool half = t.type == GgmlType::F16 || t.type == GgmlType::BF16;
+  const SchemeInfo* scheme = scheme_read_from_gguf(half ? GgmlType::F32 : t.type, half ? "" : hint);
   if (!scheme)
     fail(f.path, ": tensor '", gguf_name, "' is ", ggml_type_info(uint32_t(t.type))->name, "; qat serves ",
          gguf_weight_types(), " weights");
@@ -119,7 +140,7 @@ ServedWeight read_weight(const GgufFile& f, const std::string& gguf_name, const 
   const int64_t n = N * K;
   if (!s.q.quantized()) {
     s.f32 = Tensor::empty({N, K});
-    std::memcpy(s.f32.f32(), t.data, size_t(n) * 4);
+    to_f32(t, s.f32.f32(), n);
     require_finite(f, gguf_name, s.f32.f32(), n, "weight");
     return s;
   }
@@ -136,17 +157,56 @@ ServedWeight read_weight(const GgufFile& f, const std::string& gguf_name, const 
   return s;
 }
 
+// What the weights take once read (f32 weights 4 bytes a value; block weights, eagerly, their codes
+// and scales), against the memory this process may still take: a file larger than memory is refused
+// with both sizes, before anything is allocated.
+void check_fits_memory(const GgufFile& f, GgufLoad load) {
+  double bytes = 0;
+  for (const GgufTensorInfo& t : f.tensors) {
+    const bool blocks = t.type == GgmlType::Q4_0 || t.type == GgmlType::Q8_0;
+    bytes += blocks ? (load == GgufLoad::eager ? 1.125 * double(t.numel()) : 0.0) : 4.0 * double(t.numel());
+  }
+  std::string source;
+  const double avail = available_memory_bytes(&source);
+  QAT_CHECK(avail <= 0 || bytes <= avail, f.path, ": the model's weights take ", human_bytes(bytes), " once read (",
+            human_bytes(double(f.bytes ? f.bytes->size() : 0)), " file); ", human_bytes(avail), " are available (", source,
+            ")");
+}
+
+// A file not written by us has no qat.scheme: its weights' format ("q4_0"), or "mixed".
+std::string weights_scheme(const GgufFile& f) {
+  std::string scheme;
+  for (const GgufTensorInfo& t : f.tensors) {
+    if (t.ne.size() != 2) continue;  // norms
+    const bool half = t.type == GgmlType::F16 || t.type == GgmlType::BF16;
+    const SchemeInfo* s = scheme_read_from_gguf(half ? GgmlType::F32 : t.type, "");
+    const std::string name = s ? s->name : ggml_type_info(uint32_t(t.type))->name;
+    if (!scheme.empty() && scheme != name) return "mixed";
+    scheme = name;
+  }
+  return scheme.empty() ? "f32" : scheme;
+}
+
+// qat.scheme when the file is still as we wrote it (general.file_type that scheme's), else the weights'
+// format: llama-quantize copies qat.* into the files it rewrites.
+std::string written_scheme(const GgufFile& f) {
+  const SchemeInfo* s = f.has("qat.scheme") ? find_scheme(f.get_string("qat.scheme")) : nullptr;
+  if (s && f.has("general.file_type") && f.get_u32("general.file_type") == s->llama_ftype) return s->name;
+  return weights_scheme(f);
+}
+
 Tensor read_norm(const GgufFile& f, const std::string& name, int64_t C) {
   const GgufTensorInfo& t = f.tensor(name);
-  QAT_CHECK(t.type == GgmlType::F32 && t.shape() == Shape{C}, f.path, ": tensor '", name, "' must be F32 (", C, ")");
+  const bool plain = t.type == GgmlType::F32 || t.type == GgmlType::F16 || t.type == GgmlType::BF16;
+  QAT_CHECK(plain && t.shape() == Shape{C}, f.path, ": tensor '", name, "' must be F32, F16 or BF16 (", C, ")");
   Tensor out = Tensor::empty({C});
-  std::memcpy(out.f32(), t.data, size_t(C) * 4);
+  to_f32(t, out.f32(), C);
   require_finite(f, name, out.f32(), C, "value");
   return out;
 }
 }  // namespace
 
-void write_gguf_model(const std::string& path, const QuantizedModel& m, const Tokenizer& tok) {
+void write_gguf_model(const std::string& path, const QuantizedModel& m, const Vocab& tok) {
   const ModelConfig& c = m.cfg;
   QAT_CHECK(tok.vocab_size() == c.vocab, "--to-gguf: tokenizer has ", tok.vocab_size(), " tokens, the model ", c.vocab);
   GgufWriter w;
@@ -165,18 +225,7 @@ void write_gguf_model(const std::string& path, const QuantizedModel& m, const To
   w.set_f32("llama.rope.freq_base", c.rope_base);
   w.set_u32("llama.rope.dimension_count", uint32_t(c.head_dim()));
   w.set_u32("llama.vocab_size", uint32_t(c.vocab));
-  w.set_string("tokenizer.ggml.model", "gpt2");
-  w.set_string("tokenizer.ggml.pre", "gpt-2");
-  w.set_arr_string("tokenizer.ggml.tokens", tok.gguf_tokens());
-  w.set_arr_i32("tokenizer.ggml.token_type", tok.gguf_token_types());
-  w.set_arr_string("tokenizer.ggml.merges", tok.gguf_merges());
-  w.set_u32("tokenizer.ggml.bos_token_id", uint32_t(tok.eot_id()));
-  w.set_u32("tokenizer.ggml.eos_token_id", uint32_t(tok.eot_id()));
-  w.set_u32("tokenizer.ggml.padding_token_id", uint32_t(tok.eot_id()));
-  // BOS = EOT, added: training puts an EOT before every document, and bin/generate starts every prompt
-  // with one; add_bos_token = true makes llama.cpp (llama-cli, llama-simple, llama-perplexity) do the same.
-  w.set_bool("tokenizer.ggml.add_bos_token", true);
-  w.set_bool("tokenizer.ggml.add_eos_token", false);
+  tok.write_gguf(w);  // ours, or the imported model's keys as read (data/vocab.h)
   // qat.*: ignored by llama.cpp. Which rule quantizes activations, and each tensor's format.
   w.set_string("qat.scheme", m.scheme);
   w.set_string("qat.activations", m.activations);
@@ -217,9 +266,7 @@ GgufModel read_gguf_model(const std::string& path, GgufLoad load) {
   c.n_kv_heads = f.has("llama.attention.head_count_kv") ? f.get_u32("llama.attention.head_count_kv") : c.n_heads;
   c.rms_eps = f.get_f32("llama.attention.layer_norm_rms_epsilon");
   c.rope_base = f.has("llama.rope.freq_base") ? f.get_f32("llama.rope.freq_base") : 10000.0f;
-  need(f.get_string("tokenizer.ggml.model") == "gpt2", "tokenizer.ggml.model must be \"gpt2\"");
-  const std::vector<std::string>& tokens = f.get_arr_string("tokenizer.ggml.tokens");
-  c.vocab = int64_t(tokens.size());
+  c.vocab = int64_t(f.get_arr_string("tokenizer.ggml.tokens").size());
   c.tied = f.find_tensor("output.weight") == nullptr;
   try {
     c.validate();
@@ -247,10 +294,14 @@ GgufModel read_gguf_model(const std::string& path, GgufLoad load) {
   need(f.tensors.size() == expected_tensors, str("holds ", f.tensors.size(), " tensors; a ", c.n_layers,
                                                  "-layer llama model has ", expected_tensors));
 
+  // The tokenizer (ours or the model's, data/vocab.h decides) and the memory the weights take, both
+  // checked before any weight is decoded.
   GgufModel out;
+  out.tokenizer = vocab_from_gguf(f);
+  check_fits_memory(f, load);
   QuantizedModel& m = out.model;
   m.cfg = c;
-  m.scheme = f.has("qat.scheme") ? f.get_string("qat.scheme") : "unknown";
+  m.scheme = written_scheme(f);
   m.activations = f.has("qat.activations") ? f.get_string("qat.activations") : "q8_0";
   const int64_t C = c.d_model;
   m.embed = read_weight(f, "token_embd.weight", "model.embed_tokens.weight", c.vocab, C, hint("token_embd.weight"), load);
@@ -267,10 +318,6 @@ GgufModel read_gguf_model(const std::string& path, GgufLoad load) {
   }
   m.final_norm = read_norm(f, "output_norm.weight", C);
   if (!c.tied) m.lm_head = read_weight(f, "output.weight", "lm_head.weight", c.vocab, C, hint("output.weight"), load);
-  // The tokenizer, with tokenizer.json's checks (no JSON built: linear in the vocabulary).
-  out.tokenizer = Tokenizer::from_gguf(tokens, f.get_arr_string("tokenizer.ggml.merges"), path + " (tokenizer.ggml.*)");
-  need(uint32_t(out.tokenizer->eot_id()) == f.get_u32("tokenizer.ggml.eos_token_id"),
-       "tokenizer.ggml.eos_token_id must be the <|endoftext|> token");
   out.file_bytes = int64_t(f.bytes ? f.bytes->size() : 0);
   return out;
 }

@@ -13,12 +13,12 @@ ModelSource open_model(const std::string& path) {
   if (is_directory(path)) {
     m.checkpoint = load_checkpoint(path);
     QAT_CHECK(file_exists(m.checkpoint->tokenizer_path), "--model: ", path, " has no tokenizer.json");
-    m.tokenizer = Tokenizer::load(m.checkpoint->tokenizer_path);
+    m.tokenizer = checkpoint_vocab(*m.checkpoint);
     if (!m.checkpoint->quantization.is_null())
       m.qat = QatConfig::from_json(m.checkpoint->quantization, m.checkpoint->config.n_layers, m.checkpoint->config.tied);
   } else {
     m.gguf = read_gguf_model(path, GgufLoad::lazy);  // served: codes never held next to the packed panels
-    m.tokenizer = *m.gguf->tokenizer;
+    m.tokenizer = m.gguf->tokenizer;
   }
   QAT_CHECK(m.tokenizer->vocab_size() == m.config().vocab, "--model: ", path, ": the tokenizer has ",
             m.tokenizer->vocab_size(), " tokens but the model ", m.config().vocab);

@@ -1,11 +1,12 @@
 // What a binary's --model names: a checkpoint directory (FP32 or QAT, with its tokenizer) or a GGUF
-// file (a served model). One loader for bin/generate, bin/eval and bin/quantize.
+// file (a served model: ours, or an imported pretrained one with its own tokenizer). One loader for
+// bin/generate, bin/eval, bin/quantize and bin/serve; the tokenizer is a Vocab (data/vocab.h).
 #pragma once
 #include <memory>
 #include <optional>
 #include <string>
 
-#include "data/tokenizer.h"
+#include "data/vocab.h"
 #include "models/gguf_model.h"
 #include "models/quantized.h"
 #include "models/transformer.h"
@@ -17,7 +18,7 @@ struct ModelSource {
   std::string path;
   std::optional<LoadedCheckpoint> checkpoint;  // a directory
   std::optional<GgufModel> gguf;               // a .gguf file
-  std::optional<Tokenizer> tokenizer;
+  std::shared_ptr<const Vocab> tokenizer;     // ours or the model's
   std::optional<QatConfig> qat;                // a QAT checkpoint's scheme
 
   bool is_gguf() const { return gguf.has_value(); }

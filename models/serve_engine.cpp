@@ -77,7 +77,7 @@ struct ServeEngine::Seq {
   bool ended = false;
 };
 
-ServeEngine::ServeEngine(const DecodeModel& model, const Tokenizer& tok, EngineLimits limits)
+ServeEngine::ServeEngine(const DecodeModel& model, const Vocab& tok, EngineLimits limits)
     : model_(model), tok_(tok), limits_(limits), decoder_(model) {
   thread_ = std::thread([this] { loop(); });
 }
@@ -183,7 +183,7 @@ void ServeEngine::advance(Seq& s, const float* row) {
   TokenEvent e;
   e.id = s.sampler.sample(row, V);
   if (s.req.logprobs) e.lp = token_logprobs(row, V, e.id, s.req.n_probs);
-  if (e.id == tok_.eot_id() && !s.req.ignore_eos) return finish(s, StopReason::end_of_text);
+  if (tok_.is_end(e.id) && !s.req.ignore_eos) return finish(s, StopReason::end_of_text);
   release_text(s, s.stop.feed(tok_.decode({e.id})), &e, false);
   s.generated++;
   s.out->push(std::move(e));

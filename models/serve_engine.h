@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "data/tokenizer.h"
+#include "data/vocab.h"
 #include "models/batch_decode.h"
 #include "models/sampler.h"
 
@@ -84,7 +84,7 @@ struct EngineStats {
 
 class ServeEngine {
  public:
-  ServeEngine(const DecodeModel& model, const Tokenizer& tok, EngineLimits limits);
+  ServeEngine(const DecodeModel& model, const Vocab& tok, EngineLimits limits);
   ~ServeEngine();  // stops the scheduler; requests still running end with an error
   ServeEngine(const ServeEngine&) = delete;
   ServeEngine& operator=(const ServeEngine&) = delete;
@@ -106,7 +106,7 @@ class ServeEngine {
   void release_text(Seq& s, const std::string& piece, TokenEvent* e, bool last);
 
   const DecodeModel& model_;
-  const Tokenizer& tok_;
+  const Vocab& tok_;
   const EngineLimits limits_;
   BatchDecoder decoder_;
   mutable std::mutex mu_;

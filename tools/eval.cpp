@@ -54,15 +54,16 @@ LogitsFn served_logits(const DecodeModel& model) {
   };
 }
 
-// llama.cpp's llama-perplexity (examples/perplexity, perplexity() with the default --ppl-stride 0) on our
-// GGUF files, which set add_bos_token = true with BOS = EOT: the text's tokens get a BOS in front; the
-// stream is cut into n = size / ctx chunks of ctx tokens (the tail is dropped); each chunk, its first
-// token replaced by BOS, is one forward from position 0 with an empty cache; the logits at positions
-// first = ctx/2 .. ctx-2 are scored against the next token, ctx - ctx/2 - 1 tokens per chunk.
-// max_chunks > 0 keeps the first max_chunks (llama-perplexity --chunks).
+// llama.cpp's llama-perplexity (examples/perplexity, perplexity() with the default --ppl-stride 0): when
+// the model adds a BOS (bos >= 0; our files set add_bos_token = true with BOS = EOT) the text's tokens
+// get one in front and each chunk's first token is replaced by it; the stream is cut into
+// n = size / ctx chunks of ctx tokens (the tail is dropped); each chunk is one forward from position 0
+// with an empty cache; the logits at positions first = ctx/2 .. ctx-2 are scored against the next
+// token, ctx - ctx/2 - 1 tokens per chunk. max_chunks > 0 keeps the first max_chunks (--chunks).
 EvalResult evaluate_second_half(const LogitsFn& logits_of, int64_t V, std::span<const int32_t> text_tokens, int32_t bos,
                                 const std::vector<int32_t>& token_bytes, int64_t ctx, int64_t max_chunks) {
-  std::vector<int32_t> tokens{bos};
+  std::vector<int32_t> tokens;
+  if (bos >= 0) tokens.push_back(bos);
   tokens.insert(tokens.end(), text_tokens.begin(), text_tokens.end());
   NoGrad ng;
   // Positions ctx/2 .. ctx-2 are scored: below 3 tokens a chunk scores none, and a perplexity over no
@@ -79,7 +80,7 @@ EvalResult evaluate_second_half(const LogitsFn& logits_of, int64_t V, std::span<
     const int32_t* chunk = tokens.data() + c * ctx;  // (ctx)
     Tensor ids = Tensor::empty({1, ctx}, DType::s32);
     std::memcpy(ids.data<int32_t>(), chunk, size_t(ctx) * 4);
-    ids.data<int32_t>()[0] = bos;
+    if (bos >= 0) ids.data<int32_t>()[0] = bos;
     Tensor lp = log_softmax(logits_of(ids).reshape({ctx, V}));  // (ctx, V)
     for (int64_t i = first; i < ctx - 1; i++) {
       const int32_t target = chunk[i + 1];
@@ -239,9 +240,9 @@ struct Measured {
 Measured measure(Args& a, const ModelSource& src, std::span<const int32_t> val,
                  const std::vector<int32_t>& token_bytes, int64_t ctx) {
   const ModelConfig& cfg = src.config();
-  const int32_t eot = src.tokenizer->eot_id();  // our BOS
+  const int32_t bos = src.tokenizer->start_token();  // ours: EOT; a model's: its BOS when it adds one
   auto run_served = [&](const DecodeModel& dm) {
-    return a.second_half ? evaluate_second_half(served_logits(dm), cfg.vocab, val, eot, token_bytes, ctx, a.windows)
+    return a.second_half ? evaluate_second_half(served_logits(dm), cfg.vocab, val, bos, token_bytes, ctx, a.windows)
                          : evaluate_served(dm, val, token_bytes, ctx, a.windows);
   };
   Measured m;
@@ -273,7 +274,7 @@ Measured measure(Args& a, const ModelSource& src, std::span<const int32_t> val,
     m.mode = {"f32", "", ""};
     std::unique_ptr<Transformer> f = src.qat ? latent_f32(*t) : std::move(t);
     m.model_bytes = f32_weight_bytes(cfg);
-    m.r = a.second_half ? evaluate_second_half([&](const Tensor& ids) { return f->forward(ids); }, cfg.vocab, val, eot,
+    m.r = a.second_half ? evaluate_second_half([&](const Tensor& ids) { return f->forward(ids); }, cfg.vocab, val, bos,
                                                token_bytes, ctx, a.windows)
                         : evaluate(*f, val, token_bytes, 8, ctx, a.windows);
   }
@@ -323,7 +324,7 @@ int main(int argc, char** argv) {
     QAT_CHECK(ctx <= cfg.context, "--ctx ", ctx, " exceeds the model context ", cfg.context);
     std::vector<int32_t> token_bytes(size_t(cfg.vocab));
     for (int32_t id = 0; id < cfg.vocab; id++)
-      token_bytes[size_t(id)] = id == src.tokenizer->eot_id() ? 0 : int32_t(src.tokenizer->token_bytes(id).size());
+      token_bytes[size_t(id)] = int32_t(src.tokenizer->text_bytes(id));
     std::string measured;
     const TokenizedData tokens = load_tokens(a, src, &measured);
     if (a.print_tokens) {

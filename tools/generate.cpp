@@ -12,7 +12,7 @@
 #include <iostream>
 #include <iterator>
 
-#include "data/tokenizer.h"
+#include "data/vocab.h"
 #include "src/nn/linear.h"
 #include "kernels/kernels.h"
 #include "kernels/peaks.h"
@@ -126,10 +126,10 @@ Served serve_model(const ModelSource& src, const std::string& backend) {
   return s;
 }
 
-// The prompt's token ids (P), after the end-of-text token a document starts with; P < ctx.
-std::vector<int32_t> prompt_ids(const Tokenizer& tok, const std::string& prompt, int64_t ctx) {
-  std::vector<int32_t> ids{tok.eot_id()};
-  for (int32_t id : tok.encode(prompt)) ids.push_back(id);
+// The prompt's token ids (P) as the model is prompted (ours: after the end-of-text token a document
+// starts with; a pretrained model's: its BOS when it adds one); P < ctx.
+std::vector<int32_t> prompt_ids(const Vocab& tok, const std::string& prompt, int64_t ctx) {
+  std::vector<int32_t> ids = tok.encode_prompt(prompt);
   QAT_CHECK(int64_t(ids.size()) < ctx, "--prompt: ", ids.size(), " tokens do not fit the model context of ", ctx);
   return ids;
 }
@@ -145,7 +145,7 @@ struct Run {
 // Samples from `logits` (V) and feeds each token back, streaming its text through the stop strings,
 // until `budget` tokens (-1: no limit), the end of the context, a stop string or (without --keep-going)
 // the end-of-text token. The sequence of samples and forwards is the same as before stop strings.
-void decode_tokens(const Args& a, DecodeSession& session, Sampler& sampler, const Tokenizer& tok, Tensor logits,
+void decode_tokens(const Args& a, DecodeSession& session, Sampler& sampler, const Vocab& tok, Tensor logits,
                    int64_t budget, Run* r) {
   const int64_t ctx = session.max_ctx(), V = logits.shape()[1];
   StopMatcher stop(a.stops);
@@ -154,7 +154,7 @@ void decode_tokens(const Args& a, DecodeSession& session, Sampler& sampler, cons
     prof::Scope sample_scope("sample+print", prof::Phase::other);
     const int32_t next = sampler.sample(logits.f32(), V);
     r->pending = next;
-    if (next == tok.eot_id() && !a.keep_going) { r->reason = StopReason::end_of_text; break; }
+    if (tok.is_end(next) && !a.keep_going) { r->reason = StopReason::end_of_text; break; }
     emit(stop.feed(tok.decode({next})));
     r->generated++;
     if (stop.stopped()) { r->reason = StopReason::stop_string; break; }
@@ -168,7 +168,7 @@ void decode_tokens(const Args& a, DecodeSession& session, Sampler& sampler, cons
 
 // Prompt, prefill, decode, streamed to stdout; with --profile one table for the prefill and one for the
 // decode (different workloads: GEMMs vs GEMVs) on stderr at the end.
-Run generate(const Args& a, const DecodeModel& model, const Tokenizer& tok, const std::vector<int32_t>& ids) {
+Run generate(const Args& a, const DecodeModel& model, const Vocab& tok, const std::vector<int32_t>& ids) {
   DecodeSession session(model, model.cfg.context, int64_t(ids.size()));  // activations for the prompt, no more
   Sampler sampler(a.sampler());
   for (int32_t id : ids) sampler.accept(id);  // the prompt counts for the penalties (llama.cpp's rule)
@@ -208,13 +208,13 @@ Run generate(const Args& a, const DecodeModel& model, const Tokenizer& tok, cons
 // --chat: one line of standard input per user turn, the reply streamed to stdout; the KV cache and the
 // sampler carry over, so each turn runs only its own tokens (the reply's tokens are already in the
 // cache). Ends at end of input or when the context is full. Returns the last turn's figures.
-Run chat(const Args& a, const DecodeModel& model, const Tokenizer& tok) {
+Run chat(const Args& a, const DecodeModel& model, const Vocab& tok) {
   DecodeSession session(model, model.cfg.context);
   Sampler sampler(a.sampler());
   Args turn_args = a;
   turn_args.stops.push_back(kChatStop);
   const bool tty = ::isatty(0) && ::isatty(1);
-  std::vector<int32_t> ids{tok.eot_id()};
+  std::vector<int32_t> ids = tok.encode_prompt("");  // the start token (ours: end-of-text)
   std::string text = chat_prompt(a.prompt.empty() ? std::vector<ChatMessage>{} : std::vector<ChatMessage>{{"system", a.prompt}});
   text.resize(text.size() - std::string("Assistant:").size());  // the first user turn adds its own prompt
   Run r;

@@ -302,7 +302,7 @@ void run_seed(const Args& a, uint64_t seed, std::vector<Row>& rows, Json& raw) {
   TokenizedData tokens = load_or_tokenize(corpus, *ref.tokenizer, a.cache_dir);
   Val val{tokens.val.tokens.to_vector(), std::vector<int32_t>(size_t(ref.config().vocab)), ref.config().context};
   for (int32_t id = 0; id < ref.config().vocab; id++)
-    val.token_bytes[size_t(id)] = id == ref.tokenizer->eot_id() ? 0 : int32_t(ref.tokenizer->token_bytes(id).size());
+    val.token_bytes[size_t(id)] = int32_t(ref.tokenizer->text_bytes(id));
   auto ref_model = ref.transformer();
   double fp32_loss = evaluate(*ref_model, val.tokens, val.token_bytes, 8, val.ctx, a.windows).loss;
   for (size_t i = 0; i < a.schemes.size(); i++)

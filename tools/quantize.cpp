@@ -1,4 +1,5 @@
-// bin/quantize: writes a checkpoint as a GGUF file that bin/generate and llama.cpp serve. A QAT
+// bin/quantize: writes a checkpoint as a GGUF file that bin/generate and llama.cpp serve, with the
+// model's own tokenizer (an imported model's tokenizer.ggml.* keys as it came). A QAT
 // checkpoint is exported with exactly the codes and f16 scales its forward used (no re-quantization);
 // an FP32 checkpoint is quantized post-training (PTQ) with the ggml rule or an MSE clipping search.
 #include <cmath>

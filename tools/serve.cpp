@@ -209,8 +209,7 @@ Parsed parse_request(const Server& sv, const std::string& body, bool chat) {
     p.want_logprobs = p.want_logprobs || p.gen.n_probs > 0;
   }
   p.gen.logprobs = p.want_logprobs;
-  p.gen.prompt = {sv.src->tokenizer->eot_id()};  // a document starts after end-of-text, as in training
-  for (int32_t id : sv.src->tokenizer->encode(text)) p.gen.prompt.push_back(id);
+  p.gen.prompt = sv.src->tokenizer->encode_prompt(text);  // ours: after end-of-text, as a document starts in training
   const int64_t limit = sv.args.max_prompt > 0 ? std::min(sv.args.max_prompt, cfg.context - 1) : cfg.context - 1;
   if (int64_t(p.gen.prompt.size()) > limit)
     throw BadRequest(str("the prompt is ", p.gen.prompt.size(), " tokens; this server takes at most ", limit));
@@ -220,7 +219,7 @@ Parsed parse_request(const Server& sv, const std::string& body, bool chat) {
 
 // OpenAI's logprobs object of some tokens: completions' parallel arrays, or chat's "content" list.
 json logprobs_json(const Server& sv, const std::vector<TokenEvent>& evs, bool chat) {
-  const Tokenizer& tok = *sv.src->tokenizer;
+  const Vocab& tok = *sv.src->tokenizer;
   json tokens = json::array(), lps = json::array(), tops = json::array(), content = json::array();
   for (const TokenEvent& e : evs) {
     const std::string t = tok.decode({e.id});

@@ -54,13 +54,16 @@ static void declare_run_options(ArgParser& p, TrainOptions* o, int64_t* seed) {
   p.option("--out", &o->out, "checkpoint directory (default: runs/<preset>; with --init: <CKPT>-<qat scheme or ft>)",
            "DIR");
   p.flag("--resume", &o->resume, "continue the run in --out bit-identically (its saved options apply)");
-  p.option("--init", &o->init, "initialise the weights from this checkpoint (fine-tuning, QAT from FP32)", "CKPT");
+  p.option("--init", &o->init, "initialise the weights from this checkpoint (fine-tuning, QAT from FP32) or a pretrained "
+           "llama GGUF (imported with its tokenizer: F32/F16/BF16/Q8_0/Q4_0 weights as f32)", "CKPT|FILE.gguf");
   p.option("--threads", &o->threads, "threads (0: all cores; under mpirun, the cores shared out between the ranks on this machine)", 0, 4096);
   int_opt(p, "--seed", seed, "random seed (weights, data order)");
   int_opt(p, "--eval-every", &o->eval_every, "evaluate every N steps (0: 10 times per run)");
   int_opt(p, "--eval-windows", &o->eval_windows, "validation windows per periodic evaluation (the final one uses all)");
   int_opt(p, "--save-every", &o->save_every, "checkpoint every N steps (0: at every evaluation)");
   int_opt(p, "--vocab", &o->vocab, "BPE vocabulary size for a new tokenizer");
+  p.option("--vocab-from", &o->vocab_from, "a new model with this GGUF's tokenizer (tokenizer.ggml.*, e.g. a pretrained "
+           "model's or llama.cpp's models/ggml-vocab-*.gguf) instead of a BPE trained on the corpus", "FILE.gguf");
   p.option("--cache-dir", &o->cache_dir, "where tokenized data is cached (not saved: also on --resume)", "DIR");
   int_opt(p, "--max-nonfinite", &o->max_nonfinite, "abort after this many non-finite steps in a row");
   p.option("--rank-timeout", &o->rank_timeout, "under mpirun: seconds a rank waits for the others during the steps "

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "models/config.h"
+#include "src/util/sysmem.h"
 #include "src/quant/scheme.h"
 
 namespace qat {
@@ -38,13 +39,6 @@ MemoryEstimate estimate_training_memory(const ModelConfig& cfg, const QatConfig*
 // memory: "the estimated peak 41.2 GiB (weights ..., activations ...) exceeds the 22.5 GiB available".
 void check_memory_fits(const MemoryEstimate& m);
 
-// Memory this process may still take: MemAvailable of /proc/meminfo, or less where a cgroup limit
-// says so; *source names which (for the refusal). 0 when neither can be read.
-double available_memory_bytes(std::string* source);
-double current_rss_bytes();  // VmRSS of /proc/self/status (0 when unreadable)
-double peak_rss_bytes();     // getrusage's ru_maxrss: the high-water mark of this process
-
-// "123.4 MiB" / "12.3 GiB" / "1.2 TiB": one size with a unit that keeps it readable.
-std::string human_bytes(double bytes);
+// available_memory_bytes, current_rss_bytes, peak_rss_bytes, human_bytes: src/util/sysmem.h.
 
 }  // namespace qat

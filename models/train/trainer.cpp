@@ -26,6 +26,8 @@
 #include "data/loader.h"
 #include "data/tokenizer.h"
 #include "models/model_size.h"
+#include "models/import.h"
+#include "src/io/gguf.h"
 #include "models/model_source.h"
 #include "models/train/dist.h"
 #include "models/train/run_state.h"
@@ -120,9 +122,9 @@ struct Run {
   std::optional<RunState> resumed;                // state.json of the run being resumed
   std::optional<Corpus> corpus;
   std::string corpus_hash;                        // hex of Corpus::content_hash, saved in state.json
-  std::optional<Tokenizer> tok;
+  std::shared_ptr<const Vocab> tok;               // ours (trained here or the start's) or an imported model's
   TokenizedData data;
-  std::vector<int32_t> token_bytes;               // (V) bytes of each token (EOT: 0), for bits per byte
+  std::vector<int32_t> token_bytes;               // (V) bytes of each token (control tokens: 0), for bits per byte
   ModelConfig cfg;
   std::optional<QatConfig> qcfg;                  // QAT scheme (none: FP32 training)
   std::unique_ptr<Transformer> model, teacher;
@@ -150,10 +152,12 @@ void open_run(Run& r) {
     QAT_CHECK(r.resume_ck->optimizer && !r.resume_ck->state.is_null(), "--resume: ", opt.out,
               " has no optimizer.safetensors / state.json (not a training checkpoint)");
   } else if (!opt.init.empty()) {
-    r.init_ck = load_checkpoint(opt.init);  // validated whole (a corrupt file is refused), but --init uses
-    r.init_ck->optimizer.reset();            // only the weights: the moments (2x their size) go before the model
+    r.init_ck = load_start_model(opt.init);  // a checkpoint (validated whole) or an imported model; --init
+    r.init_ck->optimizer.reset();             // uses only the weights: the moments (2x their size) go first
   }
   // A checkpoint's shape is its own; a new run's comes from the preset, --config and the shape flags.
+  QAT_CHECK(opt.vocab_from.empty() || (!r.resume_ck && !r.init_ck), "--vocab-from: a new run's tokenizer; with --init or "
+            "--resume the model's own tokenizer applies");
   if (r.resume_ck) check_shape_agrees(r.resume_ck->config, opt.shape, opt.out);
   if (r.init_ck) check_shape_agrees(r.init_ck->config, opt.shape, opt.init);
   if (r.resume_ck || r.init_ck) {
@@ -189,16 +193,19 @@ void load_data(Run& r) {
   r.corpus_hash = hex64(r.corpus->content_hash());
   if (r.resume_ck) check_corpus(r.resume_ck->state, r.corpus_hash, *r.corpus, r.opt.out + "/state.json");
   if (r.resume_ck || r.init_ck) {
-    r.tok = Tokenizer::load(r.resume_ck ? r.resume_ck->tokenizer_path : r.init_ck->tokenizer_path);
+    r.tok = checkpoint_vocab(r.resume_ck ? *r.resume_ck : *r.init_ck);
+  } else if (!r.opt.vocab_from.empty()) {  // a pretrained model's vocabulary, no BPE training
+    r.tok = vocab_from_gguf(read_gguf(r.opt.vocab_from));
+    r.note(str("tokenizer: ", r.tok->describe(), ", from ", r.opt.vocab_from));
   } else {  // a large corpus trains BPE on a deterministic sample (data/bpe_sample.h)
     const BpeSample sample = sample_for_bpe(r.corpus->train, kDefaultBpeSampleBytes);
     if (sample.sampled) r.note(sample.note());
-    r.tok = Tokenizer::train(sample.docs, int(r.opt.vocab));
+    r.tok = std::make_shared<Tokenizer>(Tokenizer::train(sample.docs, int(r.opt.vocab)));
   }
   r.data = load_or_tokenize(*r.corpus, *r.tok, r.opt.cache_dir);
   r.token_bytes.assign(size_t(r.tok->vocab_size()), 0);
   for (int32_t id = 0; id < r.tok->vocab_size(); id++)
-    r.token_bytes[size_t(id)] = id == r.tok->eot_id() ? 0 : int32_t(r.tok->token_bytes(id).size());
+    r.token_bytes[size_t(id)] = int32_t(r.tok->text_bytes(id));
   r.note(r.corpus->describe());
   r.note(str("data: ", r.data.train.tokens.size(), " train / ", r.data.val.tokens.size(), " val tokens (vocab ",
              r.tok->vocab_size(), ", ", fmt_duration(now_s() - t0), ")"));
@@ -257,7 +264,7 @@ void build_model(Run& r) {
   if (r.resume_ck) load_params(model.params, r.resume_ck->weights, opt.out + "/model.safetensors");
   bool init_has_scales = false;
   if (r.init_ck) {  // an FP32 checkpoint has no scales: they are initialised from its weights below
-    load_params(model.params, r.init_ck->weights, opt.init + "/model.safetensors", {"_scale", ".input_scale"});
+    load_params(model.params, r.init_ck->weights, r.init_ck->weights.path, {"_scale", ".input_scale"});
     for (int i = 0; i < model.params.size(); i++)
       init_has_scales = init_has_scales || (model.is_scale_param(i) && r.init_ck->weights.find(model.params.info(i).name));
   }
@@ -267,20 +274,33 @@ void build_model(Run& r) {
       if (model.is_scale_param(i)) model.params.set_lr_mult(i, float(opt.qat_scale_lr));
 }
 
-// Knowledge distillation: the teacher (FP32 or QAT checkpoint, same tokenizer) runs its forward on
-// every micro-batch without a graph; the loss becomes w * KL(teacher || model) + (1 - w) * CE.
+// The teacher's checks: the tokenizer of the model being trained, a context as long as --ctx.
+void check_teacher(const Run& r, const Vocab& tok, const ModelConfig& c) {
+  QAT_CHECK(tok.fingerprint() == r.tok->fingerprint(), "--distill: the teacher ", r.opt.distill,
+            " has another tokenizer than the model being trained");
+  QAT_CHECK(c.context >= r.opt.ctx, "--distill: the teacher's context ", c.context, " is shorter than --ctx ", r.opt.ctx);
+}
+
+// Knowledge distillation: the teacher (FP32 or QAT checkpoint, or an imported GGUF as f32: the Gemma
+// recipe's unquantized model; same tokenizer) runs its forward on every micro-batch without a graph;
+// the loss becomes w * KL(teacher || model) + (1 - w) * CE.
 void load_teacher(Run& r) {
   const TrainOptions& opt = r.opt;
   if (opt.distill.empty()) return;
-  ModelSource t = open_model(opt.distill);
-  QAT_CHECK(!t.is_gguf(), "--distill: ", opt.distill, " is a GGUF file; the teacher must be a checkpoint directory");
-  QAT_CHECK(t.tokenizer->fingerprint() == r.tok->fingerprint(), "--distill: the teacher ", opt.distill,
-            " has another tokenizer than the model being trained");
-  QAT_CHECK(t.config().context >= opt.ctx, "--distill: the teacher's context ", t.config().context,
-            " is shorter than --ctx ", opt.ctx);
-  r.teacher = t.transformer();
-  r.note(str("distilling from ", t.describe(), " (loss = ", opt.distill_weight, " x KL + ", 1 - opt.distill_weight,
-             " x CE)"));
+  std::string what;
+  if (file_exists(opt.distill) && !is_directory(opt.distill)) {
+    const LoadedCheckpoint ck = import_gguf(opt.distill);
+    check_teacher(r, *ck.vocab, ck.config);
+    r.teacher = std::make_unique<Transformer>(ck.config);
+    load_params(r.teacher->params, ck.weights, opt.distill);
+    what = str("imported GGUF ", opt.distill, " (f32, ", parameter_count(ck.config), " parameters)");
+  } else {
+    ModelSource t = open_model(opt.distill);
+    check_teacher(r, *t.tokenizer, t.config());
+    r.teacher = t.transformer();
+    what = t.describe();
+  }
+  r.note(str("distilling from ", what, " (loss = ", opt.distill_weight, " x KL + ", 1 - opt.distill_weight, " x CE)"));
 }
 
 // AdamW and the data loader, at the resumed position and counters; a fresh metrics log.
@@ -333,7 +353,7 @@ void save_run(const Run& r) {
   st.set("train_seconds", r.train_seconds);
   st.set("options", r.opt.to_json());
   save_checkpoint(r.opt.out, {&r.cfg, r.qcfg ? r.qcfg->to_json() : Json(), &r.model->params, r.adam.get(),
-                              r.tok->to_json(), st});
+                              r.tok->file_bytes(), st, r.tok->file_name()});
 }
 
 // Validation loss over the first `windows` windows (0: the whole split), appended to the metrics log.

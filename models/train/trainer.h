@@ -35,6 +35,7 @@ struct TrainOptions {
   int64_t save_every = 0;           // 0: at every evaluation
   int64_t vocab = 1024;
   std::string cache_dir = "runs/cache";  // machine-local: not saved, never taken from a state.json
+  std::string vocab_from;           // a new run's tokenizer from this GGUF (not saved: the checkpoint holds it)
   int64_t max_nonfinite = 5;        // abort after this many non-finite steps in a row
   std::string qat;                  // QAT scheme ("" = FP32 training)
   std::string qat_keep;             // per-layer overrides

@@ -2,11 +2,14 @@
 // a format change). Each seed is a small valid file that exercises a different part of its format.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "data/corpus.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
+#include "data/vocab.h"
+#include "src/core/dtype.h"
 #include "models/config.h"
 #include "models/gguf_model.h"
 #include "src/io/file.h"
@@ -56,7 +59,7 @@ static ServedWeight weight(const std::string& name, int64_t N, int64_t K, const 
 
 // A one-layer model with d_model 32 and the 258-token tokenizer `tok`, every weight in `fmt`
 // (the embedding in `embed_fmt`), tied or with its own lm_head.
-static std::string model_gguf(const Tokenizer& tok, const std::string& fmt, const std::string& embed_fmt, bool tied,
+static std::string model_gguf(const Vocab& tok, const std::string& fmt, const std::string& embed_fmt, bool tied,
                               bool nan_scale = false) {
   QuantizedModel m;
   m.cfg.vocab = tok.vocab_size();
@@ -229,6 +232,37 @@ int main() {
   put("gguf_model/w8a8_f32_embed.gguf", model_gguf(tok, "w8a8", "f32", true));
   // Regression seed (found by fuzz_gguf_model): a NaN block scale, accepted before the loader checked.
   put("gguf_model/regress_nan_block_scale.gguf", model_gguf(tok, "q8_0", "q8_0", true, true));
+
+  // An imported model (issue 20): a llama.cpp-style SPM vocabulary, no qat.* keys, F16 block weights
+  // and a BF16 output, as a file qat did not write.
+  {
+    GgufWriter v;
+    v.set_string("tokenizer.ggml.model", "llama");
+    v.set_arr_string("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "<0x0A>", "<0xC3>", "\xe2\x96\x81", "a", "b", "ab"});
+    v.set_arr_f32("tokenizer.ggml.scores", {0, 0, 0, 0, 0, -5, -5, -5, -1});
+    v.set_arr_i32("tokenizer.ggml.token_type", {2, 3, 3, 6, 6, 1, 1, 1, 1});
+    v.set_bool("tokenizer.ggml.add_bos_token", true);
+    const GgufFile ours = parse_gguf(model_gguf(*vocab_from_gguf(parse_gguf(v.serialize(), "v")), "f32", "f32", false), "m");
+    GgufWriter w;
+    for (const GgufKv& kv : ours.kv)
+      if (kv.key.rfind("qat.", 0) != 0) w.set_value(kv.key, kv.value);
+    for (const GgufTensorInfo& t : ours.tensors) {
+      const bool half = t.ne.size() == 2;
+      const GgmlType type = !half ? t.type : t.name == "output.weight" ? GgmlType::BF16 : GgmlType::F16;
+      std::string bytes(half ? size_t(t.numel()) * 2 : t.nbytes, '\0');
+      for (int64_t i = 0; half && i < t.numel(); i++) {
+        float f;
+        std::memcpy(&f, t.data + 4 * i, 4);
+        uint32_t b;
+        std::memcpy(&b, &f, 4);
+        const uint16_t h = type == GgmlType::F16 ? f32_to_f16(f) : uint16_t(b >> 16);
+        std::memcpy(bytes.data() + 2 * i, &h, 2);
+      }
+      if (!half) std::memcpy(bytes.data(), t.data, t.nbytes);
+      w.add_tensor(t.name, type, t.ne, std::move(bytes));
+    }
+    put("gguf_model/foreign_spm_f16_bf16.gguf", w.serialize());
+  }
 
   // ---- model_vocab: imported tokenizers (SPM with scores and byte tokens; BPE with merges per pre type) ----
   {

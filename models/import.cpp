@@ -1,0 +1,61 @@
+// Importing a pretrained GGUF as f32 latent weights (see import.h).
+#include "models/import.h"
+
+#include "models/gguf_model.h"
+#include "src/io/file.h"
+#include "src/util/error.h"
+#include "src/util/sysmem.h"
+
+namespace qat {
+
+namespace {
+
+// The f32 weights a training run holds of the model, against the memory left after the file is read.
+void check_f32_fits(const std::string& path, const ModelConfig& c) {
+  const double bytes = 4.0 * double(c.n_params());
+  std::string source;
+  const double avail = available_memory_bytes(&source);
+  QAT_CHECK(avail <= 0 || bytes <= avail, path, ": the model's ", c.n_params(), " parameters take ", human_bytes(bytes),
+            " as f32 latent weights; ", human_bytes(avail), " are available (", source, ")");
+}
+
+// The served model's tensors as f32, in the Transformer's parameter names (models/transformer.cpp).
+std::vector<std::pair<std::string, Tensor>> f32_tensors(QuantizedModel& m) {
+  std::vector<std::pair<std::string, Tensor>> out;
+  auto weight = [&](ServedWeight& w) {
+    out.emplace_back(w.name, w.dequantized());
+    w = ServedWeight();  // its codes go as soon as the f32 copy exists
+  };
+  weight(m.embed);
+  for (size_t l = 0; l < m.layers.size(); l++) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    out.emplace_back(p + "input_layernorm.weight", m.attn_norm[l]);
+    out.emplace_back(p + "post_attention_layernorm.weight", m.mlp_norm[l]);
+    for (ServedWeight& w : m.layers[l]) weight(w);
+  }
+  out.emplace_back("model.norm.weight", m.final_norm);
+  if (!m.cfg.tied) weight(m.lm_head);
+  return out;
+}
+
+}  // namespace
+
+LoadedCheckpoint import_gguf(const std::string& path) {
+  GgufModel g = read_gguf_model(path, GgufLoad::eager);
+  check_f32_fits(path, g.model.cfg);
+  LoadedCheckpoint ck;
+  ck.dir = path;
+  ck.config = g.model.cfg;
+  ck.weights.path = path;
+  ck.weights.tensors = f32_tensors(g.model);
+  ck.vocab = g.tokenizer;
+  return ck;
+}
+
+LoadedCheckpoint load_start_model(const std::string& path) {
+  QAT_CHECK(file_exists(path), path, " does not exist (a checkpoint directory or a GGUF file)");
+  if (is_directory(path)) return load_checkpoint(path);
+  return import_gguf(path);  // any other file must be a GGUF (read_gguf names what is wrong)
+}
+
+}  // namespace qat
