@@ -170,7 +170,9 @@ TEST_CASE("distilled QAT with every --qat-* option: 2 ranks write the bytes of o
   SECTION("frozen scales") { qat.insert(qat.end(), {"--qat", "w8a8s", "--qat-freeze-scales"}); }
   std::vector<std::string> one = qat, two = qat;
   one.insert(one.end(), {"--accum", "2"});
-  two.insert(two.end(), {"--accum", "1"});
+  // Buckets of 10 KiB (the tiny model's gradient is ~140 KiB: a dozen buckets, posted as the backward
+  // finishes each; the default 1 MiB would make one).
+  two.insert(two.end(), {"--accum", "1", "--bucket-mb", "0.01"});
   run_ok(train_args(dir.path, "one", one), dir.path + "/one");
   run_ok(mpirun(2, train_args(dir.path, "two", two)), dir.path + "/two");
   require_same_checkpoint(dir.path + "/one", dir.path + "/two");

@@ -67,7 +67,8 @@ void GradSum::begin_round(const float* g, int64_t round, float* gather_into) {
   g_ = g;
   round_ = round;
   gather_into_ = gather_into;
-  for (Bucket& k : b_) k.posted = k.folded = false;
+  for (Bucket& k : b_) k.posted = k.folded = k.ready = false;
+  next_post_ = buckets() - 1;
   order_.clear();
   gathered_ = 0;
 }
@@ -100,9 +101,14 @@ void GradSum::fold(int b) {
   }
   k.exchange = -1;
   k.folded = true;
-  // All-gathers are collectives too: posted in the exchanges' order (the same on every rank), not in
-  // the order their exchanges happened to complete here.
-  while (gather_into_ && gathered_ < order_.size() && b_[size_t(order_[gathered_])].folded)
+  post_gathers();
+}
+
+// All-gathers are collectives too, and every rank must post all its collectives in one order: so they
+// start only once every exchange of the round is posted, in the exchanges' order, never in the order
+// the exchanges happened to complete on this rank.
+void GradSum::post_gathers() {
+  while (gather_into_ && next_post_ < 0 && gathered_ < order_.size() && b_[size_t(order_[gathered_])].folded)
     post_gather(order_[gathered_++], gather_into_);
 }
 
@@ -112,8 +118,14 @@ void GradSum::post_gather(int b, float* out) {
                                     "the gradient all-gather");
 }
 
+// Collectives must be posted in the same order on every rank, and the order in which a backward
+// finishes buckets may depend on the batch (the graph's shape can): so buckets go out in one fixed
+// order, from the last (the last layers, finished first) to the first, each as soon as it and every
+// bucket after it are ready.
 void GradSum::bucket_ready(int b) {
-  if (!b_[size_t(b)].posted) post(b);
+  b_[size_t(b)].ready = true;
+  while (next_post_ >= 0 && b_[size_t(next_post_)].ready) post(next_post_--);
+  post_gathers();
   progress();
 }
 
@@ -126,8 +138,8 @@ void GradSum::progress() {
 }
 
 void GradSum::end_round() {
-  for (int b = 0; b < buckets(); b++)
-    if (!b_[size_t(b)].posted) post(b);
+  while (next_post_ >= 0) post(next_post_--);
+  post_gathers();
   for (int b = 0; b < buckets(); b++) {
     Bucket& k = b_[size_t(b)];
     if (k.folded) continue;

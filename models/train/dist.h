@@ -102,8 +102,9 @@ class GradSum {
   void finish(float* out);
 
   // The overlapped form of add_round (N > 1): begin_round, then bucket_ready(b) for each bucket whose
-  // gradients in g are final (in the order the backward finishes them, which is the same on every
-  // rank: the same graph), progress() now and then while the backward runs, end_round() after it.
+  // gradients in g are final (in any order), progress() now and then while the backward runs,
+  // end_round() after it. Exchanges are posted from the last bucket to the first, each once it and
+  // all after it are ready: one order on every rank, as MPI requires of collectives.
   // gather_into (the last round): each bucket's all-gather is posted into it as soon as the bucket is
   // folded, and finish(gather_into) then only waits for them.
   void begin_round(const float* g, int64_t round, float* gather_into = nullptr);
@@ -116,7 +117,7 @@ class GradSum {
     std::vector<int64_t> counts, displ;    // (N) its slices, relative to the bucket's start
     int64_t acc_off = 0;                   // this rank's slice in acc_, its N pieces at N * acc_off in recv_
     int exchange = -1, gather = -1;        // tickets in flight (-1: none)
-    bool posted = false, folded = false;
+    bool ready = false, posted = false, folded = false;
   };
   Comm& comm_;
   int64_t P_;
@@ -129,9 +130,11 @@ class GradSum {
   int64_t round_ = 0;
   std::vector<int> order_;  // this round's buckets in the order their exchanges were posted
   size_t gathered_ = 0;     // order_[0 .. gathered_) have their all-gathers posted
+  int next_post_ = -1;      // the next bucket to post (they go out from the last to the first)
   void post(int b);
   void fold(int b);
   void post_gather(int b, float* out);
+  void post_gathers();
 };
 
 // acc (n) += g (n): the one add of gradient accumulation (elementwise, so any split gives the same bits).

@@ -61,19 +61,20 @@ class MpiComm : public Comm {
   int start_alltoallv(const float* send, const std::vector<int64_t>& counts, const std::vector<int64_t>& sdispl,
                       float* recv, const std::vector<int64_t>& rcounts, const std::vector<int64_t>& rdispl,
                       const char* what) override {
-    const std::vector<int> c = ints(counts), sd = ints(sdispl), rc = ints(rcounts), rd = ints(rdispl);
     const double t0 = now_s();
-    Pending& p = open_ticket(what);
-    MPI_Ialltoallv(send, c.data(), sd.data(), MPI_FLOAT, recv, rc.data(), rd.data(), MPI_FLOAT, MPI_COMM_WORLD, &p.req);
+    Pending& p = open_ticket(what);  // it keeps the count arrays: MPI reads them until completion
+    p.a = ints(counts), p.b = ints(sdispl), p.c = ints(rcounts), p.d = ints(rdispl);
+    MPI_Ialltoallv(send, p.a.data(), p.b.data(), MPI_FLOAT, recv, p.c.data(), p.d.data(), MPI_FLOAT, MPI_COMM_WORLD,
+                   &p.req);
     seconds_ += now_s() - t0;
     return p.ticket;
   }
   int start_allgatherv(const float* mine, float* all, const std::vector<int64_t>& counts,
                        const std::vector<int64_t>& displ, const char* what) override {
-    const std::vector<int> c = ints(counts), d = ints(displ);
     const double t0 = now_s();
     Pending& p = open_ticket(what);
-    MPI_Iallgatherv(mine, c[size_t(rank_)], MPI_FLOAT, all, c.data(), d.data(), MPI_FLOAT, MPI_COMM_WORLD, &p.req);
+    p.a = ints(counts), p.b = ints(displ);
+    MPI_Iallgatherv(mine, p.a[size_t(rank_)], MPI_FLOAT, all, p.a.data(), p.b.data(), MPI_FLOAT, MPI_COMM_WORLD, &p.req);
     seconds_ += now_s() - t0;
     return p.ticket;
   }
@@ -115,6 +116,7 @@ class MpiComm : public Comm {
     int ticket = -1;
     MPI_Request req = MPI_REQUEST_NULL;
     const char* what = "";
+    std::vector<int> a, b, c, d;  // the counts and displacements, alive until the exchange completes
   };
   Pending ring_[256];
   int next_ticket_ = 0;
