@@ -4,6 +4,7 @@
 // killed or hung rank stops the job naming it, the last checkpoint intact; a rank with another corpus is
 // refused. Without mpirun (or mpicxx) the multi-rank cases WARN and return. The fixed-order sum itself
 // (GradSum on one process) and the loader's skip are checked in-process.
+#include <signal.h>
 #include <unistd.h>
 
 #include "data/loader.h"
@@ -151,6 +152,34 @@ TEST_CASE("mpirun -np 2 and 3 write the bytes of one process with --accum N*A", 
   }
 }
 
+TEST_CASE("distilled QAT with every --qat-* option: 2 ranks write the bytes of one process with --accum 2", "[mpi]") {
+  if (!have_mpi()) return;
+  ScratchDir dir("mpi-distill");
+  dir.put("corpus.txt", synthetic_corpus());
+  run_ok(train_args(dir.path, "teacher", {"--threads", "2"}), dir.path + "/teacher");  // an FP32 teacher
+  const std::string teacher = dir.path + "/teacher";
+  // Learned weight scales (LSQ, their gradients reduced with the rest), a learned static activation
+  // scale (w8a8s), Quant-Noise, dampening, the identity STE; then frozen scales.
+  std::vector<std::string> qat = {"--init", teacher, "--distill", teacher, "--distill-weight", "0.7",
+                                  "--steps", "4", "--lr", "3e-3", "--threads", "1"};
+  SECTION("learned scales") {
+    qat.insert(qat.end(), {"--qat", "q4_0", "--qat-keep", "layers.1.mlp=w8a8s,layers.0.q=f32", "--qat-scale-init",
+                           "minmax", "--qat-identity-ste", "--qat-scale-lr", "3", "--qat-dampen", "0.5",
+                           "--qat-noise", "0.5"});
+  }
+  SECTION("frozen scales") { qat.insert(qat.end(), {"--qat", "w8a8s", "--qat-freeze-scales"}); }
+  std::vector<std::string> one = qat, two = qat;
+  one.insert(one.end(), {"--accum", "2"});
+  // Buckets of 10 KiB (the tiny model's gradient is ~140 KiB: a dozen buckets, posted as the backward
+  // finishes each; the default 1 MiB would make one).
+  two.insert(two.end(), {"--accum", "1", "--bucket-mb", "0.01"});
+  run_ok(train_args(dir.path, "one", one), dir.path + "/one");
+  run_ok(mpirun(2, train_args(dir.path, "two", two)), dir.path + "/two");
+  require_same_checkpoint(dir.path + "/one", dir.path + "/two");
+  REQUIRE(metric_values(dir.path + "/one/metrics.jsonl") == metric_values(dir.path + "/two/metrics.jsonl"));
+  REQUIRE(read_file(dir.path + "/two/metrics.jsonl").find("\"distill_kl\":") != std::string::npos);
+}
+
 TEST_CASE("--resume with another rank count (same global batch) stays bit-identical", "[mpi]") {
   if (!have_mpi()) return;
   ScratchDir dir("mpi-resume");
@@ -208,6 +237,66 @@ TEST_CASE("a hung rank stops the job within --rank-timeout, named in one line", 
   REQUIRE(r.err.find("train: error: rank 0: rank 1 sent no heartbeat for step 3 within 2 s (--rank-timeout)") !=
           std::string::npos);
   REQUIRE(read_file(dir.path + "/hung/state.json").find("\"step\": 2") != std::string::npos);
+}
+
+TEST_CASE("SIGUSR1 to mpirun: every rank stops after the same step, rank 0 saves, --resume is bit-identical", "[mpi]") {
+  if (!have_mpi()) return;
+  ScratchDir dir("mpi-sigterm");
+  dir.put("corpus.txt", synthetic_corpus());
+  const std::vector<std::string> x = {"--steps", "40", "--threads", "1", "--save-every", "1000", "--eval-every", "1000"};
+  run_ok(mpirun(2, train_args(dir.path, "whole", x)), dir.path + "/whole");
+  // mpirun forwards SIGUSR1 to every rank and lets the job run on (SIGTERM it turns into SIGTERM and
+  // SIGKILL 1 s later). Rank 1 sleeps 0.1 s a step (the test hook), so the signal lands mid-run.
+  Child job(mpirun(2, train_args(dir.path, "stopped", x), {"QAT_TEST_RANK_FAULT"}), dir.path + "/stopped",
+            {"QAT_TEST_RANK_FAULT=slow:1:0"});
+  const std::string metrics = dir.path + "/stopped/metrics.jsonl";
+  for (double t = monotonic_s(); monotonic_s() - t < 60 && !job.done();) {
+    if (file_exists(metrics) && lines_of(read_file(metrics)).size() >= 3) break;
+    sleep_s(0.01);
+  }
+  ::kill(job.pid(), SIGUSR1);
+  ProcResult r = job.wait(90);
+  INFO(r.what());
+  REQUIRE(!r.timed_out);
+  REQUIRE(r.err.find("signal 9") == std::string::npos);  // no rank was killed: they stopped on their own
+  Json st = Json::parse(read_file(dir.path + "/stopped/state.json"));
+  const int64_t stopped_at = st.at("step").as_int();
+  INFO("stopped at step " << stopped_at);
+  REQUIRE(stopped_at >= 3);
+  REQUIRE(stopped_at < 40);
+  // Every rank agreed on the step: rank 0's log ends at the checkpoint's step.
+  REQUIRE(Json::parse(lines_of(read_file(metrics)).back()).at("step").as_int() == stopped_at);
+  run_ok(mpirun(2, {"bin/train", "--resume", "--out", dir.path + "/stopped", "--threads", "1", "--cache-dir",
+                    dir.path + "/cache", "--quiet", "--no-plot"}),
+         dir.path + "/resume");
+  require_same_checkpoint(dir.path + "/whole", dir.path + "/stopped");
+}
+
+TEST_CASE("SIGTERM and SIGUSR1 to one process: a checkpoint, status 128 + the signal, --resume bit-identical", "[mpi]") {
+  ScratchDir dir("mpi-sigterm-one");
+  dir.put("corpus.txt", synthetic_corpus());
+  const std::vector<std::string> x = {"--steps", "40", "--threads", "1", "--save-every", "1000", "--eval-every", "1000"};
+  run_ok(train_args(dir.path, "whole", x), dir.path + "/whole");
+  for (int sig : {SIGTERM, SIGUSR1}) {
+    const std::string out = "stopped" + std::to_string(sig);
+    Child job(train_args(dir.path, out, x), dir.path + "/" + out, {"QAT_TEST_RANK_FAULT=slow:0:0"});
+    const std::string metrics = dir.path + "/" + out + "/metrics.jsonl";
+    for (double t = monotonic_s(); monotonic_s() - t < 60 && !job.done();) {
+      if (file_exists(metrics) && lines_of(read_file(metrics)).size() >= 3) break;
+      sleep_s(0.01);
+    }
+    ::kill(job.pid(), sig);
+    ProcResult r = job.wait(60);
+    INFO(r.what());
+    REQUIRE(r.code == 128 + sig);
+    const int64_t at = Json::parse(read_file(dir.path + "/" + out + "/state.json")).at("step").as_int();
+    REQUIRE(at >= 3);
+    REQUIRE(at < 40);
+    run_ok({"bin/train", "--resume", "--out", dir.path + "/" + out, "--threads", "1", "--cache-dir", dir.path + "/cache",
+            "--quiet", "--no-plot"},
+           dir.path + "/resume");
+    require_same_checkpoint(dir.path + "/whole", dir.path + "/" + out);
+  }
 }
 
 TEST_CASE("a rank with another corpus is refused at start, named in one line", "[mpi]") {

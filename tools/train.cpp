@@ -69,6 +69,9 @@ static void declare_run_options(ArgParser& p, TrainOptions* o, int64_t* seed) {
   p.option("--rank-timeout", &o->rank_timeout, "under mpirun: seconds a rank waits for the others during the steps "
            "(evaluation and checkpoints of rank 0 included) before it stops the job naming the silent rank (0: forever)",
            0, 1e6);
+  p.option("--bucket-mb", &o->bucket_mb, "under mpirun: gradients are exchanged in buckets of about this many MiB, "
+           "each as soon as the backward has finished it, overlapping the rest of the backward (0: one exchange "
+           "after the backward); the bits do not depend on it", 0, 1e6);
 }
 
 // The model shape beyond the preset (models/train/shape.h): a Hugging Face config.json, then a flag per
@@ -107,7 +110,10 @@ static void declare_qat_and_report_options(ArgParser& p, TrainOptions* o, bool* 
   p.flag("--no-plot", no_plot, "do not draw loss.png");
   p.flag("--profile", &o->profile, "print a per-op table at the end: ms per step, GFLOP/s, % of roofline");
   p.option("--profile-json", &o->profile_json, "write a Chrome trace of the steps (open in Perfetto)", "FILE");
-  p.epilog("Ctrl-C saves a checkpoint and exits with status 130; continue with --resume --out DIR.");
+  p.epilog("Ctrl-C (SIGINT), SIGTERM or SIGUSR1 save a checkpoint after the current step and exit with status 128 + "
+           "the signal (130, 143, 138); under mpirun every rank stops after the same step (mpirun forwards SIGUSR1 "
+           "as it is, and Ctrl-C or SIGTERM as SIGTERM, followed by SIGKILL after odls_base_sigkill_timeout: 1 s by "
+           "default). Continue with --resume --out DIR.");
 }
 
 // --resume: the run continues with the options saved in o.out's state.json; only where it is written,
@@ -125,6 +131,7 @@ static TrainOptions resumed_options(const ArgParser& p, const TrainOptions& o) {
   if (p.given("--steps")) saved.steps = o.steps;
   saved.threads = o.threads;
   saved.rank_timeout = o.rank_timeout;
+  saved.bucket_mb = o.bucket_mb;
   saved.quiet = o.quiet;
   saved.plot = o.plot;
   saved.profile = o.profile;
@@ -170,7 +177,7 @@ int main(int argc, char** argv) {
       if (comm->rank() == 0) comm->barrier();
       if (!go) return 0;
       TrainSummary s = train(o, *comm);
-      return s.interrupted ? 130 : 0;
+      return s.interrupted ? 128 + s.stop_signal : 0;
     } catch (const PeerFailed&) {
       return 1;  // rank 0 prints the line
     } catch (const std::exception&) {

@@ -29,14 +29,19 @@ class Comm {
   virtual int local_size() const { return 1; }  // ranks on this machine (sharing its cores)
   // Seconds a rank waits for the others in any exchange before it stops the job (0: forever).
   virtual void set_timeout(double seconds) = 0;
-  // Rank k receives send[sdispl[k] .. +counts[k]) from every rank j into recv[rdispl[j] .. +rcounts[j]),
-  // i.e. recv holds the ranks' pieces in rank order. `what` names the exchange in a timeout message.
-  virtual void alltoallv(const float* send, const std::vector<int64_t>& counts, const std::vector<int64_t>& sdispl,
-                         float* recv, const std::vector<int64_t>& rcounts, const std::vector<int64_t>& rdispl,
-                         const char* what) = 0;
-  // all (sum of counts) = every rank's `mine` (counts[rank] floats) in rank order, on every rank.
-  virtual void allgatherv(const float* mine, float* all, const std::vector<int64_t>& counts,
-                          const std::vector<int64_t>& displ, const char* what) = 0;
+  // The gradient exchanges are non-blocking: start_* posts one and returns its ticket, test() advances
+  // every exchange in flight (MPI moves bytes only inside its calls) and says whether this one is
+  // complete, wait() blocks until it is (within the timeout; `what` names it in the message).
+  // start_alltoallv: rank k receives send[sdispl[k] .. +counts[k]) from every rank j into
+  // recv[rdispl[j] .. +rcounts[j]), i.e. recv holds the ranks' pieces in rank order.
+  virtual int start_alltoallv(const float* send, const std::vector<int64_t>& counts, const std::vector<int64_t>& sdispl,
+                              float* recv, const std::vector<int64_t>& rcounts, const std::vector<int64_t>& rdispl,
+                              const char* what) = 0;
+  // start_allgatherv: all[displ[j] .. +counts[j]) = rank j's `mine` (counts[j] floats), on every rank.
+  virtual int start_allgatherv(const float* mine, float* all, const std::vector<int64_t>& counts,
+                               const std::vector<int64_t>& displ, const char* what) = 0;
+  virtual bool test(int ticket) = 0;
+  virtual void wait(int ticket) = 0;
   // all (bytes x size) = every rank's `bytes` bytes of `mine`, in rank order.
   virtual void allgather(const void* mine, size_t bytes, void* all, const char* what) = 0;
   // Every rank tells every other that it reached `step`; a rank that says nothing within the timeout
@@ -58,10 +63,13 @@ class LocalComm : public Comm {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   void set_timeout(double) override {}
-  void alltoallv(const float* send, const std::vector<int64_t>& counts, const std::vector<int64_t>& sdispl, float* recv,
-                 const std::vector<int64_t>& rcounts, const std::vector<int64_t>& rdispl, const char* what) override;
-  void allgatherv(const float* mine, float* all, const std::vector<int64_t>& counts, const std::vector<int64_t>& displ,
-                  const char* what) override;
+  int start_alltoallv(const float* send, const std::vector<int64_t>& counts, const std::vector<int64_t>& sdispl,
+                      float* recv, const std::vector<int64_t>& rcounts, const std::vector<int64_t>& rdispl,
+                      const char* what) override;
+  int start_allgatherv(const float* mine, float* all, const std::vector<int64_t>& counts,
+                       const std::vector<int64_t>& displ, const char* what) override;
+  bool test(int) override { return true; }
+  void wait(int) override {}
   void allgather(const void* mine, size_t bytes, void* all, const char* what) override;
   void heartbeat(int64_t) override {}
   void barrier() override {}
@@ -71,24 +79,62 @@ class LocalComm : public Comm {
 // The sum of a step's micro-batch gradients, g = ((g0 + g1) + g2) + ..., in global micro-batch index order,
 // on every rank. Micro-batch i = a * N + r is computed by rank r in its round a (rounds 0..A-1): round a's
 // N gradients are consecutive indices, so each round is one exchange that the slice owners fold at once.
-// Each rank owns a slice of the P elements (slice k: [k*P/N, (k+1)*P/N)); an exchange is an alltoallv
-// (every rank sends slice k of its gradient to rank k, which receives the N pieces in rank order = index
-// order) and a fold; finish() is an allgatherv of the folded slices. One process (N = 1): the fold alone.
+//
+// Buckets: the P elements are cut into contiguous buckets (at parameter boundaries, by the caller), so
+// that a bucket's exchange can start as soon as the backward has finished its gradients, while the
+// backward computes the rest. Each bucket is cut into N slices (slice k of bucket [s, e): [s + n*k/N,
+// s + n*(k+1)/N), n = e - s) and rank k owns slice k of every bucket. A bucket's exchange is an
+// alltoallv (every rank sends slice k to rank k, which receives the N pieces in rank order = index
+// order) and a fold; in the last round each folded bucket's allgatherv is posted at once, into the
+// gradient buffer. The fold is elementwise, so neither the buckets nor the slices change a bit.
+// One process (N = 1): no exchange, the fold alone over the whole buffer.
 class GradSum {
  public:
-  GradSum(Comm& comm, int64_t P);
-  // Adds this rank's gradient of round `round` (g: (P,)); round 0 starts the sum.
+  // bucket_ends: the buckets' ascending end offsets, the last one P (empty: one bucket of all P).
+  GradSum(Comm& comm, int64_t P, std::vector<int64_t> bucket_ends = {});
+  int buckets() const { return int(ends_.size()); }
+  int64_t bucket_begin(int b) const { return b == 0 ? 0 : ends_[size_t(b - 1)]; }
+  int64_t bucket_end(int b) const { return ends_[size_t(b)]; }
+
+  // Adds this rank's gradient of round `round` (g: (P,)) at once; round 0 starts the sum.
   void add_round(const float* g, int64_t round);
   // out (P,) = the sum of every round of every rank, identical on all ranks.
   void finish(float* out);
 
+  // The overlapped form of add_round (N > 1): begin_round, then bucket_ready(b) for each bucket whose
+  // gradients in g are final (in any order), progress() now and then while the backward runs,
+  // end_round() after it. Exchanges are posted from the last bucket to the first, each once it and
+  // all after it are ready: one order on every rank, as MPI requires of collectives.
+  // gather_into (the last round): each bucket's all-gather is posted into it as soon as the bucket is
+  // folded, and finish(gather_into) then only waits for them.
+  void begin_round(const float* g, int64_t round, float* gather_into = nullptr);
+  void bucket_ready(int b);
+  void progress();
+  void end_round();  // posts buckets never reported ready (no gradient reached them), waits, folds
+
  private:
+  struct Bucket {
+    std::vector<int64_t> counts, displ;    // (N) its slices, relative to the bucket's start
+    int64_t acc_off = 0;                   // this rank's slice in acc_, its N pieces at N * acc_off in recv_
+    int exchange = -1, gather = -1;        // tickets in flight (-1: none)
+    bool ready = false, posted = false, folded = false;
+  };
   Comm& comm_;
   int64_t P_;
-  std::vector<int64_t> counts_, displ_;  // (N) the slices
-  std::vector<float> acc_;               // (slice) this rank's running sum (N = 1: the whole gradient)
-  std::vector<float> recv_;              // (N x slice) one round's pieces of this rank's slice
-  std::vector<int64_t> rcounts_, rdispl_;
+  std::vector<int64_t> ends_;
+  std::vector<Bucket> b_;
+  std::vector<float> acc_;   // (sum of this rank's slices) the running sum (N = 1: the whole gradient)
+  std::vector<float> recv_;  // (N x that) one round's pieces of this rank's slices
+  const float* g_ = nullptr;
+  float* gather_into_ = nullptr;
+  int64_t round_ = 0;
+  std::vector<int> order_;  // this round's buckets in the order their exchanges were posted
+  size_t gathered_ = 0;     // order_[0 .. gathered_) have their all-gathers posted
+  int next_post_ = -1;      // the next bucket to post (they go out from the last to the first)
+  void post(int b);
+  void fold(int b);
+  void post_gather(int b, float* out);
+  void post_gathers();
 };
 
 // acc (n) += g (n): the one add of gradient accumulation (elementwise, so any split gives the same bits).
@@ -100,7 +146,8 @@ void fold_add(float* acc, const float* g, int64_t n);
 void agree(Comm& comm, const std::vector<std::pair<std::string, uint64_t>>& fields);
 
 // The test hook QAT_TEST_RANK_FAULT=KIND:R:S: at the start of step S rank R exits with status 3 (exit),
-// dies of SIGKILL (kill), both without a word, as a crash would, or sleeps forever (hang). Tests only.
+// dies of SIGKILL (kill), both without a word, as a crash would, or sleeps forever (hang); slow: rank R
+// sleeps 0.1 s at the start of every step from S on (a run slow enough to be signalled). Tests only.
 void test_rank_fault(int rank, int64_t step);
 
 }  // namespace qat

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -57,21 +58,38 @@ class MpiComm : public Comm {
   void set_timeout(double s) override { timeout_ = s; }
   double comm_seconds() const override { return seconds_; }
 
-  void alltoallv(const float* send, const std::vector<int64_t>& counts, const std::vector<int64_t>& sdispl, float* recv,
-                 const std::vector<int64_t>& rcounts, const std::vector<int64_t>& rdispl, const char* what) override {
-    const std::vector<int> c = ints(counts), sd = ints(sdispl), rc = ints(rcounts), rd = ints(rdispl);
-    MPI_Request req;
+  int start_alltoallv(const float* send, const std::vector<int64_t>& counts, const std::vector<int64_t>& sdispl,
+                      float* recv, const std::vector<int64_t>& rcounts, const std::vector<int64_t>& rdispl,
+                      const char* what) override {
     const double t0 = now_s();
-    MPI_Ialltoallv(send, c.data(), sd.data(), MPI_FLOAT, recv, rc.data(), rd.data(), MPI_FLOAT, MPI_COMM_WORLD, &req);
-    wait(&req, 1, what, t0);
+    Pending& p = open_ticket(what);  // it keeps the count arrays: MPI reads them until completion
+    p.a = ints(counts), p.b = ints(sdispl), p.c = ints(rcounts), p.d = ints(rdispl);
+    MPI_Ialltoallv(send, p.a.data(), p.b.data(), MPI_FLOAT, recv, p.c.data(), p.d.data(), MPI_FLOAT, MPI_COMM_WORLD,
+                   &p.req);
+    seconds_ += now_s() - t0;
+    return p.ticket;
   }
-  void allgatherv(const float* mine, float* all, const std::vector<int64_t>& counts, const std::vector<int64_t>& displ,
-                  const char* what) override {
-    const std::vector<int> c = ints(counts), d = ints(displ);
-    MPI_Request req;
+  int start_allgatherv(const float* mine, float* all, const std::vector<int64_t>& counts,
+                       const std::vector<int64_t>& displ, const char* what) override {
     const double t0 = now_s();
-    MPI_Iallgatherv(mine, c[size_t(rank_)], MPI_FLOAT, all, c.data(), d.data(), MPI_FLOAT, MPI_COMM_WORLD, &req);
-    wait(&req, 1, what, t0);
+    Pending& p = open_ticket(what);
+    p.a = ints(counts), p.b = ints(displ);
+    MPI_Iallgatherv(mine, p.a[size_t(rank_)], MPI_FLOAT, all, p.a.data(), p.b.data(), MPI_FLOAT, MPI_COMM_WORLD, &p.req);
+    seconds_ += now_s() - t0;
+    return p.ticket;
+  }
+  // MPI_Test advances every request in flight (OpenMPI's progress engine), not only this one.
+  bool test(int ticket) override {
+    const double t0 = now_s();
+    Pending& p = find_ticket(ticket);
+    int done = 0;
+    MPI_Test(&p.req, &done, MPI_STATUS_IGNORE);
+    seconds_ += now_s() - t0;
+    return done != 0;
+  }
+  void wait(int ticket) override {
+    Pending& p = find_ticket(ticket);
+    wait(&p.req, 1, p.what, now_s());
   }
   void allgather(const void* mine, size_t bytes, void* all, const char* what) override {
     MPI_Request req;
@@ -93,6 +111,27 @@ class MpiComm : public Comm {
   }
 
  private:
+  // A non-blocking exchange in flight; tickets count up, and the few in flight at once sit in a ring.
+  struct Pending {
+    int ticket = -1;
+    MPI_Request req = MPI_REQUEST_NULL;
+    const char* what = "";
+    std::vector<int> a, b, c, d;  // the counts and displacements, alive until the exchange completes
+  };
+  Pending ring_[256];
+  int next_ticket_ = 0;
+  Pending& open_ticket(const char* what) {
+    Pending& p = ring_[next_ticket_ % 256];
+    QAT_CHECK(p.req == MPI_REQUEST_NULL, "MPI transport: more than 256 exchanges in flight");
+    p.ticket = next_ticket_++;
+    p.what = what;
+    return p;
+  }
+  Pending& find_ticket(int ticket) {
+    Pending& p = ring_[ticket % 256];
+    QAT_CHECK(p.ticket == ticket, "MPI transport: exchange ", ticket, " is not in flight");
+    return p;
+  }
   int rank_ = 0, size_ = 1, local_size_ = 1;
   double timeout_ = 0, seconds_ = 0;
   bool poll(std::vector<MPI_Request>& reqs, double deadline);
@@ -122,6 +161,7 @@ void MpiComm::wait(MPI_Request* reqs, int n, const char* what, double t0) {
   if (!poll(v, t0 + timeout_))
     stop_job(std::string(what) + " did not complete within " + std::to_string(int64_t(timeout_)) +
              " s (--rank-timeout): a rank died or hangs");
+  std::copy(v.begin(), v.end(), reqs);  // completed requests read MPI_REQUEST_NULL
   seconds_ += now_s() - t0;
 }
 
@@ -173,7 +213,8 @@ std::unique_ptr<Comm> open_comm(int* argc, char*** argv) {
 
 int close_comm(std::unique_ptr<Comm> comm, int status) {
   if (comm->size() == 1 && !dynamic_cast<MpiComm*>(comm.get())) return status;
-  if (status == 0 || status == 130 || comm->collective_error || comm->size() == 1) {
+  // 128 + a signal: every rank stopped after the same step on a stop signal (trainer.cpp StopSignals).
+  if (status == 0 || status > 128 || comm->collective_error || comm->size() == 1) {
     MPI_Finalize();
     return status;
   }

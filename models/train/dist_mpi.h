@@ -12,7 +12,7 @@ namespace qat {
 // variables say so) and the build has MPI; else the single-process one. Call first in main.
 std::unique_ptr<Comm> open_comm(int* argc, char*** argv);
 
-// Ends the transport and returns the exit status: MPI_Finalize after success, an interruption (130) or
+// Ends the transport and returns the exit status: MPI_Finalize after success, an agreed stop on a signal (128 + it) or
 // an error every rank knows of; MPI_Abort otherwise, so that the other ranks cannot wait forever.
 int close_comm(std::unique_ptr<Comm> comm, int status);
 

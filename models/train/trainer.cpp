@@ -12,6 +12,7 @@
 #include <cmath>
 #include <functional>
 #include <thread>
+#include <unordered_map>
 #include <memory>
 #include <optional>
 #include <csignal>
@@ -46,10 +47,10 @@
 namespace qat {
 
 namespace {
-std::atomic<bool> g_stop{false};
+std::atomic<int> g_stop{0};  // the signal that asked to stop (SIGINT, SIGTERM, SIGUSR1); 0: none
 int64_t g_stop_after = -1;
 
-void on_sigint(int) { g_stop = true; }
+void on_stop_signal(int sig) { g_stop = sig; }
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -81,7 +82,7 @@ bool inject_nan_at(int64_t step) {
 
 }  // namespace
 
-void request_stop() { g_stop = true; }
+void request_stop() { g_stop = SIGINT; }
 void set_stop_after(int64_t steps) { g_stop_after = steps; }
 
 // Per-layer quantization error of a QAT model, in dB: every quantized weight against its fake-quant,
@@ -117,6 +118,7 @@ struct Run {
   bool lead = true;                               // rank 0: the one that writes files and reports
   int64_t rounds = 1;                             // this rank's micro-batches per step: accum / ranks
   std::unique_ptr<GradSum> grads;                 // the fixed-order sum (accum > 1)
+  std::unique_ptr<BackwardObserver> feed;         // N > 1: hands grads each bucket the backward finishes
   bool tty = false;                               // progress redrawn in place on a terminal
   std::optional<LoadedCheckpoint> resume_ck, init_ck;
   std::optional<RunState> resumed;                // state.json of the run being resumed
@@ -134,11 +136,53 @@ struct Run {
   std::string metrics;                            // <out>/metrics.jsonl
   int64_t step = 0, nonfinite_streak = 0, skipped_steps = 0, tokens_seen = 0;
   double train_seconds = 0;                       // wall time of every step of the run, resumes included
+  double backward_s = 0;                          // seconds in backward passes so far (logged under MPI)
 
   void note(const std::string& s) const {
     if (!opt.quiet && lead) std::fprintf(stderr, "%s\n", s.c_str());
   }
   int64_t tokens_per_step() const { return opt.batch * opt.ctx * opt.accum; }
+};
+
+// The gradient buckets (GradSum): the flat buffer cut at parameter boundaries into pieces of at least
+// `mb` MiB (0: one bucket). Returns their ascending end offsets.
+std::vector<int64_t> bucket_ends(const ParamStore& params, double mb) {
+  const int64_t cap = int64_t(mb * 1048576.0 / sizeof(float));
+  std::vector<int64_t> ends;
+  int64_t begin = 0;
+  for (int i = 1; i < params.size(); i++) {  // a cut may fall before parameter i
+    const int64_t at = params.info(i).offset;
+    if (cap > 0 && at - begin >= cap) {
+      ends.push_back(at);
+      begin = at;
+    }
+  }
+  ends.push_back(params.total());
+  return ends;
+}
+
+// Watches the backward for GradSum: a bucket is ready when every parameter in it is final (the walk
+// passed its leaf), and between backward ops MPI gets a moment to move and fold what is in flight.
+class BucketFeed : public BackwardObserver {
+ public:
+  BucketFeed(ParamStore& params, GradSum& sum) : sum_(sum), need_(size_t(sum.buckets()), 0) {
+    for (int i = 0, b = 0; i < params.size(); i++) {
+      while (params.info(i).offset >= sum.bucket_end(b)) b++;
+      leaf_.emplace(params[i].impl.get(), b);
+      need_[size_t(b)]++;
+    }
+  }
+  void start() { left_ = need_; }  // a new backward pass
+  void leaf_done(const Tensor& leaf) override {
+    auto it = leaf_.find(leaf.impl.get());
+    if (it != leaf_.end() && --left_[size_t(it->second)] == 0) sum_.bucket_ready(it->second);
+  }
+  void node_done() override { sum_.progress(); }
+
+ private:
+  GradSum& sum_;
+  std::unordered_map<const TensorImpl*, int> leaf_;  // a parameter's tensor -> its bucket
+  std::vector<int64_t> need_, left_;                 // (buckets) parameters in each / not yet final
 };
 
 // ---- setup ----
@@ -327,7 +371,11 @@ void build_optimizer(Run& r) {
     make_dirs(opt.out);
     if (!r.resume_ck && file_exists(r.metrics)) write_file_atomic(r.metrics, "");  // a fresh run starts a fresh log
   }
-  if (opt.accum > 1) r.grads = std::make_unique<GradSum>(*r.comm, r.model->params.total());
+  if (opt.accum > 1 && r.comm->size() == 1) r.grads = std::make_unique<GradSum>(*r.comm, r.model->params.total());
+  if (r.comm->size() > 1) {  // accum >= N > 1
+    r.grads = std::make_unique<GradSum>(*r.comm, r.model->params.total(), bucket_ends(r.model->params, opt.bucket_mb));
+    r.feed = std::make_unique<BucketFeed>(r.model->params, *r.grads);
+  }
   // The checkpoints read at setup now live in the model and the optimizer: not held for the whole run.
   r.resume_ck.reset();
   r.init_ck.reset();
@@ -375,8 +423,9 @@ EvalResult eval_run(Run& r, int64_t windows) {
 struct StepResult {
   float loss = 0, kl = 0;  // mean data loss (cross-entropy) and distillation KL of the micro-batches
   float gnorm = 0, lr = 0;
-  bool stop = false;       // some rank was asked to stop (SIGINT): every rank saves and stops together
+  int stop = 0;            // a signal some rank got (the largest): every rank saves and stops together
   double comm_s = 0;       // seconds this rank spent in exchanges (waiting included); logged under MPI
+  double backward_s = 0;   // seconds in this rank's backward passes (the exchange overlaps them); under MPI
 };
 
 // Forward + backward of one micro-batch into the flat gradient buffer: cross-entropy, or with a teacher
@@ -403,7 +452,9 @@ void micro_batch(Run& r, const QatStep& qs, float* loss_out, float* kl_out) {
     *loss_out = loss.item();
     *kl_out = 0;
   }
-  (r.opt.accum > 1 ? scale(loss, 1.0f / float(r.opt.accum)) : loss).backward();
+  const double t0 = now_s();
+  (r.opt.accum > 1 ? scale(loss, 1.0f / float(r.opt.accum)) : loss).backward(r.feed.get());
+  r.backward_s += now_s() - t0;
   QAT_PROF("free graph", other);
   loss = Tensor();
 }
@@ -433,6 +484,25 @@ void apply_update(Run& r, const StepResult& s) {
             " is intact (try a lower --lr)");
 }
 
+// A static activation scale is calibrated by the first forward on its batch: on one process micro-batch
+// 0's. A rank other than 0 starts with another micro-batch, so before it, it runs micro-batch 0's forward
+// (no graph; the same weights and QatStep give rank 0's activations) to calibrate as rank 0 does.
+void calibrate_like_rank0(Run& r, const QatStep& qs) {
+  if (r.comm->rank() == 0 || !r.qcfg) return;
+  bool uncalibrated = false;  // a static activation scale (".input_scale") still 0: not yet calibrated
+  const ParamStore& ps = r.model->params;
+  for (int i = 0; i < ps.size(); i++) {
+    const std::string& name = ps.info(i).name;
+    const bool act = name.size() > 12 && name.compare(name.size() - 12, 12, ".input_scale") == 0;
+    uncalibrated = uncalibrated || (act && ps[i].f32()[0] == 0.0f);
+  }
+  if (!uncalibrated) return;
+  TokenLoader peek = *r.loader;  // at micro-batch 0 of this step; the loader itself does not move
+  Batch b = peek.next();
+  NoGrad ng;
+  (void)r.model->forward(b.ids, &qs);
+}
+
 // This rank's micro-batches of the step (round a: global index a * N + rank, see GradSum), each
 // gradient into the zeroed buffer and into the fixed-order sum; then every rank's losses and stop flag.
 // Returns the (rounds x 2 + 1) floats of every rank: per round its loss and KL, then the stop flag.
@@ -441,24 +511,30 @@ std::vector<float> run_micro_batches(Run& r, const QatStep& qs) {
   const int64_t N = r.comm->size(), rank = r.comm->rank(), per = 2 * r.rounds + 1;
   std::vector<float> mine(size_t(per), 0.0f), all(size_t(per * N));
   float* g = model.params.flat_grad().f32();
+  calibrate_like_rank0(r, qs);
   for (int64_t a = 0; a < r.rounds; a++) {
     if (a > 0) {
       QAT_PROF("zero_grad", other);
       model.params.zero_grad();
     }
     r.loader->skip(rank);  // the micro-batches of ranks before this one in the global sequence
+    if (r.feed) {  // the exchange runs with the backward; the last round all-gathers the sum into g
+      r.grads->begin_round(g, a, a == r.rounds - 1 ? g : nullptr);
+      static_cast<BucketFeed&>(*r.feed).start();
+    }
     micro_batch(r, qs, &mine[size_t(2 * a)], &mine[size_t(2 * a + 1)]);
     r.loader->skip(N - 1 - rank);
     if (r.grads) {
       QAT_PROF("grad sum", other);
-      r.grads->add_round(g, a);
+      if (r.feed) r.grads->end_round();
+      else r.grads->add_round(g, a);
     }
   }
   if (r.grads) {
     QAT_PROF("grad sum", other);
     r.grads->finish(g);
   }
-  mine.back() = g_stop ? 1.0f : 0.0f;
+  mine.back() = float(g_stop.load());  // a signal number: exact in a float
   r.comm->allgather(mine.data(), mine.size() * sizeof(float), all.data(), "the loss exchange");
   return all;
 }
@@ -487,7 +563,7 @@ StepResult train_step(Run& r) {
       loss_sum += all[size_t(j * per + 2 * a)];
       kl_sum += all[size_t(j * per + 2 * a + 1)];
     }
-  for (int64_t j = 0; j < N; j++) s.stop = s.stop || all[size_t(j * per + per - 1)] != 0;
+  for (int64_t j = 0; j < N; j++) s.stop = std::max(s.stop, int(all[size_t(j * per + per - 1)]));
   s.loss = float(loss_sum / double(opt.accum));
   s.kl = float(kl_sum / double(opt.accum));
   if (r.teacher && !std::isfinite(s.kl)) s.loss = s.kl;  // the guard sees a non-finite objective
@@ -517,7 +593,10 @@ void log_step(const Run& r, const StepResult& s, double dt, Progress& p) {
   Json m = Json::object();
   m.set("step", r.step); m.set("loss", double(s.loss)); m.set("lr", double(s.lr)); m.set("grad_norm", double(s.gnorm));
   if (r.teacher) m.set("distill_kl", double(s.kl));
-  if (r.comm->size() > 1) m.set("comm_s", s.comm_s);  // one process: no field, the same bytes as before
+  if (r.comm->size() > 1) {  // one process: no fields, the same bytes as before
+    m.set("comm_s", s.comm_s);
+    m.set("backward_s", s.backward_s);
+  }
   m.set("tokens_per_s", double(r.tokens_per_step()) / dt); m.set("time_s", r.train_seconds);
   append_line(r.metrics, m.dump());
   const double elapsed = now_s() - p.t0, rate = double(p.ran * r.tokens_per_step()) / elapsed;
@@ -532,28 +611,38 @@ void log_step(const Run& r, const StepResult& s, double dt, Progress& p) {
   }
 }
 
-// SIGINT (Ctrl-C) asks the loop to save and stop after the current step, for the loop's lifetime.
-struct SigintGuard {
-  void (*prev)(int);
-  SigintGuard() : prev(std::signal(SIGINT, on_sigint)) { g_stop = false; }
-  ~SigintGuard() { std::signal(SIGINT, prev); }
+// SIGINT (Ctrl-C), SIGTERM (kill, a scheduler, mpirun forwarding Ctrl-C) and SIGUSR1 (which mpirun
+// forwards to every rank without ending the job) ask the loop to save and stop after the current step,
+// for the loop's lifetime. Under MPI the flag travels with the step's loss exchange, so every rank
+// stops after the same step.
+struct StopSignals {
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGUSR1};
+  void (*prev[3])(int);
+  StopSignals() {
+    g_stop = 0;
+    for (int i = 0; i < 3; i++) prev[i] = std::signal(kSignals[i], on_stop_signal);
+  }
+  ~StopSignals() {
+    for (int i = 0; i < 3; i++) std::signal(kSignals[i], prev[i]);
+  }
 };
 
-// Steps until --steps, with evaluations and checkpoints between them; SIGINT (or the tests' stop hook)
-// saves a checkpoint and returns early with sum.interrupted set.
+// Steps until --steps, with evaluations and checkpoints between them; a stop signal (or the tests' stop
+// hook) saves a checkpoint and returns early with sum.interrupted (and sum.stop_signal) set.
 void run_steps(Run& r, Progress& p, TrainSummary& sum, bool profiling) {
   const TrainOptions& opt = r.opt;
-  SigintGuard sigint;
+  StopSignals signals;
   while (r.step < opt.steps) {
     // Busy time over the steps, as the table's wall (outside the step's clock: the region that reads
     // the threads' CPU clocks is no op of the step).
     if (profiling) prof::thread_times_begin();
     test_rank_fault(r.comm->rank(), r.step);
-    const double ts = now_s(), comm0 = r.comm->comm_seconds();
+    const double ts = now_s(), comm0 = r.comm->comm_seconds(), backward0 = r.backward_s;
     r.comm->heartbeat(r.step);  // a dead or hung rank is named here, within --rank-timeout
     prof::g_on = profiling;
     StepResult s = train_step(r);
     s.comm_s = r.comm->comm_seconds() - comm0;
+    s.backward_s = r.backward_s - backward0;
     r.step++;
     p.ran++;
     r.tokens_seen += r.tokens_per_step();
@@ -570,10 +659,11 @@ void run_steps(Run& r, Progress& p, TrainSummary& sum, bool profiling) {
       if (!opt.quiet)
         std::fprintf(stderr, "%sstep %lld: val loss %.4f, bpb %.4f\n", r.tty ? "\n" : "", (long long)r.step, e.loss, e.bpb);
     }
-    const bool stop = s.stop || (g_stop_after >= 0 && p.ran >= g_stop_after);
+    const bool stop = s.stop != 0 || (g_stop_after >= 0 && p.ran >= g_stop_after);
     if (r.lead && ((r.step % opt.save_every == 0 && !last) || stop)) save_run(r);
     if (stop) {
       sum.interrupted = true;
+      sum.stop_signal = s.stop != 0 ? s.stop : SIGINT;
       if (!opt.quiet && r.lead)
         std::fprintf(stderr, "%sstopped at step %lld; checkpoint saved in %s (continue with --resume)\n",
                      r.tty ? "\n" : "", (long long)r.step, opt.out.c_str());
@@ -656,7 +746,8 @@ void check_ranks_agree(Run& r) {
                   {"options", fnv1a64(opts.data(), opts.size())},
                   {"tokenizer", r.tok->fingerprint()},
                   {"model config", fnv1a64(cfg.data(), cfg.size())},
-                  {"starting weights", fnv1a64(w.f32(), size_t(w.numel()) * sizeof(float))}});
+                  {"starting weights", fnv1a64(w.f32(), size_t(w.numel()) * sizeof(float))},
+                  {"--bucket-mb (the buckets' exchanges must pair up)", fnv1a64(&r.opt.bucket_mb, sizeof(double))}});
 }
 
 // The setup phases. Rank 0 reads (and tokenizes into the cache) first, then the others, which find the

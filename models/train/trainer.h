@@ -48,6 +48,8 @@ struct TrainOptions {
   std::string distill;              // teacher checkpoint: knowledge distillation (e.g. QAT from FP32)
   double distill_weight = 1.0;      // loss = w * KL(teacher || model) + (1 - w) * cross-entropy
   double rank_timeout = 600;        // MPI: seconds a rank waits for the others in a step (0: forever); not saved
+  double bucket_mb = 1.0;           // MPI: gradient bucket size in MiB, exchanged as the backward finishes each
+                                    // (0: one exchange after the backward); not saved: the bits do not depend on it
   bool quiet = false;               // no progress line
   bool plot = true;                 // draw loss.png at the end (gnuplot)
   bool profile = false;             // print a per-op table of the steps at the end
@@ -77,6 +79,7 @@ struct TrainSummary {
   double seconds = 0;               // wall time of the steps run by this call
   double tokens_per_s = 0;
   bool interrupted = false;
+  int stop_signal = 0;              // interrupted: the signal that asked for it (the test hook: SIGINT)
 };
 
 // The fine-tuning recipe of docs/RESULTS.md: lr 2e-4 for 20% of the steps that trained the start (600
@@ -99,7 +102,7 @@ TrainSummary train(const TrainOptions& opt);
 class Comm;
 TrainSummary train(const TrainOptions& opt, Comm& comm);
 
-// For tests and SIGINT: makes a running train() save a checkpoint and return after the current step.
+// For tests and stop signals: makes a running train() save a checkpoint and return after the current step.
 void request_stop();
 // For tests: stop (with a checkpoint) after this many steps of the current call (-1: off).
 void set_stop_after(int64_t steps);

@@ -47,7 +47,7 @@ Tensor grad_buffer(const Tensor& t) {
   return Tensor(t.impl->grad);
 }
 
-void Tensor::backward() const {
+void Tensor::backward(BackwardObserver* obs) const {
   QAT_CHECK(numel() == 1, "backward: needs a one-element tensor (a loss), got shape ", shape_string());
   QAT_CHECK(requires_grad(), "backward: the tensor does not require grad (no parameter reaches it)");
 
@@ -75,7 +75,10 @@ void Tensor::backward() const {
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     const std::shared_ptr<TensorImpl>& t = *it;
     std::shared_ptr<Node> node = t->grad_fn;
-    if (!node) continue;  // a leaf: its grad stays
+    if (!node) {  // a leaf: its grad stays, and is final (every node using it came before)
+      if (obs) obs->leaf_done(Tensor(t));
+      continue;
+    }
     if (t->grad) {
       prof::Scope scope(node->op, prof::Phase::backward, node->flops, node->bytes);
       node->backward(Tensor(t), Tensor(t->grad));
@@ -83,6 +86,7 @@ void Tensor::backward() const {
     // Free the graph as we go (no retain_graph): saved tensors and intermediate grads.
     t->grad_fn.reset();
     if (!t->retain_grad) t->grad.reset();
+    if (obs) obs->node_done();
   }
 }
 

@@ -21,6 +21,15 @@ struct Node {
   double flops = 0, bytes = 0;  // work of the backward, for the profiler (0: unknown)
 };
 
+// Watches one backward pass (data-parallel training sends each parameter's gradient while the
+// backward still runs). The walk visits a leaf after every node that sends it gradient (reverse
+// topological order), so at leaf_done the leaf's gradient is final.
+struct BackwardObserver {
+  virtual ~BackwardObserver() = default;
+  virtual void leaf_done(const Tensor& leaf) = 0;  // leaf's .grad will not change again in this pass
+  virtual void node_done() = 0;                    // after each node's backward: a moment for other work
+};
+
 // Gradient recording is on by default; NoGrad turns it off for a scope (inference, optimizer updates).
 bool grad_enabled();
 struct NoGrad {

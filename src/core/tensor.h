@@ -19,6 +19,7 @@ namespace qat {
 
 using Shape = std::vector<int64_t>;
 struct Node;
+struct BackwardObserver;  // autograd.h
 
 int64_t shape_numel(const Shape& s);
 Shape contiguous_strides(const Shape& s);
@@ -89,7 +90,9 @@ class Tensor {
   void set_grad(const Tensor& g);  // installs g as the grad buffer (e.g. a view into a flat buffer)
   void zero_grad();
   Tensor detach() const;  // shares storage, cut from the graph
-  void backward() const;  // this must hold one element; seeds d(this) = 1
+  // This must hold one element; seeds d(this) = 1. `obs` (may be null) is told as each leaf's
+  // gradient becomes final and after each node (autograd.h BackwardObserver).
+  void backward(BackwardObserver* obs = nullptr) const;
   void retain_grad() const { impl->retain_grad = true; }
 
   // ---- views (autograd-aware; defined in src/ops/shape.cpp) ----
