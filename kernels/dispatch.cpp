@@ -51,19 +51,21 @@ Kernels scalar_table() {
   k.q8_0 = {1, pack::q8_0_panel_bytes<1>, pack::pack_q8_0<1, 0>, scalar::gemv_q8_0, scalar::gemm_q8_0, nullptr};
   k.s8_pc = {1, pack::s8_panel_bytes<1>, pack::pack_s8<1, 0>, scalar::gemv_s8_pc, scalar::gemm_s8_pc,
              scalar::gemm_s8_pc_s32};
+  k.tq = {1, pack::tq_panel_bytes<1>, pack::pack_tq<1>, scalar::gemv_tq, scalar::gemm_tq, nullptr};
   k.f32 = {scalar::gemv_f32, scalar::gemm_f32};
   k.rows = {scalar::exp_f32, scalar::weighted_rows, scalar::softmax, scalar::swiglu, scalar::swiglu_backward};
   k.peak = {scalar::peak_f32_fma, scalar::peak_int8, nullptr, scalar::peak_read};
   return k;
 }
 
-// The three integer families of namespace NS on panels of NR rows; OFF = 128 for the VNNI kernels
-// (their u8 operand is the weight code + 128).
+// The four integer families of namespace NS on panels of NR rows; OFF = 128 for the VNNI kernels
+// (their u8 operand is the int8 weight code + 128; q4_0 and tq store u8 codes + 8 / + 1 in any table).
 #define QAT_INT_FAMILIES(k, NS, NR, OFF)                                                                  \
   k.q4_0 = {NR, pack::q4_0_panel_bytes<NR>, pack::pack_q4_0<NR>, NS::gemv_q4_0, NS::gemm_q4_0, nullptr};    \
   k.q8_0 = {NR, pack::q8_0_panel_bytes<NR>, pack::pack_q8_0<NR, OFF>, NS::gemv_q8_0, NS::gemm_q8_0, nullptr}; \
   k.s8_pc = {NR, pack::s8_panel_bytes<NR>, pack::pack_s8<NR, OFF>, NS::gemv_s8_pc, NS::gemm_s8_pc,          \
-             NS::gemm_s8_pc_s32};
+             NS::gemm_s8_pc_s32};                                                                          \
+  k.tq = {NR, pack::tq_panel_bytes<NR>, pack::pack_tq<NR>, NS::gemv_tq, NS::gemm_tq, nullptr};
 
 Kernels avx2_table() {
   Kernels k = scalar_table();

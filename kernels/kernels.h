@@ -13,6 +13,9 @@
 //        isum[m][n][b] = sum_{j<32} qw[n][32b+j] * qa[m][32b+j]          (exact int32)
 //        acc = 0.0f;  for b = 0, 1, ..., K/32-1:  acc = fmaf(dw[n][b] * da[m][b], (float)isum, acc);
 //        y[m][n] = acc                 (dw*da rounded to f32 first, then one fused multiply-add per block)
+//  * tq (ternary codes W in [-1, 1] with one f16 scale per 256 k, dw (N, K/256); activations in q8_0
+//        blocks): the q4_0 / q8_0 order with each block b taking its 256-block's scale dw[n][b / 8]:
+//        acc = fmaf(dw[n][b/8] * da[m][b], (float)isum[m][n][b], acc), b = 0, 1, ..., K/32-1.
 //  * s8_pc (per-channel int8 W with scale dw (N), per-token int8 X with scale da (M)):
 //        isum = sum_{k<K} qw[n][k] * qa[m][k]   (exact int32; K <= kMaxKS8 keeps every ISA's sum in range)
 //        y[m][n] = (dw[n] * da[m]) * (float)isum
@@ -47,14 +50,15 @@ struct QuantizeKernels {
   void (*learned)(const float* x, int64_t n, int64_t G, const float* s, int lo, int hi, int8_t* q, float* s16);
 };
 
-// ---- integer GEMM of one weight format (q4_0, q8_0 or s8_pc) on repacked weights ----
+// ---- integer GEMM of one weight format (q4_0, q8_0, tq or s8_pc) on repacked weights ----
 // Packed weights are panels of `nr` output rows (rows past N are zeros), panel p at p * panel_bytes(K);
 // kernels/pack.cpp documents the layout. Activations (q, d, s) are those of QuantizeKernels: q8_0 for
-// q4_0 / q8_0 weights, per_token for s8_pc. Kernels write columns [n0, n1) of y; n0 % nr == 0.
+// q4_0 / q8_0 / tq weights, per_token for s8_pc. Kernels write columns [n0, n1) of y; n0 % nr == 0.
 struct QGemmKernels {
   int nr;                                  // output rows interleaved per panel
   int64_t (*panel_bytes)(int64_t K);
-  // One panel from rows (<= nr) rows of codes q (rows, K) and scales d (rows, K/32) (s8_pc: d (rows)).
+  // One panel from rows (<= nr) rows of codes q (rows, K) and scales d (rows, K/32) (s8_pc: d (rows);
+  // tq: d (rows, K/256)).
   void (*pack)(const int8_t* q, const float* d, int64_t rows, int64_t K, uint8_t* panel);
   // M = 1 (decode): y (N) columns [n0, n1); q (K), d, s of one activation row.
   void (*gemv)(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
@@ -112,7 +116,7 @@ struct Kernels {
   Isa isa;
   const char* name;  // "avx2", "avx512vnni_simde", ...
   QuantizeKernels quant;
-  QGemmKernels q4_0, q8_0, s8_pc;
+  QGemmKernels q4_0, q8_0, s8_pc, tq;
   GemmF32Kernels f32;
   RowKernels rows;
   PeakKernels peak;

@@ -21,6 +21,7 @@ inline void put_u32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 template <int NR> int64_t q4_0_panel_bytes(int64_t K) { return K / 32 * NR * 18; }
 template <int NR> int64_t q8_0_panel_bytes(int64_t K) { return K / 32 * NR * 34; }
 template <int NR> int64_t s8_panel_bytes(int64_t K) { return NR * 4 + NR * K; }
+template <int NR> int64_t tq_panel_bytes(int64_t K) { return K / 32 * NR * 10; }
 
 template <int NR>
 void pack_q4_0(const int8_t* q, const float* d, int64_t rows, int64_t K, uint8_t* panel) {
@@ -52,6 +53,27 @@ void pack_q8_0(const int8_t* q, const float* d, int64_t rows, int64_t K, uint8_t
   }
 }
 
+template <int NR>
+void pack_tq(const int8_t* q, const float* d, int64_t rows, int64_t K, uint8_t* panel) {
+  const int64_t nb = K / 32, per_row = K / 256;
+  for (int64_t b = 0; b < nb; b++) {
+    uint8_t* out = panel + b * NR * 10;
+    for (int r = 0; r < NR; r++) put_u16(out + 2 * r, r < rows ? f32_to_f16(d[r * per_row + b / 8]) : uint16_t(0));
+    uint8_t* fields = out + 2 * NR;
+    for (int v = 0; v < 2; v++)
+      for (int r = 0; r < NR; r++)
+        for (int t = 0; t < 4; t++) {
+          unsigned byte = 0x55;  // padding rows: code 0 (field 1) everywhere
+          if (r < rows) {
+            const int8_t* src = q + r * K + 32 * b + 4 * v + t;
+            byte = 0;
+            for (int l = 0; l < 4; l++) byte |= unsigned(src[8 * l] + 1) << (2 * l);
+          }
+          fields[(v * NR + r) * 4 + t] = uint8_t(byte);
+        }
+  }
+}
+
 template <int NR, int OFF>
 void pack_s8(const int8_t* q, const float* d, int64_t rows, int64_t K, uint8_t* panel) {
   const uint32_t flip = OFF == 128 ? 0x80808080u : 0u;
@@ -70,6 +92,8 @@ void pack_s8(const int8_t* q, const float* d, int64_t rows, int64_t K, uint8_t* 
   template int64_t q4_0_panel_bytes<NR>(int64_t);                                                     \
   template int64_t q8_0_panel_bytes<NR>(int64_t);                                                     \
   template int64_t s8_panel_bytes<NR>(int64_t);                                                       \
+  template int64_t tq_panel_bytes<NR>(int64_t);                                                       \
+  template void pack_tq<NR>(const int8_t*, const float*, int64_t, int64_t, uint8_t*);                 \
   template void pack_q4_0<NR>(const int8_t*, const float*, int64_t, int64_t, uint8_t*);               \
   template void pack_q8_0<NR, 0>(const int8_t*, const float*, int64_t, int64_t, uint8_t*);            \
   template void pack_q8_0<NR, 128>(const int8_t*, const float*, int64_t, int64_t, uint8_t*);          \

@@ -21,6 +21,7 @@ const QGemmKernels& family(const Kernels& t, WFormat f) {
     case WFormat::q4_0: return t.q4_0;
     case WFormat::q8_0: return t.q8_0;
     case WFormat::s8_pc: return t.s8_pc;
+    case WFormat::tq: return t.tq;
   }
   fail("unknown weight format");
 }
@@ -29,6 +30,7 @@ void check_shape(const char* what, WFormat f, int64_t N, int64_t K) {
   QAT_CHECK(N >= 0 && K > 0 && K % QK == 0, what, ": ", wformat_name(f), " weights (", N, ", ", K,
             "): K must be a positive multiple of 32");
   QAT_CHECK(f != WFormat::s8_pc || K <= kMaxKS8, what, ": s8_pc weights need K <= ", kMaxKS8, ", got ", K);
+  QAT_CHECK(f != WFormat::tq || K % QKK == 0, what, ": tq weights (", N, ", ", K, "): K must be a multiple of ", QKK);
 }
 
 // Runs f(0..n-1), over OpenMP threads when `parallel` and there is more than one item and thread. A
@@ -64,6 +66,7 @@ const char* wformat_name(WFormat f) {
     case WFormat::q4_0: return "q4_0";
     case WFormat::q8_0: return "q8_0";
     case WFormat::s8_pc: return "s8_pc";
+    case WFormat::tq: return "tq";
   }
   return "?";
 }
@@ -75,7 +78,7 @@ void pack_weights(WFormat f, const int8_t* q, const float* d, int64_t N, int64_t
   check_shape("pack_weights", f, N, K);
   const QGemmKernels& k = family(t, f);
   const int64_t panels = (N + k.nr - 1) / k.nr, pb = k.panel_bytes(K);
-  const int64_t dstride = f == WFormat::s8_pc ? 1 : K / QK;  // scales per row
+  const int64_t dstride = K / wformat_group(f, K);  // scales per row
   out->format = f;
   out->table = &t;
   out->N = N;

@@ -17,8 +17,11 @@ enum class WFormat : uint8_t {
   q4_0,   // q4_0 blocks x q8_0 activations
   q8_0,   // q8_0 blocks x q8_0 activations
   s8_pc,  // per-channel int8 x per-token int8 activations (w8a8)
+  tq,     // ternary codes, one scale per 256 (tq2_0, tq1_0: the two GGUF layouts of one kernel) x q8_0 activations
 };
 const char* wformat_name(WFormat f);
+// Elements of a row sharing one weight scale: 32 (q4_0, q8_0), 256 (tq), K (s8_pc).
+inline int64_t wformat_group(WFormat f, int64_t K) { return f == WFormat::s8_pc ? K : f == WFormat::tq ? QKK : QK; }
 
 // Weights repacked for one kernel table (kernels/pack.h). The canonical blocks stay the storage format.
 struct PackedWeights {
@@ -28,8 +31,8 @@ struct PackedWeights {
   std::vector<uint8_t> data;       // ceil(N / nr) panels
 };
 
-// q (N, K) codes and d (N, K/32) scales (q4_0, q8_0; f16 values) or d (N) (s8_pc) -> *out. Reuses
-// out's memory when it is large enough. K % 32 == 0; s8_pc: K <= kMaxKS8.
+// q (N, K) codes and d (N, K/G) scales, G = wformat_group (f16 values for q4_0, q8_0, tq) -> *out. Reuses
+// out's memory when it is large enough. K % 32 == 0 (tq: K % 256 == 0); s8_pc: K <= kMaxKS8.
 void pack_weights(WFormat f, const int8_t* q, const float* d, int64_t N, int64_t K, PackedWeights* out,
                   const Kernels& t = kernels());
 

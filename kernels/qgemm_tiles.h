@@ -18,6 +18,8 @@
 //  q4_0: nibbles u = code + 8 in [0, 15] (u8) times activation codes (s8). vpmaddubsw pairs are at
 //        most 2*15*127 = 3810 and 8 of them per int16 lane per block at most 30480 < 32767. The sum is
 //        isum + 8*sum(a): 8 * s (the block's code sum, from the activation quantizer) is subtracted.
+//  tq:   2-bit fields u = code + 1 in [0, 2], the same steps as q4_0: pairs at most 2*2*127 = 508, 8 per
+//        int16 lane per block at most 4064; 1 * s is subtracted.
 //  q8_0, s8_pc without VNNI (the sign trick): vpmaddubsw(|w|, a * sign(w)) gives pairs of w*a; with
 //        codes in [-127, 127] a pair is at most 2*127*127 = 32258, so nothing saturates (a -128 would
 //        break it: the quantizer never makes one). vpmaddwd by 1 widens the pairs to int32.
@@ -32,7 +34,9 @@
 //   zero_f, load_i, load_f16 (NR f16 scales), load_f32, store_f, store_i (unaligned)
 //   bcast4                4 activation bytes into every int32 lane
 //   low4, nibbles         the q4_0 weights of one nibble half as u8 lanes
-//   q4_start, step_q4, q4_finish, q4_half_fence    a q4_0 block's integer sum
+//   q4_start, step_q4, q4_finish, q4_half_fence    a q4_0 block's integer sum (u8 weights u = code + off,
+//                                                  q4_start / q4_finish given os = off * s)
+//   low2, crumbs          the tq weights of one 2-bit field as u8 lanes (then the q4_0 steps, off = 1)
 //   WStep, weight_step, s8_start, step_s8           the int8 (q8_0, s8_pc) integer sum
 //   fma_scaled(dw, d, isum, acc) = acc + (dw * d) * (float)isum, one rounding (vfmadd)
 //   scaled(dw, d, isum)          = (dw * d) * (float)isum
@@ -135,8 +139,8 @@ struct Blocks {
 // scales) . the block's 32 codes of activation row i (at q + i * g.K + 32 * b).
 struct Q4Fmt {  // NR f16 scales, then 4 groups v of 4 * NR bytes: low nibbles k = 4v.., high k = 16 + 4v..
   static constexpr int64_t kBlockBytes = NR * 18;
-  static VecI start(int32_t s) { return q4_start(s); }
-  static VecI finish(VecI isum, int32_t s) { return q4_finish(isum, s); }
+  static VecI start(int32_t s) { return q4_start(8 * s); }
+  static VecI finish(VecI isum, int32_t s) { return q4_finish(isum, 8 * s); }
   template <int MR, int NP>
   static void steps(const Args& g, VecI (&isum)[MR][NP], const uint8_t* blk, const int8_t* q, int64_t b) {
     const VecI mask = low4();
@@ -180,8 +184,41 @@ struct Q8Fmt {  // NR f16 scales, then 8 groups t of 4 * NR bytes: k = 4t..4t+3
   }
 };
 
+// NR f16 scales (the 256-block's, repeated in each of its 8 blocks), then 2 groups v of 4 * NR bytes:
+// the 2-bit field l of byte (v, r, t) is row r's k = 4v + 8l + t, so field l of group v is 4 consecutive
+// k of every row, multiplied by the 4 activation codes from 4v + 8l.
+struct TQFmt {
+  static constexpr int64_t kBlockBytes = NR * 10;
+  static VecI start(int32_t s) { return q4_start(s); }
+  static VecI finish(VecI isum, int32_t s) { return q4_finish(isum, s); }
+  template <int MR, int NP>
+  static void steps(const Args& g, VecI (&isum)[MR][NP], const uint8_t* blk, const int8_t* q, int64_t b) {
+    const VecI mask = low2();
+    QAT_UNROLL
+    for (int v = 0; v < 2; v++) {
+      VecI raw[NP];
+      QAT_UNROLL
+      for (int p = 0; p < NP; p++) raw[p] = load_i(blk + p * g.pb + 2 * NR + kVecBytes * v);
+      QAT_UNROLL
+      for (int l = 0; l < 4; l++) {
+        q4_half_fence();
+        VecI u[NP];
+        QAT_UNROLL
+        for (int p = 0; p < NP; p++) u[p] = crumbs(raw[p], l, mask);
+        QAT_UNROLL
+        for (int i = 0; i < MR; i++) {
+          const VecI a = bcast4(q + i * g.K + 32 * b + 4 * v + 8 * l);
+          QAT_UNROLL
+          for (int p = 0; p < NP; p++) isum[i][p] = step_q4(isum[i][p], u[p], a);
+        }
+      }
+    }
+  }
+};
+
 using Q4 = Blocks<Q4Fmt>;
 using Q8 = Blocks<Q8Fmt>;
+using TQ = Blocks<TQFmt>;
 
 // s8_pc: one int32 sum over all of K, then y = (dw * da) * (float)isum, or the int32 sum itself (S32).
 template <bool S32>
@@ -284,6 +321,14 @@ void gemm_q8_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t
 void gemv_q8_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
                const int32_t* s, float* y) {
   run_gemv<Q8>(make_args(w, K / 32 * Q8::kBlockBytes, K, K / 32, q, d, s, y, nullptr, 0), n0, n1);
+}
+void gemm_tq(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
+             const int32_t* s, int64_t M, float* y, int64_t ldy) {
+  run_gemm<TQ>(make_args(w, K / 32 * TQ::kBlockBytes, K, K / 32, q, d, s, y, nullptr, ldy), n0, n1, M);
+}
+void gemv_tq(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
+             const int32_t* s, float* y) {
+  run_gemv<TQ>(make_args(w, K / 32 * TQ::kBlockBytes, K, K / 32, q, d, s, y, nullptr, 0), n0, n1);
 }
 void gemm_s8_pc(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
                 const int32_t* s, int64_t M, float* y, int64_t ldy) {

@@ -22,7 +22,8 @@ uint32_t file_type(const std::string& scheme) {
   return s ? s->llama_ftype : 0;  // LLAMA_FTYPE_ALL_F32
 }
 
-// One weight as GGUF tensor bytes: F32, Q4_0 or Q8_0 (per-channel int8 as Q8_0 blocks repeating the row's scale).
+// One weight as GGUF tensor bytes: F32 or its format's blocks (Q4_0, Q8_0, TQ2_0, TQ1_0; per-channel int8 as Q8_0
+// blocks repeating the row's scale).
 void add_weight(GgufWriter& w, const std::string& name, const ServedWeight& s) {
   const std::vector<int64_t> ne{s.K, s.N};
   const int64_t n = s.N * s.K;
@@ -39,20 +40,11 @@ void add_weight(GgufWriter& w, const std::string& name, const ServedWeight& s) {
     std::memcpy(bytes.data(), s.blocks, bytes.size());
     return w.add_tensor(name, fmt.ggml, ne, std::move(bytes));
   }
+  // Block b's scale: its own (group = the block size) or its row's (per channel, group K).
   const int64_t block = ggml_type_info(uint32_t(fmt.ggml))->block_elems, blocks = n / block;
-  switch (fmt.ggml) {
-    case GgmlType::Q4_0:
-      q4_0_from_codes(s.codes.data(), s.scales.data(), n, reinterpret_cast<BlockQ4_0*>(bytes.data()));
-      break;
-    case GgmlType::Q8_0: {  // block b's scale: its own (group 32) or its row's (group K)
-      std::vector<float> d(static_cast<size_t>(blocks));
-      for (int64_t b = 0; b < blocks; b++) d[size_t(b)] = s.scales[size_t(b * block / s.q.group(s.K))];
-      q8_0_from_codes(s.codes.data(), d.data(), n, reinterpret_cast<BlockQ8_0*>(bytes.data()));
-      break;
-    }
-    default:
-      fail("--to-gguf: ", s.name, ": no block encoder for ", ggml_type_info(uint32_t(fmt.ggml))->name);
-  }
+  std::vector<float> d(static_cast<size_t>(blocks));
+  for (int64_t b = 0; b < blocks; b++) d[size_t(b)] = s.scales[size_t(b * block / s.q.group(s.K))];
+  fmt.codec->from_codes(s.codes.data(), d.data(), n, bytes.data());
   w.add_tensor(name, fmt.ggml, ne, std::move(bytes));
 }
 
@@ -91,14 +83,12 @@ std::string gguf_weight_types() {
   return list_text(names, "and");
 }
 
-// A block tensor's codes (n) and one scale per block (n / 32) as stored.
+// A block tensor's codes (n) and one scale per block (n / block_elems) as stored.
 void decode_blocks(const GgufFile& f, const std::string& name, const GgufTensorInfo& t, const LayerQuant& q, int64_t n,
                    std::vector<int8_t>* codes, std::vector<float>* d) {
   codes->resize(size_t(n));
   d->resize(size_t(n / ggml_type_info(uint32_t(t.type))->block_elems));
-  if (t.type == GgmlType::Q4_0) q4_0_to_codes(reinterpret_cast<const BlockQ4_0*>(t.data), n, codes->data(), d->data());
-  else if (t.type == GgmlType::Q8_0) q8_0_to_codes(reinterpret_cast<const BlockQ8_0*>(t.data), n, codes->data(), d->data());
-  else fail(f.path, ": tensor '", name, "': no block decoder for ", ggml_type_info(uint32_t(t.type))->name);
+  q.format().codec->to_codes(t.data, n, codes->data(), d->data());  // q was read from t.type (scheme_read_from_gguf)
   require_finite(f, name, d->data(), int64_t(d->size()), "block scale");
   for (int64_t c : *codes)
     QAT_CHECK(c >= q.code_min() && c <= q.code_max(), f.path, ": tensor '", name, "' holds the code ", c, " (qat's ",

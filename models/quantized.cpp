@@ -20,17 +20,16 @@ void ServedWeight::codes_scales(std::vector<int8_t>* qv, std::vector<float>* dv)
   }
   // The blocks were checked when the file was read (codes in range, finite scales, one scale per row
   // for per-channel formats): this is the same decode, without the checks.
-  const int64_t n = N * K, blocks_n = n / 32;
+  const int64_t n = N * K, blocks_n = n / int64_t(ggml_type_info(uint32_t(q.format().ggml))->block_elems);
   std::vector<float> d(static_cast<size_t>(blocks_n));
   qv->resize(size_t(n));
-  if (q.format().ggml == GgmlType::Q4_0) q4_0_to_codes(reinterpret_cast<const BlockQ4_0*>(blocks), n, qv->data(), d.data());
-  else q8_0_to_codes(reinterpret_cast<const BlockQ8_0*>(blocks), n, qv->data(), d.data());
+  q.format().codec->to_codes(blocks, n, qv->data(), d.data());
   if (q.format().group > 0) {
     *dv = std::move(d);
     return;
   }
   dv->resize(size_t(N));  // per channel: every block of row r carries the row's scale
-  for (int64_t r = 0; r < N; r++) (*dv)[size_t(r)] = d[size_t(r * (K / 32))];
+  for (int64_t r = 0; r < N; r++) (*dv)[size_t(r)] = d[size_t(r * (K / 32))];  // per channel: Q8_0 blocks
 }
 
 Tensor ServedWeight::dequantized() const {
@@ -110,6 +109,9 @@ QuantizedModel quantized_from_ptq(const Transformer& t, const QatConfig& formats
   return build(t, [&](int w, const LayerQuant& q, int) {
     ServedWeight s = base_weight(t, w, q);
     if (q.quantized()) {
+      if (s.K % q.group(s.K) != 0)
+        throw UsageError(str("PTQ ", q.name(), ": ", s.name, " has K = ", s.K, ", not a multiple of ", q.group(s.K),
+                             " (choose dims that are, or keep it in another format: --qat-keep)"));
       s.codes.resize(size_t(s.N * s.K));
       s.scales.resize(size_t(s.N * s.K / q.group(s.K)));
       ptq_quantize(t.params[w].f32(), s.N, s.K, q, method, s.codes.data(), s.scales.data());

@@ -48,7 +48,9 @@ Transformer::Transformer(const ModelConfig& c, const QatConfig* q, LayoutOnly) :
       if (!f.quantized()) return;
       const ParamInfo& info = params.info(w);
       int64_t N = info.shape[0], K = info.shape[1], G = f.group(K);
-      QAT_CHECK(K % G == 0, "QAT ", f.name(), ": ", info.name, " has K = ", K, ", not a multiple of ", G);
+      if (K % G != 0)
+        throw UsageError(str("QAT ", f.name(), ": ", info.name, " has K = ", K, ", not a multiple of ", G,
+                             " (choose dims that are, or keep it in another format: --qat-keep)"));
       *scale = params.add(info.name + "_scale", {N, K / G}, false, true);
       if (act_scale && f.a == AQuant::int8_static)
         *act_scale = params.add(info.name.substr(0, info.name.size() - 7) + ".input_scale", {1}, false, true);

@@ -25,6 +25,15 @@ inline ModelConfig tiny_gqa_config() {
   return c;
 }
 
+// The smallest shape whose every quantized K is a whole number of ternary blocks (256): d_model 256,
+// ffn 256, GQA 4 heads / 2 KV heads, vocab 96 (the tq2_0 / tq1_0 train = serve and GGUF tests).
+inline ModelConfig tiny_ternary_config() {
+  ModelConfig c = tiny_gqa_config();
+  c.d_model = 256;
+  c.ffn = 256;
+  return c;
+}
+
 inline Tensor randn(const Shape& s, uint64_t seed, float stddev = 1.0f, bool grad = true) {
   Tensor t = Tensor::randn(s, seed, stddev);
   if (grad) t.set_requires_grad();

@@ -47,7 +47,7 @@ TEST_CASE("every scheme round-trips name -> formats -> name, and the lists name 
     CHECK((s.llama_ftype != 0) == (s.exported() && s.w != WQuant::none));
   }
   CHECK(listed(SchemeSet::all).size() == std::size(kSchemes));
-  CHECK(scheme_names(SchemeSet::exported) == "q4_0, q8_0, w8a8 or f32");
+  CHECK(scheme_names(SchemeSet::exported) == "q4_0, q8_0, w8a8, tq2_0, tq1_0 or f32");
   CHECK(find_scheme("q4") == nullptr);
   try {
     scheme_layer("q4");
@@ -87,12 +87,15 @@ TEST_CASE("the bytes of every weight format agree with ggml and with their block
     if (f.gguf) {
       const GgmlTypeInfo* g = ggml_type_info(uint32_t(f.ggml));
       REQUIRE(g != nullptr);
-      CHECK(stored_bytes(f.w, N, K) == int64_t(ggml_nbytes(f.ggml, {K, N})));
+      const int64_t Kf = f.group == QKK ? 3 * QKK : K;  // ternary rows are whole 256-blocks
+      CHECK(stored_bytes(f.w, N, Kf) == int64_t(ggml_nbytes(f.ggml, {Kf, N})));
       CHECK(stored_bytes(f.w, 1, g->block_elems) == int64_t(g->block_bytes));
     }
   }
   // Independently of the ggml table: the sizes of the formats as their block layouts define them.
   CHECK(stored_bytes(WQuant::none, N, K) == N * K * 4);
+  CHECK(stored_bytes(WQuant::tq2_0, N, 512) == N * 2 * 66);  // BlockTQ2_0: 64 bytes of 2-bit codes + f16
+  CHECK(stored_bytes(WQuant::tq1_0, N, 512) == N * 2 * 54);  // BlockTQ1_0: 48 + 4 bytes of trits + f16
   CHECK(stored_bytes(WQuant::q4_0, N, K) == N * K / 32 * 18);     // f16 d + 16 bytes of nibbles
   CHECK(stored_bytes(WQuant::q8_0, N, K) == N * K / 32 * 34);     // f16 d + 32 codes
   CHECK(stored_bytes(WQuant::int8_pc, N, K) == N * K / 32 * 34);  // as Q8_0 blocks repeating the row's scale

@@ -21,6 +21,7 @@ Tokenizer small_tokenizer(int vocab) {
 
 Transformer qat_model(const std::string& scheme, int64_t vocab) {
   ModelConfig c = ModelConfig::preset_named("tiny");
+  if (scheme.rfind("tq", 0) == 0) c.d_model = c.ffn = 256;  // ternary rows are whole 256-blocks
   c.vocab = vocab;
   c.tied = scheme != "w8a8";  // cover an untied lm_head too
   QatConfig q = QatConfig::make(scheme, scheme == "q4_0" ? "layers.1.up=f32" : "", c.n_layers, c.tied);
@@ -34,7 +35,7 @@ Transformer qat_model(const std::string& scheme, int64_t vocab) {
 TEST_CASE("GGUF round trip: codes, scales, tokenizer and served logits", "[gguf_model]") {
   Tokenizer tok = small_tokenizer(300);
   std::string path = "/tmp/qat-test-model-" + std::to_string(::getpid()) + ".gguf";
-  for (const char* scheme : {"q4_0", "q8_0", "w8a8"}) {
+  for (const char* scheme : {"q4_0", "q8_0", "w8a8", "tq2_0", "tq1_0"}) {
     INFO("scheme " << scheme);
     Transformer t = qat_model(scheme, tok.vocab_size());
     QuantizedModel qm = quantized_from_qat(t);
@@ -56,6 +57,13 @@ TEST_CASE("GGUF round trip: codes, scales, tokenizer and served logits", "[gguf_
     DecodeModel a = decode_model(qm), b = decode_model(g.model);
     DecodeSession sa(a, 32), sb(b, 32);
     REQUIRE(test::same_bits(sa.forward(ids.data(), int64_t(ids.size()), true), sb.forward(ids.data(), int64_t(ids.size()), true)));
+    if (std::string(scheme).rfind("tq", 0) == 0) {  // llama.cpp's type ids and file type
+      GgufFile f = read_gguf(path);
+      const bool tq2 = std::string(scheme) == "tq2_0";
+      CHECK(f.get_u32("general.file_type") == (tq2 ? 37u : 36u));  // LLAMA_FTYPE_MOSTLY_TQ2_0 / TQ1_0
+      CHECK(uint32_t(f.tensor("blk.0.ffn_down.weight").type) == (tq2 ? 35u : 34u));  // GGML_TYPE_TQ2_0 / TQ1_0
+      CHECK(f.tensor("blk.0.ffn_down.weight").nbytes == uint64_t(256 * 256 / 256 * (tq2 ? 66 : 54)));
+    }
   }
   remove_tree(path);
 }

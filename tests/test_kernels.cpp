@@ -25,7 +25,13 @@ using namespace qat;
 
 namespace {
 
-const WFormat kFormats[] = {WFormat::q4_0, WFormat::q8_0, WFormat::s8_pc};
+const WFormat kFormats[] = {WFormat::q4_0, WFormat::q8_0, WFormat::s8_pc, WFormat::tq};
+
+// A test's K for format f: tq rows are whole 256-blocks, so its K is 8x the K the other formats take
+// (32 -> 256, 96 -> 768: the same number of tq blocks as the others have q8_0 blocks).
+int64_t kfit(WFormat f, int64_t K) { return f == WFormat::tq ? K * 8 : K; }
+int code_lo(WFormat f) { return f == WFormat::q4_0 ? kQ4Min : f == WFormat::tq ? -1 : kQ8Min; }
+int code_hi(WFormat f) { return f == WFormat::q4_0 ? kQ4Max : f == WFormat::tq ? 1 : kQ8Max; }
 
 // Named tolerance of "kernel vs f32 matmul of the dequantized operands": |y - ref| <= kTolDequant *
 // sum_k |w_k a_k| (ref in double). The kernel rounds one f32 product and one fma per block: K/32 <= 128
@@ -36,9 +42,9 @@ struct Weights {
   WFormat f;
   int64_t N, K;
   std::vector<int8_t> q;  // (N, K)
-  std::vector<float> d;   // (N, K/32) f16 values, or (N) for s8_pc
-  int64_t groups() const { return f == WFormat::s8_pc ? 1 : K / QK; }
-  float scale(int64_t n, int64_t k) const { return f == WFormat::s8_pc ? d[size_t(n)] : d[size_t(n * (K / QK) + k / QK)]; }
+  std::vector<float> d;   // (N, K/G) f16 values: G = 32, 256 (tq), or K (s8_pc)
+  int64_t groups() const { return K / wformat_group(f, K); }
+  float scale(int64_t n, int64_t k) const { return d[size_t(n * groups() + k / wformat_group(f, K))]; }
 };
 
 int8_t rand_code(uint64_t seed, uint64_t i, int lo, int hi) {
@@ -48,7 +54,7 @@ int8_t rand_code(uint64_t seed, uint64_t i, int lo, int hi) {
 // Random codes over the whole range and random signed f16 scales; `zero_every` > 0 zeroes some scales.
 Weights make_weights(WFormat f, int64_t N, int64_t K, uint64_t seed, int zero_every = 0) {
   Weights w{f, N, K, {}, {}};
-  const int lo = f == WFormat::q4_0 ? kQ4Min : kQ8Min, hi = f == WFormat::q4_0 ? kQ4Max : kQ8Max;
+  const int lo = code_lo(f), hi = code_hi(f);
   w.q.resize(size_t(N * K));
   for (int64_t i = 0; i < N * K; i++) w.q[size_t(i)] = rand_code(seed, uint64_t(i), lo, hi);
   w.d.resize(size_t(N * w.groups()));
@@ -88,7 +94,7 @@ std::vector<float> reference(const Weights& w, const QuantActs& a) {
       for (int64_t b = 0; b < nb; b++) {
         int32_t isum = 0;
         for (int64_t j = b * QK; j < (b + 1) * QK; j++) isum += wq[j] * aq[j];
-        acc = std::fma(w.d[size_t(n * nb + b)] * a.d[size_t(m * nb + b)], float(isum), acc);
+        acc = std::fma(w.scale(n, b * QK) * a.d[size_t(m * nb + b)], float(isum), acc);
       }
       y[size_t(m * N + n)] = acc;
     }
@@ -143,8 +149,9 @@ std::vector<const Kernels*> tables_to_test() {
 TEST_CASE("scalar kernels compute the reduction orders of kernels.h", "[kernels]") {
   const Kernels& s = kernels_for(Isa::scalar);
   for (WFormat f : kFormats)
-    for (int64_t K : {32, 96, 256})
+    for (int64_t K0 : {32, 96, 256})
       for (int64_t M : {1, 3}) {
+        const int64_t K = kfit(f, K0);
         Weights w = make_weights(f, 5, K, 11 + uint64_t(K), 3);
         QuantActs a = make_acts(uses_per_token(f), M, K, 5, s);
         require_same_bits(run(w, a, s), reference(w, a), shape_name(f, M, 5, K));
@@ -156,18 +163,19 @@ TEST_CASE("every table is bit-exact with scalar on edge shapes", "[kernels]") {
   for (const Kernels* t : tables_to_test()) {
     const bool simde = std::string(t->name).find("simde") != std::string::npos;
     for (WFormat f : kFormats) {
-      for (int64_t K : {32, 64, 96})
+      for (int64_t K0 : {32, 64, 96})
         for (int64_t N : {1, 7, 16, 17, 64, 129})
           for (int64_t M : {1, 2, 3, 7, 16, 33}) {
+            const int64_t K = kfit(f, K0);
             if (simde && M * N * K > 100000) continue;  // SIMDe is slow: its big shapes run below
             Weights w = make_weights(f, N, K, uint64_t(N * 131 + K), 5);
             QuantActs a = make_acts(uses_per_token(f), M, K, uint64_t(M), s);
             require_same_bits(run(w, a, *t), run(w, a, s), str(t->name, " ", shape_name(f, M, N, K)));
           }
       // K = 4096 and a few large shapes (not the full cross product).
-      for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 17, 4096}, {7, 16, 4096}, {33, 129, 96},
-                             {2, 64, 4096}})
-        if (!simde || M * N * K <= 200000) {
+      for (auto [M, N, K0] : {std::tuple<int64_t, int64_t, int64_t>{1, 17, 4096}, {7, 16, 4096}, {33, 129, 96},
+                              {2, 64, 4096}})
+        if (const int64_t K = f == WFormat::tq && K0 < 256 ? kfit(f, K0) : K0; !simde || M * N * K <= 200000) {
           Weights w = make_weights(f, N, K, 99, 7);
           QuantActs a = make_acts(uses_per_token(f), M, K, 4, s);
           require_same_bits(run(w, a, *t), run(w, a, s), str(t->name, " ", shape_name(f, M, N, K)));
@@ -240,7 +248,7 @@ TEST_CASE("extreme codes: integer accumulators exact, sign-trick worst case, zer
     int wcode, acode;  // constant codes; 0 = alternate +-127 (w) / +-8 (q4)
   };
   for (WFormat f : kFormats) {
-    const int wmax = f == WFormat::q4_0 ? 7 : 127, wmin = f == WFormat::q4_0 ? -8 : -127;
+    const int wmax = code_hi(f), wmin = code_lo(f);
     for (Case c : {Case{"max x max", wmax, 127}, Case{"min x min", wmin, -127}, Case{"min x max", wmin, 127},
                    Case{"max x min", wmax, -127}, Case{"alternating", 0, 127}}) {
       Weights w{f, N, K, std::vector<int8_t>(size_t(N * K)), {}};
@@ -307,7 +315,8 @@ TEST_CASE("every entry point gives the same bits at 1, 2, 3 and 4 threads", "[ke
     set_num_threads(threads);
     std::vector<float> out;
     for (WFormat f : kFormats)
-      for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 2048, 768}, {33, 129, 256}, {130, 200, 64}}) {
+      for (auto [M, N, K0] : {std::tuple<int64_t, int64_t, int64_t>{1, 2048, 768}, {33, 129, 256}, {130, 200, 64}}) {
+        const int64_t K = f == WFormat::tq && K0 < 256 ? kfit(f, K0) : K0;
         Weights w = make_weights(f, N, K, 5);
         QuantActs a = make_acts(uses_per_token(f), M, K, 6, kernels());  // quantize_acts is threaded too
         std::vector<float> y = run(w, a, kernels());
@@ -680,4 +689,14 @@ TEST_CASE("row kernels: weighted sum of rows in order, every table bit-exact wit
         }
         tables.erase(tables.begin());
       }
+}
+
+TEST_CASE("tq weights: rows of whole 256-blocks only, refused in one line otherwise", "[kernels][ternary]") {
+  std::vector<int8_t> q(size_t(4 * 288), 0);
+  std::vector<float> d(8, 1.0f);
+  PackedWeights p;
+  CHECK_THROWS_WITH(pack_weights(WFormat::tq, q.data(), d.data(), 4, 288, &p),
+                    Catch::Contains("tq weights (4, 288): K must be a multiple of 256"));
+  CHECK(wformat_group(WFormat::tq, 512) == 256);
+  CHECK(kernels_for(Isa::scalar).tq.panel_bytes(512) == 16 * 10);  // 16 blocks of 32: f16 scale + 8 bytes
 }

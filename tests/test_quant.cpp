@@ -302,16 +302,19 @@ TEST_CASE("the weight-format table: a row per WQuant in order, agreeing with the
     CHECK(int(f.w) == rows++);  // weight_format(w) indexes the table
     CHECK(&weight_format(f.w) == &f);
     if (f.w == WQuant::none) continue;
-    // Codes: the reference quantizer's ranges (int4 [-8, 7], int8 symmetric [-127, 127]).
-    CHECK(((f.code_min == kQ4Min && f.code_max == kQ4Max) || (f.code_min == kQ8Min && f.code_max == kQ8Max)));
+    // Codes: the reference quantizer's ranges (int4 [-8, 7], int8 symmetric [-127, 127], ternary [-1, 1]).
+    CHECK(((f.code_min == kQ4Min && f.code_max == kQ4Max) || (f.code_min == kQ8Min && f.code_max == kQ8Max) ||
+           (f.code_min == -1 && f.code_max == 1 && f.group == QKK)));
     if (!f.gguf) continue;
     // A block format's GGUF type holds exactly its group in one block.
     const GgmlTypeInfo* g = ggml_type_info(uint32_t(f.ggml));
     REQUIRE(g != nullptr);
     CHECK((f.group == 0 || int64_t(g->block_elems) == f.group));
-    CHECK(g->block_bytes == (f.code_max == kQ4Max ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0)));
+    const size_t block = f.w == WQuant::tq2_0 ? sizeof(BlockTQ2_0) : f.w == WQuant::tq1_0 ? sizeof(BlockTQ1_0)
+                         : f.code_max == kQ4Max ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+    CHECK(g->block_bytes == block);
   }
-  CHECK(rows == int(WQuant::int4_pc) + 1);
+  CHECK(rows == int(WQuant::tq1_0) + 1);
   CHECK(LayerQuant{WQuant::q4_0, AQuant::q8_0}.group(96) == 32);
   CHECK(LayerQuant{WQuant::int8_pc, AQuant::int8_token}.group(96) == 96);
 }

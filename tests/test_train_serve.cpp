@@ -11,8 +11,8 @@ using namespace qat;
 
 namespace {
 
-Transformer make_qat_model(const std::string& scheme, const std::string& keep) {
-  ModelConfig c = test::tiny_gqa_config();
+Transformer make_qat_model(const std::string& scheme, const std::string& keep,
+                           const ModelConfig& c = test::tiny_gqa_config()) {
   QatConfig q = QatConfig::make(scheme, keep, c.n_layers, c.tied);
   Transformer t(c, &q);
   t.init_weights(5);
@@ -31,6 +31,60 @@ std::vector<int32_t> prompt_ids(int64_t T) {
   return ids;
 }
 }  // namespace
+
+namespace {
+// The training forward's logits against the served prefill and decode of quantized_from_qat(t), on every
+// table this CPU runs and 1-4 threads.
+void check_train_serve(Transformer& t, const std::string& what) {
+  const int64_t T = 24;
+  std::vector<int32_t> ids = prompt_ids(T);
+  QuantizedModel qm = quantized_from_qat(t);
+  for (Isa isa : all_isas()) {
+    if (!isa_supported(isa)) continue;
+    select_isa(isa);
+    for (int threads : {1, 2, 3, 4}) {
+      set_num_threads(threads);
+      INFO(what << " isa " << isa_name(isa) << " threads " << threads);
+      Tensor train_logits;
+      {
+        NoGrad ng;
+        train_logits = t.forward(Tensor::from_s32({1, T}, ids)).reshape({T, 96});
+      }
+      DecodeModel dm = decode_model(qm);
+      DecodeSession prefill(dm, T);
+      Tensor served = prefill.forward(ids.data(), T, true);
+      CHECK(test::same_bits(served, train_logits));
+      if (threads == 1 || threads == 3) {  // token by token: slower, two thread counts suffice
+        DecodeSession step(dm, T);
+        bool all_same = true;
+        for (int64_t i = 0; i < T; i++) {
+          Tensor row = step.forward(&ids[size_t(i)], 1);
+          all_same = all_same && test::same_bits(row.reshape({96}), train_logits.slice(0, i, i + 1).reshape({96}));
+        }
+        CHECK(all_same);
+      }
+    }
+  }
+  select_isa(best_isa());
+  set_num_threads(0);
+}
+}  // namespace
+
+TEST_CASE("ternary QAT (tq2_0, tq1_0): training forward == served prefill == KV-cache decode, bit for bit",
+          "[serve][bitexact][ternary]") {
+  for (const char* scheme : {"tq2_0", "tq1_0"})
+    for (const char* keep : {"", "lm_head=q8_0,layers.1.down=f32"}) {
+      Transformer t = make_qat_model(scheme, keep, test::tiny_ternary_config());
+      check_train_serve(t, str("scheme ", scheme, " keep '", keep, "'"));
+    }
+}
+
+TEST_CASE("ternary QAT refuses a weight whose K is not a whole number of 256-blocks, naming it", "[ternary]") {
+  ModelConfig c = test::tiny_gqa_config();  // d_model 64
+  QatConfig q = QatConfig::make("tq2_0", "", c.n_layers, c.tied);
+  CHECK_THROWS_WITH(Transformer(c, &q), Catch::Contains("QAT tq2_0: ") && Catch::Contains("has K = 64, not a multiple of 256") &&
+                                            Catch::Contains("--qat-keep"));
+}
 
 TEST_CASE("QAT training forward == served prefill == KV-cache decode, bit for bit", "[serve][bitexact]") {
   const int64_t T = 24;

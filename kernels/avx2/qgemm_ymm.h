@@ -45,6 +45,9 @@ inline VecI low4() { return _mm256_set1_epi8(0x0f); }
 inline VecI nibbles(VecI raw, int half, VecI low4) {
   return _mm256_and_si256(half ? _mm256_srli_epi16(raw, 4) : raw, low4);
 }
+// tq weights: the 2-bit field at bit 2l of every byte (code + 1) as u8 lanes.
+inline VecI low2() { return _mm256_set1_epi8(0x03); }
+inline VecI crumbs(VecI raw, int l, VecI low2) { return _mm256_and_si256(_mm256_srli_epi16(raw, 2 * l), low2); }
 inline void q4_half_fence() {}
 
 // q4_0 step: acc += u (u8 nibbles) . a (s8), in int16 lanes (AVX2) or int32 lanes (VNNI).
@@ -56,23 +59,24 @@ inline VecI step_q4(VecI acc, VecI u, VecI a) {
 #endif
 }
 
-// Where a block's int32 accumulators start and how they end: with VNNI the u8 operand added
-// offset * sum(a), so they start at -offset * s (one broadcast instead of a subtraction per
-// accumulator); the int16 steps start at 0 and subtract 8 * s after widening.
-inline VecI q4_start(int32_t s) {
+// Where a block's int32 accumulators start and how they end, for u8 weights u = code + off (q4_0:
+// off 8, tq: off 1) and os = off * s: with VNNI the u8 operand added os, so they start at -os (one
+// broadcast instead of a subtraction per accumulator); the int16 steps start at 0 and subtract os
+// after widening.
+inline VecI q4_start(int32_t os) {
 #if QAT_YMM_VNNI
-  return _mm256_set1_epi32(-8 * s);
+  return _mm256_set1_epi32(-os);
 #else
-  (void)s;
+  (void)os;
   return _mm256_setzero_si256();
 #endif
 }
-inline VecI q4_finish(VecI acc, int32_t s) {
+inline VecI q4_finish(VecI acc, int32_t os) {
 #if QAT_YMM_VNNI
-  (void)s;
+  (void)os;
   return acc;
 #else
-  return _mm256_sub_epi32(_mm256_madd_epi16(acc, _mm256_set1_epi16(1)), _mm256_set1_epi32(8 * s));
+  return _mm256_sub_epi32(_mm256_madd_epi16(acc, _mm256_set1_epi16(1)), _mm256_set1_epi32(os));
 #endif
 }
 inline VecI s8_start(int32_t s) { return kS8Offset ? _mm256_set1_epi32(-kS8Offset * s) : _mm256_setzero_si256(); }

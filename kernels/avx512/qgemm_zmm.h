@@ -47,6 +47,9 @@ inline VecI low4() { return _mm512_set1_epi8(0x0f); }
 inline VecI nibbles(VecI raw, int half, VecI low4) {
   return _mm512_and_si512(half ? _mm512_srli_epi16(raw, 4) : raw, low4);
 }
+// tq weights: the 2-bit field at bit 2l of every byte (code + 1) as u8 lanes.
+inline VecI low2() { return _mm512_set1_epi8(0x03); }
+inline VecI crumbs(VecI raw, int l, VecI low2) { return _mm512_and_si512(_mm512_srli_epi16(raw, 2 * l), low2); }
 inline void q4_half_fence() {
 #if !QAT_ZMM_VNNI && !defined(QAT_SIMDE)
   // AVX-512BW: without this barrier clang 14 hoists all 32 activation broadcasts of the block, spills
@@ -64,21 +67,21 @@ inline VecI step_q4(VecI acc, VecI u, VecI a) {
 #endif
 }
 
-// Where a block's int32 accumulators start and how they end (as in qgemm_ymm.h).
-inline VecI q4_start(int32_t s) {
+// Where a block's int32 accumulators start and how they end, os = off * s (as in qgemm_ymm.h).
+inline VecI q4_start(int32_t os) {
 #if QAT_ZMM_VNNI
-  return _mm512_set1_epi32(-8 * s);
+  return _mm512_set1_epi32(-os);
 #else
-  (void)s;
+  (void)os;
   return _mm512_setzero_si512();
 #endif
 }
-inline VecI q4_finish(VecI acc, int32_t s) {
+inline VecI q4_finish(VecI acc, int32_t os) {
 #if QAT_ZMM_VNNI
-  (void)s;
+  (void)os;
   return acc;
 #else
-  return _mm512_sub_epi32(_mm512_madd_epi16(acc, _mm512_set1_epi16(1)), _mm512_set1_epi32(8 * s));
+  return _mm512_sub_epi32(_mm512_madd_epi16(acc, _mm512_set1_epi16(1)), _mm512_set1_epi32(os));
 #endif
 }
 inline VecI s8_start(int32_t s) { return kS8Offset ? _mm512_set1_epi32(-kS8Offset * s) : _mm512_setzero_si512(); }

@@ -1,5 +1,6 @@
 // The integer GEMMs, the spec: the reduction orders of kernels.h written as plain loops over canonical
-// blocks (a scalar panel has NR = 1 row, which pack.h makes exactly the row's q4_0 / q8_0 blocks).
+// blocks (a scalar panel has NR = 1 row, which pack.h makes exactly the row's q4_0 / q8_0 blocks; a tq
+// row is blocks of 32 k carrying their 256-block's scale).
 // y[m][n]: acc = 0; for each block b: acc = fmaf(dw * da, (float)isum_b, acc).
 // Read next: kernels/qgemm_tiles.h, the same computation NR columns at a time (8 with the ymm steps of
 // kernels/avx2/qgemm_ymm.h).
@@ -28,6 +29,19 @@ void block_codes(const BlockQ4_0& blk, int8_t* q) {
   }
 }
 void block_codes(const BlockQ8_0& blk, int8_t* q) { std::memcpy(q, blk.qs, QK); }
+
+// A tq block of 32 k in a scalar panel (kernels/pack.h, NR = 1): the f16 scale of its 256-block, then
+// 8 bytes; bits 2l of byte 4v + t hold k = 4v + 8l + t as code + 1.
+struct BlockTQ32 {
+  uint16_t d;
+  uint8_t qs[8];
+};
+static_assert(sizeof(BlockTQ32) == 10, "scalar tq panel block");
+void block_codes(const BlockTQ32& blk, int8_t* q) {
+  for (int v = 0; v < 2; v++)
+    for (int t = 0; t < 4; t++)
+      for (int l = 0; l < 4; l++) q[4 * v + 8 * l + t] = int8_t(((blk.qs[4 * v + t] >> (2 * l)) & 3) - 1);
+}
 
 // x (M, K) q8_0 activations (q, d per block) x blocks W (N, K/32) -> y (M, ldy), columns [n0, n1).
 template <class Block>
@@ -67,6 +81,11 @@ void gemm_q8_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t
   gemm_blocks<BlockQ8_0>(w, n0, n1, K, q, d, M, y, ldy);
 }
 
+void gemm_tq(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
+             const int32_t*, int64_t M, float* y, int64_t ldy) {
+  gemm_blocks<BlockTQ32>(w, n0, n1, K, q, d, M, y, ldy);
+}
+
 void gemm_s8_pc(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
                 const int32_t*, int64_t M, float* y, int64_t ldy) {
   for (int64_t m = 0; m < M; m++)
@@ -94,6 +113,10 @@ void gemv_q4_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t
 void gemv_q8_0(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
                const int32_t* s, float* y) {
   gemm_q8_0(w, n0, n1, K, q, d, s, 1, y, 0);
+}
+void gemv_tq(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
+             const int32_t* s, float* y) {
+  gemm_tq(w, n0, n1, K, q, d, s, 1, y, 0);
 }
 void gemv_s8_pc(const uint8_t* w, int64_t n0, int64_t n1, int64_t K, const int8_t* q, const float* d,
                 const int32_t* s, float* y) {

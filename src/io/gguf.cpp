@@ -350,7 +350,7 @@ const GgmlTypeInfo* ggml_type_info(uint32_t type) {
       Q5_0{"Q5_0", 32, 22}, Q5_1{"Q5_1", 32, 24}, Q8_0{"Q8_0", 32, 34}, Q8_1{"Q8_1", 32, 36},
       Q2_K{"Q2_K", 256, 84}, Q3_K{"Q3_K", 256, 110}, Q4_K{"Q4_K", 256, 144}, Q5_K{"Q5_K", 256, 176},
       Q6_K{"Q6_K", 256, 210}, Q8_K{"Q8_K", 256, 292}, I8{"I8", 1, 1}, I16{"I16", 1, 2}, I32{"I32", 1, 4},
-      I64{"I64", 1, 8}, F64{"F64", 1, 8}, BF16{"BF16", 1, 2};
+      I64{"I64", 1, 8}, F64{"F64", 1, 8}, BF16{"BF16", 1, 2}, TQ1_0{"TQ1_0", 256, 54}, TQ2_0{"TQ2_0", 256, 66};
   switch (GgmlType(type)) {
     case GgmlType::F32: return &F32;
     case GgmlType::F16: return &F16;
@@ -372,6 +372,8 @@ const GgmlTypeInfo* ggml_type_info(uint32_t type) {
     case GgmlType::I64: return &I64;
     case GgmlType::F64: return &F64;
     case GgmlType::BF16: return &BF16;
+    case GgmlType::TQ1_0: return &TQ1_0;
+    case GgmlType::TQ2_0: return &TQ2_0;
   }
   return nullptr;
 }

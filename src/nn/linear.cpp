@@ -94,7 +94,7 @@ class NativeLinear final : public Linear {
 // W (N, K) in f32 from codes and scales of any format.
 Tensor dequantized(WFormat f, const int8_t* q, const float* d, int64_t N, int64_t K) {
   Tensor w = Tensor::empty({N, K});
-  dequantize(q, d, N * K, f == WFormat::s8_pc ? K : QK, w.f32());
+  dequantize(q, d, N * K, wformat_group(f, K), w.f32());
   return w;
 }
 

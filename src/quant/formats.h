@@ -10,28 +10,49 @@
 
 namespace qat {
 
-enum class WQuant : uint8_t { none, q4_0, q8_0, int8_pc, int4_pc };
+enum class WQuant : uint8_t { none, q4_0, q8_0, int8_pc, int4_pc, tq2_0, tq1_0 };
+
+// A GGUF block type's codec (kernels/ref/quant.h): n elements of blocks <-> codes q (n) and one scale
+// per block d (n / block_elems).
+struct BlockCodec {
+  void (*to_codes)(const void* blocks, int64_t n, int8_t* q, float* d);
+  void (*from_codes)(const int8_t* q, const float* d, int64_t n, void* blocks);
+};
+template <class Block, void (*To)(const Block*, int64_t, int8_t*, float*),
+          void (*From)(const int8_t*, const float*, int64_t, Block*)>
+inline constexpr BlockCodec kCodec = {
+    [](const void* b, int64_t n, int8_t* q, float* d) { To(static_cast<const Block*>(b), n, q, d); },
+    [](const int8_t* q, const float* d, int64_t n, void* b) { From(q, d, n, static_cast<Block*>(b)); }};
+inline constexpr const BlockCodec* kQ4_0Codec = &kCodec<BlockQ4_0, q4_0_to_codes, q4_0_from_codes>;
+inline constexpr const BlockCodec* kQ8_0Codec = &kCodec<BlockQ8_0, q8_0_to_codes, q8_0_from_codes>;
+inline constexpr const BlockCodec* kTQ2_0Codec = &kCodec<BlockTQ2_0, tq2_0_to_codes, tq2_0_from_codes>;
+inline constexpr const BlockCodec* kTQ1_0Codec = &kCodec<BlockTQ1_0, tq1_0_to_codes, tq1_0_from_codes>;
 
 struct WeightFormat {
   WQuant w;
-  const char* name;      // "f32", "q4_0", "q8_0", "int8_pc", "int4_pc"
-  int64_t group;         // elements per scale: 32 (blocks), 0 = one per output channel (K), -1: no codes
+  const char* name;      // "f32", "q4_0", "q8_0", "int8_pc", "int4_pc", "tq2_0", "tq1_0"
+  int64_t group;         // elements per scale: 32 or 256 (blocks), 0 = one per output channel (K), -1: no codes
   int code_min, code_max;
   bool kernel;           // an integer kernel family runs it ...
   WFormat family;        // ... this one (meaningful when kernel)
   bool gguf;             // exported to and read from GGUF ...
   GgmlType ggml;         // ... as this tensor type (per-channel int8: Q8_0 blocks repeating the row's scale)
+  const BlockCodec* codec;  // that type's blocks (null: f32, not in GGUF)
 };
 
 inline constexpr WeightFormat kWeightFormats[] = {
-    {WQuant::none, "f32", -1, 0, 0, false, WFormat::q4_0, true, GgmlType::F32},
-    {WQuant::q4_0, "q4_0", 32, kQ4Min, kQ4Max, true, WFormat::q4_0, true, GgmlType::Q4_0},
-    {WQuant::q8_0, "q8_0", 32, kQ8Min, kQ8Max, true, WFormat::q8_0, true, GgmlType::Q8_0},
-    {WQuant::int8_pc, "int8_pc", 0, kQ8Min, kQ8Max, true, WFormat::s8_pc, true, GgmlType::Q8_0},
-    {WQuant::int4_pc, "int4_pc", 0, kQ4Min, kQ4Max, false, WFormat::q4_0, false, GgmlType::F32},
+    {WQuant::none, "f32", -1, 0, 0, false, WFormat::q4_0, true, GgmlType::F32, nullptr},
+    {WQuant::q4_0, "q4_0", 32, kQ4Min, kQ4Max, true, WFormat::q4_0, true, GgmlType::Q4_0, kQ4_0Codec},
+    {WQuant::q8_0, "q8_0", 32, kQ8Min, kQ8Max, true, WFormat::q8_0, true, GgmlType::Q8_0, kQ8_0Codec},
+    {WQuant::int8_pc, "int8_pc", 0, kQ8Min, kQ8Max, true, WFormat::s8_pc, true, GgmlType::Q8_0, kQ8_0Codec},
+    {WQuant::int4_pc, "int4_pc", 0, kQ4Min, kQ4Max, false, WFormat::q4_0, false, GgmlType::F32, nullptr},
+    // Ternary: codes in [-1, 1], one f16 scale per 256; one kernel family, two GGUF layouts.
+    {WQuant::tq2_0, "tq2_0", QKK, -1, 1, true, WFormat::tq, true, GgmlType::TQ2_0, kTQ2_0Codec},
+    {WQuant::tq1_0, "tq1_0", QKK, -1, 1, true, WFormat::tq, true, GgmlType::TQ1_0, kTQ1_0Codec},
 };
 
 inline const WeightFormat& weight_format(WQuant w) { return kWeightFormats[int(w)]; }
+static_assert(kWeightFormats[int(WQuant::tq1_0)].w == WQuant::tq1_0, "kWeightFormats is indexed by WQuant");
 
 // Bytes of an (N, K) weight as stored: a GGUF format as ggml sizes its tensor type (blocks with their
 // scales; per-channel int8 as Q8_0 blocks, f32 4 bytes an element), int4_pc (not in GGUF) as packed

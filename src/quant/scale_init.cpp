@@ -66,6 +66,8 @@ void ptq_quantize(const float* w, int64_t N, int64_t K, const LayerQuant& q, con
     case WQuant::q8_0: quantize_int8_ggml(w, N * K, QK, ScaleRound::f16, codes, d); break;
     case WQuant::int8_pc: quantize_per_channel_int8(w, N, K, codes, d); break;
     case WQuant::int4_pc: quantize_per_channel_int4(w, N, K, codes, d); break;
+    case WQuant::tq2_0:
+    case WQuant::tq1_0: quantize_ternary(w, N * K, codes, d); break;  // llama.cpp's quantize_row_tq*_ref
     case WQuant::none: fail("PTQ: the layer format is f32");
   }
 }

@@ -2,6 +2,8 @@
 //   q4_0 = q4_0 weights (learned f16 block scales) x q8_0 activations  (default; served)
 //   q8_0 = q8_0 weights x q8_0 activations                              (served)
 //   w8a8 = per-channel int8 weights x per-token int8 activations        (served)
+//   tq2_0 / tq1_0 = ternary weights (codes -1, 0, 1, learned f16 scale per 256) x q8_0 activations
+//          (served; llama.cpp's TQ2_0 / TQ1_0 blocks; every quantized K must be a multiple of 256)
 //   w4 / w8 = per-channel int4 / int8 weights, f32 activations          (weight-only experiments; not served)
 //   f32  = not quantized
 // Every scheme covers every linear layer, the lm_head and the embedding (a tied embedding/lm_head has
@@ -27,7 +29,8 @@ struct SchemeInfo {
   WQuant w;
   AQuant a;
   bool served;           // an integer kernel runs it (generate serves it; the GGUF export writes it)
-  uint32_t llama_ftype;  // general.file_type of its GGUF export (llama_ftype: 0 ALL_F32, 2 MOSTLY_Q4_0, 7 MOSTLY_Q8_0)
+  uint32_t llama_ftype;  // general.file_type of its GGUF export (llama_ftype: 0 ALL_F32, 2 MOSTLY_Q4_0, 7 MOSTLY_Q8_0,
+                         // 36 MOSTLY_TQ1_0, 37 MOSTLY_TQ2_0)
   // What a GGUF file holds and is read back as: the served schemes and f32.
   bool exported() const { return served || w == WQuant::none; }
 };
@@ -36,6 +39,8 @@ inline constexpr SchemeInfo kSchemes[] = {
     {"q4_0", WQuant::q4_0, AQuant::q8_0, true, 2},
     {"q8_0", WQuant::q8_0, AQuant::q8_0, true, 7},
     {"w8a8", WQuant::int8_pc, AQuant::int8_token, true, 7},
+    {"tq2_0", WQuant::tq2_0, AQuant::q8_0, true, 37},
+    {"tq1_0", WQuant::tq1_0, AQuant::q8_0, true, 36},
     {"w8a8s", WQuant::int8_pc, AQuant::int8_static, false, 0},  // learned static activation scale
     {"w4", WQuant::int4_pc, AQuant::none, false, 0},
     {"w8", WQuant::int8_pc, AQuant::none, false, 0},
