@@ -156,6 +156,16 @@ void ModelVocab::load_specials(const GgufFile& f) {
     for (const char* t : {"<unk>", "<s>", "<|endoftext|>"})
       if (int32_t id = find(t); id >= 0) rstrip_[size_t(id)] = false;
   }
+  // A vocabulary from a Hugging Face tokenizer.json says per added token whether spaces after it go; a
+  // checkpoint or export of it keeps them under our own key (llama.cpp ignores qat.* keys).
+  if (f.has(kRstripKey)) {
+    rstrip_from_hf_ = true;
+    rstrip_.assign(size_t(V), false);
+    for (int32_t id : f.get_arr_i32(kRstripKey)) {
+      QAT_CHECK(id >= 0 && id < V, f.path, ": ", kRstripKey, ": token id ", id, " outside the vocabulary of ", V);
+      rstrip_[size_t(id)] = true;
+    }
+  }
 }
 
 ModelVocab ModelVocab::from_gguf(const GgufFile& f) {
@@ -211,6 +221,12 @@ std::vector<int32_t> ModelVocab::doc_end() const {
 void ModelVocab::write_gguf(GgufWriter& w) const {
   if (!name_.empty()) w.set_string("general.name", name_);
   for (const GgufKv& kv : keys_) w.set_value(kv.key, kv.value);
+  if (rstrip_from_hf_) {
+    std::vector<int32_t> ids;
+    for (size_t id = 0; id < rstrip_.size(); id++)
+      if (rstrip_[id]) ids.push_back(int32_t(id));
+    w.set_arr_i32(kRstripKey, ids);
+  }
 }
 
 std::string ModelVocab::file_bytes() const {

@@ -96,6 +96,8 @@ class ModelVocab : public Vocab {
   std::unordered_map<std::string, int32_t> id_of_;  // text -> id (a text stored twice: the last id)
   std::vector<int32_t> specials_;   // control / user-defined / unknown ids, longest text first
   std::vector<bool> rstrip_;        // (V) spaces after this special token are dropped (phi-3)
+  bool rstrip_from_hf_ = false;     // rstrip_ came from tokenizer.json flags: written under kRstripKey
+  static constexpr const char* kRstripKey = "qat.tokenizer.rstrip_ids";
 
   // BPE merges on symbol ids: a symbol is a token id, or an id >= V for a merge part or result that is
   // not a token (llama.cpp merges strings, so such symbols exist mid-word; they end as single bytes).

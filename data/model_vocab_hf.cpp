@@ -322,6 +322,7 @@ ModelVocab ModelVocab::from_hf_tokenizer_json(const std::string& path) {
   ModelVocab v = from_gguf(parse_gguf(w.serialize(), path));
   // Hugging Face says per added token whether spaces after it are dropped (llama.cpp guesses by model name).
   for (const AddedToken& a : t.added) v.rstrip_[size_t(a.id)] = a.rstrip;
+  v.rstrip_from_hf_ = true;  // written back under kRstripKey, so a checkpoint keeps these flags
   return v;
 }
 

@@ -1,8 +1,11 @@
 // Importing a pretrained GGUF as f32 latent weights (see import.h).
 #include "models/import.h"
 
+#include "data/model_vocab.h"
 #include "models/gguf_model.h"
+#include "models/hf_import.h"
 #include "src/io/file.h"
+#include "src/io/json.h"
 #include "src/util/error.h"
 #include "src/util/sysmem.h"
 
@@ -52,8 +55,31 @@ LoadedCheckpoint import_gguf(const std::string& path) {
   return ck;
 }
 
+bool is_hf_directory(const std::string& dir) {
+  const std::string cfg = dir + "/config.json";
+  if (!is_directory(dir) || !file_exists(cfg)) return false;
+  try {
+    return Json::parse(read_file(cfg)).find("rope_layout") == nullptr;
+  } catch (const Error&) {
+    return false;  // not ours to judge: load_checkpoint names what is wrong with it
+  }
+}
+
+LoadedCheckpoint import_hf(const std::string& dir) {
+  HfImportOptions opt;
+  std::string source;
+  opt.memory_budget_bytes = available_memory_bytes(&source);
+  if (opt.memory_budget_bytes <= 0) opt.memory_budget_bytes = -1;  // unreadable: physical memory
+  LoadedCheckpoint ck = read_hf_checkpoint(dir, opt);
+  QAT_CHECK(!ck.tokenizer_path.empty() && file_exists(ck.tokenizer_path), dir,
+            " has no tokenizer.json (a Hugging Face model needs its tokenizer)");
+  ck.vocab = std::make_shared<ModelVocab>(ModelVocab::from_hf_tokenizer_json(ck.tokenizer_path));
+  return ck;
+}
+
 LoadedCheckpoint load_start_model(const std::string& path) {
-  QAT_CHECK(file_exists(path), path, " does not exist (a checkpoint directory or a GGUF file)");
+  QAT_CHECK(file_exists(path), path, " does not exist (a checkpoint directory, a Hugging Face directory or a GGUF file)");
+  if (is_hf_directory(path)) return import_hf(path);
   if (is_directory(path)) return load_checkpoint(path);
   return import_gguf(path);  // any other file must be a GGUF (read_gguf names what is wrong)
 }

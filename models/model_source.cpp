@@ -1,6 +1,7 @@
 // --model loading (see model_source.h).
 #include "models/model_source.h"
 
+#include "models/import.h"
 #include "models/model_size.h"
 #include "src/io/file.h"
 
@@ -11,8 +12,8 @@ ModelSource open_model(const std::string& path) {
   m.path = path;
   QAT_CHECK(file_exists(path), "--model: ", path, " does not exist");
   if (is_directory(path)) {
-    m.checkpoint = load_checkpoint(path);
-    QAT_CHECK(file_exists(m.checkpoint->tokenizer_path), "--model: ", path, " has no tokenizer.json");
+    m.checkpoint = load_start_model(path);  // a checkpoint of ours or a Hugging Face directory
+    QAT_CHECK(m.checkpoint->vocab || file_exists(m.checkpoint->tokenizer_path), "--model: ", path, " has no tokenizer.json");
     m.tokenizer = checkpoint_vocab(*m.checkpoint);
     if (!m.checkpoint->quantization.is_null())
       m.qat = QatConfig::from_json(m.checkpoint->quantization, m.checkpoint->config.n_layers, m.checkpoint->config.tied);

@@ -8,6 +8,7 @@
 #include "data/model_vocab.h"
 #include "models/from_checkpoint.h"
 #include "models/hf_import.h"
+#include "models/model_source.h"
 #include "models/transformer.h"
 #include "src/io/file.h"
 #include "src/io/gguf.h"
@@ -16,6 +17,7 @@
 #include "tests/proc.h"
 
 using namespace qat;
+using namespace qat::test;
 
 namespace {
 const std::string kFixture = "tests/fixtures/hf_tiny";
@@ -275,4 +277,38 @@ TEST_CASE("tokenizer.json: what is not a supported tokenizer is refused in one l
              Catch::Contains("normalizer {\"type\":\"NFKC\"} is not supported"));
   CHECK_THAT(vocab_error("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-1}}}"), Catch::Contains("model.vocab['a'] is -1, expected a token id"));
   CHECK_THAT(vocab_error("{\"model\":"), Catch::Contains("tokenizer.json: json:"));
+}
+
+TEST_CASE("a Hugging Face directory as --model and --init: eval, generate and training read it with its tokenizer.json",
+          "[hf_import][cli]") {
+  ScratchDir dir("hf-cli");
+  // In-process: open_model reads the directory as an import, its vocabulary from tokenizer.json.
+  ModelSource m = open_model(kFixture);
+  REQUIRE(m.checkpoint.has_value());
+  CHECK(m.config().vocab == 64);
+  CHECK(m.tokenizer->fingerprint() == ModelVocab::from_hf_tokenizer_json(kFixture + "/tokenizer.json").fingerprint());
+  CHECK(m.transformer()->cfg.n_layers == 2);
+
+  const std::string text = dir.put("text.txt", "the cat sat on a mat. the dog sat on the cat. a cat and a dog.\n");
+  ProcResult r = run_proc({"bin/eval", "--model", kFixture, "--text", text, "--ctx", "8", "--json"}, dir.path + "/eval");
+  INFO(r.what());
+  CHECK(r.code == 0);
+  CHECK(r.out.find("\"tokens\"") != std::string::npos);
+  r = run_proc({"bin/generate", "--model", kFixture, "-p", "the cat", "-n", "4", "--temp", "0", "--threads", "1"},
+               dir.path + "/generate");
+  INFO(r.what());
+  CHECK(r.code == 0);
+  CHECK(r.out.rfind("the cat", 0) == 0);
+
+  // Fine-tuning from it (FP32: the fixture's intermediate size 48 is no multiple of a q4_0 block) keeps
+  // the model's vocabulary in the checkpoint.
+  const std::string ck = dir.path + "/ft";
+  r = run_proc({"bin/train", "--init", kFixture, "--data", dir.put("corpus.txt", synthetic_corpus(200)), "--steps", "2",
+                "--batch", "2", "--ctx", "16", "--threads", "1", "--out", ck, "--cache-dir", dir.path + "/cache",
+                "--no-plot"},
+               dir.path + "/train");
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  CHECK(file_exists(ck + "/tokenizer.gguf"));
+  CHECK(open_model(ck).tokenizer->fingerprint() == m.tokenizer->fingerprint());
 }

@@ -39,21 +39,6 @@ std::pair<std::string, std::string> split_ptq(const std::string& s) {
   return {scheme, method};
 }
 
-// The served forward (integer kernels) as a LogitsFn: each row of ids (B, T) is one full-prompt forward
-// of a fresh KV-cache session, exactly what evaluate_served runs.
-LogitsFn served_logits(const DecodeModel& model) {
-  return [&model](const Tensor& ids) {
-    const int64_t B = ids.dim(0), T = ids.dim(1), V = model.cfg.vocab;
-    Tensor out = Tensor::empty({B, T, V});
-    for (int64_t b = 0; b < B; b++) {
-      DecodeSession s(model, T);
-      Tensor logits = s.forward(ids.data<int32_t>() + b * T, T, true);  // (T, V)
-      std::memcpy(out.f32() + b * T * V, logits.f32(), size_t(T * V) * 4);
-    }
-    return out;
-  };
-}
-
 // llama.cpp's llama-perplexity (examples/perplexity, perplexity() with the default --ppl-stride 0): when
 // the model adds a BOS (bos >= 0; our files set add_bos_token = true with BOS = EOT) the text's tokens
 // get one in front and each chunk's first token is replaced by it; the stream is cut into
@@ -242,7 +227,7 @@ Measured measure(Args& a, const ModelSource& src, std::span<const int32_t> val,
   const ModelConfig& cfg = src.config();
   const int32_t bos = src.tokenizer->start_token();  // ours: EOT; a model's: its BOS when it adds one
   auto run_served = [&](const DecodeModel& dm) {
-    return a.second_half ? evaluate_second_half(served_logits(dm), cfg.vocab, val, bos, token_bytes, ctx, a.windows)
+    return a.second_half ? evaluate_second_half(served_logits_fn(dm), cfg.vocab, val, bos, token_bytes, ctx, a.windows)
                          : evaluate_served(dm, val, token_bytes, ctx, a.windows);
   };
   Measured m;
