@@ -286,7 +286,8 @@ int64_t config_vocab_size(const std::string& path) {
   const std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
   if (!file_exists(dir + "config.json")) return 0;
   try {
-    const Json* v = member(Json::parse(read_file(dir + "config.json", kMaxSideJsonBytes)), "vocab_size");
+    const Json cfg = Json::parse(read_file(dir + "config.json", kMaxSideJsonBytes));  // outlives v
+    const Json* v = member(cfg, "vocab_size");
     return v && v->is_number() && v->as_double() > 0 && v->as_double() <= double(ModelVocab::kMaxTokens) ? int64_t(v->as_double()) : 0;
   } catch (const Error& e) {
     fail(dir, "config.json: ", e.what());

@@ -87,43 +87,12 @@ TEST_CASE("ternary QAT refuses a weight whose K is not a whole number of 256-blo
 }
 
 TEST_CASE("QAT training forward == served prefill == KV-cache decode, bit for bit", "[serve][bitexact]") {
-  const int64_t T = 24;
-  std::vector<int32_t> ids = prompt_ids(T);
-  for (const char* scheme : {"q4_0", "q8_0", "w8a8"}) {
+  for (const char* scheme : {"q4_0", "q8_0", "w8a8"})
     for (const char* keep : {"", "lm_head=q8_0,layers.1.down=f32"}) {
       if (std::string(scheme) != "q4_0" && *keep) continue;
       Transformer t = make_qat_model(scheme, keep);
-      QuantizedModel qm = quantized_from_qat(t);
-      for (Isa isa : all_isas()) {
-        if (!isa_supported(isa)) continue;
-        select_isa(isa);
-        for (int threads : {1, 2, 3, 4}) {
-          set_num_threads(threads);
-          INFO("scheme " << scheme << " keep '" << keep << "' isa " << isa_name(isa) << " threads " << threads);
-          Tensor train_logits;
-          {
-            NoGrad ng;
-            train_logits = t.forward(Tensor::from_s32({1, T}, ids)).reshape({T, 96});
-          }
-          DecodeModel dm = decode_model(qm);
-          DecodeSession prefill(dm, T);
-          Tensor served = prefill.forward(ids.data(), T, true);
-          CHECK(test::same_bits(served, train_logits));
-          if (threads == 1 || threads == 3) {  // token by token: slower, two thread counts suffice
-            DecodeSession step(dm, T);
-            bool all_same = true;
-            for (int64_t i = 0; i < T; i++) {
-              Tensor row = step.forward(&ids[size_t(i)], 1);
-              all_same = all_same && test::same_bits(row.reshape({96}), train_logits.slice(0, i, i + 1).reshape({96}));
-            }
-            CHECK(all_same);
-          }
-        }
-      }
-      select_isa(best_isa());
-      set_num_threads(0);
+      check_train_serve(t, str("scheme ", scheme, " keep '", keep, "'"));
     }
-  }
 }
 
 TEST_CASE("served logits of a QAT model stay close to its f32 latent model", "[serve]") {

@@ -75,9 +75,6 @@ std::string utc_now();
 // printf-formats one number (table cells).
 std::string fmt(const char* f, double v);
 
-// A tokenizer with exactly `vocab` tokens, trained on generated text (the GGUF files hold a vocabulary).
-Tokenizer random_text_tokenizer(int vocab);
-
 // Appends goals to `path` (goal_line per goal; nothing when path is empty).
 void append_goals(const std::string& path, const std::vector<Goal>& goals);
 

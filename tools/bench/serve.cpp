@@ -161,7 +161,7 @@ struct FileSizes {
 // token of a fresh bin/generate on the q4_0 file, `rounds` times per thread count, before the in-process
 // rounds warm anything up. *ttft: ms, one sample per round, per thread count.
 FileSizes gguf_sizes_and_ttft(const ServeArgs& a, const ServeModels& m, std::vector<std::vector<double>>* ttft) {
-  const Tokenizer tok = random_text_tokenizer(int(a.cfg.vocab));
+  const Tokenizer tok = bench_tokenizer(int(a.cfg.vocab));
   const std::string dir = str(a.tmp_dir, "/qat-bench-serve-", ::getpid());
   make_dirs(dir);
   FileSizes sizes;
@@ -274,25 +274,6 @@ void add_thread_rows(ServeReport* rep, const std::vector<ServeContender>& cs, in
 }
 
 }  // namespace
-
-// A tokenizer with exactly `vocab` tokens for the GGUF files (bench.h) (the file holds the vocabulary), trained
-// on generated text with enough distinct pairs to fill it.
-Tokenizer random_text_tokenizer(int vocab) {
-  std::vector<std::string> docs;
-  Rng rng(11);
-  for (int d = 0; d < 300; d++) {
-    std::string s;
-    for (int w = 0; w < 60; w++) {
-      const int len = 2 + int(rng.below(7));
-      for (int i = 0; i < len; i++) s += char('a' + rng.below(26));
-      s += ' ';
-    }
-    docs.push_back(s);
-  }
-  Tokenizer t = Tokenizer::train(docs, vocab);
-  QAT_CHECK(t.vocab_size() == vocab, "bench serve: the generated text gave ", t.vocab_size(), " tokens, not ", vocab);
-  return t;
-}
 
 int bench_serve(int argc, char** argv) {
   ServeArgs a;

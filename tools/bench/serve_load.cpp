@@ -94,7 +94,7 @@ void write_random_q4_0(const ModelConfig& cfg, const std::string& path) {
   Transformer t(cfg);
   t.init_weights(1337);
   write_gguf_model(path, quantized_from_ptq(t, QatConfig::make("q4_0", "", cfg.n_layers, cfg.tied), "minmax"),
-                   random_text_tokenizer(int(cfg.vocab)));
+                   bench_tokenizer(int(cfg.vocab)));
 }
 
 // ---- server processes ----
