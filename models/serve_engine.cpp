@@ -61,12 +61,13 @@ void RequestStream::finish(StopReason r, std::string err) {
 struct ServeEngine::Seq {
   Seq(GenRequest r, const ModelConfig& c)
       : req(std::move(r)),
-        cache(c, req.max_tokens < 0 ? c.context : std::min<int64_t>(c.context, int64_t(req.prompt.size()) + req.max_tokens)),
+        cap(req.max_tokens < 0 ? c.context : std::min<int64_t>(c.context, int64_t(req.prompt.size()) + req.max_tokens)),
         sampler(req.sampling),
         stop(req.stops) {}
   GenRequest req;
   std::shared_ptr<RequestStream> out = std::make_shared<RequestStream>();
-  SeqCache cache;
+  int64_t cap;                      // positions the request may fill
+  std::unique_ptr<SeqCache> cache;  // from the engine's pool when it joins the batch
   Sampler sampler;
   StopMatcher stop;
   double deadline = 0;    // 0: none
@@ -139,6 +140,14 @@ void ServeEngine::admit() {
     it = queue_.erase(it);
   }
   while (!queue_.empty() && int64_t(active_.size()) < limits_.max_batch) {
+    Seq& s = *queue_.front();
+    if (free_caches_.empty()) {
+      s.cache = std::make_unique<SeqCache>(model_.cfg, s.cap);  // no buffers yet: they grow in the steps
+    } else {
+      s.cache = std::move(free_caches_.back());
+      free_caches_.pop_back();
+      s.cache->reuse(s.cap);
+    }
     active_.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
@@ -189,7 +198,7 @@ void ServeEngine::advance(Seq& s, const float* row) {
   s.out->push(std::move(e));
   if (s.stop.stopped()) return finish(s, StopReason::stop_string);
   if (s.req.max_tokens >= 0 && s.generated >= s.req.max_tokens) return finish(s, StopReason::max_tokens);
-  if (s.cache.pos >= model_.cfg.context) return finish(s, StopReason::context_full);
+  if (s.cache->pos >= model_.cfg.context) return finish(s, StopReason::context_full);
   s.next = e.id;
 }
 
@@ -235,7 +244,9 @@ void ServeEngine::loop() {
     // token sampled last step. Ended sequences leave first.
     std::vector<BatchItem> items;
     std::vector<Seq*> who;
-    int64_t budget = limits_.prefill_chunk, prompt_run = 0;
+    bool decoding = false;  // a sequence past its prompt: its next token would wait for this step's prefill
+    for (auto& sp : active_) decoding = decoding || (!sp->ended && sp->prefilled >= int64_t(sp->req.prompt.size()));
+    int64_t budget = decoding ? limits_.prefill_chunk : std::max(limits_.prefill_chunk, limits_.prefill_idle), prompt_run = 0;
     for (auto& sp : active_) {
       Seq& s = *sp;
       if (expire(s, t0)) continue;
@@ -246,16 +257,25 @@ void ServeEngine::loop() {
         if (n <= 0) continue;
         budget -= n;
         prompt_run += n;
-        items.push_back({&s.cache, s.req.prompt.data() + s.prefilled, n});
+        items.push_back({s.cache.get(), s.req.prompt.data() + s.prefilled, n});
       } else {
-        items.push_back({&s.cache, &s.next, 1});
+        items.push_back({s.cache.get(), &s.next, 1});
       }
       who.push_back(&s);
     }
     if (items.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // all wait for clients
     const int64_t sampled = items.empty() ? 0 : run_step(items, who);
     std::lock_guard lk(mu_);
-    for (auto it = active_.begin(); it != active_.end();) it = (*it)->ended ? active_.erase(it) : std::next(it);
+    for (auto it = active_.begin(); it != active_.end();) {
+      if (!(*it)->ended) {
+        ++it;
+        continue;
+      }
+      // Its KV buffers serve the next request (their pages are touched already); at most max_batch
+      // are kept, as many as the batch can hold at once.
+      if (int64_t(free_caches_.size()) < limits_.max_batch) free_caches_.push_back(std::move((*it)->cache));
+      it = active_.erase(it);
+    }
     active_count_ = int64_t(active_.size());
     stats_.steps += !items.empty();
     stats_.max_active = std::max(stats_.max_active, int64_t(items.size()));

@@ -1,7 +1,8 @@
 // The serving engine behind bin/serve: a queue of generation requests and one scheduler thread that
 // runs continuous batching on BatchDecoder (batch_decode.h). Each step every active sequence runs its
 // next token (or the next chunk of its prompt) in one forward; requests that arrive join between steps;
-// a finished, cancelled or timed-out sequence leaves at once and frees its KV cache. Each sequence has
+// a finished, cancelled or timed-out sequence leaves at once and its KV cache goes back to the engine's
+// pool for the next request (its pages stay touched; at most max_batch are kept). Each sequence has
 // its own Sampler and StopMatcher (sampler.h), so a request's tokens do not depend on what else runs.
 // HTTP and JSON live in tools/serve.cpp; this file knows tokens and text only. Read next: tools/serve.cpp.
 #pragma once
@@ -70,6 +71,9 @@ struct EngineLimits {
   int64_t max_batch = 16;      // sequences decoding together
   int64_t max_queue = 64;      // requests waiting for a place in the batch; beyond: submit() refuses
   int64_t prefill_chunk = 64;  // prompt tokens per step, all sequences together: bounds a decode step's stall
+  // Prompt tokens per step while no sequence decodes (nobody's inter-token gap to protect): a burst of
+  // requests arriving together is prefilled in a step or two instead of one chunk per step.
+  int64_t prefill_idle = 512;
   // A sequence whose client has not taken this many events waits (keeping its place): a slow or stalled
   // client costs bounded memory, and its tokens are the same, only later.
   int64_t max_backlog = 256;
@@ -113,6 +117,7 @@ class ServeEngine {
   std::condition_variable cv_;  // work arrived, or a request ended (drain waits on it)
   std::deque<std::unique_ptr<Seq>> queue_;
   std::list<std::unique_ptr<Seq>> active_;  // touched by the scheduler thread only, its size under mu_
+  std::vector<std::unique_ptr<SeqCache>> free_caches_;  // finished sequences' KV buffers (scheduler thread)
   int64_t active_count_ = 0;
   bool accepting_ = true, stopping_ = false;
   EngineStats stats_;

@@ -138,6 +138,7 @@ TEST_CASE("mpirun -np 2 and 3 write the bytes of one process with --accum N*A", 
     REQUIRE(metric_values(dir.path + "/one/metrics.jsonl") == metric_values(dir.path + "/two/metrics.jsonl"));
     // The ranks log rank 0's communication time per step; one process logs no such field.
     REQUIRE(read_file(dir.path + "/two/metrics.jsonl").find("\"comm_s\":") != std::string::npos);
+    REQUIRE(read_file(dir.path + "/two/metrics.jsonl").find("\"exposed_s\":") != std::string::npos);
     REQUIRE(read_file(dir.path + "/one/metrics.jsonl").find("comm_s") == std::string::npos);
   }
   SECTION("q4_0 QAT with Quant-Noise, 3 ranks x accum 2 = accum 6") {

@@ -223,6 +223,26 @@ TEST_CASE("bin/serve: concurrent requests each get the tokens they get alone", "
   CHECK(metric(s, "qat_serve_batch_size_max") >= 1);
 }
 
+TEST_CASE("bin/serve: a prompt is prefilled in one step while nothing decodes, in chunks beside decodes", "[serve]") {
+  if (!have_curl()) return;
+  // --prefill-chunk 2 bounds the prompt tokens a step may carry while another request decodes; alone,
+  // the request's prompt is one step (--prefill-idle, default 512): steps = 1 + max_tokens - 1. With
+  // --prefill-idle at the chunk it takes ceil(P / 2) steps, and the text is the same.
+  const std::string body = R"({"prompt":"the cat sat on the mat and looked at the dog","max_tokens":4,"seed":3,"ignore_eos":true})";
+  std::string texts[2];
+  for (int idle = 0; idle < 2; idle++) {
+    ServeProc s(idle == 0 ? std::vector<std::string>{"--prefill-chunk", "2"}
+                          : std::vector<std::string>{"--prefill-chunk", "2", "--prefill-idle", "2"});
+    json r = request(s, "/v1/completions", body).j();
+    const int P = r["usage"]["prompt_tokens"].get<int>();
+    REQUIRE(P >= 5);
+    texts[idle] = r["choices"][0]["text"];
+    INFO("prompt tokens " << P << ", --prefill-idle " << (idle == 0 ? "512" : "2"));
+    CHECK(metric(s, "qat_serve_decode_steps_total") == (idle == 0 ? 4 : (P + 1) / 2 + 3));
+  }
+  CHECK(texts[0] == texts[1]);
+}
+
 TEST_CASE("bin/serve: bad requests get 400 with an OpenAI error body; 404, 413, 401", "[serve]") {
   if (!have_curl()) return;
   ServeProc s({"--max-body", "4096"});

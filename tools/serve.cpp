@@ -35,7 +35,7 @@ namespace {
 
 struct Args {
   std::string model_path, host = "127.0.0.1", api_key, isa, alias;
-  int64_t port = 8080, threads = 0, max_batch = 16, queue = 64, max_body = 1 << 20, max_prompt = 0, prefill_chunk = 64;
+  int64_t port = 8080, threads = 0, max_batch = 16, queue = 64, max_body = 1 << 20, max_prompt = 0, prefill_chunk = 64, prefill_idle = 512;
   double timeout = 600;
 };
 
@@ -53,7 +53,8 @@ bool parse_args(int argc, char** argv, Args* a) {
   p.option("--queue", &a->queue, "requests waiting for a place; beyond, 503 with Retry-After", 0, 100000);
   p.option("--max-body", &a->max_body, "largest request body in bytes (beyond: 413)", 1, int64_t(1) << 30);
   p.option("--max-prompt", &a->max_prompt, "longest prompt in tokens (0: the model's context - 1)", 0, 1 << 24);
-  p.option("--prefill-chunk", &a->prefill_chunk, "prompt tokens per decode step, all requests together", 1, 1 << 20);
+  p.option("--prefill-chunk", &a->prefill_chunk, "prompt tokens per step while some request decodes, all requests together", 1, 1 << 20);
+  p.option("--prefill-idle", &a->prefill_idle, "prompt tokens per step while none decodes (a burst of new requests)", 1, 1 << 20);
   p.option("--timeout", &a->timeout, "seconds a request may take (0: none)", 0.0, 1e6);
   p.option("--threads", &a->threads, "threads (0: all cores)", 0, 4096);
   p.option("--isa", &a->isa, "kernel table: scalar, avx2, avx512, avx512vnni, avxvnni (default: the best this CPU has)", "ISA");
@@ -458,6 +459,7 @@ void load(Server& sv) {
   lim.max_batch = sv.args.max_batch;
   lim.max_queue = sv.args.queue;
   lim.prefill_chunk = sv.args.prefill_chunk;
+  lim.prefill_idle = sv.args.prefill_idle;
   sv.engine = std::make_unique<ServeEngine>(sv.model, *src.tokenizer, lim);
 }
 

@@ -137,6 +137,7 @@ struct Run {
   int64_t step = 0, nonfinite_streak = 0, skipped_steps = 0, tokens_seen = 0;
   double train_seconds = 0;                       // wall time of every step of the run, resumes included
   double backward_s = 0;                          // seconds in backward passes so far (logged under MPI)
+  double exposed_s = 0;                           // seconds waited on the gradient sum after backwards (MPI)
 
   void note(const std::string& s) const {
     if (!opt.quiet && lead) std::fprintf(stderr, "%s\n", s.c_str());
@@ -426,6 +427,8 @@ struct StepResult {
   int stop = 0;            // a signal some rank got (the largest): every rank saves and stops together
   double comm_s = 0;       // seconds this rank spent in exchanges (waiting included); logged under MPI
   double backward_s = 0;   // seconds in this rank's backward passes (the exchange overlaps them); under MPI
+  double exposed_s = 0;    // seconds the step waited for the gradient sum after the backwards ended: the
+                           // exchange the overlap did not hide (fold included); under MPI
 };
 
 // Forward + backward of one micro-batch into the flat gradient buffer: cross-entropy, or with a teacher
@@ -526,13 +529,17 @@ std::vector<float> run_micro_batches(Run& r, const QatStep& qs) {
     r.loader->skip(N - 1 - rank);
     if (r.grads) {
       QAT_PROF("grad sum", other);
+      const double t0 = now_s();
       if (r.feed) r.grads->end_round();
       else r.grads->add_round(g, a);
+      r.exposed_s += now_s() - t0;
     }
   }
   if (r.grads) {
     QAT_PROF("grad sum", other);
+    const double t0 = now_s();
     r.grads->finish(g);
+    r.exposed_s += now_s() - t0;
   }
   mine.back() = float(g_stop.load());  // a signal number: exact in a float
   r.comm->allgather(mine.data(), mine.size() * sizeof(float), all.data(), "the loss exchange");
@@ -596,6 +603,7 @@ void log_step(const Run& r, const StepResult& s, double dt, Progress& p) {
   if (r.comm->size() > 1) {  // one process: no fields, the same bytes as before
     m.set("comm_s", s.comm_s);
     m.set("backward_s", s.backward_s);
+    m.set("exposed_s", s.exposed_s);
   }
   m.set("tokens_per_s", double(r.tokens_per_step()) / dt); m.set("time_s", r.train_seconds);
   append_line(r.metrics, m.dump());
@@ -637,12 +645,13 @@ void run_steps(Run& r, Progress& p, TrainSummary& sum, bool profiling) {
     // the threads' CPU clocks is no op of the step).
     if (profiling) prof::thread_times_begin();
     test_rank_fault(r.comm->rank(), r.step);
-    const double ts = now_s(), comm0 = r.comm->comm_seconds(), backward0 = r.backward_s;
+    const double ts = now_s(), comm0 = r.comm->comm_seconds(), backward0 = r.backward_s, exposed0 = r.exposed_s;
     r.comm->heartbeat(r.step);  // a dead or hung rank is named here, within --rank-timeout
     prof::g_on = profiling;
     StepResult s = train_step(r);
     s.comm_s = r.comm->comm_seconds() - comm0;
     s.backward_s = r.backward_s - backward0;
+    s.exposed_s = r.exposed_s - exposed0;
     r.step++;
     p.ran++;
     r.tokens_seen += r.tokens_per_step();

@@ -1,6 +1,9 @@
 // Aligned allocation with a size-keyed free cache (see storage.h).
 #include "src/core/storage.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -68,6 +71,18 @@ std::shared_ptr<Storage> make_storage(size_t nbytes, bool zero) {
   auto s = std::make_shared<Storage>(nbytes);
   if (zero && nbytes) std::memset(s->data, 0, nbytes);
   return s;
+}
+
+void FreeDeleter::operator()(float* p) const { std::free(p); }
+
+HugeFloats alloc_huge_floats(size_t floats) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  const size_t bytes = std::max<size_t>(floats * sizeof(float), kAlign);
+  const size_t align = bytes >= kHuge ? kHuge : kAlign;
+  void* p = std::aligned_alloc(align, (bytes + align - 1) / align * align);
+  if (!p) throw std::bad_alloc();
+  if (align == kHuge) ::madvise(p, (bytes + align - 1) / align * align, MADV_HUGEPAGE);  // advisory
+  return HugeFloats(static_cast<float*>(p));
 }
 
 size_t storage_cache_bytes() {
