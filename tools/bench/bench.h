@@ -78,4 +78,16 @@ std::string fmt(const char* f, double v);
 // Appends goals to `path` (goal_line per goal; nothing when path is empty).
 void append_goals(const std::string& path, const std::vector<Goal>& goals);
 
+// ---- child processes (nothing goes through a shell) ----
+
+// Starts args[0] (a path; with `search_path`, looked up on PATH) with stdin from /dev/null, stdout into
+// the file `out` ("" : /dev/null) and stderr into `err` ("" : where stdout goes). Returns its pid; an
+// Error "<what>: cannot start <program>: <reason>" when it cannot start.
+int spawn_child(std::vector<std::string> args, const std::string& out, const std::string& err, bool search_path,
+                const std::string& what);
+// Waits for the child to end (EINTR retried) and returns its wait status.
+int wait_child(int pid);
+// Whether a wait status is a normal exit with status 0.
+bool exited_ok(int status);
+
 }  // namespace qat::bench

@@ -1,7 +1,13 @@
-// Helpers shared by the bench subcommands (see bench.h): the common options, thread lists, the parallel check, machine facts.
+// Helpers shared by the bench subcommands (see bench.h): the common options, thread lists, the parallel check, machine facts, child processes.
+#include <fcntl.h>
 #include <omp.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <sstream>
 
@@ -12,6 +18,8 @@
 #include "src/io/file.h"
 #include "tools/bench/bench.h"
 #include "src/util/error.h"
+
+extern char** environ;
 
 namespace qat::bench {
 
@@ -139,5 +147,34 @@ std::string fmt(const char* f, double v) {
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
 }
+
+int spawn_child(std::vector<std::string> args, const std::string& out, const std::string& err, bool search_path,
+                const std::string& what) {
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  if (out.empty()) posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  else posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (err.empty()) posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  else posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  const int rc = search_path ? ::posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ)
+                             : ::posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  QAT_CHECK(rc == 0, what, ": cannot start ", args[0], ": ", std::strerror(rc));
+  return int(pid);
+}
+
+int wait_child(int pid) {
+  int status = 0;
+  while (::waitpid(pid_t(pid), &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
+bool exited_ok(int status) { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
 
 }  // namespace qat::bench

@@ -6,9 +6,7 @@
 // random token ids), in interleaved rounds (ours, then one `llama-bench -r 1`), both pinned to the same
 // CPUs; decode GB/s of weights against the read bandwidth measured here; the goals; a gnuplot
 // PNG; with --doc this machine's `-llama` section of docs/BENCHMARKS.md. Logic: src/util/bench_llama.h.
-#include <fcntl.h>
 #include <sched.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,8 +31,6 @@
 #include "src/util/cli.h"
 #include "src/util/error.h"
 #include "tools/bench/bench.h"
-
-extern char** environ;
 
 namespace qat::bench {
 namespace {
@@ -193,23 +189,9 @@ LlamaBenchRun run_llama(const LlamaArgs& a, const std::string& model, int thread
   const std::string out = str(a.cache, "/llama-bench-", ::getpid(), ".json"), err = out + ".err";
   std::vector<std::string> args{a.llama_bench, "-m", model, "-p", std::to_string(a.prompt), "-n", std::to_string(a.gen),
                                 "-t", std::to_string(threads), "-r", "1", "-o", "json"};
-  std::vector<char*> argv;
-  for (std::string& s : args) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, a.llama_bench.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  QAT_CHECK(rc == 0, "bench llama: cannot start ", a.llama_bench, ": ", std::strerror(rc));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  const int status = wait_child(spawn_child(args, out, err, false, "bench llama"));
   const std::string text = read_file(out);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  if (!exited_ok(status)) {
     std::string msg = read_file(err);
     if (msg.size() > 400) msg = "..." + msg.substr(msg.size() - 400);
     fail("bench llama: ", a.llama_bench, " failed on ", model, ": ", msg);

@@ -10,8 +10,6 @@
 // byte-identical (the invariant), and the table says so. Then a scaling model for clusters from the
 // measured numbers, as a table and a PNG (print_scaling_model, draw_scaling_plot). Read next:
 // models/train/dist.cpp.
-#include <fcntl.h>
-#include <spawn.h>
 #include <unistd.h>
 #include <sys/wait.h>
 
@@ -26,8 +24,6 @@
 #include "src/io/json.h"
 #include "src/util/error.h"
 #include "tools/bench/bench.h"
-
-extern char** environ;
 
 namespace qat::bench {
 
@@ -46,23 +42,9 @@ std::string train_binary() {
 }
 
 // Runs argv (found on PATH) to the end, stdout and stderr into `log`; an error with the log on failure.
-void run_child(std::vector<std::string> args, const std::string& log) {
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  QAT_CHECK(rc == 0, "bench mpi: cannot start ", args[0], ": ", std::strerror(rc));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  QAT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "bench mpi: ", args[0], " failed: ", read_file(log));
+void run_child(const std::vector<std::string>& args, const std::string& log) {
+  const int status = wait_child(spawn_child(args, log, "", true, "bench mpi"));
+  QAT_CHECK(exited_ok(status), "bench mpi: ", args[0], " failed: ", read_file(log));
 }
 
 double median_of(std::vector<double> v) {

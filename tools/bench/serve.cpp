@@ -6,8 +6,6 @@
 // Goals of the benchmark issue: q4_0 decode >= 4x openblas and >= 2x onednn, q8_0 decode >= 2x openblas,
 // q4_0 file <= 0.16x the f32 file. Also the time to first token of a fresh bin/generate process (the
 // start-up cost a warm loop hides; the suite checks its cause, the thread count). Read next: models/decode.h, models/quantized.h.
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,24 +87,11 @@ std::string prompt_text(const Tokenizer& tok, int64_t tokens) {
 double fresh_ttft_ms(const std::string& model, const std::string& prompt, int th, const std::string& log) {
   const std::string bin = generate_binary(), threads = std::to_string(th);
   std::vector<std::string> args{bin, "--model", model, "--prompt", prompt, "--tokens", "1", "--threads", threads};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  QAT_CHECK(rc == 0, "bench serve: cannot start ", bin, ": ", std::strerror(rc));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  const int status = wait_child(spawn_child(args, "", log, false, "bench serve"));
   const std::string err = read_file(log);
   const std::string key = "time to first token ";
   const size_t at = err.find(key);
-  QAT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0 && at != std::string::npos, "bench serve: ", bin,
+  QAT_CHECK(exited_ok(status) && at != std::string::npos, "bench serve: ", bin,
             " failed: ", err);
   return std::atof(err.c_str() + at + key.size());
 }

@@ -7,10 +7,8 @@
 // client on the same files. Goals of issue 21: 16 clients >= 4x one client's aggregate tokens/s; p99
 // inter-token latency at 16 clients <= 3x one client's. Read next: tools/serve.cpp, models/serve_engine.h.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,8 +34,6 @@
 #include "src/util/cli.h"
 #include "src/util/error.h"
 #include "tools/bench/bench.h"
-
-extern char** environ;
 
 namespace qat::bench {
 namespace {
@@ -102,19 +98,8 @@ void write_random_q4_0(const ModelConfig& cfg, const std::string& path) {
 // A child process whose stdout and stderr go to `log`; killed (SIGTERM, then SIGKILL) when destroyed.
 class ServerProc {
  public:
-  ServerProc(std::vector<std::string> args, std::string log) : log_(std::move(log)) {
-    std::vector<char*> argv;
-    for (std::string& s : args) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    const int rc = posix_spawn(&pid_, args[0].c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    QAT_CHECK(rc == 0, "bench serve-load: cannot start ", args[0], ": ", std::strerror(rc));
-  }
+  ServerProc(const std::vector<std::string>& args, std::string log)
+      : log_(std::move(log)), pid_(spawn_child(args, log_, "", false, "bench serve-load")) {}
   ~ServerProc() { stop(); }
   ServerProc(const ServerProc&) = delete;
   ServerProc& operator=(const ServerProc&) = delete;
@@ -142,8 +127,8 @@ class ServerProc {
   const std::string& log() const { return log_; }
 
  private:
+  std::string log_;  // before pid_: the constructor spawns into it
   pid_t pid_ = -1;
-  std::string log_;
 };
 
 // A port that was free a moment ago (llama-server needs a number; bin/serve takes --port 0).
