@@ -102,6 +102,11 @@ Tensor DecodeSession::forward(const int32_t* tokens, int64_t n, bool all_logits)
     QAT_CHECK(tokens[i] >= 0 && tokens[i] < c.vocab, "decode: token id ", tokens[i], " out of range");
   reserve_rows(n);
   reserve_positions(p0 + n);
+  // The pool follows the thread count now, not the one at construction: a session made at 2 threads
+  // and run after set_num_threads(1) must not decode on 2 (bench serve's 1-thread rows did).
+  const int threads = num_threads();
+  if (threads < 2) pool_.reset();
+  else if (!pool_ || pool_->size() != threads) pool_ = std::make_unique<WorkerPool>(threads);
   PoolScope pool_scope(pool_.get());
   // Exclusive time: this row keeps what no named row below takes (the embedding copy, logits checks, glue).
   QAT_PROF("embed (rest of forward)", forward, 0.0, 8.0 * double(n * c.d_model));

@@ -93,5 +93,17 @@ TEST_CASE("decode logits are bit-identical at 1, 2 and 3 threads with the pool i
     REQUIRE(std::memcmp(got.data(), one.data(), one.size() * 4) == 0);
     REQUIRE(WorkerPool::live_workers() == 0);  // the session's workers ended with it
   }
+  // A session follows the thread count of its forward, not of its construction.
+  set_num_threads(2);
+  DecodeSession s(m, 64);
+  set_num_threads(1);
+  int32_t tok = 1;
+  (void)s.forward(&tok, 1);
+  CHECK(s.pool_threads() == 1);
+  CHECK(WorkerPool::live_workers() == 0);
+  set_num_threads(3);
+  (void)s.forward(&tok, 1);
+  CHECK(s.pool_threads() == 3);
+  CHECK(WorkerPool::live_workers() == 2);
   set_num_threads(0);
 }
