@@ -6,6 +6,8 @@
 // Code under test: src/util/cli.cpp, tools/*.cpp, data/corpus.cpp, models/train/*.cpp, models/*.cpp.
 #include <signal.h>
 
+#include <filesystem>
+
 #include "src/io/gguf.h"
 #include "src/io/json.h"
 #include "tests/helpers.h"
@@ -163,6 +165,52 @@ TEST_CASE("nonexistent and unwritable paths: one line naming the file, exit 1", 
   REQUIRE(r.code == 0);
   CHECK_THAT(r.err, Catch::Contains("warning: token cache not written: cannot create directory " + file));
   CHECK_THAT(r.out, Catch::StartsWith("eval: "));
+}
+
+// The one data-free-*.txt file of a cache directory ("" when there is none).
+std::string data_free_file(const std::string& cache) {
+  std::string found;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(cache, ec))
+    if (e.path().filename().string().rfind("data-free-", 0) == 0) found = e.path().string();
+  return found;
+}
+
+TEST_CASE("bin/train --data-free: QAT on sequences sampled from the teacher, cached; refusals", "[cli][distill]") {
+  const Fixture& f = fixture();
+  const std::string cache = f.dir.path + "/df-cache", cache2 = f.dir.path + "/df-cache2";
+  auto qat = [&](const std::string& out, const std::string& cache_dir, const std::string& seed) {
+    return run({"bin/train", "--init", f.ckpt, "--distill", f.ckpt, "--qat", "q4_0", "--data-free", "40",
+                "--data-free-len", "16", "--seed", seed, "--steps", "2", "--batch", "2", "--threads", "1", "--out",
+                f.dir.path + "/" + out, "--cache-dir", cache_dir, "--no-plot"});
+  };
+  ProcResult r = qat("df1", cache, "5");
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.err, Catch::Contains("data-free: sampled 40/40 sequences from " + f.ckpt));
+  const std::string corpus = data_free_file(cache);
+  REQUIRE(!corpus.empty());
+  const std::string text = read_file(corpus);
+  CHECK(text.find("\n%\n") != std::string::npos);  // fortune-format documents
+  CHECK_THAT(read_file(f.dir.path + "/df1/state.json"), Catch::Contains(corpus));  // the run's --data
+  // A second run finds the cached corpus and samples nothing; the same spec elsewhere gives the same
+  // bytes (a function of teacher, N, length and seed); another seed, other bytes.
+  r = qat("df2", cache, "5");
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.err, !Catch::Contains("data-free: sampled"));
+  REQUIRE(qat("df3", cache2, "5").code == 0);
+  CHECK(read_file(data_free_file(cache2)) == text);
+  remove_tree(cache2);
+  REQUIRE(qat("df4", cache2, "6").code == 0);
+  CHECK(read_file(data_free_file(cache2)) != text);
+  // Refusals: one line each.
+  const std::string out = f.dir.path + "/df-bad";
+  expect_error({"bin/train", "--init", f.ckpt, "--data-free", "4", "--out", out}, 2, {"--data-free", "--distill"});
+  expect_error({"bin/train", "--distill", f.ckpt, "--data-free", "4", "--data", f.corpus, "--out", out}, 2,
+               {"--data-free and --data exclude each other"});
+  expect_error({"bin/train", "--distill", f.ckpt, "--data-free-len", "8", "--out", out}, 2, {"--data-free-len"});
+  expect_error({"bin/train", "--distill", f.dir.path + "/df1", "--data-free", "4", "--cache-dir", cache2, "--out", out},
+               1, {"--data-free: " + f.dir.path + "/df1 is a QAT checkpoint"});
 }
 
 TEST_CASE("bad training data: empty, NUL bytes, invalid UTF-8, too short, no usable files", "[cli][data]") {

@@ -3,6 +3,7 @@
 // models/train/trainer.cpp; this file is the command line.
 #include <cstdio>
 
+#include "models/train/data_free.h"
 #include "models/train/dist_mpi.h"
 #include "models/train/trainer.h"
 #include "src/quant/scheme.h"
@@ -106,6 +107,10 @@ static void declare_qat_and_report_options(ArgParser& p, TrainOptions* o, bool* 
   p.option("--distill", &o->distill, "knowledge distillation from this teacher checkpoint (same tokenizer), "
            "e.g. the FP32 model for QAT", "CKPT");
   real_opt(p, "--distill-weight", &o->distill_weight, "loss = W x KL(teacher || model) + (1 - W) x cross-entropy");
+  p.option("--data-free", &o->data_free, "data-free QAT (LLM-QAT): the corpus is N sequences sampled from the --distill "
+           "teacher at temperature 1, cached in --cache-dir (instead of --data)", 1, int64_t(1) << 24);
+  p.option("--data-free-len", &o->data_free_len, "tokens per sampled sequence at most (0: the teacher's context)", 0,
+           int64_t(1) << 20);
   p.flag("--quiet", &o->quiet, "no progress output");
   p.flag("--no-plot", no_plot, "do not draw loss.png");
   p.flag("--profile", &o->profile, "print a per-op table at the end: ms per step, GFLOP/s, % of roofline");
@@ -124,7 +129,7 @@ static TrainOptions resumed_options(const ArgParser& p, const TrainOptions& o) {
   for (const char* f : {"--preset", "--data", "--documents", "--batch", "--ctx", "--accum", "--lr", "--min-lr-ratio", "--warmup",
                         "--weight-decay", "--clip", "--seed", "--vocab", "--qat", "--qat-keep", "--qat-scale-init",
                         "--qat-freeze-scales", "--qat-identity-ste", "--qat-scale-lr", "--qat-dampen", "--qat-noise",
-                        "--distill", "--distill-weight"})
+                        "--distill", "--distill-weight", "--data-free", "--data-free-len"})
     if (p.given(f)) throw UsageError(str(f, " cannot change on --resume (the run continues with its saved options)"));
   saved.out = o.out;
   saved.resume = true;
@@ -145,6 +150,17 @@ static TrainOptions resumed_options(const ArgParser& p, const TrainOptions& o) {
   return saved;
 }
 
+// --data-free N: the corpus is sampled from the teacher (models/train/data_free.h) and becomes --data.
+// Under mpirun rank 0 parses first and samples; the others find the cached file.
+static void resolve_data_free(const ArgParser& p, TrainOptions* o) {
+  if (!p.given("--data-free")) throw UsageError("--data-free-len: only with --data-free N");
+  if (o->distill.empty()) throw UsageError("--data-free: needs --distill TEACHER (the model the corpus is sampled from)");
+  if (p.given("--data")) throw UsageError("--data-free and --data exclude each other (the corpus is sampled)");
+  if (p.given("--documents")) throw UsageError("--data-free: the sampled corpus has its own documents (no --documents)");
+  o->data = data_free_corpus({o->distill, o->data_free, o->data_free_len, o->seed}, o->cache_dir, o->quiet);
+  o->documents = "percent";
+}
+
 // Parses argv into *o (with --resume: the saved run's options); false after --help.
 static bool parse_args(int argc, char** argv, TrainOptions* o) {
   int64_t seed = int64_t(o->seed);
@@ -161,6 +177,7 @@ static bool parse_args(int argc, char** argv, TrainOptions* o) {
   o->shape.vocab_given = p.given("--vocab");
   if (!p.given("--out")) o->out = default_out(*o);
   if (o->resume) *o = resumed_options(p, *o);
+  if (p.given("--data-free") || p.given("--data-free-len")) resolve_data_free(p, o);
   return true;
 }
 

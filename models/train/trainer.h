@@ -47,6 +47,8 @@ struct TrainOptions {
   double qat_noise = 1.0;           // Quant-Noise: fraction quantized at step 0, rising to 1 at mid-run (1: off)
   std::string distill;              // teacher checkpoint: knowledge distillation (e.g. QAT from FP32)
   double distill_weight = 1.0;      // loss = w * KL(teacher || model) + (1 - w) * cross-entropy
+  int64_t data_free = 0;            // > 0: `data` is N sequences sampled from the distill teacher (data_free.h);
+  int64_t data_free_len = 0;        //   tokens each (0: the teacher's context). Not saved: resolved into data
   double rank_timeout = 600;        // MPI: seconds a rank waits for the others in a step (0: forever); not saved
   double bucket_mb = 1.0;           // MPI: gradient bucket size in MiB, exchanged as the backward finishes each
                                     // (0: one exchange after the backward); not saved: the bits do not depend on it
