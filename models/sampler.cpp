@@ -2,8 +2,11 @@
 // (see sampler.h).
 #include "models/sampler.h"
 
+#include "data/vocab.h"
+
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <unordered_map>
 
@@ -31,9 +34,23 @@ const float* Sampler::penalize(const float* logits, int64_t V) {
 }
 
 int32_t Sampler::sample(const float* logits, int64_t V) {
-  int32_t t = draw(cfg_.penalized() && !window_.empty() ? penalize(logits, V) : logits, V);
+  const float* l = cfg_.penalized() && !window_.empty() ? penalize(logits, V) : logits;
+  if (!cfg_.banned.empty()) {
+    if (l != pen_.data()) pen_.assign(logits, logits + V);
+    for (int32_t b : cfg_.banned)
+      if (b >= 0 && b < V) pen_[size_t(b)] = -std::numeric_limits<float>::infinity();
+    l = pen_.data();
+  }
+  int32_t t = draw(l, V);
   accept(t);
   return t;
+}
+
+std::vector<int32_t> end_token_ids(const Vocab& tok) {
+  std::vector<int32_t> ids;
+  for (int32_t id = 0; id < tok.vocab_size(); id++)
+    if (tok.is_end(id)) ids.push_back(id);
+  return ids;
 }
 
 int32_t Sampler::draw(const float* logits, int64_t V) {

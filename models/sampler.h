@@ -14,6 +14,10 @@
 #include "src/core/rng.h"
 
 namespace qat {
+class Vocab;
+}
+
+namespace qat {
 
 struct SamplerConfig {
   float temperature = 0.8f;  // 0: greedy
@@ -26,6 +30,10 @@ struct SamplerConfig {
   int64_t repeat_last_n = 64;      // the window: the last N tokens of the history (0: off)
   float frequency_penalty = 0.0f;  // l -= count * f, count = occurrences in the window
   float presence_penalty = 0.0f;   // l -= p once if the token occurs in the window
+  // Tokens never sampled (their logits -inf, after the penalties): the end tokens under llama.cpp's
+  // --ignore-eos / llama-server's "ignore_eos" (generate --keep-going), which bias them away rather than
+  // sample them and go on.
+  std::vector<int32_t> banned = {};
   bool penalized() const { return repeat_penalty != 1.0f || frequency_penalty != 0.0f || presence_penalty != 0.0f; }
 };
 
@@ -48,6 +56,9 @@ class Sampler {
   std::deque<int32_t> window_;  // the last repeat_last_n tokens of the history
   std::vector<float> pen_;      // (V) scratch
 };
+
+// Every id the vocabulary ends a text with (Vocab::is_end): what ignore_eos bans.
+std::vector<int32_t> end_token_ids(const Vocab& tok);
 
 // The n most likely tokens of logits (V) and their log-probabilities (log-softmax at temperature 1),
 // most likely first, ties by id; plus the log-probability of `chosen` (the OpenAI "logprobs" fields).

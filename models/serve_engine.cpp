@@ -79,7 +79,7 @@ struct ServeEngine::Seq {
 };
 
 ServeEngine::ServeEngine(const DecodeModel& model, const Vocab& tok, EngineLimits limits)
-    : model_(model), tok_(tok), limits_(limits), decoder_(model) {
+    : model_(model), tok_(tok), limits_(limits), end_ids_(end_token_ids(tok)), decoder_(model) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -103,6 +103,7 @@ std::shared_ptr<RequestStream> ServeEngine::submit(GenRequest r) {
     stats_.rejected++;
     return nullptr;
   }
+  if (r.ignore_eos) r.sampling.banned = end_ids_;
   auto s = std::make_unique<Seq>(std::move(r), model_.cfg);
   for (int32_t id : s->req.prompt) s->sampler.accept(id);  // the prompt counts for the penalties
   if (s->req.timeout_s > 0) s->deadline = now_s() + s->req.timeout_s;

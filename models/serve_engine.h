@@ -30,7 +30,7 @@ struct GenRequest {
   std::vector<std::string> stops;
   bool logprobs = false;        // each token's log-probability, and of the n_probs most likely
   int64_t n_probs = 0;
-  bool ignore_eos = false;      // the end-of-text token is text like any other (generate --keep-going)
+  bool ignore_eos = false;      // the end tokens are never sampled (llama-server's ignore_eos, generate --keep-going)
   double timeout_s = 0;         // from submission to the end (0: none)
 };
 
@@ -112,6 +112,7 @@ class ServeEngine {
   const DecodeModel& model_;
   const Vocab& tok_;
   const EngineLimits limits_;
+  const std::vector<int32_t> end_ids_;  // what ignore_eos bans
   BatchDecoder decoder_;
   mutable std::mutex mu_;
   std::condition_variable cv_;  // work arrived, or a request ended (drain waits on it)

@@ -85,6 +85,25 @@ TEST_CASE("sampler: min-p keeps tokens with p >= min_p * p_max; same seed, same 
   for (int i = 0; i < 100; i++) REQUIRE(a.sample(v.data(), 5) == b.sample(v.data(), 5));
 }
 
+TEST_CASE("sampler: banned tokens (ignore_eos) are never drawn, greedy or sampled, penalties or not", "[sampler]") {
+  std::vector<float> l{0.5f, 3.0f, 0.4f, -1.0f};  // token 1 (the "end") dominates
+  SamplerConfig g{0.0f, 0, 1.0f, 1};
+  g.banned = {1};
+  CHECK(Sampler(g).sample(l.data(), 4) == 0);   // greedy: the best of the rest
+  SamplerConfig t{1.0f, 0, 1.0f, 7};
+  t.banned = {1, 3};
+  t.repeat_penalty = 1.1f;  // the penalties' scratch path as well
+  Sampler s(t);
+  std::vector<int> n(4, 0);
+  for (int i = 0; i < 500; i++) n[size_t(s.sample(l.data(), 4))]++;
+  CHECK(n[1] == 0);
+  CHECK(n[3] == 0);
+  CHECK(n[0] > 0);
+  CHECK(n[2] > 0);
+  // The caller's logits are not changed.
+  CHECK(l[1] == 3.0f);
+}
+
 TEST_CASE("stop strings: text before the stop is shown, the stop and what follows never", "[sampler]") {
   StopMatcher m({"o W"});
   CHECK(m.feed("Hel") == "Hel");

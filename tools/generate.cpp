@@ -52,8 +52,9 @@ struct Args {
   double temp = 0.8, top_p = 0.95, min_p = 0, repeat_penalty = 1, frequency_penalty = 0, presence_penalty = 0;
   std::vector<std::string> stops;
   bool stdin_prompt = false, keep_going = false, profile = false, chat = false;
-  SamplerConfig sampler() const {
+  SamplerConfig sampler(const Vocab& tok) const {
     SamplerConfig c{float(temp), top_k, float(top_p), uint64_t(seed)};
+    if (keep_going) c.banned = end_token_ids(tok);  // as llama.cpp's --ignore-eos: never sampled
     c.min_p = float(min_p);
     c.repeat_penalty = float(repeat_penalty);
     c.repeat_last_n = repeat_last_n;
@@ -88,7 +89,7 @@ bool parse_args(int argc, char** argv, Args* a) {
                              "(template: \"User: ...\\nAssistant:\", see README)");
   p.alias("--interactive", "--chat");
   p.option("--threads", &a->threads, "threads (0: all cores)", 0, 4096);
-  p.flag("--keep-going", &a->keep_going, "do not stop at the end-of-text token");
+  p.flag("--keep-going", &a->keep_going, "never sample the end-of-text token (llama.cpp's --ignore-eos)");
   p.option("--isa", &a->isa, "kernel table: scalar, avx2, avx512, avx512vnni, avxvnni (default: the best this CPU has)", "ISA");
   p.option("--backend", &a->backend, "native (our integer kernels), onednn (oneDNN int8 matmul) or openblas (f32 on "
                                      "dequantized weights)", "B");
@@ -170,7 +171,7 @@ void decode_tokens(const Args& a, DecodeSession& session, Sampler& sampler, cons
 // decode (different workloads: GEMMs vs GEMVs) on stderr at the end.
 Run generate(const Args& a, const DecodeModel& model, const Vocab& tok, const std::vector<int32_t>& ids) {
   DecodeSession session(model, model.cfg.context, int64_t(ids.size()));  // activations for the prompt, no more
-  Sampler sampler(a.sampler());
+  Sampler sampler(a.sampler(tok));
   for (int32_t id : ids) sampler.accept(id);  // the prompt counts for the penalties (llama.cpp's rule)
   emit(a.prompt);
   MachinePeaks mp;
@@ -210,7 +211,7 @@ Run generate(const Args& a, const DecodeModel& model, const Vocab& tok, const st
 // cache). Ends at end of input or when the context is full. Returns the last turn's figures.
 Run chat(const Args& a, const DecodeModel& model, const Vocab& tok) {
   DecodeSession session(model, model.cfg.context);
-  Sampler sampler(a.sampler());
+  Sampler sampler(a.sampler(tok));
   Args turn_args = a;
   turn_args.stops.push_back(kChatStop);
   const bool tty = ::isatty(0) && ::isatty(1);
