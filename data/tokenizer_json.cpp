@@ -223,26 +223,37 @@ std::vector<std::array<int32_t, 3>> check_merges(size_t n, const Parts& parts, c
 
 }  // namespace
 
+// Every error names the file: a message from a helper that does not (a JSON integer beyond int64 read
+// by as_int, found by the fuzz smoke) gets the name in front.
 Tokenizer Tokenizer::from_json(std::string_view text, const std::string& name) {
-  Json j;
-  try {
-    j = Json::parse(text);
-  } catch (const Error& e) {
-    fail(name, ": ", e.what());
-  }
-  Reader r{name};
-  if (!j.is_object()) r.bad("top level", "expected a JSON object");
-  const Json& model = r.get(j, "model", Json::Type::object, "model");
-  check_settings(j, model, r);
-  std::unordered_map<std::string, int32_t> bytes_to_id;
-  std::vector<std::string> tokens = read_vocab(model, r, bytes_to_id);
-  check_added_tokens(j, r, tokens.size());
+  auto body = [&]() -> Tokenizer {
+    Json j;
+    try {
+      j = Json::parse(text);
+    } catch (const Error& e) {
+      fail(name, ": ", e.what());
+    }
+    Reader r{name};
+    if (!j.is_object()) r.bad("top level", "expected a JSON object");
+    const Json& model = r.get(j, "model", Json::Type::object, "model");
+    check_settings(j, model, r);
+    std::unordered_map<std::string, int32_t> bytes_to_id;
+    std::vector<std::string> tokens = read_vocab(model, r, bytes_to_id);
+    check_added_tokens(j, r, tokens.size());
 
-  const Json& mj = r.get(model, "merges", Json::Type::array, "model.merges");
-  auto parts = [&](size_t i, const std::string& field) { return merge_parts(mj.items()[i], r, field); };
-  std::vector<Merge> merges;
-  for (const auto& [a, b, c] : check_merges(mj.items().size(), parts, "model.merges", r, bytes_to_id)) merges.push_back({a, b, c});
-  return Tokenizer(std::move(tokens), std::move(merges));
+    const Json& mj = r.get(model, "merges", Json::Type::array, "model.merges");
+    auto parts = [&](size_t i, const std::string& field) { return merge_parts(mj.items()[i], r, field); };
+    std::vector<Merge> merges;
+    for (const auto& [a, b, c] : check_merges(mj.items().size(), parts, "model.merges", r, bytes_to_id)) merges.push_back({a, b, c});
+    return Tokenizer(std::move(tokens), std::move(merges));
+  };
+  try {
+    return body();
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    if (m.rfind(name + ": ", 0) == 0) throw;
+    fail(name, ": ", m);
+  }
 }
 
 // The same checks on GGUF's tokenizer.ggml.tokens (id = index) and .merges, without building JSON.
