@@ -143,7 +143,7 @@ void ServeEngine::admit() {
   while (!queue_.empty() && int64_t(active_.size()) < limits_.max_batch) {
     Seq& s = *queue_.front();
     if (free_caches_.empty()) {
-      s.cache = std::make_unique<SeqCache>(model_.cfg, s.cap);  // no buffers yet: they grow in the steps
+      s.cache = std::make_unique<SeqCache>(model_.cfg, s.cap);  // uninitialised: pages touched as filled
     } else {
       s.cache = std::move(free_caches_.back());
       free_caches_.pop_back();

@@ -1,8 +1,6 @@
 // The data-free corpus (see data_free.h): sampled from the FP teacher, cached as a fortune-format file.
 #include "models/train/data_free.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
