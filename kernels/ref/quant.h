@@ -128,6 +128,37 @@ void tq2_0_to_codes(const BlockTQ2_0* x, int64_t n, int8_t* q, float* d);
 void tq1_0_from_codes(const int8_t* q, const float* d, int64_t n, BlockTQ1_0* y);
 void tq1_0_to_codes(const BlockTQ1_0* x, int64_t n, int8_t* q, float* d);
 
+// ---- K-quants (llama.cpp's Q4_K and Q6_K, super-blocks of QKK = 256; n % 256 == 0; kquants.cpp) ----
+// Post-training formats only (no QAT, no integer kernel here): what the community ships, kept so that
+// QAT q4_0 can be compared with them byte for byte. A weight in them is served as its dequantized f32.
+//  * Q4_K: 8 sub-blocks of 32, value = d * sc_j * q - dmin * m_j, q in [0, 15]; sc_j, m_j 6-bit, d and
+//    dmin f16. 144 bytes: 4.5 bits per weight.
+//  * Q6_K: 16 sub-blocks of 16, value = d * sc_j * (q - 32), q in [0, 63], sc_j int8, d f16. 210 bytes:
+//    6.5625 bits per weight.
+// Rules: KRule::ggml is exactly ggml's quantize_row_q4_K_ref / quantize_row_q6_K_ref (what llama-quantize
+// writes without an importance matrix): each sub-block's scale (and min) is searched to minimise a
+// WEIGHTED squared error (Q4_K: weights avg|x| + |x|; Q6_K: x^2), then the sub-block scales are
+// themselves quantized to 6 / 8 bits against the super-block's f16 d. KRule::mse runs the same search
+// with every weight 1 (plain squared error). Non-finite inputs are refused.
+struct BlockQ4_K {
+  uint16_t d, dmin;      // f16 super-block scales of the sub-block scales and mins
+  uint8_t scales[12];    // sc_j, m_j (6 bits each): j < 4 in the low 6 bits of bytes j, j + 4; j >= 4 split
+                         // into byte j + 4 (low nibbles) and the top 2 bits of bytes j - 4, j
+  uint8_t qs[QKK / 2];   // sub-blocks 2i, 2i + 1: low, high nibbles of bytes 32i .. 32i + 31
+};
+struct BlockQ6_K {
+  uint8_t ql[QKK / 2];   // low 4 bits of q
+  uint8_t qh[QKK / 4];   // high 2 bits of q
+  int8_t scales[QKK / 16];
+  uint16_t d;
+};
+static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ6_K) == 210, "ggml K-quant block sizes");
+enum class KRule : uint8_t { ggml, mse };
+void quantize_q4_k(const float* x, int64_t n, BlockQ4_K* y, KRule rule);  // x (n) -> y (n/256)
+void quantize_q6_k(const float* x, int64_t n, BlockQ6_K* y, KRule rule);
+void dequantize_q4_k(const BlockQ4_K* x, int64_t n, float* y);            // y (n)
+void dequantize_q6_k(const BlockQ6_K* x, int64_t n, float* y);
+
 // ---- named layouts of a weight W (N, K) and of activations X (M, K) ----
 // Per output channel (G = K): int8 with the f16 scale (served as q8_0 blocks repeating it), int4 with
 // the int4 ggml rule. Per tensor int8: one f32 scale. Per token int8 (dynamic activations): one f32
