@@ -199,6 +199,7 @@ FUZZ_SRCS_token_cache    := data/dataset.cpp data/encode_chunks.cpp data/corpus.
                             src/io/mapped_file.cpp $(FUZZ_TOK_SRCS)
 FUZZ_SRCS_config         := models/config.cpp src/io/json.cpp
 FUZZ_SRCS_gguf_model     := models/gguf_model.cpp models/config.cpp kernels/ref/q4_0.cpp kernels/ref/q8_0.cpp kernels/ref/ternary.cpp \
+                            kernels/ref/kquants.cpp \
                             kernels/ref/per_channel.cpp src/quant/scheme.cpp src/util/cli.cpp src/util/sysmem.cpp \
                             $(FUZZ_SRCS_gguf) $(FUZZ_TOK_SRCS)
 FUZZ_SRCS_model_vocab    := data/model_vocab.cpp data/pre_split.cpp $(FUZZ_SRCS_gguf) $(FUZZ_TOK_SRCS)

@@ -22,8 +22,8 @@ uint32_t file_type(const std::string& scheme) {
   return s ? s->llama_ftype : 0;  // LLAMA_FTYPE_ALL_F32
 }
 
-// One weight as GGUF tensor bytes: F32 or its format's blocks (Q4_0, Q8_0, TQ2_0, TQ1_0; per-channel int8 as Q8_0
-// blocks repeating the row's scale).
+// One weight as GGUF tensor bytes: F32 or its format's blocks (Q4_0, Q8_0, TQ2_0, TQ1_0, Q4_K, Q6_K; per-channel
+// int8 as Q8_0 blocks repeating the row's scale).
 void add_weight(GgufWriter& w, const std::string& name, const ServedWeight& s) {
   const std::vector<int64_t> ne{s.K, s.N};
   const int64_t n = s.N * s.K;
@@ -36,8 +36,9 @@ void add_weight(GgufWriter& w, const std::string& name, const ServedWeight& s) {
     return;
   }
   std::string bytes(size_t(stored_bytes(s.q.w, s.N, s.K)), '\0');
-  if (s.lazy()) {  // read from a GGUF: its blocks are already these bytes
-    std::memcpy(bytes.data(), s.blocks, bytes.size());
+  if (s.lazy() || fmt.post_training) {  // read from a GGUF, or a post-training format: already these bytes
+    QAT_CHECK(s.block_data() != nullptr, "--to-gguf: ", s.name, " (", s.q.name(), ") holds no blocks");
+    std::memcpy(bytes.data(), s.block_data(), bytes.size());
     return w.add_tensor(name, fmt.ggml, ne, std::move(bytes));
   }
   // Block b's scale: its own (group = the block size) or its row's (per channel, group K).
@@ -132,6 +133,19 @@ ServedWeight read_weight(const GgufFile& f, const std::string& gguf_name, const 
     s.f32 = Tensor::empty({N, K});
     to_f32(t, s.f32.f32(), n);
     require_finite(f, gguf_name, s.f32.f32(), n, "weight");
+    return s;
+  }
+  if (const BlockRule* rule = s.q.format().post_training) {  // K-quants: checked by decoding them
+    std::vector<float> values(static_cast<size_t>(n));
+    rule->dequantize(t.data, n, values.data());
+    require_finite(f, gguf_name, values.data(), n, "weight");
+    if (load == GgufLoad::lazy && f.bytes) {
+      s.file = f.bytes;
+      s.blocks = t.data;
+      s.release_blocks();
+    } else {
+      s.owned_blocks.assign(t.data, t.data + s.storage_bytes());
+    }
     return s;
   }
   std::vector<float> d;

@@ -40,4 +40,19 @@ std::string ModelSource::describe() const {
              parameter_count(config()), " parameters)");
 }
 
+TrainingText training_text(const ModelSource& src, const std::string& data, bool data_given, const std::string& documents,
+                           bool documents_given) {
+  const DocMode given_mode = parse_doc_mode(documents);
+  if (data_given) return {data, given_mode, "--data"};
+  const Json* opts = src.checkpoint && src.checkpoint->state.is_object() ? src.checkpoint->state.find("options") : nullptr;
+  const Json* d = opts && opts->is_object() ? opts->find("data") : nullptr;
+  if (!d || !d->is_string()) return {"", given_mode, "the default corpus: the model records no training data"};
+  const std::string saved = d->as_string();
+  QAT_CHECK(saved.empty() || file_exists(saved), "the checkpoint was trained on ", saved,
+            " (its state.json), which does not exist here: pass --data or --text");
+  const Json* m = opts->find("documents");
+  const DocMode saved_mode = parse_doc_mode(m && m->is_string() ? m->as_string() : "blank-line");
+  return {saved, documents_given ? given_mode : saved_mode, "the checkpoint's training data"};
+}
+
 }  // namespace qat

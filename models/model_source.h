@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "data/corpus.h"
 #include "data/vocab.h"
 #include "models/gguf_model.h"
 #include "models/quantized.h"
@@ -31,5 +32,18 @@ struct ModelSource {
 
 // Opens a checkpoint directory or a GGUF file; errors name the path and what is wrong.
 ModelSource open_model(const std::string& path);
+
+// The text a model is measured on: `data` when given, else the corpus the checkpoint was trained on (its
+// state.json records --data, "" there being the default corpus, and --documents as training resolved
+// it, absent in checkpoints older than the option: blank-line, the rule they were trained with), else
+// (a GGUF file, a checkpoint without training state) the default corpus. `documents`, when given,
+// overrides the recorded mode. `why` says which, for a result line.
+struct TrainingText {
+  std::string data;  // for load_corpus ("" = the default corpus)
+  DocMode mode;
+  std::string why;
+};
+TrainingText training_text(const ModelSource& src, const std::string& data, bool data_given, const std::string& documents,
+                           bool documents_given);
 
 }  // namespace qat

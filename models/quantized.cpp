@@ -34,6 +34,11 @@ void ServedWeight::codes_scales(std::vector<int8_t>* qv, std::vector<float>* dv)
 
 Tensor ServedWeight::dequantized() const {
   if (!q.quantized()) return f32;
+  if (const BlockRule* rule = q.format().post_training) {
+    Tensor out = Tensor::empty({N, K});
+    rule->dequantize(block_data(), N * K, out.f32());
+    return out;
+  }
   std::vector<int8_t> qv;
   std::vector<float> dv;
   const std::vector<int8_t>* cq = &codes;
@@ -49,7 +54,8 @@ Tensor ServedWeight::dequantized() const {
 }
 
 int64_t ServedWeight::held_bytes() const {
-  return int64_t(codes.capacity() + scales.capacity() * sizeof(float)) + (f32.defined() ? int64_t(f32.nbytes()) : 0);
+  return int64_t(codes.capacity() + scales.capacity() * sizeof(float) + owned_blocks.capacity()) +
+         (f32.defined() ? int64_t(f32.nbytes()) : 0);
 }
 
 int64_t QuantizedModel::storage_bytes() const {
@@ -112,6 +118,17 @@ QuantizedModel quantized_from_ptq(const Transformer& t, const QatConfig& formats
       if (s.K % q.group(s.K) != 0)
         throw UsageError(str("PTQ ", q.name(), ": ", s.name, " has K = ", s.K, ", not a multiple of ", q.group(s.K),
                              " (choose dims that are, or keep it in another format: --qat-keep)"));
+      if (const BlockRule* rule = q.format().post_training) {
+        // Rows are whole super-blocks, so chunks of rows quantize independently (same bytes at any thread count).
+        s.owned_blocks.resize(size_t(s.storage_bytes()));
+        const int64_t row_bytes = s.storage_bytes() / s.N;
+        const KRule r = method == "mse" ? KRule::mse : KRule::ggml;
+        QAT_CHECK(method == "minmax" || method == "mse", "PTQ: method must be minmax or mse, got '", method, "'");
+        const float* x = t.params[w].f32();
+#pragma omp parallel for schedule(dynamic, 16)
+        for (int64_t n = 0; n < s.N; n++) rule->quantize(x + n * s.K, s.K, s.owned_blocks.data() + n * row_bytes, r);
+        return s;
+      }
       s.codes.resize(size_t(s.N * s.K));
       s.scales.resize(size_t(s.N * s.K / q.group(s.K)));
       ptq_quantize(t.params[w].f32(), s.N, s.K, q, method, s.codes.data(), s.scales.data());
@@ -131,7 +148,11 @@ namespace {
 // temporaries on the heap after the first one is freed, between packed panels that stay, where their
 // pages would remain resident (measured: 15 MiB of a 300M q4_0 model's peak RSS).
 std::unique_ptr<Linear> linear_of(const ServedWeight& w, Backend backend) {
-  if (!w.q.served()) return make_f32_linear(backend, w.dequantized());
+  if (!w.q.served()) {
+    std::unique_ptr<Linear> lin = make_f32_linear(backend, w.dequantized());
+    w.release_blocks();  // a lazy post-training weight: its file pages are no longer needed
+    return lin;
+  }
   if (!w.lazy()) return make_quant_linear(backend, w.q.format().family, w.codes.data(), w.scales.data(), w.N, w.K);
   std::unique_ptr<Linear> lin;
   {
@@ -152,8 +173,8 @@ std::unique_ptr<Linear> linear_of(const ServedWeight& w, Backend backend) {
 EmbedTable embed_table(const ServedWeight& w) {
   EmbedTable e;
   e.C = w.K;
-  if (!w.q.quantized()) {
-    e.f32 = w.f32;
+  if (!w.q.quantized() || w.q.format().post_training) {
+    e.f32 = w.dequantized();  // the f32 weight itself (a shared tensor), or the K-quant's values
     return e;
   }
   e.group = w.q.group(w.K);

@@ -30,6 +30,10 @@ struct ServedWeight {
   std::shared_ptr<const Bytes> file;
   const uint8_t* blocks = nullptr;
   bool lazy() const { return blocks != nullptr; }
+  // A post-training block format (q4_k, q6_k: q.format().post_training) has no codes: its GGUF blocks,
+  // owned here (PTQ, or read eagerly) or the file's (lazy), are dequantized when it is served.
+  std::vector<uint8_t> owned_blocks;
+  const uint8_t* block_data() const { return lazy() ? blocks : owned_blocks.data(); }
   // The codes (N, K) and scales (N, K/G), or (N) per channel: a copy of codes/scales, or decoded from the blocks.
   void codes_scales(std::vector<int8_t>* q, std::vector<float>* d) const;
   // Drops the blocks' pages from the process (Bytes::release) once they have been packed; lazy only.
@@ -37,9 +41,10 @@ struct ServedWeight {
   void release_blocks() const {
     if (lazy()) file->release(blocks, size_t(storage_bytes()));
   }
-  Tensor dequantized() const;    // (N, K) f32: codes * scales, or the f32 weight
+  Tensor dequantized() const;    // (N, K) f32: codes * scales, the post-training blocks decoded, or the f32 weight
   int64_t storage_bytes() const { return stored_bytes(q.w, N, K); }  // as stored in GGUF (formats.h)
-  int64_t held_bytes() const;     // what this object holds in memory (capacities): codes, scales, the f32 weight (not the file)
+  int64_t held_bytes() const;     // what this object holds in memory (capacities): codes, scales, owned blocks,
+                                  // the f32 weight (not the file)
 };
 
 struct QuantizedModel {
@@ -56,13 +61,15 @@ struct QuantizedModel {
 
 // The served form of a QAT model: learned-rule codes and f16 scales of every quantized weight.
 QuantizedModel quantized_from_qat(const Transformer& t);
-// PTQ of an FP32 model into `formats` with "minmax" or "mse".
+// PTQ of an FP32 model into `formats` with "minmax" or "mse" (post-training formats: "minmax" is ggml's
+// reference rule, "mse" its search with unweighted squared error; kernels/ref/quant.h).
 QuantizedModel quantized_from_ptq(const Transformer& t, const QatConfig& formats, const std::string& method);
 // An FP32 model as-is (every weight f32).
 QuantizedModel quantized_from_f32(const Transformer& t);
 
 // The inference model. Served formats run the integer kernels of the active table; f32 weights run the
-// fixed-order f32 kernel; weight-only formats (w4, w8) run their dequantized weights through it.
+// fixed-order f32 kernel; weight-only formats (w4, w8) and the post-training K-quants run their dequantized
+// weights through it.
 // The comparison backends (src/nn/linear.h) swap the quantized layers' engine: onednn runs oneDNN's
 // int8 matmul (per-channel int8: q4_0 / q8_0 weights are re-quantized per channel, a different model
 // numerically), openblas runs f32 sgemm / sgemv on the dequantized weights.

@@ -37,7 +37,7 @@ TEST_CASE("every scheme round-trips name -> formats -> name, and the lists name 
     CHECK(find_scheme(s.name) == &s);
     const LayerQuant q = scheme_layer(s.name);
     CHECK((q.w == s.w && q.a == s.a));
-    CHECK(q.name() == s.name);
+    CHECK((q.name() == s.name || s.mixture));  // a mixture's layers are named by their own formats
     CHECK(q.served() == s.served);
     CHECK(listed(SchemeSet::all).count(s.name) == 1);
     CHECK(listed(SchemeSet::exported).count(s.name) == size_t(s.exported()));
@@ -47,7 +47,8 @@ TEST_CASE("every scheme round-trips name -> formats -> name, and the lists name 
     CHECK((s.llama_ftype != 0) == (s.exported() && s.w != WQuant::none));
   }
   CHECK(listed(SchemeSet::all).size() == std::size(kSchemes));
-  CHECK(scheme_names(SchemeSet::exported) == "q4_0, q8_0, w8a8, tq2_0, tq1_0 or f32");
+  CHECK(scheme_names(SchemeSet::exported) == "q4_0, q8_0, w8a8, tq2_0, tq1_0, q4_k, q4_k_m, q6_k or f32");
+  CHECK(scheme_names(SchemeSet::trainable) == "q4_0, q8_0, w8a8, tq2_0, tq1_0, w8a8s, w4 or w8");
   CHECK(find_scheme("q4") == nullptr);
   try {
     scheme_layer("q4");
@@ -76,7 +77,9 @@ TEST_CASE("GGUF: every exported scheme is read back from its tensor type as itse
   CHECK(std::string(scheme_read_from_gguf(GgmlType::Q8_0, "")->name) == "q8_0");
   CHECK(std::string(scheme_read_from_gguf(GgmlType::Q8_0, "w8")->name) == "q8_0");
   CHECK(std::string(scheme_read_from_gguf(GgmlType::Q4_0, "w8a8")->name) == "q4_0");
-  for (GgmlType t : {GgmlType::F16, GgmlType::BF16, GgmlType::Q4_1, GgmlType::Q4_K, GgmlType::I8})
+  CHECK(std::string(scheme_read_from_gguf(GgmlType::Q4_K, "")->name) == "q4_k");  // a llama.cpp Q4_K_M file's bulk
+  CHECK(std::string(scheme_read_from_gguf(GgmlType::Q6_K, "q4_k_m")->name) == "q6_k");
+  for (GgmlType t : {GgmlType::F16, GgmlType::BF16, GgmlType::Q4_1, GgmlType::Q5_K, GgmlType::I8})
     CHECK(scheme_read_from_gguf(t, "q8_0") == nullptr);  // refused with the list of served types
 }
 

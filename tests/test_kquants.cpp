@@ -1,7 +1,8 @@
 // The K-quants (llama.cpp's Q4_K and Q6_K): llama.cpp's own blocks and dequantized values reproduced
 // byte for byte (tests/fixtures/kq_golden.bin, written by tools/golden/make-kquant-golden.sh from
 // quantize_row_q4_K_ref / quantize_row_q6_K_ref / dequantize_row_q*_K of llama.cpp c392e50), the MSE
-// variant of the search, and the refusals.
+// variant of the search, the refusals; then a model: PTQ into q4_k / q6_k / the Q4_K_M mixture, its GGUF
+// round trip, and the command line (bin/quantize, bin/eval on the file against eval --ptq).
 //
 // Fixture layout (little-endian): u32 magic 0x5147514b, version 1, NB, K (256), sizeof q4_K (144),
 // sizeof q6_K (210); NB*K f32 inputs; NB q4_K blocks; NB q6_K blocks; NB*K f32 dequantized q4_K;
@@ -15,9 +16,20 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
+#include "data/tokenizer.h"
 #include "kernels/ref/quant.h"
+#include "models/decode.h"
+#include "models/gguf_model.h"
+#include "models/quantized.h"
+#include "src/io/file.h"
+#include "src/util/error.h"
+#include "tests/helpers.h"
+#include "tests/proc.h"
 
 using namespace qat;
+using namespace qat::test;
 
 namespace {
 
@@ -125,4 +137,136 @@ TEST_CASE("q4_k and q6_k: the unweighted (mse) search has the smaller squared er
   CHECK_THROWS_WITH(quantize_q4_k(x.data(), 100, q4.data(), KRule::ggml),
                     Catch::Contains("100 elements are not a whole number of blocks of 256"));
   CHECK_THROWS_WITH(dequantize_q6_k(q6.data(), 300, y.data()), Catch::Contains("not a whole number of blocks"));
+}
+
+namespace {
+// An FP32 model whose every K is a whole number of super-blocks (d_model = ffn = 256), 8 layers so that
+// the Q4_K_M rule picks some of them (n / 8 = 1: layers 0, 3, 6 and 7).
+Transformer kquant_model(bool tied) {
+  ModelConfig c = tiny_ternary_config();
+  c.n_layers = 8;
+  c.vocab = 300;
+  c.tied = tied;
+  Transformer t(c, nullptr);
+  t.init_weights(21);
+  return t;
+}
+
+std::vector<uint8_t> q4_k_blocks(const Tensor& w) {
+  std::vector<uint8_t> b(size_t(w.numel() / QKK * int64_t(sizeof(BlockQ4_K))));
+  quantize_q4_k(w.f32(), w.numel(), reinterpret_cast<BlockQ4_K*>(b.data()), KRule::ggml);
+  return b;
+}
+std::vector<uint8_t> q6_k_blocks(const Tensor& w) {
+  std::vector<uint8_t> b(size_t(w.numel() / QKK * int64_t(sizeof(BlockQ6_K))));
+  quantize_q6_k(w.f32(), w.numel(), reinterpret_cast<BlockQ6_K*>(b.data()), KRule::ggml);
+  return b;
+}
+}  // namespace
+
+TEST_CASE("PTQ q4_k_m: llama.cpp's mixture and blocks, a GGUF round trip, served as the dequantized weights",
+          "[kquant][gguf_model]") {
+  std::vector<std::string> docs;
+  for (int i = 0; i < 100; i++) docs.push_back("a quick brown fox " + std::to_string(i) + " jumps.");
+  Tokenizer tok = Tokenizer::train(docs, 300);
+  const std::string path = "/tmp/qat-test-kquant-" + std::to_string(::getpid()) + ".gguf";
+  for (bool tied : {true, false}) {
+    INFO("tied " << tied);
+    Transformer t = kquant_model(tied);
+    QatConfig q = QatConfig::make("q4_k_m", "", t.cfg.n_layers, tied);
+    // The mixture: Q6_K for the output (and a tied embedding), attn_v / ffn_down in layers 0, 3, 6, 7.
+    CHECK(q.lm_head.name() == "q6_k");
+    CHECK(q.embed.name() == (tied ? "q6_k" : "q4_k"));
+    for (int l = 0; l < 8; l++) {
+      const bool more = l == 0 || l == 3 || l == 6 || l == 7;
+      INFO("layer " << l);
+      for (Proj p : kBlockProj)
+        CHECK(q.linear(l, p).name() == (more && (p == Proj::v || p == Proj::down) ? "q6_k" : "q4_k"));
+    }
+    QuantizedModel qm = quantized_from_ptq(t, q, "minmax");
+    qm.scheme = "q4_k_m";
+    // Each weight's blocks are the reference quantizer's over the whole tensor (rows are whole blocks).
+    CHECK(qm.layers[3][size_t(Proj::v)].owned_blocks == q6_k_blocks(t.params[t.layers[3].weight(Proj::v)]));
+    CHECK(qm.layers[4][size_t(Proj::v)].owned_blocks == q4_k_blocks(t.params[t.layers[4].weight(Proj::v)]));
+    CHECK(qm.embed.owned_blocks == (tied ? q6_k_blocks(t.params[t.tok_embd]) : q4_k_blocks(t.params[t.tok_embd])));
+    CHECK(qm.layers[1][size_t(Proj::q)].codes.empty());
+    write_gguf_model(path, qm, tok);
+    GgufFile f = read_gguf(path);
+    CHECK(f.get_u32("general.file_type") == 15u);  // LLAMA_FTYPE_MOSTLY_Q4_K_M
+    CHECK(uint32_t(f.tensor("blk.3.attn_v.weight").type) == 14u);  // GGML_TYPE_Q6_K
+    CHECK(uint32_t(f.tensor("blk.4.attn_v.weight").type) == 12u);  // GGML_TYPE_Q4_K
+    CHECK(f.tensor("blk.4.attn_v.weight").nbytes == uint64_t(t.cfg.n_kv_heads * t.cfg.head_dim() * 256 / 256 * 144));
+    std::string reexport;
+    for (GgufLoad load : {GgufLoad::eager, GgufLoad::lazy}) {
+      GgufModel g = read_gguf_model(path, load);
+      CHECK(g.model.scheme == "q4_k_m");
+      const ServedWeight& w = g.model.layers[6][size_t(Proj::down)];
+      CHECK(w.q.name() == "q6_k");
+      CHECK(w.lazy() == (load == GgufLoad::lazy));
+      CHECK(test::same_bits(w.dequantized(), qm.layers[6][size_t(Proj::down)].dequantized()));
+      // Served: the same logits as the model PTQ made, and as the f32 model given the dequantized weights.
+      std::vector<int32_t> ids = tok.encode("a quick brown fox jumps");
+      DecodeModel a = decode_model(qm), b = decode_model(g.model);
+      Transformer deq = kquant_model(tied);
+      auto put = [&](int index, const ServedWeight& s) { deq.params[index].copy_from(s.dequantized()); };
+      put(deq.tok_embd, qm.embed);
+      if (!tied) put(deq.lm_head, qm.lm_head);
+      for (int l = 0; l < 8; l++)
+        for (Proj p : kBlockProj) put(deq.layers[size_t(l)].weight(p), qm.layers[size_t(l)][size_t(p)]);
+      DecodeModel c = decode_model(quantized_from_f32(deq));
+      DecodeSession sa(a, 32), sb(b, 32), sc(c, 32);
+      Tensor la = sa.forward(ids.data(), int64_t(ids.size()), true);
+      CHECK(test::same_bits(la, sb.forward(ids.data(), int64_t(ids.size()), true)));
+      CHECK(test::same_bits(la, sc.forward(ids.data(), int64_t(ids.size()), true)));
+      // Re-exported from the blocks read (eager) and from the file's pages (lazy): one file.
+      write_gguf_model(path + ".again", g.model, tok);
+      if (load == GgufLoad::eager) reexport = read_file(path + ".again");
+      CHECK(read_file(path + ".again") == reexport);
+      CHECK(GgufFile(read_gguf(path + ".again")).tensor("blk.6.ffn_down.weight").type == GgmlType::Q6_K);
+    }
+  }
+  remove_tree(path);
+  remove_tree(path + ".again");
+  // K must be whole super-blocks; QAT does not train a post-training format.
+  ModelConfig c = tiny_gqa_config();
+  Transformer small(c, nullptr);
+  small.init_weights(3);
+  CHECK_THROWS_WITH(quantized_from_ptq(small, QatConfig::make("q6_k", "", c.n_layers, c.tied), "minmax"),
+                    Catch::Contains("has K = 64, not a multiple of 256"));
+  CHECK_THROWS_WITH(QatConfig::make("q4_0", "layers.1.v=q4_k", c.n_layers, c.tied).require_trainable("--qat"),
+                    Catch::Contains("--qat q4_0: layers.1.v is q4_k, a post-training format"));
+}
+
+TEST_CASE("bin/quantize --scheme q4_k_m writes what bin/eval --ptq q4_k_m evaluates; --qat q4_k is refused", "[kquant][cli]") {
+  ScratchDir dir("kquant-cli");
+  const std::string corpus = dir.put("corpus.txt", synthetic_corpus(120)), ckpt = dir.path + "/ckpt",
+                    cache = dir.path + "/cache";
+  ProcResult r = run_proc({"bin/train", "--data", corpus, "--preset", "tiny", "--dim", "256", "--ffn", "256", "--layers", "2",
+                           "--vocab", "280", "--ctx", "16", "--batch", "2", "--steps", "2", "--threads", "1", "--out", ckpt,
+                           "--cache-dir", cache, "--quiet", "--no-plot"},
+                          dir.path + "/train");
+  REQUIRE(r.code == 0);
+  for (const char* method : {"minmax", "mse"}) {
+    INFO("--ptq " << method);
+    const std::string gguf = dir.path + "/model-" + method + ".gguf";
+    r = run_proc({"bin/quantize", "--model", ckpt, "--scheme", "q4_k_m", "--ptq", method, "--to-gguf", gguf, "--threads", "2"},
+                 dir.path + "/quantize");
+    INFO(r.what());
+    REQUIRE(r.code == 0);
+    CHECK_THAT(r.out, Catch::Contains("q6_k") && Catch::Contains("q4_k") && Catch::Contains("PTQ (" + std::string(method) + ")"));
+    ProcResult a = run_proc({"bin/eval", "--model", gguf, "--data", corpus, "--cache-dir", cache, "--threads", "1", "--json"},
+                            dir.path + "/eval-gguf");
+    ProcResult b = run_proc({"bin/eval", "--model", ckpt, "--ptq", std::string("q4_k_m:") + method, "--data", corpus,
+                             "--cache-dir", cache, "--threads", "1", "--json"},
+                            dir.path + "/eval-ptq");
+    INFO(a.what() << b.what());
+    REQUIRE((a.code == 0 && b.code == 0));
+    auto loss = [](const std::string& out) { return Json::parse(lines_of(out).back()).at("val_loss").as_double(); };
+    CHECK(loss(a.out) == loss(b.out));  // the file holds exactly the weights eval's PTQ made
+  }
+  r = run_proc({"bin/train", "--data", corpus, "--preset", "tiny", "--dim", "256", "--ffn", "256", "--vocab", "280",
+                "--ctx", "16", "--steps", "1", "--qat", "q4_k", "--out", dir.path + "/qat", "--cache-dir", cache, "--quiet"},
+               dir.path + "/train-qat");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("--qat q4_k: embed is q4_k, a post-training format"));
 }

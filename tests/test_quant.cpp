@@ -302,6 +302,14 @@ TEST_CASE("the weight-format table: a row per WQuant in order, agreeing with the
     CHECK(int(f.w) == rows++);  // weight_format(w) indexes the table
     CHECK(&weight_format(f.w) == &f);
     if (f.w == WQuant::none) continue;
+    if (f.post_training) {  // K-quants: super-blocks of 256 with their own rule, no codes + scales codec
+      CHECK((f.codec == nullptr && f.group == QKK && f.gguf && !f.kernel));
+      const GgmlTypeInfo* g = ggml_type_info(uint32_t(f.ggml));
+      REQUIRE(g != nullptr);
+      CHECK(g->block_elems == uint32_t(QKK));
+      CHECK(g->block_bytes == (f.w == WQuant::q4_k ? sizeof(BlockQ4_K) : sizeof(BlockQ6_K)));
+      continue;
+    }
     // Codes: the reference quantizer's ranges (int4 [-8, 7], int8 symmetric [-127, 127], ternary [-1, 1]).
     CHECK(((f.code_min == kQ4Min && f.code_max == kQ4Max) || (f.code_min == kQ8Min && f.code_max == kQ8Max) ||
            (f.code_min == -1 && f.code_max == 1 && f.group == QKK)));
@@ -314,7 +322,7 @@ TEST_CASE("the weight-format table: a row per WQuant in order, agreeing with the
                          : f.code_max == kQ4Max ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
     CHECK(g->block_bytes == block);
   }
-  CHECK(rows == int(WQuant::tq1_0) + 1);
+  CHECK(rows == int(WQuant::q6_k) + 1);
   CHECK(LayerQuant{WQuant::q4_0, AQuant::q8_0}.group(96) == 32);
   CHECK(LayerQuant{WQuant::int8_pc, AQuant::int8_token}.group(96) == 96);
 }

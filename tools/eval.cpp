@@ -95,29 +95,6 @@ struct Args {
   bool json = false, second_half = false, print_tokens = false, data_given = false, documents_given = false;
 };
 
-// The text eval measures: --data when given, else the corpus the checkpoint was trained on (its
-// state.json records --data, "" there being the default corpus, and --documents as training resolved
-// it, absent in checkpoints older than the option: blank-line, the rule they were trained with), else
-// (a GGUF file, a checkpoint without training state) the default corpus. --documents, when given,
-// overrides the recorded mode. `why` says which, for the result line.
-struct Text {
-  std::string data;  // for load_corpus ("" = the default corpus)
-  DocMode mode;
-  std::string why;
-};
-Text choose_text(const ModelSource& src, const Args& a) {
-  const DocMode given_mode = parse_doc_mode(a.documents);
-  if (a.data_given) return {a.data, given_mode, "--data"};
-  const Json* opts = src.checkpoint && src.checkpoint->state.is_object() ? src.checkpoint->state.find("options") : nullptr;
-  const Json* d = opts && opts->is_object() ? opts->find("data") : nullptr;
-  if (!d || !d->is_string()) return {"", given_mode, "the default corpus: the model records no training data"};
-  const std::string saved = d->as_string();
-  QAT_CHECK(saved.empty() || file_exists(saved), "the checkpoint was trained on ", saved,
-            " (its state.json), which does not exist here: pass --data or --text");
-  const Json* m = opts->find("documents");
-  const DocMode saved_mode = parse_doc_mode(m && m->is_string() ? m->as_string() : "blank-line");
-  return {saved, a.documents_given ? given_mode : saved_mode, "the checkpoint's training data"};
-}
 
 // An FP32 Transformer with the latent weights of t (QAT scales dropped).
 std::unique_ptr<Transformer> latent_f32(const Transformer& t) {
@@ -133,7 +110,7 @@ bool parse_args(int argc, char** argv, Args* a) {
                       "  QAT checkpoint                under its QAT scheme: the integer path generate serves\n"
                       "  QAT checkpoint --scheme f32   f32 forward of its latent weights\n"
                       "  FP32 checkpoint --ptq S[:M]   after post-training quantization (M: minmax = ggml rule, mse)\n"
-                      "  model.gguf                    the served model (integer kernels)");
+                      "  model.gguf                    the served model (integer kernels; K-quant weights as their f32 values)");
   p.option("--model", &a->model_path, "checkpoint directory or .gguf file", "PATH");
   p.option("--data", &a->data, "corpus whose validation split is used (default: the one the checkpoint was trained on; "
                                "for a model that records none, the fortunes corpus)", "PATH");
@@ -169,7 +146,7 @@ bool parse_args(int argc, char** argv, Args* a) {
 TokenizedData load_tokens(const Args& a, const ModelSource& src, std::string* measured) {
   TokenizedData tokens;
   if (a.text_path.empty()) {
-    const Text text = choose_text(src, a);
+    const TrainingText text = training_text(src, a.data, a.data_given, a.documents, a.documents_given);
     Corpus corpus = load_corpus(text.data, text.mode);
     for (const std::string& p : corpus.files.problems) std::fprintf(stderr, "warning: %s\n", p.c_str());
     *measured = str("val split of ", corpus.source, " (", text.why, corpus.stream() ? "; one stream, val = its last 10%" : "",

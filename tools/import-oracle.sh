@@ -22,6 +22,7 @@ SPM_VOCAB=$LLAMA_CPP_SRC/models/ggml-vocab-llama-spm.gguf
 mkdir -p "$W"
 T="--threads $THREADS --quiet --no-plot --cache-dir $W/cache"
 PROMPT="The secret of life is"
+. "$(dirname "$0")/oracle-common.sh"
 
 bin/eval --write-val-text "$W/val.txt" > /dev/null
 # A: ours, then foreign files written by llama-quantize.
@@ -39,21 +40,5 @@ bin/quantize --model "$W/qat" --to-gguf "$W/qat-q4_0.gguf" > /dev/null
 bin/quantize --model "$W/spm" --scheme f32 --to-gguf "$W/spm-f32.gguf" > /dev/null
 "$L/llama-quantize" "$W/spm-f32.gguf" "$W/spm-f16.gguf" F16 > "$W/lq-spm.log" 2>&1
 
-# The text of a generation as both print it: llama-cli ends with " [end of text]" when the model
-# stops, and prints an SPM prompt with the space its first piece decodes to; trailing blank lines dropped.
-texts() { sed -e 's/ \[end of text\]$//' -e '1s/^ //' "$1" | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'; }
-
-printf "%-16s %8s %12s %12s %9s %s\n" file chunks bin/eval llama-ppl gap "greedy 64 tokens"
-for f in f32 f16 q8_0 q4_0 qat-q4_0 spm-f16; do
-  m="$W/$f.gguf"
-  ours=$(bin/eval --model "$m" --text "$W/val.txt" --score-second-half --ctx 128 --json --threads "$THREADS" |
-         sed 's/.*"ppl":\([0-9.eE+-]*\).*/\1/')
-  "$L/llama-perplexity" -m "$m" -f "$W/val.txt" -c 128 -b 128 -t "$THREADS" -ctk f32 -ctv f32 > "$W/ppl-$f.log" 2>&1
-  theirs=$(sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p' "$W/ppl-$f.log")
-  chunks=$(sed -n 's/.*calculating perplexity over \([0-9]*\) chunks.*/\1/p' "$W/ppl-$f.log")
-  bin/generate --model "$m" --prompt "$PROMPT" -n 64 --temp 0 --keep-going --threads "$THREADS" > "$W/gen-$f.ours" 2> /dev/null
-  "$L/llama-cli" -m "$m" -p "$PROMPT" -n 64 -no-cnv --temp 0 --ignore-eos -t "$THREADS" < /dev/null > "$W/gen-$f.llama" 2> /dev/null
-  same=$(cmp -s <(texts "$W/gen-$f.ours") <(texts "$W/gen-$f.llama") && echo equal || echo DIFFER)
-  gap=$(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%+.4f%%", (a / b - 1) * 100 }')
-  printf "%-16s %8s %12.4f %12.4f %9s %s\n" "$f" "$chunks" "$ours" "$theirs" "$gap" "$same"
-done
+oracle_header
+for f in f32 f16 q8_0 q4_0 qat-q4_0 spm-f16; do oracle_row "$f"; done

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
     ArgParser p("quantize", "Exports a checkpoint to GGUF (llama.cpp's format, `llama` architecture):\n"
                             "  QAT checkpoint: its learned codes and scales, exactly as trained (--scheme must match)\n"
                             "  FP32 checkpoint: post-training quantization with --ptq minmax (ggml's rule) or mse\n"
+                            "  (q4_k, q6_k, q4_k_m: llama.cpp's K-quants and its Q4_K_M mixture, byte for byte as\n"
+                            "  llama-quantize writes them with minmax; mse runs the same search unweighted)\n"
                             "Prints each weight's format and SQNR, and the file size against f32.");
     p.option("--model", &model_path, "checkpoint directory", "DIR");
     p.option("--scheme", &scheme, scheme_names(SchemeSet::exported) + " (default: a QAT checkpoint's own scheme, else q4_0)", "S");

@@ -93,7 +93,7 @@ static void declare_shape_options(ArgParser& p, ShapeFlags* sh) {
 // The QAT and distillation options, then what the run reports (progress, plot, profile). --no-plot is
 // written to *no_plot (TrainOptions holds its opposite, plot).
 static void declare_qat_and_report_options(ArgParser& p, TrainOptions* o, bool* no_plot) {
-  p.option("--qat", &o->qat, "quantization-aware training scheme: " + scheme_names(SchemeSet::quantized), "SCHEME");
+  p.option("--qat", &o->qat, "quantization-aware training scheme: " + scheme_names(SchemeSet::trainable), "SCHEME");
   p.option("--qat-keep", &o->qat_keep, "per-layer formats: embed, lm_head, q..down, attn, mlp, layers.N[.kind], "
                                        "each alone (f32) or =SCHEME, comma-separated, e.g. lm_head=q8_0,layers.0=f32", "LIST");
   p.option("--qat-scale-init", &o->qat_scale_init, "initial QAT scales: minmax (ggml rule) or mse", "M");

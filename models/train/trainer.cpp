@@ -212,7 +212,10 @@ void open_run(Run& r) {
     opt.vocab = r.cfg.vocab;  // the BPE size the tokenizer is trained to (--config's vocab_size)
   }
   std::optional<QatConfig> qat;
-  if (!r.resume_ck && !opt.qat.empty() && opt.qat != "f32") qat = QatConfig::make(opt.qat, opt.qat_keep, r.cfg.n_layers, r.cfg.tied);
+  if (!r.resume_ck && !opt.qat.empty() && opt.qat != "f32") {
+    qat = QatConfig::make(opt.qat, opt.qat_keep, r.cfg.n_layers, r.cfg.tied);
+    qat->require_trainable("--qat");
+  }
   // A shape that cannot fit is refused now, before a large corpus is read and tokenized (the vocabulary
   // and context are the ones asked for; build_model checks again with the data's figures).
   if (!r.resume_ck)

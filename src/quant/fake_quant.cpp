@@ -19,6 +19,7 @@ namespace {
 void check_weight(const char* op, const Tensor& w, const Tensor& scale, const LayerQuant& q) {
   QAT_CHECK(w.ndim() == 2 && w.is_contiguous(), op, ": weight must be a contiguous (N, K) tensor, got ", w.shape_string());
   QAT_CHECK(q.quantized(), op, ": layer format is f32");
+  QAT_CHECK(!q.format().post_training, op, ": ", q.name(), " is a post-training format (QAT does not train it)");
   int64_t N = w.dim(0), K = w.dim(1), G = q.group(K);
   QAT_CHECK(K % G == 0, op, ": K = ", K, " is not a multiple of the group size ", G);
   if (scale.shape() != Shape{N, K / G} || !scale.is_contiguous())

@@ -10,7 +10,7 @@
 
 namespace qat {
 
-enum class WQuant : uint8_t { none, q4_0, q8_0, int8_pc, int4_pc, tq2_0, tq1_0 };
+enum class WQuant : uint8_t { none, q4_0, q8_0, int8_pc, int4_pc, tq2_0, tq1_0, q4_k, q6_k };
 
 // A GGUF block type's codec (kernels/ref/quant.h): n elements of blocks <-> codes q (n) and one scale
 // per block d (n / block_elems).
@@ -28,16 +28,32 @@ inline constexpr const BlockCodec* kQ8_0Codec = &kCodec<BlockQ8_0, q8_0_to_codes
 inline constexpr const BlockCodec* kTQ2_0Codec = &kCodec<BlockTQ2_0, tq2_0_to_codes, tq2_0_from_codes>;
 inline constexpr const BlockCodec* kTQ1_0Codec = &kCodec<BlockTQ1_0, tq1_0_to_codes, tq1_0_from_codes>;
 
+// A post-training block format (the K-quants): no codes + one scale per block, only f32 -> blocks (by
+// ggml's rule or its unweighted MSE variant) and blocks -> f32. Such a weight is quantized once, by PTQ,
+// and served as its dequantized f32 values; QAT does not train it.
+struct BlockRule {
+  void (*quantize)(const float* x, int64_t n, void* blocks, KRule rule);  // x (n) -> n / 256 blocks
+  void (*dequantize)(const void* blocks, int64_t n, float* y);            // -> y (n)
+};
+template <class Block, void (*Q)(const float*, int64_t, Block*, KRule), void (*D)(const Block*, int64_t, float*)>
+inline constexpr BlockRule kBlockRule = {
+    [](const float* x, int64_t n, void* b, KRule r) { Q(x, n, static_cast<Block*>(b), r); },
+    [](const void* b, int64_t n, float* y) { D(static_cast<const Block*>(b), n, y); }};
+inline constexpr const BlockRule* kQ4_KRule = &kBlockRule<BlockQ4_K, quantize_q4_k, dequantize_q4_k>;
+inline constexpr const BlockRule* kQ6_KRule = &kBlockRule<BlockQ6_K, quantize_q6_k, dequantize_q6_k>;
+
 struct WeightFormat {
   WQuant w;
-  const char* name;      // "f32", "q4_0", "q8_0", "int8_pc", "int4_pc", "tq2_0", "tq1_0"
+  const char* name;      // "f32", "q4_0", "q8_0", "int8_pc", "int4_pc", "tq2_0", "tq1_0", "q4_k", "q6_k"
   int64_t group;         // elements per scale: 32 or 256 (blocks), 0 = one per output channel (K), -1: no codes
-  int code_min, code_max;
+                         // (post-training formats: their super-block, the unit K must be a multiple of)
+  int code_min, code_max;  // (post-training formats: the stored code range, for reference)
   bool kernel;           // an integer kernel family runs it ...
   WFormat family;        // ... this one (meaningful when kernel)
   bool gguf;             // exported to and read from GGUF ...
   GgmlType ggml;         // ... as this tensor type (per-channel int8: Q8_0 blocks repeating the row's scale)
-  const BlockCodec* codec;  // that type's blocks (null: f32, not in GGUF)
+  const BlockCodec* codec;  // that type's blocks as codes + scales (null: f32, not in GGUF, post-training)
+  const BlockRule* post_training = nullptr;  // a post-training block format: its rule (codec null)
 };
 
 inline constexpr WeightFormat kWeightFormats[] = {
@@ -49,10 +65,13 @@ inline constexpr WeightFormat kWeightFormats[] = {
     // Ternary: codes in [-1, 1], one f16 scale per 256; one kernel family, two GGUF layouts.
     {WQuant::tq2_0, "tq2_0", QKK, -1, 1, true, WFormat::tq, true, GgmlType::TQ2_0, kTQ2_0Codec},
     {WQuant::tq1_0, "tq1_0", QKK, -1, 1, true, WFormat::tq, true, GgmlType::TQ1_0, kTQ1_0Codec},
+    // The K-quants: post-training only, served as their dequantized f32 values (kernels/ref/kquants.cpp).
+    {WQuant::q4_k, "q4_k", QKK, 0, 15, false, WFormat::q4_0, true, GgmlType::Q4_K, nullptr, kQ4_KRule},
+    {WQuant::q6_k, "q6_k", QKK, -32, 31, false, WFormat::q4_0, true, GgmlType::Q6_K, nullptr, kQ6_KRule},
 };
 
 inline const WeightFormat& weight_format(WQuant w) { return kWeightFormats[int(w)]; }
-static_assert(kWeightFormats[int(WQuant::tq1_0)].w == WQuant::tq1_0, "kWeightFormats is indexed by WQuant");
+static_assert(kWeightFormats[int(WQuant::q6_k)].w == WQuant::q6_k, "kWeightFormats is indexed by WQuant");
 
 // Bytes of an (N, K) weight as stored: a GGUF format as ggml sizes its tensor type (blocks with their
 // scales; per-channel int8 as Q8_0 blocks, f32 4 bytes an element), int4_pc (not in GGUF) as packed

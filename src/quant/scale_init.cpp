@@ -68,6 +68,8 @@ void ptq_quantize(const float* w, int64_t N, int64_t K, const LayerQuant& q, con
     case WQuant::int4_pc: quantize_per_channel_int4(w, N, K, codes, d); break;
     case WQuant::tq2_0:
     case WQuant::tq1_0: quantize_ternary(w, N * K, codes, d); break;  // llama.cpp's quantize_row_tq*_ref
+    case WQuant::q4_k:
+    case WQuant::q6_k: fail("PTQ: ", q.name(), " is stored as blocks, not codes and scales (quantized_from_ptq)");
     case WQuant::none: fail("PTQ: the layer format is f32");
   }
 }

@@ -16,7 +16,7 @@ std::string scheme_names(SchemeSet set) {
   std::vector<std::string> names;
   for (const SchemeInfo& s : kSchemes)
     if (set == SchemeSet::all || (set == SchemeSet::exported && s.exported()) ||
-        (set == SchemeSet::quantized && s.w != WQuant::none))
+        (set == SchemeSet::quantized && s.w != WQuant::none) || (set == SchemeSet::trainable && s.trainable()))
       names.push_back(s.name);
   return list_text(names, "or");
 }
@@ -48,6 +48,37 @@ const SchemeInfo* scheme_read_from_gguf(GgmlType t, const std::string& hint) {
   return nullptr;
 }
 
+namespace {
+// llama.cpp's Q4_K_M mixture for the llama architecture (llama_tensor_get_type in src/llama-quant.cpp,
+// c392e50): Q4_K everywhere except Q6_K for the output tensor (the embedding too when it is tied: it is
+// the output) and for attn_v and ffn_down in the layers where use_more_bits holds: the first and last
+// eighth of the layers and every third one between them. The embedding of an untied model stays Q4_K.
+void apply_q4_k_m(QatConfig* c) {
+  const LayerQuant q6{WQuant::q6_k, AQuant::none};
+  const int64_t n = c->n_layers;
+  auto more_bits = [n](int64_t i) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; };
+  c->lm_head = q6;
+  if (c->tied) c->embed = q6;
+  for (int64_t l = 0; l < n; l++)
+    if (more_bits(l)) {
+      c->layers[size_t(l)][size_t(Proj::v)] = q6;
+      c->layers[size_t(l)][size_t(Proj::down)] = q6;
+    }
+}
+}  // namespace
+
+void QatConfig::require_trainable(const char* flag) const {
+  auto check = [&](const LayerQuant& q, const std::string& slot) {
+    if (q.format().post_training)
+      throw UsageError(str(flag, " ", scheme, ": ", slot, " is ", q.name(), ", a post-training format (llama.cpp's K-quants: ",
+                           "bin/quantize --ptq or bin/eval --ptq); QAT trains ", scheme_names(SchemeSet::trainable)));
+  };
+  check(embed, "embed");
+  check(lm_head, "lm_head");
+  for (size_t l = 0; l < layers.size(); l++)
+    for (Proj p : kBlockProj) check(layers[l][size_t(p)], str("layers.", l, ".", proj_info(p).name));
+}
+
 QatConfig QatConfig::make(const std::string& scheme, const std::string& keep, int64_t n_layers, bool tied) {
   QatConfig c;
   c.scheme = scheme;
@@ -57,6 +88,7 @@ QatConfig QatConfig::make(const std::string& scheme, const std::string& keep, in
   LayerQuant base = scheme_layer(scheme);
   c.embed = c.lm_head = base;
   c.layers.assign(size_t(n_layers), std::vector<LayerQuant>(kBlockProjs, base));
+  if (find_scheme(scheme)->mixture) apply_q4_k_m(&c);
   bool embed_set = false, head_set = false;
   LayerQuant embed_fmt, head_fmt;
   for (const std::string& item : split(keep, ',')) {

@@ -4,6 +4,10 @@
 //   w8a8 = per-channel int8 weights x per-token int8 activations        (served)
 //   tq2_0 / tq1_0 = ternary weights (codes -1, 0, 1, learned f16 scale per 256) x q8_0 activations
 //          (served; llama.cpp's TQ2_0 / TQ1_0 blocks; every quantized K must be a multiple of 256)
+//   q4_k / q6_k = llama.cpp's K-quants Q4_K / Q6_K (post-training only: PTQ by ggml's rule, exported to GGUF,
+//          served as their dequantized f32 weights with f32 activations); q4_k_m = llama.cpp's Q4_K_M mixture
+//          (q6_k for the lm_head and, in a layer of every three plus the first and last eighth, attn v and
+//          mlp down; q4_k elsewhere)
 //   w4 / w8 = per-channel int4 / int8 weights, f32 activations          (weight-only experiments; not served)
 //   f32  = not quantized
 // Every scheme covers every linear layer, the lm_head and the embedding (a tied embedding/lm_head has
@@ -30,9 +34,12 @@ struct SchemeInfo {
   AQuant a;
   bool served;           // an integer kernel runs it (generate serves it; the GGUF export writes it)
   uint32_t llama_ftype;  // general.file_type of its GGUF export (llama_ftype: 0 ALL_F32, 2 MOSTLY_Q4_0, 7 MOSTLY_Q8_0,
-                         // 36 MOSTLY_TQ1_0, 37 MOSTLY_TQ2_0)
-  // What a GGUF file holds and is read back as: the served schemes and f32.
-  bool exported() const { return served || w == WQuant::none; }
+                         // 14 MOSTLY_Q4_K_S, 15 MOSTLY_Q4_K_M, 18 MOSTLY_Q6_K, 36 MOSTLY_TQ1_0, 37 MOSTLY_TQ2_0)
+  bool mixture = false;  // its layers are not all w: QatConfig::make applies the mixture's rule
+  // What a GGUF file holds and is read back as: the served schemes, the post-training formats and f32.
+  bool exported() const { return served || w == WQuant::none || weight_format(w).post_training != nullptr; }
+  // What --qat can train: a quantized format with codes and scales (not a post-training format).
+  bool trainable() const { return w != WQuant::none && weight_format(w).post_training == nullptr; }
 };
 
 inline constexpr SchemeInfo kSchemes[] = {
@@ -41,6 +48,9 @@ inline constexpr SchemeInfo kSchemes[] = {
     {"w8a8", WQuant::int8_pc, AQuant::int8_token, true, 7},
     {"tq2_0", WQuant::tq2_0, AQuant::q8_0, true, 37},
     {"tq1_0", WQuant::tq1_0, AQuant::q8_0, true, 36},
+    {"q4_k", WQuant::q4_k, AQuant::none, false, 14},
+    {"q4_k_m", WQuant::q4_k, AQuant::none, false, 15, true},
+    {"q6_k", WQuant::q6_k, AQuant::none, false, 18},
     {"w8a8s", WQuant::int8_pc, AQuant::int8_static, false, 0},  // learned static activation scale
     {"w4", WQuant::int4_pc, AQuant::none, false, 0},
     {"w8", WQuant::int8_pc, AQuant::none, false, 0},
@@ -49,7 +59,7 @@ inline constexpr SchemeInfo kSchemes[] = {
 
 const SchemeInfo* find_scheme(const std::string& name);  // nullptr for an unknown name
 // The scheme names of a set, as a list for help and error text: "q4_0, q8_0, w8a8 or f32".
-enum class SchemeSet { all, exported, quantized };
+enum class SchemeSet { all, exported, quantized, trainable };
 std::string scheme_names(SchemeSet set);
 
 struct LayerQuant {
@@ -86,6 +96,8 @@ struct QatConfig {
   // Builds the per-slot formats from a scheme and overrides; throws UsageError on unknown names and
   // on a tied embedding / lm_head given two different formats.
   static QatConfig make(const std::string& scheme, const std::string& keep, int64_t n_layers, bool tied);
+  // UsageError naming `flag` when a slot is in a post-training format (K-quants): QAT cannot train it.
+  void require_trainable(const char* flag) const;
   const LayerQuant& linear(int layer, Proj p) const;  // Proj::lm_head: layer ignored
   bool any_static_acts() const;
 

@@ -34,6 +34,10 @@ void check_weight(const ServedWeight& w, int64_t N, int64_t K) {
     FUZZ_CHECK(all_finite(w.f32.f32(), size_t(N * K)), "f32 weights are finite");
     return;
   }
+  if (w.q.format().post_training) {  // K-quants: their blocks, decoded and found finite by the reader
+    FUZZ_CHECK(w.codes.empty() && int64_t(w.owned_blocks.size()) == w.storage_bytes(), "post-training blocks");
+    return;
+  }
   FUZZ_CHECK(int64_t(w.codes.size()) == N * K, "codes");
   int64_t want = w.q.w == WQuant::int8_pc ? N : N * K / 32;
   FUZZ_CHECK(int64_t(w.scales.size()) == want, "scales");
@@ -45,7 +49,8 @@ bool same_tensor(const Tensor& a, const Tensor& b) {
 }
 
 bool same_weight(const ServedWeight& a, const ServedWeight& b) {
-  if (a.q.name() != b.q.name() || a.N != b.N || a.K != b.K || a.codes != b.codes) return false;
+  if (a.q.name() != b.q.name() || a.N != b.N || a.K != b.K || a.codes != b.codes || a.owned_blocks != b.owned_blocks)
+    return false;
   if (a.scales.size() != b.scales.size() ||
       (!a.scales.empty() && std::memcmp(a.scales.data(), b.scales.data(), a.scales.size() * sizeof(float)) != 0))
     return false;
