@@ -13,6 +13,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -263,7 +264,23 @@ TEST_CASE("bin/quantize --scheme q4_k_m writes what bin/eval --ptq q4_k_m evalua
     REQUIRE((a.code == 0 && b.code == 0));
     auto loss = [](const std::string& out) { return Json::parse(lines_of(out).back()).at("val_loss").as_double(); };
     CHECK(loss(a.out) == loss(b.out));  // the file holds exactly the weights eval's PTQ made
+    // tools/gguf-tensors.py (the oracle's tensor lister) reads the file: types as written, one line each.
+    ProcResult l = run_proc({"tools/gguf-tensors.py", gguf}, dir.path + "/tensors");
+    REQUIRE(l.code == 0);
+    const std::vector<std::string> rows = lines_of(l.out);
+    CHECK(rows.size() == 2 + 2 * 9);  // embedding (tied: no output.weight), final norm; per layer 2 norms + 7 weights
+    int checked = 0;
+    for (const std::string& row : rows)  // Q4_K_M with 2 layers: layer 1 is a "more bits" layer, layer 0 not
+      if (row.rfind("blk.1.attn_v.weight ", 0) == 0 || row.rfind("blk.0.attn_v.weight ", 0) == 0) {
+        INFO(row);
+        CHECK(std::regex_match(row, std::regex(row[4] == '1' ? "\\S+ +Q6_K +256x128 +[0-9a-f]{16}" : "\\S+ +Q4_K +256x128 +[0-9a-f]{16}")));
+        checked++;
+      }
+    CHECK(checked == 2);
   }
+  ProcResult bad = run_proc({"tools/gguf-tensors.py", corpus}, dir.path + "/tensors-bad");
+  CHECK(bad.code == 1);
+  CHECK_THAT(bad.err, Catch::Contains("not a GGUF file"));
   r = run_proc({"bin/train", "--data", corpus, "--preset", "tiny", "--dim", "256", "--ffn", "256", "--vocab", "280",
                 "--ctx", "16", "--steps", "1", "--qat", "q4_k", "--out", dir.path + "/qat", "--cache-dir", cache, "--quiet"},
                dir.path + "/train-qat");
