@@ -192,11 +192,16 @@ std::string weights_scheme(const GgufFile& f) {
 }
 
 // qat.scheme when the file is still as we wrote it (general.file_type that scheme's), else the weights'
-// format: llama-quantize copies qat.* into the files it rewrites.
+// format: llama-quantize copies qat.* into the files it rewrites. Mixed formats are named by the mixture
+// general.file_type announces when it is one (llama-quantize's Q4_K_M: "q4_k_m").
 std::string written_scheme(const GgufFile& f) {
   const SchemeInfo* s = f.has("qat.scheme") ? find_scheme(f.get_string("qat.scheme")) : nullptr;
   if (s && f.has("general.file_type") && f.get_u32("general.file_type") == s->llama_ftype) return s->name;
-  return weights_scheme(f);
+  const std::string w = weights_scheme(f);
+  if (w == "mixed" && f.has("general.file_type"))
+    for (const SchemeInfo& m : kSchemes)
+      if (m.mixture && m.llama_ftype == f.get_u32("general.file_type")) return m.name;
+  return w;
 }
 
 Tensor read_norm(const GgufFile& f, const std::string& name, int64_t C) {

@@ -36,7 +36,7 @@ namespace {
 struct Args {
   std::string fp32, qat, ptq = "minmax", data, documents, cache_dir = "runs/cache", out = "runs/landscape";
   int64_t grid = 21, windows = 16, line_points = 9, threads = 0;
-  double margin = 0.3, rise = 0.1;
+  double margin = 0.3, rise = 0.01;
   bool data_given = false, documents_given = false;
 };
 
@@ -55,7 +55,8 @@ bool parse_args(int argc, char** argv, Args* a) {
   p.option("--grid", &a->grid, "grid points per side of the plane", 3, 201);
   p.option("--margin", &a->margin, "the plane's extent beyond the three points, as a fraction of their spread", 0.0, 10.0);
   p.option("--line-points", &a->line_points, "points per tensor on the line t in [0, 2] (0 skips the tensors)", 0, 201);
-  p.option("--rise", &a->rise, "the basin's edge: loss increase (nats/token) that ends it along a tensor's line", 1e-6, 100.0);
+  p.option("--rise", &a->rise, "the basin's edge: the loss increase (nats/token; 0.01 = +1% perplexity) that ends it along a "
+           "tensor's line", 1e-6, 100.0);
   p.option("--out", &a->out, "prefix of the output files", "PREFIX");
   p.option("--threads", &a->threads, "threads (0: all cores)", 0, 4096);
   p.option("--cache-dir", &a->cache_dir, "where tokenized data is cached", "DIR");
@@ -150,6 +151,7 @@ set cblabel "validation loss, f32 forward (nats/token)"
 set cbrange [real(ARG6):real(ARG8)]
 set palette rgbformulae 33,13,10
 set size ratio -1
+set autoscale fix
 plot ARG1 using 1:2:3 with image notitle, \
      ARG4 using 1:2 with lines lc rgb "#ffffff" lw 0.7 notitle, \
      ARG2 using 1:2 with points pt 7 ps 1.6 lc rgb "black" notitle, \
@@ -157,7 +159,8 @@ plot ARG1 using 1:2:3 with image notitle, \
 )gp";
 
 // ARG1 lines (one block per tensor: t, loss increase, colour index by kind; two blank lines between
-// blocks), ARG2 png, ARG3 title, ARG4 the basin's edge (loss increase), ARG5 the number of blocks.
+// blocks), ARG2 png, ARG3 title, ARG4 the basin's edge (loss increase), ARG5 the number of blocks, ARG6
+// 1 to draw the edge (0 when it lies far above every line: it would flatten them).
 const char* kLayersScript = R"gp(set terminal pngcairo size 960,640 noenhanced font ",11"
 set output ARG2
 set title ARG3
@@ -166,9 +169,12 @@ set ylabel "validation loss increase (nats/token)"
 set key outside right top
 set grid
 set arrow from 1, graph 0 to 1, graph 1 nohead dt 2 lc rgb "gray40"
+colours = "#1b9e77 #d95f02 #7570b3 #e7298a #66a61e #e6ab02 #a6761d #377eb8 #666666"
+do for [k=1:9] { set linetype k lc rgb word(colours, k) }
 kinds = "embed q k v o gate up down lm_head"
+edge = int(ARG6) ? real(ARG4) : NaN
 plot for [i=0:int(ARG5)-1] ARG1 index i using 1:2:3 with lines lw 1.2 lc variable notitle, \
-     real(ARG4) with lines dt 3 lc rgb "black" title "basin edge (--rise)", \
+     edge with lines dt 3 lc rgb "black" title (int(ARG6) ? "basin edge (--rise)" : ""), \
      for [k=1:9] keyentry with lines lw 2 lc k title word(kinds, k)
 )gp";
 
@@ -244,7 +250,8 @@ int main(int argc, char** argv) {
 
     const std::string out = std::filesystem::absolute(a.out).string();
     if (const auto dir = std::filesystem::path(out).parent_path(); !dir.empty()) make_dirs(dir.string());
-    const std::string title_base = str(qs.qat->scheme, ": F = ", a.fp32, ", Q = ", a.qat, ", P = PTQ ", a.ptq);
+    auto base = [](const std::string& p) { return std::filesystem::path(p).filename().string(); };
+    const std::string title_base = str(qs.qat->scheme, ": F ", base(a.fp32), ", Q ", base(a.qat), ", P = PTQ ", a.ptq, " of F");
 
     // The plane: a grid over the three points' box, extended by the margin on every side.
     const double x0 = std::min(0.0, qx), x1 = std::max(un, qx), y0 = 0, y1 = qy;
@@ -281,9 +288,12 @@ int main(int argc, char** argv) {
 
     // Each quantized tensor alone along its PTQ rounding: loss increase at t, and where it reaches --rise.
     if (a.line_points > 0) {
-      std::printf("\n%-28s %10s %10s %10s %12s\n", "tensor", "elements", "|P - F|", "dL(t=1)", "edge t*");
+      // The rounding's reach |P - F| against the basin's half-width along it, t* |P - F| (t*: where the
+      // loss has risen by --rise; "> 2" when it stays below up to t = 2).
+      std::printf("\n%-28s %10s %10s %10s %8s %12s\n", "tensor", "elements", "|P - F|", "dL(t=1)", "edge t*", "basin width");
       std::string lines_tsv = "# t\tloss increase\tkind colour; one block per tensor: F + t (P - F) on that tensor only\n";
       int64_t blocks = 0, outside = 0;
+      double top = 0;  // the largest loss increase on any line
       for (int i = 0; i < f->params.size(); i++) {
         const ParamInfo& pi = f->params.info(i);
         double d2 = 0;
@@ -300,6 +310,7 @@ int main(int argc, char** argv) {
           }
           const double dl = s == 0 ? 0.0 : ev.loss(x) - lf;
           if (std::fabs(t - 1.0) < 1e-9) dl1 = dl;
+          top = std::max(top, dl);
           if (std::isnan(edge) && dl >= a.rise) edge = prev_t + (t - prev_t) * (a.rise - prev_dl) / (dl - prev_dl);
           prev_t = t;
           prev_dl = dl;
@@ -308,17 +319,22 @@ int main(int argc, char** argv) {
         lines_tsv += "\n\n";
         blocks++;
         if (!std::isnan(edge) && edge < 1) outside++;
-        std::printf("%-28s %10lld %10.4f %10.4f %12s\n", short_name(pi.name).c_str(), (long long)pi.numel, std::sqrt(d2), dl1,
-                    std::isnan(edge) ? "> 2" : str(std::round(edge * 1000) / 1000).c_str());
+        char t_star[32] = "> 2", width[32] = "> 2 |P - F|";
+        if (!std::isnan(edge)) {
+          std::snprintf(t_star, sizeof t_star, "%.3f", edge);
+          std::snprintf(width, sizeof width, "%.4f", edge * std::sqrt(d2));
+        }
+        std::printf("%-28s %10lld %10.4f %10.4f %8s %12s\n", short_name(pi.name).c_str(), (long long)pi.numel, std::sqrt(d2),
+                    dl1, t_star, width);
         std::fprintf(stderr, "\rlandscape: tensor %lld", (long long)blocks);
       }
       std::fprintf(stderr, "\n");
       write_file_atomic(out + "-layers.tsv", lines_tsv);
       const std::string layers_gp = out + "-layers.gp";
-      write_file_atomic(layers_gp, std::string("# gnuplot -c THIS LAYERS.tsv OUT.png TITLE RISE BLOCKS\n") + kLayersScript);
+      write_file_atomic(layers_gp, std::string("# gnuplot -c THIS LAYERS.tsv OUT.png TITLE RISE BLOCKS DRAW_EDGE\n") + kLayersScript);
       const std::string why2 = run_gnuplot({layers_gp, out + "-layers.tsv", out + "-layers.png",
-                                            str("each tensor alone along its PTQ rounding; ", title_base), str(a.rise),
-                                            str(blocks)});
+                                            str("each tensor alone along its rounding; ", title_base), str(a.rise),
+                                            str(blocks), a.rise <= 3 * top ? "1" : "0"});
       std::printf("tensors: %lld of %lld reach the basin's edge (+%.3g nats) before their PTQ value (t* < 1): %s\n",
                   (long long)outside, (long long)blocks, a.rise, why2.empty() ? (out + "-layers.png").c_str() : why2.c_str());
     }
