@@ -117,6 +117,35 @@ TEST_CASE("bin/qat-study reuses a finished run only when every option that shape
   expect_study_error(study({"--qat-scale-init", "minmax"}), {out + "/seed1/qat-q8_0", "--qat-scale-init mse", "minmax"});
 }
 
+TEST_CASE("bin/qat-study: ternary and PTQ-only K-quant rows, bits per weight, issue 22's goals, the Pareto plot", "[numbers]") {
+  const Models& m = models();
+  const std::string out = m.dir.path + "/study-lowbit", plot = m.dir.path + "/pareto.png";
+  auto study = [&](const std::string& dim) {
+    return run({"bin/qat-study", "--preset", "tiny", "--dim", dim, "--ffn", "256", "--data", m.corpus, "--seeds", "1",
+                "--schemes", "q4_0,tq2_0,q4_k_m", "--fp32-steps", "2", "--qat-steps", "1", "--eval-windows", "2",
+                "--threads", "1", "--out", out, "--cache-dir", m.dir.path + "/cache-study", "--plot", plot},
+               300);
+  };
+  ProcResult r = study("256");
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("Preset `tiny` with `--dim 256 --ffn 256`"));
+  // Bits per weight as stored: q4_0 4.5, TQ2_0 2.0625; Q4_K_M between 4.5 (Q4_K) and 6.5625 (Q6_K).
+  CHECK(!capture(r.out, "\\| q4_0 \\|[^\\n]*\\| (4\\.5) \\| [^\\n]*\\n").empty());
+  CHECK(!capture(r.out, "\\| tq2_0 \\|[^\\n]*\\| (2\\.06) \\| [^\\n]*\\n").empty());
+  const std::string km = capture(r.out, "\\| q4_k_m \\| [0-9.]+ ± [0-9.]+ \\| [0-9.]+ ± [0-9.]+ \\| [0-9.]+ ± [0-9.]+ \\| - \\| - \\| - \\| "
+                                        "[0-9.]+ \\([0-9.]+x\\) \\| ([0-9.]+) \\| - \\|");
+  REQUIRE(!km.empty());
+  CHECK(std::stod(km) > 4.5);
+  CHECK(std::stod(km) < 6.5625);
+  CHECK_THAT(r.out, Catch::Contains("QAT q4_0 ") && Catch::Contains("against PTQ Q4_K_M") &&
+                        Catch::Contains("Ternary tq2_0: QAT recovers"));
+  CHECK_FALSE(file_exists(out + "/seed1/qat-q4_k_m"));  // a post-training format trains nothing
+  CHECK(read_file(plot).rfind("\x89PNG", 0) == 0);
+  // The shape is part of what a reused run must match.
+  expect_study_error(study("512"), {out + "/seed1/fp32", "--dim 256, this study's is 512"});
+}
+
 TEST_CASE("bin/qat-study --seeds: anything but comma-separated integers is a one-line usage error", "[numbers]") {
   for (const char* bad : {"1,x", "-1", "1,2x", ",", "99999999999999999999"})
     expect_one_line(run({"bin/qat-study", "--seeds", bad, "--out", models().dir.path + "/never"}), 2, {"--seeds"});

@@ -7,11 +7,7 @@
 //  * per quantized tensor, the loss along the line F + t (P - F) with only that tensor moved (t = 1 is its
 //    PTQ value): how far its rounding step reaches across the basin's width in that direction.
 // Every evaluation uses the same windows, so the pictures compare points, not batches.
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -26,8 +22,7 @@
 #include "src/io/file.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"
-
-extern char** environ;
+#include "src/util/gnuplot.h"
 
 using namespace qat;
 
@@ -114,23 +109,6 @@ struct Evaluator {
     return evaluate(*model, *tokens, *token_bytes, 8, ctx, windows).loss;
   }
 };
-
-// gnuplot -c SCRIPT ARGS... without a shell; "" when it drew, else why not. Every path given is absolute
-// (so none starts with '|' or '<', which gnuplot would run as a command) and reaches gnuplot as a string.
-std::string run_gnuplot(const std::vector<std::string>& args) {
-  std::vector<std::string> a{"gnuplot", "-c"};
-  a.insert(a.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& s : a) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, "gnuplot", nullptr, nullptr, argv.data(), environ);
-  if (rc != 0) return str("cannot run gnuplot (", std::strerror(rc), "; apt-get install gnuplot-nox)");
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "" : "gnuplot failed (its message is above)";
-}
 
 // ARG1 grid (x y loss, a blank line between rows), ARG2 points (x y name), ARG3 png, ARG4 a scratch file
 // for the contour lines, ARG5 title, ARG6 / ARG7 / ARG8 the colour range's low end, contour step, high end.
@@ -280,7 +258,8 @@ int main(int argc, char** argv) {
     const double step = (hi - lo) / 12;
     const std::string plane_gp = out + "-plane.gp";
     write_file_atomic(plane_gp, std::string("# gnuplot -c ") + "THIS PLANE.tsv POINTS.tsv OUT.png SCRATCH TITLE LO STEP HI\n" + kPlaneScript);
-    const std::string why = run_gnuplot({plane_gp, out + "-plane.tsv", out + "-points.tsv", out + "-plane.png",
+    // Every path given to gnuplot is absolute (run_gnuplot: none may start with '|' or '<').
+    const std::string why = run_gnuplot(plane_gp, {out + "-plane.tsv", out + "-points.tsv", out + "-plane.png",
                                          out + "-contours.tmp", title_base, str(lo), str(step), str(hi)});
     std::remove((out + "-contours.tmp").c_str());
     std::printf("plane: %lld x %lld losses, min %.4f: %s\n", (long long)G, (long long)G, lo,
@@ -332,7 +311,7 @@ int main(int argc, char** argv) {
       write_file_atomic(out + "-layers.tsv", lines_tsv);
       const std::string layers_gp = out + "-layers.gp";
       write_file_atomic(layers_gp, std::string("# gnuplot -c THIS LAYERS.tsv OUT.png TITLE RISE BLOCKS DRAW_EDGE\n") + kLayersScript);
-      const std::string why2 = run_gnuplot({layers_gp, out + "-layers.tsv", out + "-layers.png",
+      const std::string why2 = run_gnuplot(layers_gp, {out + "-layers.tsv", out + "-layers.png",
                                             str("each tensor alone along its rounding; ", title_base), str(a.rise),
                                             str(blocks), a.rise <= 3 * top ? "1" : "0"});
       std::printf("tensors: %lld of %lld reach the basin's edge (+%.3g nats) before their PTQ value (t* < 1): %s\n",

@@ -22,12 +22,14 @@
 #include "models/train/trainer.h"
 #include "src/util/cli.h"
 #include "src/util/error.h"
+#include "src/util/gnuplot.h"
 
 using namespace qat;
 
 namespace {
 struct Scheme {
   std::string name, qat, keep, ptq;  // ptq: the scheme PTQ applies (same formats)
+  bool ptq_only = false;             // a post-training format (llama.cpp's K-quants): no QAT run
 };
 
 // Two paths name the same file: runs are often linked in from another --out (docs/RESULTS.md does).
@@ -77,6 +79,23 @@ std::string difference(const TrainOptions& saved, const TrainOptions& want) {
   return "";
 }
 
+// The shape is not in state.json (a checkpoint's shape is its config.json): the run's against the one the
+// study asks for (its preset and shape flags); "" when they agree.
+std::string shape_difference(const std::string& dir, const TrainOptions& want) {
+  ModelConfig have;
+  try {
+    have = ModelConfig::from_json(Json::parse(read_file(dir + "/config.json")));
+  } catch (const Error&) {
+    return "no readable config.json";
+  }
+  const ModelConfig need = new_run_shape(want.preset, have.vocab, have.context, want.shape, [](const std::string&) {});
+  for (const auto& [flag, h, n] : {std::tuple{"--layers", have.n_layers, need.n_layers}, std::tuple{"--dim", have.d_model, need.d_model},
+                                   std::tuple{"--heads", have.n_heads, need.n_heads},
+                                   std::tuple{"--kv-heads", have.n_kv_heads, need.n_kv_heads}, std::tuple{"--ffn", have.ffn, need.ffn}})
+    if (h != n) return str(flag, " ", h, ", this study's is ", n);
+  return "";
+}
+
 // A run is reused only when it finished and every option that shaped it is the study's. A run made with
 // other options, finished or not, is an error: neither overwritten nor put into the table. An unfinished
 // run of the study's own options (a study stopped mid-run) continues from its last checkpoint, which
@@ -92,7 +111,8 @@ RunState run_state(const std::string& dir, const TrainOptions& want, int64_t* st
   } catch (const Error&) {
     return RunState::absent;  // a damaged or foreign state.json: train afresh
   }
-  const std::string diff = difference(saved, want);
+  std::string diff = difference(saved, want);
+  if (diff.empty()) diff = shape_difference(dir, want);
   QAT_CHECK(diff.empty(), dir, " was trained with ", diff, ": use another --out (or remove that run)");
   return *step >= saved.steps ? RunState::finished : RunState::unfinished;
 }
@@ -138,6 +158,8 @@ struct Args {
   double lr = 0, lr_ft = kFineTuneLr, min_lr_ratio = 0.1;
   std::string scale_init = "mse", distill = "none", cache_dir = "runs/cache", section;
   double distill_weight = 1.0;
+  ShapeFlags shape;       // --dim ... (ternary and K-quants need every K a multiple of 256)
+  std::string plot;       // the bits-per-weight vs loss PNG ("" : none)
   std::vector<Scheme> schemes;
   std::vector<uint64_t> seeds;
   std::string kd_suffix;  // "" or "-kd-<distill>-w<weight>": QAT runs with distillation get their own directories
@@ -154,9 +176,14 @@ void resolve(Args* a) {
   std::snprintf(kd_buf, sizeof kd_buf, "-kd-%s-w%g", a->distill.c_str(), a->distill_weight);
   a->kd_suffix = a->distill == "none" ? "" : kd_buf;
   for (const std::string& s : split(a->schemes_s, ',')) {
-    if (s == "w4-hard") a->schemes.push_back({s, "w4", "", "w4"});
-    else a->schemes.push_back({s, s, "", s});
-    scheme_layer(a->schemes.back().qat);
+    if (s == "w4-hard") {
+      a->schemes.push_back({s, "w4", "", "w4"});
+      continue;
+    }
+    const SchemeInfo* info = find_scheme(s);
+    if (!info || info->w == WQuant::none)
+      throw UsageError(str("--schemes: unknown scheme '", s, "' (expected w4-hard or ", scheme_names(SchemeSet::quantized), ")"));
+    a->schemes.push_back({s, s, "", s, !info->trainable()});
   }
   a->seeds = parse_seeds(a->seeds_s);
   for (char ch : a->section)  // it becomes part of an HTML comment in the document
@@ -169,11 +196,18 @@ void resolve(Args* a) {
 bool parse_args(int argc, char** argv, Args* a) {
   ArgParser p("qat-study", "Runs the QAT vs PTQ protocol of docs/RESULTS.md and prints the table (resumable: finished\n"
                            "runs under --out are reused). Schemes: q4_0, q8_0, w8a8, w4-hard (per-channel int4 weights,\n"
-                           "embedding included, no groups: where PTQ really hurts).");
+                           "embedding included, no groups: where PTQ really hurts), tq2_0, tq1_0 (ternary), and PTQ only:\n"
+                           "q4_k, q6_k, q4_k_m (llama.cpp's K-quants). Ternary and K-quants need every K a multiple of 256\n"
+                           "(--dim, --ffn).");
   p.option("--seeds", &a->seeds_s, "comma-separated seeds", "LIST");
   p.option("--schemes", &a->schemes_s, "comma-separated schemes", "LIST");
   p.option("--preset", &a->preset, "model preset", "NAME");
   p.option("--data", &a->data, "corpus (default: fortunes)", "PATH");
+  p.option("--layers", &a->shape.layers, "the shape beyond the preset, as bin/train", 0, 1 << 16);
+  p.option("--dim", &a->shape.dim, "model width (hidden_size)", 0, 1 << 16);
+  p.option("--heads", &a->shape.heads, "attention heads", 0, 1 << 16);
+  p.option("--kv-heads", &a->shape.kv_heads, "key/value heads", 0, 1 << 16);
+  p.option("--ffn", &a->shape.ffn, "SwiGLU hidden size", 0, 1 << 20);
   p.option("--fp32-steps", &a->fp32_steps, "S: FP32 pre-training steps", 1, 100000000);
   p.option("--qat-steps", &a->qat_steps, "Q: fine-tuning steps (FP32 reference and QAT alike)", 1, 100000000);
   p.option("--lr", &a->lr, "pre-training lr (0: the preset's)", 0.0, 10.0);
@@ -191,6 +225,8 @@ bool parse_args(int argc, char** argv, Args* a) {
            100000000);
   p.option("--out", &a->out, "directory for the runs", "DIR");
   p.option("--cache-dir", &a->cache_dir, "where tokenized data is cached", "DIR");
+  p.option("--plot", &a->plot, "draw validation loss against bits per weight (FP32, PTQ, QAT per scheme) into this PNG",
+           "FILE.png");
   p.option("--write", &a->write_doc, "replace the section between the qat-study markers of this markdown file", "FILE");
   p.option("--section", &a->section, "with --write: the markers' name, qat-study:NAME:begin/end (default: qat-study:begin/end)",
            "NAME");
@@ -208,6 +244,7 @@ double train_run(const Args& a, uint64_t seed, const std::string& name, const st
   TrainOptions o;
   o.data = a.data;
   o.preset = a.preset;
+  o.shape = a.shape;
   o.seed = seed;
   o.steps = steps;
   o.lr = run_lr;
@@ -243,7 +280,24 @@ struct Row {
   // Against the FP32 reference, on the same tokens: KL(FP32 || model) in nats/token, same-top-1 rate.
   std::vector<double> kl_minmax, kl_mse, kl_qat, top1_minmax, top1_mse, top1_qat;
   int64_t bytes = 0, f32_bytes = 0;
+  double bits_per_weight = 0;  // the weights' stored bits over their count (embedding, linears, lm_head)
+  bool ptq_only = false;       // no QAT column (qat, kl_qat, top1_qat, step_ratio stay empty)
 };
+
+// Bits per weight of a served model: its weight tensors' stored bytes (formats.h) x 8 over their elements
+// (norms, a few thousand f32 values, left out).
+double bits_per_weight(const QuantizedModel& m) {
+  double bytes = 0, count = 0;
+  auto add = [&](const ServedWeight& w) {
+    bytes += double(w.storage_bytes());
+    count += double(w.N * w.K);
+  };
+  add(m.embed);
+  for (const auto& l : m.layers)
+    for (const ServedWeight& w : l) add(w);
+  if (!m.cfg.tied) add(m.lm_head);
+  return 8 * bytes / count;
+}
 
 // What every loss of one seed is measured on: the val split (tokens, bytes per token id) and the context.
 struct Val {
@@ -257,34 +311,49 @@ void run_scheme(const Args& a, uint64_t seed, const Scheme& s, Transformer& ref_
                 const Val& val, double fp32_loss, double ref_tps, Row* r, Json& raw) {
   const std::string dir = seed_dir(a, seed);
   const std::string teacher = a.distill == "ref" ? dir + "/fp32-cont" : a.distill == "start" ? dir + "/fp32" : "";
-  double qat_tps = train_run(a, seed, "qat-" + s.name + a.kd_suffix, dir + "/fp32", s.qat, a.qat_steps, a.lr_ft, teacher);
+  const double qat_tps =
+      s.ptq_only ? 0.0 : train_run(a, seed, "qat-" + s.name + a.kd_suffix, dir + "/fp32", s.qat, a.qat_steps, a.lr_ft, teacher);
   QatConfig formats = QatConfig::make(s.ptq, s.keep, cfg.n_layers, cfg.tied);
   QuantizedModel mm = quantized_from_ptq(ref_model, formats, "minmax");
   QuantizedModel ms = quantized_from_ptq(ref_model, formats, "mse");
-  ModelSource q = open_model(dir + "/qat-" + s.name + a.kd_suffix);
-  QuantizedModel qm = quantized_from_qat(*q.transformer());
   // Each served model's loss and its distance to the FP32 reference in one pass over the val windows.
   LogitsFn reference = [&ref_model](const Tensor& ids) { return ref_model.forward(ids); };
   auto served_vs_ref = [&](const QuantizedModel& m) {
     DecodeModel dm = decode_model(m);
     return evaluate_against(served_logits_fn(dm), reference, cfg.vocab, val.tokens, val.token_bytes, 8, val.ctx, a.windows);
   };
-  EvalResult e_mm = served_vs_ref(mm), e_ms = served_vs_ref(ms), e_q = served_vs_ref(qm);
+  EvalResult e_mm = served_vs_ref(mm), e_ms = served_vs_ref(ms), e_q;
+  if (!s.ptq_only) {
+    ModelSource q = open_model(dir + "/qat-" + s.name + a.kd_suffix);
+    QuantizedModel qm = quantized_from_qat(*q.transformer());
+    e_q = served_vs_ref(qm);
+    r->kl_qat.push_back(e_q.kl);
+    r->top1_qat.push_back(e_q.same_top1);
+    r->qat.push_back(e_q.loss);
+    if (ref_tps > 0 && qat_tps > 0) r->step_ratio.push_back(ref_tps / qat_tps);
+  } else {
+    e_q.loss = NAN;
+  }
   double l_mm = e_mm.loss, l_ms = e_ms.loss, l_q = e_q.loss;
-  r->kl_minmax.push_back(e_mm.kl); r->kl_mse.push_back(e_ms.kl); r->kl_qat.push_back(e_q.kl);
-  r->top1_minmax.push_back(e_mm.same_top1); r->top1_mse.push_back(e_ms.same_top1); r->top1_qat.push_back(e_q.same_top1);
+  r->kl_minmax.push_back(e_mm.kl); r->kl_mse.push_back(e_ms.kl);
+  r->top1_minmax.push_back(e_mm.same_top1); r->top1_mse.push_back(e_ms.same_top1);
   r->fp32.push_back(fp32_loss);
   r->minmax.push_back(l_mm);
   r->mse.push_back(l_ms);
-  r->qat.push_back(l_q);
-  if (ref_tps > 0 && qat_tps > 0) r->step_ratio.push_back(ref_tps / qat_tps);
-  r->bytes = qm.storage_bytes();
+  r->ptq_only = s.ptq_only;
+  r->bytes = mm.storage_bytes();  // PTQ and QAT store the same formats
+  r->bits_per_weight = bits_per_weight(mm);
   r->f32_bytes = quantized_from_f32(ref_model).storage_bytes();
   Json j = Json::object();
   j.set("seed", int64_t(seed)); j.set("scheme", s.name); j.set("fp32", fp32_loss); j.set("ptq_minmax", l_mm);
-  j.set("ptq_mse", l_ms); j.set("qat", l_q); j.set("model_bytes", r->bytes);
-  j.set("kl_ptq_minmax", e_mm.kl); j.set("kl_ptq_mse", e_ms.kl); j.set("kl_qat", e_q.kl);
-  j.set("top1_ptq_minmax", e_mm.same_top1); j.set("top1_ptq_mse", e_ms.same_top1); j.set("top1_qat", e_q.same_top1);
+  j.set("ptq_mse", l_ms); j.set("model_bytes", r->bytes); j.set("bits_per_weight", r->bits_per_weight);
+  if (!s.ptq_only) j.set("qat", l_q);
+  j.set("kl_ptq_minmax", e_mm.kl); j.set("kl_ptq_mse", e_ms.kl);
+  j.set("top1_ptq_minmax", e_mm.same_top1); j.set("top1_ptq_mse", e_ms.same_top1);
+  if (!s.ptq_only) {
+    j.set("kl_qat", e_q.kl);
+    j.set("top1_qat", e_q.same_top1);
+  }
   raw.push(j);
   std::fprintf(stderr, "qat-study: seed %llu %s: fp32 %.4f, ptq minmax %.4f, ptq mse %.4f, qat %.4f; KL %.4f / %.4f / %.4f, "
                "same top-1 %.4f / %.4f / %.4f\n", (unsigned long long)seed, s.name.c_str(), fp32_loss, l_mm, l_ms, l_q,
@@ -311,7 +380,11 @@ void run_seed(const Args& a, uint64_t seed, std::vector<Row>& rows, Json& raw) {
 
 // The paragraph above the table: the protocol as run.
 std::string protocol_text(const Args& a) {
-  return str("Preset `", a.preset, "`, FP32 pre-training ", a.fp32_steps, " steps",
+  std::string shape;
+  for (const auto& [flag, v] : {std::pair{"--layers", a.shape.layers}, std::pair{"--dim", a.shape.dim}, std::pair{"--heads", a.shape.heads},
+                                std::pair{"--kv-heads", a.shape.kv_heads}, std::pair{"--ffn", a.shape.ffn}})
+    if (v > 0) shape += str(shape.empty() ? "" : " ", flag, " ", v);
+  return str("Preset `", a.preset, "`", shape.empty() ? std::string() : " with `" + shape + "`", ", FP32 pre-training ", a.fp32_steps, " steps",
              a.min_lr_ratio == 0.1 ? std::string() : str(" (cosine to ", a.min_lr_ratio, " x its lr)"), ", then ", a.qat_steps,
              " fine-tuning steps (lr ", a.lr_ft, a.accum_ft == 1 ? std::string() : str(", ", a.accum_ft, " micro-batches a step"),
              ") for the FP32 reference and for QAT (scales initialised by the ", a.scale_init, " rule",
@@ -323,51 +396,127 @@ std::string protocol_text(const Args& a) {
              " (mean ± half the range over seeds). PTQ is applied to the FP32 reference; QAT is evaluated on the served integer path.\n\n");
 }
 
-// One scheme's table row: losses mean ± half-range over seeds, recovered fraction against the better
-// PTQ, QAT's gap to FP32, weight size and QAT/FP32 step-time ratio.
-std::string table_row(const std::string& name, const Row& r) {
-  std::vector<double> rec, gap;
+// One scheme's recovered fractions per seed: (better PTQ - QAT) / (better PTQ - FP32).
+std::vector<double> recovered(const Row& r) {
+  std::vector<double> rec;
   for (size_t k = 0; k < r.qat.size(); k++) {
-    double ptq = std::min(r.minmax[k], r.mse[k]);
+    const double ptq = std::min(r.minmax[k], r.mse[k]);
     rec.push_back((ptq - r.qat[k]) / (ptq - r.fp32[k]));
-    gap.push_back((r.qat[k] - r.fp32[k]) / r.fp32[k] * 100);
   }
-  Stat rs = stat(rec), gs = stat(gap), ts = stat(r.step_ratio);
-  char rec_s[64], gap_s[64], size_s[64], t_s[64];
-  std::snprintf(rec_s, sizeof rec_s, "%.0f%% ± %.0f%%", rs.mean * 100, rs.spread * 100);
-  std::snprintf(gap_s, sizeof gap_s, "%+.2f%% ± %.2f%%", gs.mean, gs.spread);
-  std::snprintf(size_s, sizeof size_s, "%.3f (%.3fx)", double(r.bytes) / (1 << 20), double(r.bytes) / double(r.f32_bytes));
-  if (r.step_ratio.empty()) std::snprintf(t_s, sizeof t_s, "-");
-  else std::snprintf(t_s, sizeof t_s, "%.2fx ± %.2f", ts.mean, ts.spread);
-  return str("| ", name, " | ", pm(stat(r.fp32)), " | ", pm(stat(r.minmax)), " | ", pm(stat(r.mse)), " | ",
-             pm(stat(r.qat)), " | ", rec_s, " | ", gap_s, " | ", size_s, " | ", t_s, " |\n");
+  return rec;
 }
 
-// A percentage mean ± half-range over seeds.
+// One scheme's table row: losses mean ± half-range over seeds, recovered fraction against the better
+// PTQ, QAT's gap to FP32, weight size, bits per weight and QAT/FP32 step-time ratio ("-" where a
+// post-training format has no QAT).
+std::string table_row(const std::string& name, const Row& r) {
+  std::vector<double> gap;
+  for (size_t k = 0; k < r.qat.size(); k++) gap.push_back((r.qat[k] - r.fp32[k]) / r.fp32[k] * 100);
+  Stat rs = stat(recovered(r)), gs = stat(gap), ts = stat(r.step_ratio);
+  char rec_s[64] = "-", gap_s[64] = "-", size_s[64], t_s[64] = "-";
+  if (!r.ptq_only) {
+    std::snprintf(rec_s, sizeof rec_s, "%.0f%% ± %.0f%%", rs.mean * 100, rs.spread * 100);
+    std::snprintf(gap_s, sizeof gap_s, "%+.2f%% ± %.2f%%", gs.mean, gs.spread);
+  }
+  std::snprintf(size_s, sizeof size_s, "%.3f (%.3fx)", double(r.bytes) / (1 << 20), double(r.bytes) / double(r.f32_bytes));
+  if (!r.step_ratio.empty()) std::snprintf(t_s, sizeof t_s, "%.2fx ± %.2f", ts.mean, ts.spread);
+  return str("| ", name, " | ", pm(stat(r.fp32)), " | ", pm(stat(r.minmax)), " | ", pm(stat(r.mse)), " | ",
+             r.ptq_only ? std::string("-") : pm(stat(r.qat)), " | ", rec_s, " | ", gap_s, " | ", size_s, " | ",
+             str(std::round(r.bits_per_weight * 100) / 100), " | ", t_s, " |\n");
+}
+
+// A percentage mean ± half-range over seeds ("-" for none).
 std::string pct(const std::vector<double>& v) {
+  if (v.empty()) return "-";
   Stat s = stat(v);
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.2f%% ± %.2f", s.mean * 100, s.spread * 100);
   return buf;
 }
 
+const Row* row_of(const Args& a, const std::vector<Row>& rows, const std::string& name) {
+  for (size_t i = 0; i < a.schemes.size(); i++)
+    if (a.schemes[i].name == name) return &rows[i];
+  return nullptr;
+}
+
+// Issue 22's goals, when the study holds their schemes: QAT q4_0 below PTQ Q4_K_M (llama.cpp's rule,
+// minmax) beyond the seed spread at no more bytes; ternary QAT recovering >= 80% of PTQ's gap.
+std::string goals_text(const Args& a, const std::vector<Row>& rows) {
+  std::string md;
+  const Row *q4 = row_of(a, rows, "q4_0"), *km = row_of(a, rows, "q4_k_m");
+  if (q4 && km) {
+    const Stat q = stat(q4->qat), k = stat(km->minmax);
+    const bool lower = q.mean + q.spread < k.mean - k.spread, smaller = q4->bytes <= km->bytes;
+    md += str("- QAT q4_0 ", pm(q), " against PTQ Q4_K_M (llama.cpp's rule) ", pm(k), " at ",
+              str(std::round(q4->bits_per_weight * 100) / 100), " against ", str(std::round(km->bits_per_weight * 100) / 100),
+              " bits per weight: **", lower && smaller ? "met" : "missed", "** (lower beyond the seed spread: ",
+              lower ? "yes" : "no", "; no more bytes: ", smaller ? "yes" : "no", ").\n");
+  }
+  for (const char* t : {"tq2_0", "tq1_0"})
+    if (const Row* r = row_of(a, rows, t)) {
+      const Stat rs = stat(recovered(*r));
+      md += str("- Ternary ", t, ": QAT recovers ", std::round(rs.mean * 1000) / 10, "% ± ", std::round(rs.spread * 1000) / 10,
+                "% of PTQ's gap to FP32 (FP32 ", pm(stat(r->fp32)), ", better PTQ ", pm(stat(r->mse).mean < stat(r->minmax).mean ? stat(r->mse) : stat(r->minmax)),
+                ", QAT ", pm(stat(r->qat)), "): goal >= 80% **", rs.mean >= 0.8 ? "met" : "missed", "**.\n");
+    }
+  return md.empty() ? md : "\nGoals (issue 22):\n" + md;
+}
+
 // The tables: val loss (nats/token), then agreement with the FP32 reference (what llama-perplexity
 // --kl-divergence reports), mean ± half-range over seeds.
 std::string results_table(const Args& a, const std::vector<Row>& rows) {
   std::string md = protocol_text(a);
-  md += "| scheme | FP32 | PTQ minmax | PTQ MSE | QAT | recovered | QAT − FP32 | weights (MiB) | QAT/FP32 step time |\n";
-  md += "|---|---|---|---|---|---|---|---|---|\n";
+  md += "| scheme | FP32 | PTQ minmax | PTQ MSE | QAT | recovered | QAT − FP32 | weights (MiB) | bits / weight | QAT/FP32 step time |\n";
+  md += "|---|---|---|---|---|---|---|---|---|---|\n";
   for (size_t i = 0; i < a.schemes.size(); i++) md += table_row(a.schemes[i].name, rows[i]);
+  md += goals_text(a, rows);
   md += "\nAgainst the FP32 reference on the same tokens: mean KL(FP32 || model) in nats/token and the rate at which "
         "the model's most likely next token is the reference's.\n\n";
   md += "| scheme | KL PTQ minmax | KL PTQ MSE | KL QAT | same top-1 PTQ minmax | same top-1 PTQ MSE | same top-1 QAT |\n";
   md += "|---|---|---|---|---|---|---|\n";
   for (size_t i = 0; i < a.schemes.size(); i++) {
     const Row& r = rows[i];
-    md += str("| ", a.schemes[i].name, " | ", pm(stat(r.kl_minmax)), " | ", pm(stat(r.kl_mse)), " | ", pm(stat(r.kl_qat)),
-              " | ", pct(r.top1_minmax), " | ", pct(r.top1_mse), " | ", pct(r.top1_qat), " |\n");
+    md += str("| ", a.schemes[i].name, " | ", pm(stat(r.kl_minmax)), " | ", pm(stat(r.kl_mse)), " | ",
+              r.ptq_only ? std::string("-") : pm(stat(r.kl_qat)), " | ", pct(r.top1_minmax), " | ", pct(r.top1_mse), " | ",
+              pct(r.top1_qat), " |\n");
   }
   return md;
+}
+
+// ARG1 points (bits, loss, spread, label, series 1 FP32 / 2 PTQ / 3 QAT), ARG2 png, ARG3 title.
+const char* kParetoScript = R"gp(set terminal pngcairo size 960,640 noenhanced font ",11"
+set output ARG2
+set title ARG3
+set xlabel "bits per weight (log scale)"
+set ylabel "validation loss (nats/token), mean ± half-range over seeds"
+set logscale x 2
+set xrange [1.4:48]
+set grid
+set key top right
+plot ARG1 using 1:($5 == 1 ? $2 : NaN):3 with yerrorbars pt 5 ps 1.5 lc rgb "black" title "FP32", \
+     ARG1 using 1:($5 == 2 ? $2 : NaN):3 with yerrorbars pt 9 ps 1.5 lc rgb "#d95f02" title "PTQ (the better of minmax and MSE)", \
+     ARG1 using 1:($5 == 3 ? $2 : NaN):3 with yerrorbars pt 7 ps 1.5 lc rgb "#1b9e77" title "QAT", \
+     ARG1 using 1:($5 == 1 ? $2 : NaN):4 with labels offset char 0,1.2 notitle, \
+     ARG1 using 1:($5 == 2 ? $2 : NaN):4 with labels right offset char -1.2,0 tc rgb "#d95f02" notitle, \
+     ARG1 using 1:($5 == 3 ? $2 : NaN):4 with labels left offset char 1.2,0 tc rgb "#1b9e77" notitle
+)gp";
+
+// The Pareto plot: loss against bits per weight, FP32 and each scheme's PTQ and QAT; "" when drawn.
+std::string draw_pareto(const Args& a, const std::vector<Row>& rows) {
+  const std::string png = std::filesystem::absolute(a.plot).string(), data = png + ".tsv", gp = png + ".gp";
+  std::string tsv = "# bits\tloss\tspread\tlabel\tseries (1 FP32, 2 PTQ, 3 QAT)\n";
+  if (!rows.empty()) tsv += str(32, "\t", stat(rows[0].fp32).mean, "\t", stat(rows[0].fp32).spread, "\tFP32\t1\n");
+  for (size_t i = 0; i < rows.size(); i++) {
+    const Row& r = rows[i];
+    std::vector<double> best;
+    for (size_t k = 0; k < r.minmax.size(); k++) best.push_back(std::min(r.minmax[k], r.mse[k]));
+    tsv += str(r.bits_per_weight, "\t", stat(best).mean, "\t", stat(best).spread, "\t", a.schemes[i].name, "\t2\n");
+    if (!r.ptq_only) tsv += str(r.bits_per_weight, "\t", stat(r.qat).mean, "\t", stat(r.qat).spread, "\t", a.schemes[i].name, "\t3\n");
+  }
+  write_file_atomic(data, tsv);
+  write_file_atomic(gp, std::string("# gnuplot -c THIS POINTS.tsv OUT.png TITLE\n") + kParetoScript);
+  return run_gnuplot(gp, {data, png, str("QAT vs PTQ: ", a.preset, a.shape.custom() ? " (custom shape)" : "", ", seeds ", a.seeds_s)});
 }
 
 // Replaces the section between the qat-study markers of `path` with md (appends one when it has none).
@@ -394,6 +543,10 @@ int main(int argc, char** argv) {
     write_file_atomic(a.out + "/results" + a.kd_suffix + ".json", raw.dump(1) + "\n");
     const std::string md = results_table(a, rows);
     std::printf("%s", md.c_str());
+    if (!a.plot.empty()) {
+      const std::string why = draw_pareto(a, rows);
+      std::fprintf(stderr, "qat-study: %s\n", why.empty() ? ("drew " + a.plot).c_str() : why.c_str());
+    }
     if (!a.write_doc.empty()) write_section(a.write_doc, a.section, md);
     return 0;
   });
