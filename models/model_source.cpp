@@ -27,7 +27,12 @@ ModelSource open_model(const std::string& path) {
 }
 
 std::unique_ptr<Transformer> ModelSource::transformer() const {
-  QAT_CHECK(checkpoint.has_value(), path, " is a GGUF file: this needs a training checkpoint directory");
+  if (gguf) {  // imported: its weights as f32 (blocks dequantized), as bin/train --init reads it
+    LoadedCheckpoint ck = import_gguf(path);
+    auto t = std::make_unique<Transformer>(ck.config, nullptr);
+    load_params(t->params, ck.weights, path);
+    return t;
+  }
   auto t = std::make_unique<Transformer>(checkpoint->config, qat ? &*qat : nullptr);
   load_params(t->params, checkpoint->weights, path + "/model.safetensors");
   return t;

@@ -24,7 +24,8 @@ struct ModelSource {
 
   bool is_gguf() const { return gguf.has_value(); }
   const ModelConfig& config() const { return gguf ? gguf->model.cfg : checkpoint->config; }
-  // The training model of a checkpoint (QAT layers included), weights loaded.
+  // The training model of a checkpoint (QAT layers included), weights loaded; of a GGUF file, the FP32
+  // model of its weights as f32 (quantized blocks dequantized: models/import.h), read again from the file.
   std::unique_ptr<Transformer> transformer() const;
   // A one-line description: "checkpoint runs/small (FP32, 1815744 parameters)" / "GGUF x.gguf (q4_0, 1815744 parameters)".
   std::string describe() const;

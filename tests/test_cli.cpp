@@ -88,13 +88,15 @@ TEST_CASE("every binary: --help, unknown flags, missing and out-of-range values"
   (void)fixture();
   expect_help({"bin/train", "--help"}, {"--data PATH", "--steps N", "--resume", "--out DIR", "--qat SCHEME", "--help"});
   expect_help({"bin/generate", "--help"}, {"--model PATH", "--prompt TEXT", "-n, --tokens N", "--temp X", "--seed N"});
-  expect_help({"bin/quantize", "--help"}, {"--model DIR", "--scheme S", "--to-gguf FILE.gguf"});
-  expect_help({"bin/eval", "--help"}, {"--model PATH", "--data PATH", "--ptq S[:M]", "--windows N"});
+  expect_help({"bin/quantize", "--help"}, {"--model PATH", "--scheme S", "--to-gguf FILE.gguf"});
+  expect_help({"bin/eval", "--help"}, {"--model PATH", "--data PATH", "--ptq S[:M]", "--windows N", "--reference MODEL"});
+  expect_help({"bin/landscape", "--help"}, {"--fp32 DIR", "--qat DIR", "--grid N", "--rise X", "--out PREFIX"});
+  expect_help({"bin/qat-study", "--help"}, {"--schemes LIST", "--dim N", "--plot FILE.png"});
   expect_help({"bin/bench", "--help"}, {"bench kernels"});
   expect_help({"bin/bench", "kernels", "--help"}, {"--isa LIST", "--threads LIST", "--rounds N"});
   expect_help({"bin/bench", "serve-load", "--help"}, {"--clients LIST", "--llama-server PATH", "--shapes LIST"});
 
-  for (const char* bin : {"bin/train", "bin/generate", "bin/quantize", "bin/eval"}) {
+  for (const char* bin : {"bin/train", "bin/generate", "bin/quantize", "bin/eval", "bin/landscape"}) {
     expect_error({bin, "--bogus"}, 2, {"unknown option '--bogus'"});
     expect_error({bin, "stray"}, 2, {"unexpected argument 'stray'"});
     expect_error({bin, "--threads"}, 2, {"--threads: missing value"});
@@ -154,9 +156,25 @@ TEST_CASE("nonexistent and unwritable paths: one line naming the file, exit 1", 
   expect_error({"bin/generate", "--model", file}, 1, {file});
   expect_error({"bin/quantize", "--model", missing, "--to-gguf", f.dir.path + "/x.gguf"}, 1, {missing});
   expect_error({"bin/quantize", "--model", f.ckpt, "--to-gguf", file + "/x.gguf"}, 1, {file + "/x.gguf"});
-  expect_error({"bin/quantize", "--model", f.gguf, "--to-gguf", f.dir.path + "/y.gguf"}, 1, {f.gguf, "already a GGUF"});
   expect_error({"bin/eval", "--model", missing}, 1, {missing});
   expect_error({"bin/eval", "--model", f.ckpt, "--data", missing}, 1, {missing, "does not exist"});
+
+  // A GGUF file is quantized again from its weights as f32 (PTQ of an imported model), its tokenizer kept:
+  // q8_0 -> q4_0 here; eval --ptq does the same in memory and measures the same loss.
+  {
+    const std::string y = f.dir.path + "/requant-q4_0.gguf";
+    ProcResult q = run({"bin/quantize", "--model", f.gguf, "--scheme", "q4_0", "--to-gguf", y, "--threads", "1"});
+    INFO(q.what());
+    REQUIRE(q.code == 0);
+    auto loss = [&](std::vector<std::string> argv) {
+      argv.insert(argv.end(), {"--data", f.corpus, "--windows", "2", "--threads", "1", "--json"});
+      ProcResult e = run(argv);
+      INFO(e.what());
+      REQUIRE(e.code == 0);
+      return Json::parse(lines_of(e.out).back()).at("val_loss").as_double();
+    };
+    CHECK(loss({"bin/eval", "--model", y}) == loss({"bin/eval", "--model", f.gguf, "--ptq", "q4_0:minmax"}));
+  }
 
   // An unwritable token cache is a warning, not a failure (the cache only saves time).
   ProcResult r = run({"bin/eval", "--model", f.ckpt, "--data", f.corpus, "--cache-dir", file + "/cache", "--windows", "1",

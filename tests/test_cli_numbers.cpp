@@ -146,6 +146,30 @@ TEST_CASE("bin/qat-study: ternary and PTQ-only K-quant rows, bits per weight, is
   expect_study_error(study("512"), {out + "/seed1/fp32", "--dim 256, this study's is 512"});
 }
 
+TEST_CASE("bin/eval --reference: KL and same top-1 against another model on the same tokens", "[numbers]") {
+  const Models& m = models();
+  auto eval = [&](const std::string& model, const std::string& ref) {
+    ProcResult r = run({"bin/eval", "--model", model, "--reference", ref, "--data", m.corpus, "--windows", "3", "--threads", "1",
+                        "--cache-dir", m.dir.path + "/cache", "--json"});
+    INFO(r.what());
+    REQUIRE(r.code == 0);
+    return Json::parse(lines_of(r.out).back());
+  };
+  // A model against itself: the same logits, so KL 0 and the same top-1 everywhere.
+  Json self = eval(m.fp32, m.fp32);
+  CHECK(self.at("kl").as_double() == 0.0);
+  CHECK(self.at("same_top1").as_double() == 1.0);
+  // The QAT model (served) and its GGUF export (served): both against the FP32 model, the same numbers.
+  Json q = eval(m.qat, m.fp32), g = eval(m.gguf, m.fp32);
+  CHECK(q.at("kl").as_double() > 0.0);
+  CHECK(q.at("kl").as_double() < 1.0);
+  CHECK(q.at("kl_p99").as_double() >= q.at("kl").as_double());
+  CHECK(q.at("same_top1").as_double() <= 1.0);
+  CHECK(q.at("kl").as_double() == g.at("kl").as_double());
+  CHECK(q.at("val_loss").as_double() == g.at("val_loss").as_double());
+  expect_one_line(run({"bin/eval", "--model", m.fp32, "--reference", m.fp32, "--score-second-half"}), 2, {"--reference"});
+}
+
 TEST_CASE("bin/qat-study --seeds: anything but comma-separated integers is a one-line usage error", "[numbers]") {
   for (const char* bad : {"1,x", "-1", "1,2x", ",", "99999999999999999999"})
     expect_one_line(run({"bin/qat-study", "--seeds", bad, "--out", models().dir.path + "/never"}), 2, {"--seeds"});

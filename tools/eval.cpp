@@ -90,7 +90,7 @@ std::string val_text(const Corpus& corpus) {
 // The command line.
 struct Args {
   std::string model_path = "runs/small", data, scheme, ptq, keep, isa, sensitivity, cache_dir = "runs/cache";
-  std::string text_path, write_val_text, documents;
+  std::string text_path, write_val_text, documents, reference;
   int64_t windows = 0, ctx = 0, threads = 0;
   bool json = false, second_half = false, print_tokens = false, data_given = false, documents_given = false;
 };
@@ -110,6 +110,7 @@ bool parse_args(int argc, char** argv, Args* a) {
                       "  QAT checkpoint                under its QAT scheme: the integer path generate serves\n"
                       "  QAT checkpoint --scheme f32   f32 forward of its latent weights\n"
                       "  FP32 checkpoint --ptq S[:M]   after post-training quantization (M: minmax = ggml rule, mse)\n"
+                      "  f32 / f16 GGUF --ptq S[:M]    the same, from an imported model's weights\n"
                       "  model.gguf                    the served model (integer kernels; K-quant weights as their f32 values)");
   p.option("--model", &a->model_path, "checkpoint directory or .gguf file", "PATH");
   p.option("--data", &a->data, "corpus whose validation split is used (default: the one the checkpoint was trained on; "
@@ -118,6 +119,8 @@ bool parse_args(int argc, char** argv, Args* a) {
                                          "checkpoint was trained; with --data: auto)", "MODE");
   p.option("--scheme", &a->scheme, "a QAT checkpoint under its scheme (the default) or f32 (its latent weights)", "S");
   p.option("--ptq", &a->ptq, "post-training quantization first: SCHEME[:minmax|:mse], SCHEME one of " + scheme_names(SchemeSet::all), "S[:M]");
+  p.option("--reference", &a->reference, "also measure the distance to this model (checkpoint or GGUF, same tokenizer) on the "
+           "same tokens: KL(reference || model) per token, its 99th percentile, and the same-top-1 rate", "MODEL");
   p.option("--keep", &a->keep, "with --ptq or --sensitivity: per-layer overrides (as train --qat-keep)", "LIST");
   p.option("--sensitivity", &a->sensitivity, "quantize one layer at a time with SCHEME[:M] and report the loss increase", "S[:M]");
   p.option("--windows", &a->windows, "validation windows to evaluate (0: all; --sensitivity default 64)", 0, 1 << 30);
@@ -137,6 +140,7 @@ bool parse_args(int argc, char** argv, Args* a) {
   a->documents_given = p.given("--documents");
   (void)parse_doc_mode(a->documents);
   if (!a->scheme.empty() && !a->ptq.empty()) throw UsageError("--scheme and --ptq exclude each other");
+  if (!a->reference.empty() && a->second_half) throw UsageError("--reference measures windows, not --score-second-half chunks");
   if (!a->scheme.empty() && a->scheme != "f32") scheme_layer(a->scheme);  // validates the name
   return true;
 }
@@ -198,18 +202,21 @@ struct Measured {
 };
 
 // The loss of the model as --scheme / --ptq say: a GGUF file or a QAT checkpoint through the served
-// integer path, PTQ of an FP32 model, or the f32 forward (a QAT checkpoint's latent weights on request).
+// integer path, PTQ of an FP32 model (or of a GGUF file's weights), or the f32 forward (a QAT
+// checkpoint's latent weights on request). With a `reference` forward (--reference), also the distance
+// of the model's next-token distributions to it on the same windows.
 Measured measure(Args& a, const ModelSource& src, std::span<const int32_t> val,
-                 const std::vector<int32_t>& token_bytes, int64_t ctx) {
+                 const std::vector<int32_t>& token_bytes, int64_t ctx, const LogitsFn& reference) {
   const ModelConfig& cfg = src.config();
   const int32_t bos = src.tokenizer->start_token();  // ours: EOT; a model's: its BOS when it adds one
   auto run_served = [&](const DecodeModel& dm) {
+    if (reference) return evaluate_against(served_logits_fn(dm), reference, cfg.vocab, val, token_bytes, 8, ctx, a.windows);
     return a.second_half ? evaluate_second_half(served_logits_fn(dm), cfg.vocab, val, bos, token_bytes, ctx, a.windows)
                          : evaluate_served(dm, val, token_bytes, ctx, a.windows);
   };
   Measured m;
-  if (src.is_gguf()) {
-    QAT_CHECK(a.scheme.empty() && a.ptq.empty(), "--scheme / --ptq apply to checkpoints; a GGUF file is already quantized");
+  if (src.is_gguf() && a.ptq.empty()) {
+    QAT_CHECK(a.scheme.empty(), "--scheme applies to QAT checkpoints; a GGUF file is served as it is");
     m.mode = {"gguf", src.gguf->model.scheme, ""};
     m.model_bytes = weight_bytes(src.gguf->model);
     m.r = run_served(decode_model(src.gguf->model));
@@ -236,9 +243,10 @@ Measured measure(Args& a, const ModelSource& src, std::span<const int32_t> val,
     m.mode = {"f32", "", ""};
     std::unique_ptr<Transformer> f = src.qat ? latent_f32(*t) : std::move(t);
     m.model_bytes = f32_weight_bytes(cfg);
-    m.r = a.second_half ? evaluate_second_half([&](const Tensor& ids) { return f->forward(ids); }, cfg.vocab, val, bos,
-                                               token_bytes, ctx, a.windows)
-                        : evaluate(*f, val, token_bytes, 8, ctx, a.windows);
+    const LogitsFn f32_fn = [&](const Tensor& ids) { return f->forward(ids); };
+    m.r = reference        ? evaluate_against(f32_fn, reference, cfg.vocab, val, token_bytes, 8, ctx, a.windows)
+          : a.second_half ? evaluate_second_half(f32_fn, cfg.vocab, val, bos, token_bytes, ctx, a.windows)
+                          : evaluate(*f, val, token_bytes, 8, ctx, a.windows);
   }
   return m;
 }
@@ -256,6 +264,9 @@ void print_result(const Args& a, const ModelSource& src, const Measured& m, cons
     j.set("method", mode.method);
     j.set("val_loss", r.loss); j.set("bpb", r.bpb); j.set("ppl", r.ppl); j.set("model_bytes", m.model_bytes);
     j.set("tokens", r.tokens); j.set("isa", std::string(kernels().name));
+    if (!a.reference.empty()) {
+      j.set("reference", a.reference); j.set("kl", r.kl); j.set("kl_p99", r.kl_p99); j.set("same_top1", r.same_top1);
+    }
     std::printf("%s\n", j.dump().c_str());
     return;
   }
@@ -263,6 +274,9 @@ void print_result(const Args& a, const ModelSource& src, const Measured& m, cons
   std::printf("eval: %s, %s, on the %s: loss %.6f, bpb %.4f, ppl %.3f over %lld tokens (%s); %s; kernels %s\n",
               src.describe().c_str(), what.c_str(), measured.c_str(), r.loss, r.bpb, r.ppl, (long long)r.tokens, how.c_str(),
               weights_figure(m.model_bytes).c_str(), kernels().name);
+  if (!a.reference.empty())
+    std::printf("eval: against %s on the same tokens: KL %.6f nats/token (99th percentile %.6f), same top-1 %.2f%%\n",
+                a.reference.c_str(), r.kl, r.kl_p99, r.same_top1 * 100);
 }
 
 }  // namespace
@@ -299,7 +313,22 @@ int main(int argc, char** argv) {
       run_sensitivity(a, src, tokens.val.tokens, token_bytes, ctx);
       return 0;
     }
-    const Measured m = measure(a, src, tokens.val.tokens, token_bytes, ctx);
+    // --reference: its forward on the same windows (an FP32 checkpoint or imported model in f32, a QAT
+    // checkpoint or GGUF file as served). Built once; nothing of it is cached between batches.
+    std::optional<ModelSource> ref;
+    std::unique_ptr<Transformer> ref_t;
+    std::optional<DecodeModel> ref_dm;
+    LogitsFn reference;
+    if (!a.reference.empty()) {
+      ref = open_model(a.reference);
+      QAT_CHECK(ref->config().vocab == cfg.vocab, "--reference: ", a.reference, " has ", ref->config().vocab,
+                " tokens, the model ", cfg.vocab, " (the same tokenizer is needed)");
+      if (ref->is_gguf()) ref_dm = decode_model(ref->gguf->model);
+      else if (ref->qat) ref_dm = decode_model(quantized_from_qat(*ref->transformer()));
+      else ref_t = ref->transformer();
+      reference = ref_dm ? served_logits_fn(*ref_dm) : LogitsFn([&](const Tensor& ids) { return ref_t->forward(ids); });
+    }
+    const Measured m = measure(a, src, tokens.val.tokens, token_bytes, ctx, reference);
     // Every path ends here: a loss over no token (an empty text, too few tokens for one window) would
     // print ppl 1.000 as if it were a result.
     QAT_CHECK(m.r.tokens > 0, "no token was scored (", a.text_path.empty() ? "the validation split" : a.text_path,

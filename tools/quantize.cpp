@@ -23,10 +23,11 @@ int main(int argc, char** argv) {
     ArgParser p("quantize", "Exports a checkpoint to GGUF (llama.cpp's format, `llama` architecture):\n"
                             "  QAT checkpoint: its learned codes and scales, exactly as trained (--scheme must match)\n"
                             "  FP32 checkpoint: post-training quantization with --ptq minmax (ggml's rule) or mse\n"
+                            "  GGUF file (an imported model): the same, from its weights as f32 (its tokenizer kept)\n"
                             "  (q4_k, q6_k, q4_k_m: llama.cpp's K-quants and its Q4_K_M mixture, byte for byte as\n"
                             "  llama-quantize writes them with minmax; mse runs the same search unweighted)\n"
                             "Prints each weight's format and SQNR, and the file size against f32.");
-    p.option("--model", &model_path, "checkpoint directory", "DIR");
+    p.option("--model", &model_path, "checkpoint directory or GGUF file", "PATH");
     p.option("--scheme", &scheme, scheme_names(SchemeSet::exported) + " (default: a QAT checkpoint's own scheme, else q4_0)", "S");
     p.option("--ptq", &ptq, "FP32 checkpoints: minmax (ggml rule) or mse (MSE-optimal clipping)", "M");
     p.option("--keep", &keep, "FP32 checkpoints: per-layer overrides (as train --qat-keep)", "LIST");
@@ -37,7 +38,6 @@ int main(int argc, char** argv) {
     if (ptq != "minmax" && ptq != "mse") throw UsageError("--ptq: expected minmax or mse, got '" + ptq + "'");
     set_num_threads(int(threads));
     ModelSource src = open_model(model_path);
-    QAT_CHECK(!src.is_gguf(), "--model: ", model_path, " is already a GGUF file");
     auto t = src.transformer();
     const ModelConfig& cfg = src.config();
     QuantizedModel qm;
