@@ -38,7 +38,7 @@ static Tensor bytes_tensor(const Shape& s, DType dt) {
   return t;
 }
 
-// A weight of the served model in format `fmt` (f32, q8_0, q4_0 or w8a8) with deterministic values.
+// A weight of the served model in format `fmt` (f32, q8_0, q4_0, w8a8, q4_k or q6_k) with deterministic values.
 static ServedWeight weight(const std::string& name, int64_t N, int64_t K, const std::string& fmt, uint64_t seed) {
   ServedWeight w;
   w.name = name;
@@ -49,6 +49,12 @@ static ServedWeight weight(const std::string& name, int64_t N, int64_t K, const 
     return w;
   }
   w.q = scheme_layer(fmt);
+  if (const BlockRule* rule = w.q.format().post_training) {  // K-quants: blocks of deterministic values
+    Tensor x = Tensor::randn({N, K}, seed, 0.1f);
+    w.owned_blocks.resize(size_t(w.storage_bytes()));
+    rule->quantize(x.f32(), N * K, w.owned_blocks.data(), KRule::ggml);
+    return w;
+  }
   const int lo = w.q.code_min(), hi = w.q.code_max();
   w.codes.resize(size_t(N * K));
   for (size_t i = 0; i < w.codes.size(); i++) w.codes[i] = int8_t(lo + int64_t((i * 7 + seed) % uint64_t(hi - lo + 1)));
@@ -60,7 +66,7 @@ static ServedWeight weight(const std::string& name, int64_t N, int64_t K, const 
 // A one-layer model with d_model 32 and the 258-token tokenizer `tok`, every weight in `fmt`
 // (the embedding in `embed_fmt`), tied or with its own lm_head.
 static std::string model_gguf(const Vocab& tok, const std::string& fmt, const std::string& embed_fmt, bool tied,
-                              bool nan_scale = false) {
+                              bool nan_scale = false, const std::string& down_fmt = "") {
   QuantizedModel m;
   m.cfg.vocab = tok.vocab_size();
   m.cfg.context = 16;
@@ -68,7 +74,7 @@ static std::string model_gguf(const Vocab& tok, const std::string& fmt, const st
   m.cfg.d_model = 32;
   m.cfg.n_heads = 2;
   m.cfg.n_kv_heads = 1;
-  m.cfg.ffn = 32;
+  m.cfg.ffn = down_fmt.empty() ? 32 : 256;  // a K-quant down projection needs K = ffn a multiple of 256
   m.cfg.tied = tied;
   m.cfg.preset = "seed";
   m.scheme = fmt;
@@ -78,7 +84,7 @@ static std::string model_gguf(const Vocab& tok, const std::string& fmt, const st
   std::vector<ServedWeight> layer;
   for (Proj p : kBlockProj)
     layer.push_back(weight(std::string("model.layers.0.") + proj_info(p).hf + ".weight", m.cfg.proj_rows(p),
-                           m.cfg.proj_cols(p), fmt, 2 + uint64_t(p)));
+                           m.cfg.proj_cols(p), p == Proj::down && !down_fmt.empty() ? down_fmt : fmt, 2 + uint64_t(p)));
   m.layers.push_back(std::move(layer));
   m.attn_norm.push_back(Tensor::full({C}, 1.0f));
   m.mlp_norm.push_back(Tensor::full({C}, 0.5f));
@@ -230,6 +236,8 @@ int main() {
   put("gguf_model/q8_0_tied.gguf", model_gguf(tok, "q8_0", "q8_0", true));
   put("gguf_model/q4_0_untied.gguf", model_gguf(tok, "q4_0", "q4_0", false));
   put("gguf_model/w8a8_f32_embed.gguf", model_gguf(tok, "w8a8", "f32", true));
+  put("gguf_model/q8_0_q4_k_down.gguf", model_gguf(tok, "q8_0", "q8_0", true, false, "q4_k"));
+  put("gguf_model/q8_0_q6_k_down.gguf", model_gguf(tok, "q8_0", "q8_0", true, false, "q6_k"));
   // Regression seed (found by fuzz_gguf_model): a NaN block scale, accepted before the loader checked.
   put("gguf_model/regress_nan_block_scale.gguf", model_gguf(tok, "q8_0", "q8_0", true, true));
 
