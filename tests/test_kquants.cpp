@@ -1,5 +1,5 @@
 // The K-quants (llama.cpp's Q4_K and Q6_K): llama.cpp's own blocks and dequantized values reproduced
-// byte for byte (tests/fixtures/kq_golden.bin, written by tools/golden/make-kquant-golden.sh from
+// byte for byte (tests/fixtures/kq_golden.bin, written by tools/golden/make-golden.sh from
 // quantize_row_q4_K_ref / quantize_row_q6_K_ref / dequantize_row_q*_K of llama.cpp c392e50), the MSE
 // variant of the search, the refusals; then a model: PTQ into q4_k / q6_k / the Q4_K_M mixture, its GGUF
 // round trip, and the command line (bin/quantize, bin/eval on the file against eval --ptq).
@@ -26,6 +26,7 @@
 #include "models/quantized.h"
 #include "src/io/file.h"
 #include "src/util/error.h"
+#include "tests/golden_blocks.h"
 #include "tests/helpers.h"
 #include "tests/proc.h"
 
@@ -40,47 +41,17 @@ struct KGolden {
   std::vector<BlockQ6_K> q6;     // (NB)
 };
 
-template <class T>
-void read_into(std::ifstream& in, std::vector<T>& v, size_t n) {
-  v.resize(n);
-  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(n * sizeof(T)));
-}
-
 KGolden load_k_golden() {
-  std::string f = __FILE__;
-  std::ifstream in(f.substr(0, f.find_last_of('/') + 1) + "fixtures/kq_golden.bin", std::ios::binary);
-  REQUIRE(in.good());
-  uint32_t h[6];
-  in.read(reinterpret_cast<char*>(h), sizeof h);
-  REQUIRE(h[0] == 0x5147514bu);
-  REQUIRE(h[1] == 1u);
-  REQUIRE(h[3] == uint32_t(QKK));
-  REQUIRE(h[4] == sizeof(BlockQ4_K));
-  REQUIRE(h[5] == sizeof(BlockQ6_K));
-  const size_t nb = h[2];
+  std::ifstream in;
+  const size_t nb = open_golden(in, "kq_golden.bin", 0x5147514bu, sizeof(BlockQ4_K), sizeof(BlockQ6_K));
   KGolden g;
   read_into(in, g.x, nb * QKK);
   read_into(in, g.q4, nb);
   read_into(in, g.q6, nb);
   read_into(in, g.y4, nb * QKK);
   read_into(in, g.y6, nb * QKK);
-  REQUIRE(in.good());
-  in.peek();
-  REQUIRE(in.eof());
+  require_golden_end(in);
   return g;
-}
-
-// Items (blocks, or runs of per floats) that differ, naming the first.
-template <class T>
-int count_different(const std::vector<T>& ours, const std::vector<T>& gold, size_t per) {
-  int bad = 0, first = -1;
-  for (size_t b = 0; b * per < gold.size(); b++)
-    if (std::memcmp(&ours[b * per], &gold[b * per], per * sizeof(T)) != 0) {
-      bad++;
-      if (first < 0) first = int(b);
-    }
-  UNSCOPED_INFO(bad << " of " << gold.size() / per << " differ, the first " << first);
-  return bad;
 }
 
 double squared_error(const std::vector<float>& a, const std::vector<float>& b) {

@@ -1,5 +1,5 @@
 // The ternary formats (llama.cpp's TQ1_0 and TQ2_0): llama.cpp's own blocks and dequantized values
-// reproduced byte for byte (tests/fixtures/tq_golden.bin, written by tools/golden/make-ternary-golden.sh
+// reproduced byte for byte (tests/fixtures/tq_golden.bin, written by tools/golden/make-golden.sh
 // from quantize_row_tq*_ref / dequantize_row_tq* of llama.cpp c392e50), and every code pattern of both
 // packings surviving a round trip.
 //
@@ -15,8 +15,10 @@
 #include <vector>
 
 #include "kernels/ref/quant.h"
+#include "tests/golden_blocks.h"
 
 using namespace qat;
+using namespace qat::test;
 
 namespace {
 
@@ -26,47 +28,17 @@ struct TernaryGolden {
   std::vector<BlockTQ2_0> t2;    // (NB)
 };
 
-template <class T>
-void read_into(std::ifstream& in, std::vector<T>& v, size_t n) {
-  v.resize(n);
-  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(n * sizeof(T)));
-}
-
 TernaryGolden load_ternary_golden() {
-  std::string f = __FILE__;
-  std::ifstream in(f.substr(0, f.find_last_of('/') + 1) + "fixtures/tq_golden.bin", std::ios::binary);
-  REQUIRE(in.good());
-  uint32_t h[6];
-  in.read(reinterpret_cast<char*>(h), sizeof h);
-  REQUIRE(h[0] == 0x51475454u);
-  REQUIRE(h[1] == 1u);
-  REQUIRE(h[3] == uint32_t(QKK));
-  REQUIRE(h[4] == sizeof(BlockTQ1_0));
-  REQUIRE(h[5] == sizeof(BlockTQ2_0));
-  const size_t nb = h[2];
+  std::ifstream in;
+  const size_t nb = open_golden(in, "tq_golden.bin", 0x51475454u, sizeof(BlockTQ1_0), sizeof(BlockTQ2_0));
   TernaryGolden g;
   read_into(in, g.x, nb * QKK);
   read_into(in, g.t1, nb);
   read_into(in, g.t2, nb);
   read_into(in, g.y1, nb * QKK);
   read_into(in, g.y2, nb * QKK);
-  REQUIRE(in.good());
-  in.peek();
-  REQUIRE(in.eof());
+  require_golden_end(in);
   return g;
-}
-
-// Blocks (or floats) that differ, naming the first.
-template <class T>
-int count_different(const std::vector<T>& ours, const std::vector<T>& gold, size_t per) {
-  int bad = 0, first = -1;
-  for (size_t b = 0; b * per < gold.size(); b++)
-    if (std::memcmp(&ours[b * per], &gold[b * per], per * sizeof(T)) != 0) {
-      bad++;
-      if (first < 0) first = int(b);
-    }
-  UNSCOPED_INFO(bad << " of " << gold.size() / per << " blocks differ, the first " << first);
-  return bad;
 }
 
 }  // namespace

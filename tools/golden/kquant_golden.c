@@ -1,27 +1,24 @@
 // Writes tests/fixtures/kq_golden.bin: what llama.cpp's own reference code does to 16 blocks of 256
 // floats in the K-quant formats (quantize_row_q4_K_ref / quantize_row_q6_K_ref, which llama-quantize
 // calls when no importance matrix is given, and dequantize_row_q4_K / q6_K). Built and run by
-// tools/golden/make-kquant-golden.sh against a llama.cpp build outside this repository; only its output
+// tools/golden/make-golden.sh against a llama.cpp build outside this repository; only its output
 // is committed. Layout (little-endian) in tests/test_kquants.cpp.
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "golden_common.h"
 #include "ggml.h"
 #include "ggml-quants.h"  // the reference (de)quantizers; ggml-common.h's block_q4_K, block_q6_K
 
 enum { NB = 16, K = 256 };
 
-static uint32_t lcg = 20261206u;
-static float uniform(float lo, float hi) {  // a fixed stream, the same on every machine
-  lcg = lcg * 1664525u + 1013904223u;
-  return lo + (hi - lo) * (float)(lcg >> 8) / 16777216.0f;
-}
 
 // Blocks 0-8: edge cases; 9-15 pseudo-random (weights of a trained model look like 12-15: near-normal
 // with a few outliers).
 static void fill(float* x) {
+  golden_seed(20261206u);
   for (int b = 0; b < NB; b++) {
     float* v = x + b * K;
     for (int j = 0; j < K; j++) {
@@ -61,19 +58,9 @@ int main(int argc, char** argv) {
   quantize_row_q6_K_ref(x, q6, NB * K);
   dequantize_row_q4_K(q4, y4, NB * K);
   dequantize_row_q6_K(q6, y6, NB * K);
-  FILE* f = fopen(argv[1], "wb");
-  if (!f) {
-    perror(argv[1]);
-    return 1;
-  }
-  const uint32_t header[6] = {0x5147514bu /* "KQGQ" */, 1, NB, K, sizeof(block_q4_K), sizeof(block_q6_K)};
-  int ok = fwrite(header, sizeof header, 1, f) == 1 && fwrite(x, sizeof x, 1, f) == 1 &&
-           fwrite(q4, sizeof q4, 1, f) == 1 && fwrite(q6, sizeof q6, 1, f) == 1 &&
-           fwrite(y4, sizeof y4, 1, f) == 1 && fwrite(y6, sizeof y6, 1, f) == 1;
-  if (fclose(f) != 0 || !ok) {
-    fprintf(stderr, "%s: write failed\n", argv[1]);
-    return 1;
-  }
+  const void* const ptrs[5] = {x, q4, q6, y4, y6};
+  const size_t bytes[5] = {sizeof x, sizeof q4, sizeof q6, sizeof y4, sizeof y6};
+  if (write_fixture(argv[1], 0x5147514bu /* "KQGQ" */, NB, K, sizeof(block_q4_K), sizeof(block_q6_K), ptrs, bytes, 5) != 0) return 1;
   printf("wrote %s: %d blocks of %d, q4_K %zu bytes/block, q6_K %zu bytes/block\n", argv[1], NB, K,
          sizeof(block_q4_K), sizeof(block_q6_K));
   return 0;

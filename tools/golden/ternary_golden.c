@@ -1,24 +1,21 @@
 // Writes tests/fixtures/tq_golden.bin: what llama.cpp's own reference code does to 16 blocks of 256
 // floats in the ternary formats (quantize_row_tq1_0_ref / quantize_row_tq2_0_ref, dequantize_row_tq*).
-// Built and run by tools/golden/make-ternary-golden.sh against a llama.cpp build outside this
+// Built and run by tools/golden/make-golden.sh against a llama.cpp build outside this
 // repository; only its output is committed. Layout (little-endian) in tests/test_ternary.cpp.
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "golden_common.h"
 #include "ggml.h"
 #include "ggml-quants.h"  // the reference (de)quantizers; includes ggml-common.h's block_tq1_0, block_tq2_0
 
 enum { NB = 16, K = 256 };
 
-static uint32_t lcg = 20261205u;
-static float uniform(float lo, float hi) {  // a fixed stream, the same on every machine
-  lcg = lcg * 1664525u + 1013904223u;
-  return lo + (hi - lo) * (float)(lcg >> 8) / 16777216.0f;
-}
 
 // Blocks 0-7: edge cases (7: just below and above a half of an unrounded d); 8-15 pseudo-random in [-3, 3].
 static void fill(float* x) {
+  golden_seed(20261205u);
   for (int b = 0; b < NB; b++) {
     float* v = x + b * K;
     for (int j = 0; j < K; j++) {
@@ -55,19 +52,9 @@ int main(int argc, char** argv) {
   quantize_row_tq2_0_ref(x, t2, NB * K);
   dequantize_row_tq1_0(t1, y1, NB * K);
   dequantize_row_tq2_0(t2, y2, NB * K);
-  FILE* f = fopen(argv[1], "wb");
-  if (!f) {
-    perror(argv[1]);
-    return 1;
-  }
-  const uint32_t header[6] = {0x51475454u /* "TTGQ" */, 1, NB, K, sizeof(block_tq1_0), sizeof(block_tq2_0)};
-  int ok = fwrite(header, sizeof header, 1, f) == 1 && fwrite(x, sizeof x, 1, f) == 1 &&
-           fwrite(t1, sizeof t1, 1, f) == 1 && fwrite(t2, sizeof t2, 1, f) == 1 &&
-           fwrite(y1, sizeof y1, 1, f) == 1 && fwrite(y2, sizeof y2, 1, f) == 1;
-  if (fclose(f) != 0 || !ok) {
-    fprintf(stderr, "%s: write failed\n", argv[1]);
-    return 1;
-  }
+  const void* const ptrs[5] = {x, t1, t2, y1, y2};
+  const size_t bytes[5] = {sizeof x, sizeof t1, sizeof t2, sizeof y1, sizeof y2};
+  if (write_fixture(argv[1], 0x51475454u /* "TTGQ" */, NB, K, sizeof(block_tq1_0), sizeof(block_tq2_0), ptrs, bytes, 5) != 0) return 1;
   printf("wrote %s: %d blocks of %d, tq1_0 %zu bytes/block, tq2_0 %zu bytes/block\n", argv[1], NB, K,
          sizeof(block_tq1_0), sizeof(block_tq2_0));
   return 0;
