@@ -1,6 +1,8 @@
 // Served weights: from QAT, PTQ or f32, and into the inference model (see quantized.h).
 #include "models/quantized.h"
 
+#include <cmath>
+
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -125,6 +127,9 @@ QuantizedModel quantized_from_ptq(const Transformer& t, const QatConfig& formats
         const KRule r = method == "mse" ? KRule::mse : KRule::ggml;
         QAT_CHECK(method == "minmax" || method == "mse", "PTQ: method must be minmax or mse, got '", method, "'");
         const float* x = t.params[w].f32();
+        // The rule refuses a non-finite value by throwing, which must not happen inside the parallel loop.
+        for (int64_t i = 0; i < s.N * s.K; i++)
+          QAT_CHECK(std::isfinite(x[i]), "PTQ ", q.name(), ": ", s.name, " holds a non-finite value (", x[i], " at index ", i, ")");
 #pragma omp parallel for schedule(dynamic, 16)
         for (int64_t n = 0; n < s.N; n++) rule->quantize(x + n * s.K, s.K, s.owned_blocks.data() + n * row_bytes, r);
         return s;

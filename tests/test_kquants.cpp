@@ -205,6 +205,12 @@ TEST_CASE("PTQ q4_k_m: llama.cpp's mixture and blocks, a GGUF round trip, served
   small.init_weights(3);
   CHECK_THROWS_WITH(quantized_from_ptq(small, QatConfig::make("q6_k", "", c.n_layers, c.tied), "minmax"),
                     Catch::Contains("has K = 64, not a multiple of 256"));
+  // A non-finite weight is refused in one line naming it (before the parallel quantization, not inside it).
+  Transformer wide = kquant_model(true);
+  wide.params[wide.layers[2].weight(Proj::up)].f32()[77] = NAN;
+  CHECK_THROWS_WITH(quantized_from_ptq(wide, QatConfig::make("q4_k", "", 8, true), "minmax"),
+                    Catch::Contains("PTQ q4_k: model.layers.2.mlp.up_proj.weight holds a non-finite value") &&
+                        Catch::Contains("at index 77"));
   CHECK_THROWS_WITH(QatConfig::make("q4_0", "layers.1.v=q4_k", c.n_layers, c.tied).require_trainable("--qat"),
                     Catch::Contains("--qat q4_0: layers.1.v is q4_k, a post-training format"));
 }
