@@ -8,6 +8,10 @@
 
 #include <filesystem>
 
+#include <cblas.h>
+
+#include "models/train/data_free.h"
+#include "src/core/parallel.h"
 #include "src/io/gguf.h"
 #include "src/io/json.h"
 #include "tests/helpers.h"
@@ -229,6 +233,17 @@ TEST_CASE("bin/train --data-free: QAT on sequences sampled from the teacher, cac
   expect_error({"bin/train", "--distill", f.ckpt, "--data-free-len", "8", "--out", out}, 2, {"--data-free-len"});
   expect_error({"bin/train", "--distill", f.dir.path + "/df1", "--data-free", "4", "--cache-dir", cache2, "--out", out},
                1, {"--data-free: " + f.dir.path + "/df1 is a QAT checkpoint"});
+}
+
+// The cause of a 13-minute sampling run: bin/train samples while it parses its arguments, before
+// set_num_threads() has made OpenBLAS single-threaded, so every token's sgemv ran OpenBLAS's own threads.
+TEST_CASE("data-free sampling runs OpenBLAS single-threaded, whoever calls it", "[distill]") {
+  const Fixture& f = fixture();
+  openblas_set_num_threads(2);
+  REQUIRE(openblas_get_num_threads() == 2);
+  data_free_corpus({f.ckpt, 4, 8, 3}, f.dir.path + "/df-blas", true);
+  CHECK(openblas_get_num_threads() == 1);
+  blas_single_threaded();  // as every other test expects
 }
 
 TEST_CASE("bad training data: empty, NUL bytes, invalid UTF-8, too short, no usable files", "[cli][data]") {

@@ -13,6 +13,7 @@
 #include "models/import.h"
 #include "models/model_source.h"
 #include "models/sampler.h"
+#include "src/core/parallel.h"
 #include "src/io/file.h"
 #include "src/util/error.h"
 
@@ -70,6 +71,10 @@ std::string data_free_corpus(const DataFreeSpec& spec, const std::string& cache_
 
   ModelSource src = open_model(spec.teacher);
   QAT_CHECK(!src.qat, "--data-free: ", spec.teacher, " is a QAT checkpoint; sample from the FP model it came from");
+  // bin/train samples while it parses its arguments, before set_num_threads: OpenBLAS would still run its
+  // own threads inside every token's sgemv (threaded, spinning against ours: 13 min for 2000 x 128 tokens
+  // on a loaded 2-core host). The teacher's f32 matvecs take row chunks on our threads instead.
+  blas_single_threaded();
   const DecodeModel model = decode_model_from_checkpoint(src.is_gguf() ? import_gguf(spec.teacher) : *src.checkpoint);
   const Vocab& tok = *src.tokenizer;
   const int64_t len = spec.length > 0 ? std::min(spec.length, model.cfg.context) : model.cfg.context;
