@@ -43,7 +43,9 @@ declare -A LOSS
 row() {  # NAME EVAL-ARGS...
   local name=$1; shift
   local j
-  j=$(bin/eval "$@" --reference "$M" "${D[@]}" --windows "$WINDOWS" --threads "$THREADS" --cache-dir "$W/cache" --json | tail -n 1)
+  # --data always: a model's default text is the one it trained on, and the data-free run's is its sample.
+  j=$(bin/eval "$@" --reference "$M" --data "${DATA:-}" --windows "$WINDOWS" --threads "$THREADS" --cache-dir "$W/cache" \
+      --json | tail -n 1)
   LOSS[$name]=$(field val_loss <<< "$j")
   printf "%-22s %10.4f %10.3f %10.5f %10.5f %11.2f%%\n" "$name" "${LOSS[$name]}" "$(field ppl <<< "$j")" \
     "$(field kl <<< "$j")" "$(field kl_p99 <<< "$j")" "$(awk -v s="$(field same_top1 <<< "$j")" 'BEGIN { print s * 100 }')"
