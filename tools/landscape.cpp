@@ -273,12 +273,12 @@ int main(int argc, char** argv) {
       std::string lines_tsv = "# t\tloss increase\tkind colour; one block per tensor: F + t (P - F) on that tensor only\n";
       int64_t blocks = 0, outside = 0;
       double top = 0;  // the largest loss increase on any line
+      Point x = F;  // F with one tensor moved; restored after each tensor's line
       for (int i = 0; i < f->params.size(); i++) {
         const ParamInfo& pi = f->params.info(i);
         double d2 = 0;
         for (int64_t k = 0; k < pi.numel; k++) d2 += std::pow(double(P[size_t(pi.offset + k)]) - F[size_t(pi.offset + k)], 2);
         if (d2 == 0) continue;  // not quantized (norms)
-        Point x = F;
         double prev_t = 0, prev_dl = 0, edge = NAN, dl1 = NAN;
         lines_tsv += str("# ", short_name(pi.name), "\n");
         for (int64_t s = 0; s < a.line_points; s++) {
@@ -295,6 +295,7 @@ int main(int argc, char** argv) {
           prev_dl = dl;
           lines_tsv += str(t, "\t", dl, "\t", kind_index(pi.name), "\n");
         }
+        std::copy(F.begin() + pi.offset, F.begin() + pi.offset + pi.numel, x.begin() + pi.offset);
         lines_tsv += "\n\n";
         blocks++;
         if (!std::isnan(edge) && edge < 1) outside++;

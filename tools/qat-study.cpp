@@ -93,6 +93,7 @@ std::string shape_difference(const std::string& dir, const TrainOptions& want) {
                                    std::tuple{"--heads", have.n_heads, need.n_heads},
                                    std::tuple{"--kv-heads", have.n_kv_heads, need.n_kv_heads}, std::tuple{"--ffn", have.ffn, need.ffn}})
     if (h != n) return str(flag, " ", h, ", this study's is ", n);
+  if (have.rope_base != need.rope_base) return str("--rope-theta ", have.rope_base, ", this study's is ", need.rope_base);
   return "";
 }
 
@@ -203,11 +204,7 @@ bool parse_args(int argc, char** argv, Args* a) {
   p.option("--schemes", &a->schemes_s, "comma-separated schemes", "LIST");
   p.option("--preset", &a->preset, "model preset", "NAME");
   p.option("--data", &a->data, "corpus (default: fortunes)", "PATH");
-  p.option("--layers", &a->shape.layers, "the shape beyond the preset, as bin/train", 0, 1 << 16);
-  p.option("--dim", &a->shape.dim, "model width (hidden_size)", 0, 1 << 16);
-  p.option("--heads", &a->shape.heads, "attention heads", 0, 1 << 16);
-  p.option("--kv-heads", &a->shape.kv_heads, "key/value heads", 0, 1 << 16);
-  p.option("--ffn", &a->shape.ffn, "SwiGLU hidden size", 0, 1 << 20);
+  declare_shape_options(p, &a->shape);  // the shape beyond the preset, as bin/train
   p.option("--fp32-steps", &a->fp32_steps, "S: FP32 pre-training steps", 1, 100000000);
   p.option("--qat-steps", &a->qat_steps, "Q: fine-tuning steps (FP32 reference and QAT alike)", 1, 100000000);
   p.option("--lr", &a->lr, "pre-training lr (0: the preset's)", 0.0, 10.0);

@@ -75,21 +75,6 @@ static void declare_run_options(ArgParser& p, TrainOptions* o, int64_t* seed) {
            "after the backward); the bits do not depend on it", 0, 1e6);
 }
 
-// The model shape beyond the preset (models/train/shape.h): a Hugging Face config.json, then a flag per
-// field (0: not given, the preset's or the file's value). Missing keys keep the preset's values; --vocab
-// and --ctx override the file too.
-static void declare_shape_options(ArgParser& p, ShapeFlags* sh) {
-  p.option("--config", &sh->config, "model shape from a Hugging Face config.json (hidden_size, num_hidden_layers, "
-           "num_attention_heads, num_key_value_heads, intermediate_size, vocab_size, max_position_embeddings, "
-           "rope_theta, rms_norm_eps, tie_word_embeddings); keys it lacks keep the preset's", "FILE");
-  p.option("--layers", &sh->layers, "number of decoder layers (num_hidden_layers)", 1, 1024);
-  p.option("--dim", &sh->dim, "model width C (hidden_size)", 2, 1 << 16);
-  p.option("--heads", &sh->heads, "attention heads H (num_attention_heads); C / H must be even", 1, 1024);
-  p.option("--kv-heads", &sh->kv_heads, "key/value heads (num_key_value_heads), dividing --heads", 1, 1024);
-  p.option("--ffn", &sh->ffn, "SwiGLU hidden size F (intermediate_size)", 1, 1 << 20);
-  p.option("--rope-theta", &sh->rope_theta, "RoPE base (rope_theta), above 1", 1, 1e12);
-}
-
 // The QAT and distillation options, then what the run reports (progress, plot, profile). --no-plot is
 // written to *no_plot (TrainOptions holds its opposite, plot).
 static void declare_qat_and_report_options(ArgParser& p, TrainOptions* o, bool* no_plot) {

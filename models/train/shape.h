@@ -29,4 +29,8 @@ ModelConfig new_run_shape(const std::string& preset, int64_t vocab, int64_t ctx,
 // otherwise is a UsageError naming the field, e.g. "--layers 6 conflicts with CKPT's num_hidden_layers 4".
 void check_shape_agrees(const ModelConfig& ck, const ShapeFlags& f, const std::string& ck_name);
 
+// --config, --layers, --dim, --heads, --kv-heads, --ffn, --rope-theta into *sh (bin/train, bin/qat-study).
+class ArgParser;
+void declare_shape_options(ArgParser& p, ShapeFlags* sh);
+
 }  // namespace qat
