@@ -77,3 +77,33 @@ TEST_CASE("evaluate_against: the p99 is the tail, the mean is the mean", "[eval]
   CHECK(r.kl == Approx(kl / 4).epsilon(1e-5));
   CHECK(r.kl_p99 == Approx(kl).epsilon(1e-5));
 }
+
+TEST_CASE("evaluate_all: each model's figures are evaluate_against's bit for bit, the reference forward runs once a batch",
+          "[eval]") {
+  int64_t ref_calls = 0;
+  LogitsFn uniform = constant_logits(0, 0, 0);
+  LogitsFn ref = [&](const Tensor& ids) {
+    ref_calls++;
+    Tensor out = uniform(ids);
+    out.f32()[1] = 0.75f;  // one position differs from uniform: KL and loss are not symmetric by accident
+    return out;
+  };
+  std::vector<LogitsFn> models{constant_logits(std::log(0.5f), std::log(0.25f), std::log(0.25f)),
+                               constant_logits(std::log(0.25f), std::log(0.5f), std::log(0.25f)), uniform};
+  std::vector<EvalResult> all = evaluate_all(models, ref, kV, kVal, kBytes, 2, 4, 0);
+  REQUIRE(all.size() == 4);
+  CHECK(ref_calls == 2);  // 4 windows, 2 a batch: once per batch for the three models together
+  const EvalResult own = evaluate_with(ref, kV, kVal, kBytes, 2, 4, 0);
+  CHECK(all[0].loss == own.loss);
+  CHECK(all[0].tokens == own.tokens);
+  CHECK(std::isnan(all[0].kl));
+  for (size_t m = 0; m < models.size(); m++) {
+    const EvalResult one = evaluate_against(models[m], ref, kV, kVal, kBytes, 2, 4, 0);
+    CHECK(all[m + 1].loss == one.loss);
+    CHECK(all[m + 1].bpb == one.bpb);
+    CHECK(all[m + 1].kl == one.kl);
+    CHECK(all[m + 1].kl_p99 == one.kl_p99);
+    CHECK(all[m + 1].same_top1 == one.same_top1);
+  }
+  CHECK(all[1].kl != all[2].kl);  // the models' sums are kept apart
+}

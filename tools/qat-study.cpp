@@ -5,12 +5,14 @@
 // better of its two methods. Every run is a checkpoint under --out; a finished run is reused only when
 // every option that shaped it is the study's (its state.json says; otherwise an error).
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <tuple>
 
 #include "data/corpus.h"
@@ -296,44 +298,25 @@ double bits_per_weight(const QuantizedModel& m) {
   return 8 * bytes / count;
 }
 
-// What every loss of one seed is measured on: the val split (tokens, bytes per token id) and the context.
-struct Val {
-  std::vector<int32_t> tokens, token_bytes;
-  int64_t ctx = 0;
+// One scheme of one seed, measured: its PTQ (minmax and MSE) of the FP32 reference and its QAT run (NaN
+// loss when the scheme has none), each against the reference on the same windows.
+struct Measured {
+  EvalResult minmax, mse, qat;
+  double qat_tps = 0;  // the QAT run's training tokens/s (0: reused or none)
 };
 
-// One scheme of one seed: its QAT run, PTQ (minmax and MSE) of the FP32 reference, all evaluated on the
-// served integer path; appended to *r and to raw.
-void run_scheme(const Args& a, uint64_t seed, const Scheme& s, Transformer& ref_model, const ModelConfig& cfg,
-                const Val& val, double fp32_loss, double ref_tps, Row* r, Json& raw) {
-  const std::string dir = seed_dir(a, seed);
-  const std::string teacher = a.distill == "ref" ? dir + "/fp32-cont" : a.distill == "start" ? dir + "/fp32" : "";
-  const double qat_tps =
-      s.ptq_only ? 0.0 : train_run(a, seed, "qat-" + s.name + a.kd_suffix, dir + "/fp32", s.qat, a.qat_steps, a.lr_ft, teacher);
-  QatConfig formats = QatConfig::make(s.ptq, s.keep, cfg.n_layers, cfg.tied);
-  QuantizedModel mm = quantized_from_ptq(ref_model, formats, "minmax");
-  QuantizedModel ms = quantized_from_ptq(ref_model, formats, "mse");
-  // Each served model's loss and its distance to the FP32 reference in one pass over the val windows.
-  LogitsFn reference = [&ref_model](const Tensor& ids) { return ref_model.forward(ids); };
-  auto served_vs_ref = [&](const QuantizedModel& m) {
-    DecodeModel dm = decode_model(m);
-    return evaluate_against(served_logits_fn(dm), reference, cfg.vocab, val.tokens, val.token_bytes, 8, val.ctx, a.windows);
-  };
-  EvalResult e_mm = served_vs_ref(mm), e_ms = served_vs_ref(ms), e_q;
+// Appends one scheme's figures of one seed to *r and to raw.
+void record(uint64_t seed, const Scheme& s, const Measured& m, double fp32_loss, double ref_tps, const QuantizedModel& mm,
+            const Transformer& ref_model, Row* r, Json& raw) {
   if (!s.ptq_only) {
-    ModelSource q = open_model(dir + "/qat-" + s.name + a.kd_suffix);
-    QuantizedModel qm = quantized_from_qat(*q.transformer());
-    e_q = served_vs_ref(qm);
-    r->kl_qat.push_back(e_q.kl);
-    r->top1_qat.push_back(e_q.same_top1);
-    r->qat.push_back(e_q.loss);
-    if (ref_tps > 0 && qat_tps > 0) r->step_ratio.push_back(ref_tps / qat_tps);
-  } else {
-    e_q.loss = NAN;
+    r->kl_qat.push_back(m.qat.kl);
+    r->top1_qat.push_back(m.qat.same_top1);
+    r->qat.push_back(m.qat.loss);
+    if (ref_tps > 0 && m.qat_tps > 0) r->step_ratio.push_back(ref_tps / m.qat_tps);
   }
-  double l_mm = e_mm.loss, l_ms = e_ms.loss, l_q = e_q.loss;
-  r->kl_minmax.push_back(e_mm.kl); r->kl_mse.push_back(e_ms.kl);
-  r->top1_minmax.push_back(e_mm.same_top1); r->top1_mse.push_back(e_ms.same_top1);
+  const double l_mm = m.minmax.loss, l_ms = m.mse.loss, l_q = s.ptq_only ? NAN : m.qat.loss;
+  r->kl_minmax.push_back(m.minmax.kl); r->kl_mse.push_back(m.mse.kl);
+  r->top1_minmax.push_back(m.minmax.same_top1); r->top1_mse.push_back(m.mse.same_top1);
   r->fp32.push_back(fp32_loss);
   r->minmax.push_back(l_mm);
   r->mse.push_back(l_ms);
@@ -345,34 +328,73 @@ void run_scheme(const Args& a, uint64_t seed, const Scheme& s, Transformer& ref_
   j.set("seed", int64_t(seed)); j.set("scheme", s.name); j.set("fp32", fp32_loss); j.set("ptq_minmax", l_mm);
   j.set("ptq_mse", l_ms); j.set("model_bytes", r->bytes); j.set("bits_per_weight", r->bits_per_weight);
   if (!s.ptq_only) j.set("qat", l_q);
-  j.set("kl_ptq_minmax", e_mm.kl); j.set("kl_ptq_mse", e_ms.kl);
-  j.set("top1_ptq_minmax", e_mm.same_top1); j.set("top1_ptq_mse", e_ms.same_top1);
+  j.set("kl_ptq_minmax", m.minmax.kl); j.set("kl_ptq_mse", m.mse.kl);
+  j.set("top1_ptq_minmax", m.minmax.same_top1); j.set("top1_ptq_mse", m.mse.same_top1);
   if (!s.ptq_only) {
-    j.set("kl_qat", e_q.kl);
-    j.set("top1_qat", e_q.same_top1);
+    j.set("kl_qat", m.qat.kl);
+    j.set("top1_qat", m.qat.same_top1);
   }
   raw.push(j);
   std::fprintf(stderr, "qat-study: seed %llu %s: fp32 %.4f, ptq minmax %.4f, ptq mse %.4f, qat %.4f; KL %.4f / %.4f / %.4f, "
                "same top-1 %.4f / %.4f / %.4f\n", (unsigned long long)seed, s.name.c_str(), fp32_loss, l_mm, l_ms, l_q,
-               e_mm.kl, e_ms.kl, e_q.kl, e_mm.same_top1, e_ms.same_top1, e_q.same_top1);
+               m.minmax.kl, m.mse.kl, m.qat.kl, m.minmax.same_top1, m.mse.same_top1, m.qat.same_top1);
 }
 
-// One seed of the protocol: FP32 pre-training, the FP32 reference's continuation, then every scheme.
+// One seed of the protocol: FP32 pre-training, the FP32 reference's continuation and every scheme's QAT
+// run, then one pass over the val windows that measures the reference and every served model (each
+// scheme's two PTQs and its QAT model) against it: the reference's forward runs once per batch.
 void run_seed(const Args& a, uint64_t seed, std::vector<Row>& rows, Json& raw) {
   const std::string dir = seed_dir(a, seed);
   train_run(a, seed, "fp32", "", "", a.fp32_steps, a.lr);
   double ref_tps = train_run(a, seed, "fp32-cont", dir + "/fp32", "", a.qat_steps, a.lr_ft);
+  const std::string teacher = a.distill == "ref" ? dir + "/fp32-cont" : a.distill == "start" ? dir + "/fp32" : "";
+  std::vector<Measured> measured(a.schemes.size());
+  for (size_t i = 0; i < a.schemes.size(); i++) {
+    const Scheme& s = a.schemes[i];
+    if (!s.ptq_only)
+      measured[i].qat_tps = train_run(a, seed, "qat-" + s.name + a.kd_suffix, dir + "/fp32", s.qat, a.qat_steps, a.lr_ft, teacher);
+  }
   set_num_threads(int(a.threads));
   ModelSource ref = open_model(dir + "/fp32-cont");
   Corpus corpus = load_corpus(a.data);
   TokenizedData tokens = load_or_tokenize(corpus, *ref.tokenizer, a.cache_dir);
-  Val val{tokens.val.tokens.to_vector(), std::vector<int32_t>(size_t(ref.config().vocab)), ref.config().context};
-  for (int32_t id = 0; id < ref.config().vocab; id++)
-    val.token_bytes[size_t(id)] = int32_t(ref.tokenizer->text_bytes(id));
+  const ModelConfig& cfg = ref.config();
+  std::vector<int32_t> val = tokens.val.tokens.to_vector(), token_bytes(size_t(cfg.vocab));
+  for (int32_t id = 0; id < cfg.vocab; id++) token_bytes[size_t(id)] = int32_t(ref.tokenizer->text_bytes(id));
   auto ref_model = ref.transformer();
-  double fp32_loss = evaluate(*ref_model, val.tokens, val.token_bytes, 8, val.ctx, a.windows).loss;
-  for (size_t i = 0; i < a.schemes.size(); i++)
-    run_scheme(a, seed, a.schemes[i], *ref_model, ref.config(), val, fp32_loss, ref_tps, &rows[i], raw);
+  // The served models, three per scheme (minmax, mse, QAT; none for a post-training format's QAT).
+  std::vector<QuantizedModel> ptq_minmax;
+  std::vector<std::unique_ptr<DecodeModel>> served;
+  std::vector<LogitsFn> fns;
+  std::vector<std::array<int, 3>> at(a.schemes.size(), {-1, -1, -1});  // index into fns
+  auto add = [&](const QuantizedModel& m) {
+    served.push_back(std::make_unique<DecodeModel>(decode_model(m)));
+    fns.push_back(served_logits_fn(*served.back()));
+    return int(fns.size()) - 1;
+  };
+  for (size_t i = 0; i < a.schemes.size(); i++) {
+    const Scheme& s = a.schemes[i];
+    QatConfig formats = QatConfig::make(s.ptq, s.keep, cfg.n_layers, cfg.tied);
+    ptq_minmax.push_back(quantized_from_ptq(*ref_model, formats, "minmax"));
+    at[i][0] = add(ptq_minmax.back());
+    at[i][1] = add(quantized_from_ptq(*ref_model, formats, "mse"));
+    if (!s.ptq_only) {
+      ModelSource q = open_model(dir + "/qat-" + s.name + a.kd_suffix);
+      at[i][2] = add(quantized_from_qat(*q.transformer()));
+    }
+  }
+  std::fprintf(stderr, "qat-study: seed %llu: evaluating the FP32 reference and %zu served models on %s\n",
+               (unsigned long long)seed, fns.size(), a.windows ? str(a.windows, " val windows").c_str() : "the whole val split");
+  LogitsFn reference = [&](const Tensor& ids) { return ref_model->forward(ids); };
+  const std::vector<EvalResult> e = evaluate_all(fns, reference, cfg.vocab, val, token_bytes, 8, cfg.context, a.windows);
+  const double fp32_loss = e[0].loss;
+  for (size_t i = 0; i < a.schemes.size(); i++) {
+    Measured& m = measured[i];
+    m.minmax = e[size_t(at[i][0]) + 1];
+    m.mse = e[size_t(at[i][1]) + 1];
+    if (at[i][2] >= 0) m.qat = e[size_t(at[i][2]) + 1];
+    record(seed, a.schemes[i], m, fp32_loss, ref_tps, ptq_minmax[i], *ref_model, &rows[i], raw);
+  }
 }
 
 // The paragraph above the table: the protocol as run.

@@ -57,22 +57,13 @@ void add_batch(EvalSums& s, const float* lp, const float* lr, const int32_t* tg,
   s.r.tokens += N;
 }
 
-// The shared loop of evaluate_with / evaluate_against (reference may be null).
-EvalResult run_eval(const LogitsFn& logits_of, const LogitsFn* reference, int64_t vocab, std::span<const int32_t> val,
-                    const std::vector<int32_t>& token_bytes, int64_t batch, int64_t ctx, int64_t max_windows) {
-  NoGrad ng;
-  EvalSums s;
-  for (const Batch& b : eval_batches(val, batch, ctx, max_windows)) {
-    const int64_t N = b.ids.numel();
-    Tensor lp = log_softmax(logits_of(b.ids).reshape({N, vocab}));
-    Tensor lr = reference ? log_softmax((*reference)(b.ids).reshape({N, vocab})) : Tensor();
-    add_batch(s, lp.f32(), reference ? lr.f32() : nullptr, b.targets.data<int32_t>(), N, vocab, token_bytes);
-  }
+// The figures of one model's sums.
+EvalResult finish(EvalSums& s, bool against) {
   EvalResult r = s.r;
   r.loss = r.tokens ? s.nats / double(r.tokens) : 0;
   r.bpb = r.bytes ? s.nats / (std::log(2.0) * double(r.bytes)) : 0;
   r.ppl = std::exp(r.loss);
-  if (reference && r.tokens) {
+  if (against && r.tokens) {
     r.kl = s.kl_sum / double(r.tokens);
     std::vector<float>& sorted = s.kl;
     size_t at = std::min(sorted.size() - 1, size_t(std::ceil(0.99 * double(sorted.size()))) - 1);
@@ -83,17 +74,48 @@ EvalResult run_eval(const LogitsFn& logits_of, const LogitsFn* reference, int64_
   return r;
 }
 
+// The shared loop: every model over the same batches, the reference's forward once per batch (reference
+// may be null). Result 0 is the reference's own figures (none without one), then one per model.
+std::vector<EvalResult> run_eval(const std::vector<const LogitsFn*>& models, const LogitsFn* reference, int64_t vocab,
+                                 std::span<const int32_t> val, const std::vector<int32_t>& token_bytes, int64_t batch,
+                                 int64_t ctx, int64_t max_windows) {
+  NoGrad ng;
+  EvalSums ref_sums;
+  std::vector<EvalSums> sums(models.size());
+  for (const Batch& b : eval_batches(val, batch, ctx, max_windows)) {
+    const int64_t N = b.ids.numel();
+    const int32_t* tg = b.targets.data<int32_t>();
+    Tensor lr = reference ? log_softmax((*reference)(b.ids).reshape({N, vocab})) : Tensor();
+    if (reference) add_batch(ref_sums, lr.f32(), nullptr, tg, N, vocab, token_bytes);
+    for (size_t m = 0; m < models.size(); m++) {
+      Tensor lp = log_softmax((*models[m])(b.ids).reshape({N, vocab}));
+      add_batch(sums[m], lp.f32(), reference ? lr.f32() : nullptr, tg, N, vocab, token_bytes);
+    }
+  }
+  std::vector<EvalResult> out{finish(ref_sums, false)};
+  for (EvalSums& s : sums) out.push_back(finish(s, reference != nullptr));
+  return out;
+}
+
 }  // namespace
 
 EvalResult evaluate_with(const LogitsFn& logits_of, int64_t vocab, std::span<const int32_t> val,
                          const std::vector<int32_t>& token_bytes, int64_t batch, int64_t ctx, int64_t max_windows) {
-  return run_eval(logits_of, nullptr, vocab, val, token_bytes, batch, ctx, max_windows);
+  return run_eval({&logits_of}, nullptr, vocab, val, token_bytes, batch, ctx, max_windows)[1];
 }
 
 EvalResult evaluate_against(const LogitsFn& logits_of, const LogitsFn& reference, int64_t vocab,
                             std::span<const int32_t> val, const std::vector<int32_t>& token_bytes, int64_t batch,
                             int64_t ctx, int64_t max_windows) {
-  return run_eval(logits_of, &reference, vocab, val, token_bytes, batch, ctx, max_windows);
+  return run_eval({&logits_of}, &reference, vocab, val, token_bytes, batch, ctx, max_windows)[1];
+}
+
+std::vector<EvalResult> evaluate_all(const std::vector<LogitsFn>& models, const LogitsFn& reference, int64_t vocab,
+                                     std::span<const int32_t> val, const std::vector<int32_t>& token_bytes,
+                                     int64_t batch, int64_t ctx, int64_t max_windows) {
+  std::vector<const LogitsFn*> ptrs;
+  for (const LogitsFn& m : models) ptrs.push_back(&m);
+  return run_eval(ptrs, &reference, vocab, val, token_bytes, batch, ctx, max_windows);
 }
 
 EvalResult evaluate(Transformer& model, std::span<const int32_t> val, const std::vector<int32_t>& token_bytes,

@@ -42,6 +42,15 @@ EvalResult evaluate_against(const LogitsFn& logits_of, const LogitsFn& reference
                             std::span<const int32_t> val, const std::vector<int32_t>& token_bytes, int64_t batch,
                             int64_t ctx, int64_t max_windows);
 
+// Several models against one reference in one pass over the same windows: the reference's forward runs
+// once per batch, not once per model (qat-study evaluates six served models of one FP32 reference).
+// Result 0 is the reference's own figures (as evaluate_with; kl NaN), result i + 1 models[i]'s, bit for
+// bit what evaluate_against(models[i], reference, ...) returns. Memory: one batch per model, plus each
+// model's per-token KL (4 bytes a token) for the p99.
+std::vector<EvalResult> evaluate_all(const std::vector<LogitsFn>& models, const LogitsFn& reference, int64_t vocab,
+                                     std::span<const int32_t> val, const std::vector<int32_t>& token_bytes,
+                                     int64_t batch, int64_t ctx, int64_t max_windows);
+
 // The served model's forward as a LogitsFn: each window of ids (B, T) one full-prompt forward of a fresh
 // KV-cache session.
 LogitsFn served_logits_fn(const DecodeModel& model);
