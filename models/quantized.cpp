@@ -180,6 +180,7 @@ EmbedTable embed_table(const ServedWeight& w) {
   e.C = w.K;
   if (!w.q.quantized() || w.q.format().post_training) {
     e.f32 = w.dequantized();  // the f32 weight itself (a shared tensor), or the K-quant's values
+    w.release_blocks();       // a lazy post-training weight: its file pages are no longer needed
     return e;
   }
   e.group = w.q.group(w.K);
@@ -200,7 +201,10 @@ DecodeModel decode_model(const QuantizedModel& m, Backend backend) {
     d.layers.push_back(std::move(L));
   }
   d.final_norm = m.final_norm;
-  d.lm_head = linear_of(m.cfg.tied ? m.embed : m.lm_head, backend);
+  // A tied embedding served as f32 rows (an f32 weight, or a post-training format's dequantized values)
+  // is the lm_head's weight as it is: one (V, C) tensor shared, not its values made twice.
+  if (m.cfg.tied && d.tok_embd.f32.defined()) d.lm_head = make_f32_linear(backend, d.tok_embd.f32);
+  else d.lm_head = linear_of(m.cfg.tied ? m.embed : m.lm_head, backend);
   return d;
 }
 

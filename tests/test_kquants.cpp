@@ -179,6 +179,9 @@ TEST_CASE("PTQ q4_k_m: llama.cpp's mixture and blocks, a GGUF round trip, served
       // Served: the same logits as the model PTQ made, and as the f32 model given the dequantized weights.
       std::vector<int32_t> ids = tok.encode("a quick brown fox jumps");
       DecodeModel a = decode_model(qm), b = decode_model(g.model);
+      // A tied K-quant embedding's dequantized values are one tensor, the lm_head's weight too.
+      const Tensor& rows = b.tok_embd.f32;
+      CHECK((rows.impl.use_count() > 1 || rows.impl->storage.use_count() > 1) == tied);
       Transformer deq = kquant_model(tied);
       auto put = [&](int index, const ServedWeight& s) { deq.params[index].copy_from(s.dequantized()); };
       put(deq.tok_embd, qm.embed);
