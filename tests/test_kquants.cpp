@@ -168,6 +168,19 @@ TEST_CASE("PTQ q4_k_m: llama.cpp's mixture and blocks, a GGUF round trip, served
     CHECK(uint32_t(f.tensor("blk.3.attn_v.weight").type) == 14u);  // GGML_TYPE_Q6_K
     CHECK(uint32_t(f.tensor("blk.4.attn_v.weight").type) == 12u);  // GGML_TYPE_Q4_K
     CHECK(f.tensor("blk.4.attn_v.weight").nbytes == uint64_t(t.cfg.n_kv_heads * t.cfg.head_dim() * 256 / 256 * 144));
+    // As llama-quantize writes it (no qat.* key): named by the mixture general.file_type announces, and
+    // "mixed" when that type is no mixture (LLAMA_FTYPE_MOSTLY_Q4_0 over Q4_K / Q6_K tensors).
+    for (uint32_t ftype : {15u, 2u}) {
+      GgufWriter w;
+      for (const GgufKv& kv : f.kv)
+        if (kv.key.rfind("qat.", 0) != 0 && kv.key != "general.file_type") w.set_value(kv.key, kv.value);
+      w.set_u32("general.file_type", ftype);
+      for (const GgufTensorInfo& ti : f.tensors)
+        w.add_tensor(ti.name, ti.type, ti.ne, std::string(reinterpret_cast<const char*>(ti.data), ti.nbytes));
+      w.write(path + ".foreign");
+      CHECK(read_gguf_model(path + ".foreign").model.scheme == (ftype == 15u ? "q4_k_m" : "mixed"));
+    }
+    remove_tree(path + ".foreign");
     std::string reexport;
     for (GgufLoad load : {GgufLoad::eager, GgufLoad::lazy}) {
       GgufModel g = read_gguf_model(path, load);
