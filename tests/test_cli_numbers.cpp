@@ -115,6 +115,10 @@ TEST_CASE("bin/qat-study reuses a finished run only when every option that shape
   expect_study_error(study({"--lr-ft", "0.001"}), {out + "/seed1/fp32-cont", "--lr 0.0002", "0.001"});
   // Another QAT recipe: only the QAT run differs.
   expect_study_error(study({"--qat-scale-init", "minmax"}), {out + "/seed1/qat-q8_0", "--qat-scale-init mse", "minmax"});
+  // A --config whose only change is one a flag cannot make (the norm's epsilon, tying): not the runs' shape.
+  const std::string eps = m.dir.put("eps.json", "{\"rms_norm_eps\": 1e-6}"), untied = m.dir.put("untied.json", "{\"tie_word_embeddings\": false}");
+  expect_study_error(study({"--config", eps}), {out + "/seed1/fp32", "rms_norm_eps", "1e-06"});
+  expect_study_error(study({"--config", untied}), {out + "/seed1/fp32", "tie_word_embeddings true, this study's is false"});
 }
 
 TEST_CASE("bin/qat-study: ternary and PTQ-only K-quant rows, bits per weight, issue 22's goals, the Pareto plot", "[numbers]") {

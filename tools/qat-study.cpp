@@ -91,11 +91,14 @@ std::string shape_difference(const std::string& dir, const TrainOptions& want) {
     return "no readable config.json";
   }
   const ModelConfig need = new_run_shape(want.preset, have.vocab, have.context, want.shape, [](const std::string&) {});
-  for (const auto& [flag, h, n] : {std::tuple{"--layers", have.n_layers, need.n_layers}, std::tuple{"--dim", have.d_model, need.d_model},
-                                   std::tuple{"--heads", have.n_heads, need.n_heads},
-                                   std::tuple{"--kv-heads", have.n_kv_heads, need.n_kv_heads}, std::tuple{"--ffn", have.ffn, need.ffn}})
-    if (h != n) return str(flag, " ", h, ", this study's is ", n);
+  auto named = [](const char* flag, const char* key) { return *flag ? std::string(flag) : str("--config's ", key); };
+  for (const ShapeField& f : shape_fields())
+    if (have.*f.member != need.*f.member)
+      return str(named(f.flag, f.key), " ", have.*f.member, ", this study's is ", need.*f.member);
   if (have.rope_base != need.rope_base) return str("--rope-theta ", have.rope_base, ", this study's is ", need.rope_base);
+  if (have.rms_eps != need.rms_eps) return str("--config's rms_norm_eps ", have.rms_eps, ", this study's is ", need.rms_eps);
+  if (have.tied != need.tied)
+    return str("--config's tie_word_embeddings ", have.tied ? "true" : "false", ", this study's is ", need.tied ? "true" : "false");
   return "";
 }
 
