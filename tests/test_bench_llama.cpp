@@ -119,10 +119,19 @@ TEST_CASE("bin/bench llama end to end against a stand-in llama-bench", "[bench_l
                                          "--formats", "q4_0", "--threads", "1", "--rounds", "2", "--prompt", "16",
                                          "--gen", "8", "--cache", dir.path + "/cache", "--doc", dir.path + "/B.md",
                                          "--plot", dir.path + "/p.png"};
-  test::ProcResult r = test::run_proc(argv, dir.path + "/run1", {}, 300);
+  // --prepare writes the files and measures nothing (a busy host makes them, a quiet one measures).
+  std::vector<std::string> prepare(argv.begin(), argv.end() - 4);  // without --doc and --plot
+  prepare.push_back("--prepare");
+  test::ProcResult r = test::run_proc(prepare, dir.path + "/run0", {}, 300);
   INFO(r.what() << "\n" << r.out);
   REQUIRE(r.code == 0);
   CHECK_THAT(r.out, Catch::Contains("bench llama: wrote " + dir.path + "/cache/tiny-"));
+  CHECK_THAT(r.out, !Catch::Contains("round 1/"));
+  CHECK_FALSE(file_exists(dir.path + "/B.md"));
+  r = test::run_proc(argv, dir.path + "/run1", {}, 300);
+  INFO(r.what() << "\n" << r.out);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, !Catch::Contains("bench llama: wrote " + dir.path + "/cache"));  // made by --prepare
   CHECK_THAT(r.out, Catch::Contains("| tiny | 0.1M | q4_0 |"));
   CHECK_THAT(r.out, Catch::Contains("| q4_0 decode / llama.cpp, 1 thr |"));
   CHECK_THAT(r.out, Catch::Contains("| q4_0 prefill / llama.cpp, 1 thr |"));

@@ -69,6 +69,7 @@ ModelConfig ladder_shape(const std::string& name) {
 struct LlamaArgs : ModelBenchArgs {
   std::string llama_cpp, shapes, formats = "q4_0,q8_0", cache = "/tmp/qat-bench-llama", doc, plot;
   int64_t rounds = 5, prompt = 512, gen = 128, llc_mib = 0;
+  bool prepare = false;     // write the files and exit
   std::string llama_bench;  // resolved: the llama-bench binary
   std::vector<std::string> shape_list, format_list;
 };
@@ -107,6 +108,8 @@ bool parse_llama_args(int argc, char** argv, LlamaArgs* a) {
   p.option("--llc-mib", &a->llc_mib, "last-level cache size deciding which rows are DRAM-bound (0: as cpuid reports; a VM may\n"
                                       "report the whole socket's)", 0, 1 << 20);
   p.option("--cache", &a->cache, "directory of the GGUF files, kept for reruns", "DIR");
+  p.flag("--prepare", &a->prepare, "write the ladder's GGUF files into --cache and exit (a busy host can make them; a quiet one\n"
+                                     "then measures only)");
   p.option("--doc", &a->doc, "write this machine's -llama section into this document (docs/BENCHMARKS.md)", "PATH");
   p.option("--plot", &a->plot, "the PNG plot (default with --doc: bench-KEY-llama.png next to it)", "PATH");
   if (!p.parse(argc, argv)) return false;
@@ -304,6 +307,12 @@ std::string draw_plot(const std::string& script) {
 int bench_llama(int argc, char** argv) {
   LlamaArgs a;
   if (!parse_llama_args(argc, argv, &a)) return 0;
+  if (a.prepare) {
+    for (const std::string& name : a.shape_list) ensure_files(a, name, ladder_shape(name));
+    std::printf("bench llama: the files of %s (%s) are in %s\n", a.shapes.empty() ? (a.quick ? kQuickLadder : kLadder) : a.shapes.c_str(),
+                a.formats.c_str(), a.cache.c_str());
+    return 0;
+  }
   const std::string started = load_average();
   std::printf("bench llama: qat against %s on the same GGUF files; shapes %s; formats %s; pp%lld and tg%lld; "
               "%lld interleaved rounds; threads %s, both engines pinned to the same CPUs; files cached in %s\n%s\n",
