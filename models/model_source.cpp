@@ -29,11 +29,11 @@ ModelSource open_model(const std::string& path) {
 std::unique_ptr<Transformer> ModelSource::transformer() const {
   if (gguf) {  // imported: its weights as f32 (blocks dequantized), as bin/train --init reads it
     LoadedCheckpoint ck = import_gguf(path);
-    auto t = std::make_unique<Transformer>(ck.config, nullptr);
+    auto t = std::make_unique<Transformer>(ck.config, nullptr, Transformer::Frozen{});
     load_params(t->params, ck.weights, path);
     return t;
   }
-  auto t = std::make_unique<Transformer>(checkpoint->config, qat ? &*qat : nullptr);
+  auto t = std::make_unique<Transformer>(checkpoint->config, qat ? &*qat : nullptr, Transformer::Frozen{});
   load_params(t->params, checkpoint->weights, path + "/model.safetensors");
   return t;
 }

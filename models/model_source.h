@@ -26,6 +26,7 @@ struct ModelSource {
   const ModelConfig& config() const { return gguf ? gguf->model.cfg : checkpoint->config; }
   // The training model of a checkpoint (QAT layers included), weights loaded; of a GGUF file, the FP32
   // model of its weights as f32 (quantized blocks dequantized: models/import.h), read again from the file.
+  // Frozen (no gradients): for forwards, PTQ and export; training builds its own (models/train).
   std::unique_ptr<Transformer> transformer() const;
   // A one-line description: "checkpoint runs/small (FP32, 1815744 parameters)" / "GGUF x.gguf (q4_0, 1815744 parameters)".
   std::string describe() const;

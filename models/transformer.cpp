@@ -14,6 +14,10 @@ Transformer::Transformer(const ModelConfig& c, const QatConfig* q) : Transformer
   params.finalize();
 }
 
+Transformer::Transformer(const ModelConfig& c, const QatConfig* q, Frozen) : Transformer(c, q, LayoutOnly{}) {
+  params.finalize(false);
+}
+
 std::vector<std::pair<std::string, Shape>> Transformer::param_layout(const ModelConfig& c, const QatConfig* q) {
   Transformer t(c, q, LayoutOnly{});
   std::vector<std::pair<std::string, Shape>> out;

@@ -46,6 +46,10 @@ struct QatStep {
 class Transformer {
  public:
   explicit Transformer(const ModelConfig& cfg, const QatConfig* qat = nullptr);
+  // For forwards only (evaluation, PTQ, export, a distillation teacher): no gradient buffer
+  // (ParamStore::finalize(false)); backward through it is an error.
+  struct Frozen {};
+  Transformer(const ModelConfig& cfg, const QatConfig* qat, Frozen);
   // Every parameter's name and shape for (cfg, qat), allocating nothing: what a checkpoint of this
   // model may hold, checked against a file's header before any tensor is read.
   static std::vector<std::pair<std::string, Shape>> param_layout(const ModelConfig& cfg, const QatConfig* qat = nullptr);

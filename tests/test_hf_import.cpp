@@ -288,6 +288,7 @@ TEST_CASE("a Hugging Face directory as --model and --init: eval, generate and tr
   CHECK(m.config().vocab == 64);
   CHECK(m.tokenizer->fingerprint() == ModelVocab::from_hf_tokenizer_json(kFixture + "/tokenizer.json").fingerprint());
   CHECK(m.transformer()->cfg.n_layers == 2);
+  CHECK_FALSE(m.transformer()->params.flat_grad().defined());  // frozen: no gradient buffer to evaluate it
 
   const std::string text = dir.put("text.txt", "the cat sat on a mat. the dog sat on the cat. a cat and a dog.\n");
   ProcResult r = run_proc({"bin/eval", "--model", kFixture, "--text", text, "--ctx", "8", "--json"}, dir.path + "/eval");

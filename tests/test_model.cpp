@@ -49,6 +49,21 @@ TEST_CASE("parameters live in one flat buffer, gradients in another", "[model]")
   }
   REQUIRE(m.params.info(m.tok_embd).name == "model.embed_tokens.weight");
   REQUIRE(m.params.index_of("model.layers.1.mlp.down_proj.weight") >= 0);
+
+  // Frozen (what ModelSource::transformer() builds for eval, PTQ, export): the same layout and forward,
+  // no gradient buffer, nothing requires a gradient, so a forward builds no graph.
+  m.init_weights(5);
+  Transformer f(tiny_config(), nullptr, Transformer::Frozen{});
+  f.params.flat().copy_from(m.params.flat());
+  CHECK_FALSE(f.params.flat_grad().defined());
+  for (int i = 0; i < f.params.size(); i++) CHECK_FALSE(f.params[i].requires_grad());
+  Tensor ids = Tensor::empty({1, 4}, DType::s32);
+  for (int t = 0; t < 4; t++) ids.data<int32_t>()[t] = 3 * t + 1;
+  Tensor a = m.forward(ids), b = f.forward(ids);
+  CHECK(test::same_bits(a, b));
+  CHECK(a.requires_grad());
+  CHECK_FALSE(b.requires_grad());
+  CHECK_THROWS_WITH(f.params.zero_grad(), Catch::Contains("finalized without gradients"));
 }
 
 TEST_CASE("AdamW: a parameter's lr_mult scales its step, in linear and in log space", "[model][optim]") {

@@ -14,15 +14,17 @@ int ParamStore::add(const std::string& name, const Shape& shape, bool decay, boo
   return int(info_.size()) - 1;
 }
 
-void ParamStore::finalize() {
+void ParamStore::finalize(bool trainable) {
   flat_ = Tensor::zeros({total_});
-  flat_grad_ = Tensor::zeros({total_});
+  flat_grad_ = trainable ? Tensor::zeros({total_}) : Tensor();
   tensors_.clear();
   for (const ParamInfo& p : info_) {
     Tensor t = flat_.slice(0, p.offset, p.offset + p.numel).reshape(p.shape);
     t.impl->name = p.name;
-    t.set_requires_grad();
-    t.set_grad(flat_grad_.slice(0, p.offset, p.offset + p.numel).reshape(p.shape));
+    if (trainable) {
+      t.set_requires_grad();
+      t.set_grad(flat_grad_.slice(0, p.offset, p.offset + p.numel).reshape(p.shape));
+    }
     tensors_.push_back(t);
   }
   final_ = true;
@@ -40,6 +42,9 @@ int64_t ParamStore::count() const {
   return n;
 }
 
-void ParamStore::zero_grad() { std::memset(flat_grad_.f32(), 0, flat_grad_.nbytes()); }
+void ParamStore::zero_grad() {
+  QAT_CHECK(flat_grad_.defined(), "ParamStore: zero_grad() of parameters finalized without gradients");
+  std::memset(flat_grad_.f32(), 0, flat_grad_.nbytes());
+}
 
 }  // namespace qat

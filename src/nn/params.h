@@ -25,7 +25,9 @@ class ParamStore {
   // Declares a parameter; call before finalize(). Returns its index.
   int add(const std::string& name, const Shape& shape, bool decay, bool log_space = false);
   // Allocates the flat buffers (zeros) and creates the views with requires_grad and grad set.
-  void finalize();
+  // trainable false: no gradient buffer and no requires_grad (a model only evaluated or quantized:
+  // the gradients would be as large as the weights, and forwards would build graphs for nothing).
+  void finalize(bool trainable = true);
 
   Tensor& operator[](int i) { return tensors_[size_t(i)]; }
   const Tensor& operator[](int i) const { return tensors_[size_t(i)]; }
