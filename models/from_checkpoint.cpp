@@ -7,7 +7,7 @@ namespace qat {
 DecodeModel decode_model_from_checkpoint(const LoadedCheckpoint& ck) {
   QAT_CHECK(ck.quantization.is_null(), "checkpoint ", ck.dir,
             " is a QAT model: export it with bin/quantize --to-gguf and serve the GGUF file");
-  Transformer t(ck.config);
+  Transformer t(ck.config, nullptr, Transformer::Frozen{});
   load_params(t.params, ck.weights, ck.dir + "/model.safetensors");
   return decode_model_from_transformer(t);
 }

@@ -98,7 +98,7 @@ struct Args {
 
 // An FP32 Transformer with the latent weights of t (QAT scales dropped).
 std::unique_ptr<Transformer> latent_f32(const Transformer& t) {
-  auto f = std::make_unique<Transformer>(t.cfg);
+  auto f = std::make_unique<Transformer>(t.cfg, nullptr, Transformer::Frozen{});
   for (int i = 0; i < f->params.size(); i++) f->params[i].copy_from(t.params[t.params.index_of(f->params.info(i).name)]);
   return f;
 }

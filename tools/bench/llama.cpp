@@ -149,7 +149,7 @@ void ensure_files(const LlamaArgs& a, const std::string& name, const ModelConfig
   if (missing.empty()) return;
   make_dirs(a.cache);
   auto t0 = Clock::now();
-  Transformer t(cfg);
+  Transformer t(cfg, nullptr, Transformer::Frozen{});  // weights only: no gradient buffer
   t.init_weights(1337);
   const Tokenizer tok = bench_tokenizer(int(cfg.vocab));
   for (const std::string& f : missing) {

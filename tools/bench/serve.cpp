@@ -130,7 +130,7 @@ struct ServeModels {
   QuantizedModel f32, q4, q8;
 };
 ServeModels serve_models(const ModelConfig& cfg) {
-  Transformer t(cfg);
+  Transformer t(cfg, nullptr, Transformer::Frozen{});  // weights only: no gradient buffer
   t.init_weights(1337);
   return {t.params.count(), quantized_from_f32(t),
           quantized_from_ptq(t, QatConfig::make("q4_0", "", cfg.n_layers, cfg.tied), "minmax"),

@@ -87,7 +87,7 @@ ModelConfig shape_config(const std::string& name) {
 
 // Random FP32 weights, PTQ'd to q4_0 by the ggml rule, written as bin/quantize writes GGUF.
 void write_random_q4_0(const ModelConfig& cfg, const std::string& path) {
-  Transformer t(cfg);
+  Transformer t(cfg, nullptr, Transformer::Frozen{});  // weights only: no gradient buffer
   t.init_weights(1337);
   write_gguf_model(path, quantized_from_ptq(t, QatConfig::make("q4_0", "", cfg.n_layers, cfg.tied), "minmax"),
                    bench_tokenizer(int(cfg.vocab)));
