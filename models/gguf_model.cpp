@@ -307,11 +307,13 @@ GgufModel read_gguf_model(const std::string& path, GgufLoad load) {
   // checked before any weight is decoded.
   GgufModel out;
   out.tokenizer = vocab_from_gguf(f);
-  check_fits_memory(f, load);
   QuantizedModel& m = out.model;
   m.cfg = c;
   m.scheme = written_scheme(f);
   m.activations = f.has("qat.activations") ? f.get_string("qat.activations") : "q8_0";
+  out.file_bytes = int64_t(f.bytes ? f.bytes->size() : 0);
+  if (load == GgufLoad::header) return out;
+  check_fits_memory(f, load);
   const int64_t C = c.d_model;
   m.embed = read_weight(f, "token_embd.weight", "model.embed_tokens.weight", c.vocab, C, hint("token_embd.weight"), load);
   for (int64_t l = 0; l < c.n_layers; l++) {
@@ -327,7 +329,6 @@ GgufModel read_gguf_model(const std::string& path, GgufLoad load) {
   }
   m.final_norm = read_norm(f, "output_norm.weight", C);
   if (!c.tied) m.lm_head = read_weight(f, "output.weight", "lm_head.weight", c.vocab, C, hint("output.weight"), load);
-  out.file_bytes = int64_t(f.bytes ? f.bytes->size() : 0);
   return out;
 }
 

@@ -30,8 +30,10 @@ struct GgufModel {
 // How read_gguf_model keeps quantized weights. eager: codes and scales in memory (what tests and
 // re-exports inspect). lazy: a view of each weight's blocks in the file's mapping (ServedWeight::blocks),
 // its pages given back once checked, so that serving holds the packed panels and not the codes too
-// (docs/MEMORY.md, "Serving").
-enum class GgufLoad : uint8_t { eager, lazy };
+// (docs/MEMORY.md, "Serving"). header: the config, scheme and tokenizer, no weight read (a caller that
+// wants only the latent f32 weights reads them itself: models/import.h; the model's weight lists stay
+// empty).
+enum class GgufLoad : uint8_t { eager, lazy, header };
 // Reads a GGUF written by write_gguf_model, or any llama-architecture GGUF with F32 / F16 / BF16 /
 // Q4_0 / Q8_0 weights (F16 and BF16 become f32 weights) and a tokenizer vocab_from_gguf reads. Every
 // key, shape and type is checked against the config, and every block's codes and scales, in both modes.

@@ -7,7 +7,7 @@
 
 namespace qat {
 
-ModelSource open_model(const std::string& path) {
+ModelSource open_model(const std::string& path, bool served) {
   ModelSource m;
   m.path = path;
   QAT_CHECK(file_exists(path), "--model: ", path, " does not exist");
@@ -18,7 +18,7 @@ ModelSource open_model(const std::string& path) {
     if (!m.checkpoint->quantization.is_null())
       m.qat = QatConfig::from_json(m.checkpoint->quantization, m.checkpoint->config.n_layers, m.checkpoint->config.tied);
   } else {
-    m.gguf = read_gguf_model(path, GgufLoad::lazy);  // served: codes never held next to the packed panels
+    m.gguf = read_gguf_model(path, served ? GgufLoad::lazy : GgufLoad::header);  // lazy: codes never held next to the packed panels
     m.tokenizer = m.gguf->tokenizer;
   }
   QAT_CHECK(m.tokenizer->vocab_size() == m.config().vocab, "--model: ", path, ": the tokenizer has ",

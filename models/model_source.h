@@ -33,7 +33,9 @@ struct ModelSource {
 };
 
 // Opens a checkpoint directory or a GGUF file; errors name the path and what is wrong.
-ModelSource open_model(const std::string& path);
+// served false: a GGUF's weights are not read into their served form (bin/quantize wants only
+// transformer(), which reads them as f32 itself; the served copy would be one more model in memory).
+ModelSource open_model(const std::string& path, bool served = true);
 
 // The text a model is measured on: `data` when given, else the corpus the checkpoint was trained on (its
 // state.json records --data, "" there being the default corpus, and --documents as training resolved

@@ -181,6 +181,12 @@ TEST_CASE("PTQ q4_k_m: llama.cpp's mixture and blocks, a GGUF round trip, served
       CHECK(read_gguf_model(path + ".foreign").model.scheme == (ftype == 15u ? "q4_k_m" : "mixed"));
     }
     remove_tree(path + ".foreign");
+    // header: what bin/quantize opens a GGUF with (it reads the f32 weights itself): no weight read.
+    GgufModel h = read_gguf_model(path, GgufLoad::header);
+    CHECK(h.model.scheme == "q4_k_m");
+    CHECK(h.model.cfg.n_layers == 8);
+    CHECK(h.tokenizer->vocab_size() == tok.vocab_size());
+    CHECK((h.model.layers.empty() && h.model.embed.N == 0 && !h.model.final_norm.defined()));
     std::string reexport;
     for (GgufLoad load : {GgufLoad::eager, GgufLoad::lazy}) {
       GgufModel g = read_gguf_model(path, load);

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
     if (out.empty()) throw UsageError("--to-gguf: missing (where to write the GGUF file)");
     if (ptq != "minmax" && ptq != "mse") throw UsageError("--ptq: expected minmax or mse, got '" + ptq + "'");
     set_num_threads(int(threads));
-    ModelSource src = open_model(model_path);
+    ModelSource src = open_model(model_path, false);  // from a GGUF: its f32 weights only (transformer())
     auto t = src.transformer();
     const ModelConfig& cfg = src.config();
     QuantizedModel qm;
