@@ -62,7 +62,6 @@ double det_sum_squares(const float* x, int64_t n) { return chunked_sum<true>(x, 
 
 namespace {
 std::atomic<int> g_live_workers{0};
-std::atomic<int64_t> g_runs{0};
 thread_local WorkerPool* t_pool = nullptr;
 }  // namespace
 
@@ -81,7 +80,6 @@ WorkerPool::~WorkerPool() {
 }
 
 int WorkerPool::live_workers() { return g_live_workers.load(); }
-int64_t WorkerPool::runs() { return g_runs.load(std::memory_order_relaxed); }
 
 // Spins until gen_ moves past `seen` (checking the clock every 256 loads), then parks until it does.
 void WorkerPool::worker(int t) {
@@ -105,7 +103,6 @@ void WorkerPool::worker(int t) {
 
 void WorkerPool::run_impl(void* ctx, void (*call)(void*, int)) {
   if (n_ == 1) return call(ctx, 0);
-  g_runs.fetch_add(1, std::memory_order_relaxed);
   ctx_ = ctx;
   call_ = call;
   pending_.store(n_ - 1, std::memory_order_relaxed);

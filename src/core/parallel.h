@@ -46,9 +46,6 @@ class WorkerPool {
   }
   // Worker threads of every pool alive in the process now (tests: stopped when their owner ends).
   static int live_workers();
-  // run() calls that used the workers, by every pool since the process started (tests: which matvecs
-  // took the pool's path).
-  static int64_t runs();
 
  private:
   void run_impl(void* ctx, void (*call)(void*, int));

@@ -63,6 +63,9 @@ class BlasLinear final : public Linear {
   Tensor w_;
 };
 
+// Below this many multiply-adds (a ~2 us GEMV) a token's matvec stays on the calling thread.
+constexpr int64_t kPoolMinMacs = 1 << 15;
+
 // Integer W packed for one kernel table; x quantized by the reference rule into per-thread scratch.
 class NativeLinear final : public Linear {
  public:
@@ -74,7 +77,7 @@ class NativeLinear final : public Linear {
   // panels split over the pool's threads, each output by the kernel call qgemm would make.
   void forward(const float* x, int64_t M, float* y) const override {
     WorkerPool* pool = current_pool();
-    if (M != 1 || !pool || pool->size() < 2 || N_ * K_ < pool_min_macs) return qgemm(w_, x, M, y);
+    if (M != 1 || !pool || pool->size() < 2 || N_ * K_ < kPoolMinMacs) return qgemm(w_, x, M, y);
     thread_local QuantActs local;
     const QuantActs* acts = &local;  // the caller's: inside the lambda `local` would name each worker's own
     quantize_acts(uses_per_token(w_.format), x, 1, K_, &local, *w_.table);

@@ -39,12 +39,6 @@ class Linear {
   virtual int64_t weight_bytes() const = 0;  // bytes of weights in memory, all of which one forward reads
   int64_t rows() const { return N_; }  // N
   int64_t cols() const { return K_; }  // K
-  // A one-token matvec (M = 1) is split over the decode pool (a DecodeSession's WorkerPool) only from
-  // this many multiply-adds on: a handoff to the second thread costs ~3 us on the 2-vCPU VM measured,
-  // and a 1M-MAC q4_0 GEMV ~6 us in cache, so below it the split loses (the `small` preset decoded 4x
-  // slower at 2 threads than at 1 with the old 32K threshold; docs/BENCHMARKS.md). The bits do not
-  // depend on it. Tests set 0 to run the pool's path on tiny models.
-  static inline int64_t pool_min_macs = int64_t(1) << 20;
 
  protected:
   Linear(int64_t N, int64_t K) : N_(N), K_(K) {}
