@@ -119,8 +119,10 @@ TEST_CASE("bin/bench llama end to end against a stand-in llama-bench", "[bench_l
                                          "--formats", "q4_0", "--threads", "1", "--rounds", "2", "--prompt", "16",
                                          "--gen", "8", "--cache", dir.path + "/cache", "--doc", dir.path + "/B.md",
                                          "--plot", dir.path + "/p.png"};
-  // --prepare writes the files and measures nothing (a busy host makes them, a quiet one measures).
-  std::vector<std::string> prepare(argv.begin(), argv.end() - 4);  // without --doc and --plot
+  // --prepare writes the files and measures nothing (a busy host makes them, a quiet one measures); it
+  // needs no llama.cpp build.
+  std::vector<std::string> prepare{"bin/bench", "llama"};
+  prepare.insert(prepare.end(), argv.begin() + 4, argv.end() - 4);  // without --llama-cpp, --doc, --plot
   prepare.push_back("--prepare");
   test::ProcResult r = test::run_proc(prepare, dir.path + "/run0", {}, 300);
   INFO(r.what() << "\n" << r.out);

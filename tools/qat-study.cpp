@@ -306,11 +306,12 @@ double bits_per_weight(const QuantizedModel& m) {
 struct Measured {
   EvalResult minmax, mse, qat;
   double qat_tps = 0;  // the QAT run's training tokens/s (0: reused or none)
+  int64_t bytes = 0, f32_bytes = 0;  // the scheme's stored weights (PTQ and QAT store the same formats); f32's
+  double bits_per_weight = 0;
 };
 
 // Appends one scheme's figures of one seed to *r and to raw.
-void record(uint64_t seed, const Scheme& s, const Measured& m, double fp32_loss, double ref_tps, const QuantizedModel& mm,
-            const Transformer& ref_model, Row* r, Json& raw) {
+void record(uint64_t seed, const Scheme& s, const Measured& m, double fp32_loss, double ref_tps, Row* r, Json& raw) {
   if (!s.ptq_only) {
     r->kl_qat.push_back(m.qat.kl);
     r->top1_qat.push_back(m.qat.same_top1);
@@ -324,9 +325,9 @@ void record(uint64_t seed, const Scheme& s, const Measured& m, double fp32_loss,
   r->minmax.push_back(l_mm);
   r->mse.push_back(l_ms);
   r->ptq_only = s.ptq_only;
-  r->bytes = mm.storage_bytes();  // PTQ and QAT store the same formats
-  r->bits_per_weight = bits_per_weight(mm);
-  r->f32_bytes = quantized_from_f32(ref_model).storage_bytes();
+  r->bytes = m.bytes;
+  r->bits_per_weight = m.bits_per_weight;
+  r->f32_bytes = m.f32_bytes;
   Json j = Json::object();
   j.set("seed", int64_t(seed)); j.set("scheme", s.name); j.set("fp32", fp32_loss); j.set("ptq_minmax", l_mm);
   j.set("ptq_mse", l_ms); j.set("model_bytes", r->bytes); j.set("bits_per_weight", r->bits_per_weight);
@@ -365,8 +366,9 @@ void run_seed(const Args& a, uint64_t seed, std::vector<Row>& rows, Json& raw) {
   std::vector<int32_t> val = tokens.val.tokens.to_vector(), token_bytes(size_t(cfg.vocab));
   for (int32_t id = 0; id < cfg.vocab; id++) token_bytes[size_t(id)] = int32_t(ref.tokenizer->text_bytes(id));
   auto ref_model = ref.transformer();
-  // The served models, three per scheme (minmax, mse, QAT; none for a post-training format's QAT).
-  std::vector<QuantizedModel> ptq_minmax;
+  // The served models, three per scheme (minmax, mse, QAT; none for a post-training format's QAT), all
+  // held at once for the one pass: memory is 3 x schemes served models (the study's models are small).
+  const int64_t f32_bytes = quantized_from_f32(*ref_model).storage_bytes();
   std::vector<std::unique_ptr<DecodeModel>> served;
   std::vector<LogitsFn> fns;
   std::vector<std::array<int, 3>> at(a.schemes.size(), {-1, -1, -1});  // index into fns
@@ -378,8 +380,11 @@ void run_seed(const Args& a, uint64_t seed, std::vector<Row>& rows, Json& raw) {
   for (size_t i = 0; i < a.schemes.size(); i++) {
     const Scheme& s = a.schemes[i];
     QatConfig formats = QatConfig::make(s.ptq, s.keep, cfg.n_layers, cfg.tied);
-    ptq_minmax.push_back(quantized_from_ptq(*ref_model, formats, "minmax"));
-    at[i][0] = add(ptq_minmax.back());
+    const QuantizedModel mm = quantized_from_ptq(*ref_model, formats, "minmax");
+    measured[i].bytes = mm.storage_bytes();
+    measured[i].bits_per_weight = bits_per_weight(mm);
+    measured[i].f32_bytes = f32_bytes;
+    at[i][0] = add(mm);
     at[i][1] = add(quantized_from_ptq(*ref_model, formats, "mse"));
     if (!s.ptq_only) {
       ModelSource q = open_model(dir + "/qat-" + s.name + a.kd_suffix);
@@ -396,7 +401,7 @@ void run_seed(const Args& a, uint64_t seed, std::vector<Row>& rows, Json& raw) {
     m.minmax = e[size_t(at[i][0]) + 1];
     m.mse = e[size_t(at[i][1]) + 1];
     if (at[i][2] >= 0) m.qat = e[size_t(at[i][2]) + 1];
-    record(seed, a.schemes[i], m, fp32_loss, ref_tps, ptq_minmax[i], *ref_model, &rows[i], raw);
+    record(seed, a.schemes[i], m, fp32_loss, ref_tps, &rows[i], raw);
   }
 }
 

@@ -115,11 +115,12 @@ bool parse_llama_args(int argc, char** argv, LlamaArgs* a) {
   if (!p.parse(argc, argv)) return false;
   a->resolve();
   if (a->llama_cpp.empty() && std::getenv("LLAMA_CPP")) a->llama_cpp = std::getenv("LLAMA_CPP");
-  if (a->llama_cpp.empty())
+  if (a->llama_cpp.empty() && !a->prepare)  // --prepare only writes our files: no llama.cpp needed
     throw UsageError("no llama.cpp build: give --llama-cpp DIR or LLAMA_CPP=DIR (the README says how to build one)");
-  a->llama_bench = find_llama_bench(a->llama_cpp);
+  if (!a->prepare) a->llama_bench = find_llama_bench(a->llama_cpp);
   if (a->quick) a->rounds = std::min<int64_t>(a->rounds, 2);
-  a->shape_list = split_list("--shapes", a->shapes.empty() ? (a->quick ? kQuickLadder : kLadder) : a->shapes);
+  if (a->shapes.empty()) a->shapes = a->quick ? kQuickLadder : kLadder;
+  a->shape_list = split_list("--shapes", a->shapes);
   for (const std::string& s : a->shape_list) ladder_shape(s);  // validates the names
   a->format_list = split_list("--formats", a->formats);
   for (const std::string& f : a->format_list)
@@ -309,14 +310,13 @@ int bench_llama(int argc, char** argv) {
   if (!parse_llama_args(argc, argv, &a)) return 0;
   if (a.prepare) {
     for (const std::string& name : a.shape_list) ensure_files(a, name, ladder_shape(name));
-    std::printf("bench llama: the files of %s (%s) are in %s\n", a.shapes.empty() ? (a.quick ? kQuickLadder : kLadder) : a.shapes.c_str(),
-                a.formats.c_str(), a.cache.c_str());
+    std::printf("bench llama: the files of %s (%s) are in %s\n", a.shapes.c_str(), a.formats.c_str(), a.cache.c_str());
     return 0;
   }
   const std::string started = load_average();
   std::printf("bench llama: qat against %s on the same GGUF files; shapes %s; formats %s; pp%lld and tg%lld; "
               "%lld interleaved rounds; threads %s, both engines pinned to the same CPUs; files cached in %s\n%s\n",
-              a.llama_bench.c_str(), a.shapes.empty() ? (a.quick ? kQuickLadder : kLadder) : a.shapes.c_str(),
+              a.llama_bench.c_str(), a.shapes.c_str(),
               a.formats.c_str(), (long long)a.prompt, (long long)a.gen, (long long)a.rounds, a.thread_list.c_str(),
               a.cache.c_str(), machine_summary().c_str());
   std::vector<double> bw(size_t(*std::max_element(a.threads.begin(), a.threads.end()) + 1), 0.0);
