@@ -53,7 +53,8 @@ Kernels scalar_table() {
              scalar::gemm_s8_pc_s32};
   k.tq = {1, pack::tq_panel_bytes<1>, pack::pack_tq<1>, scalar::gemv_tq, scalar::gemm_tq, nullptr};
   k.f32 = {scalar::gemv_f32, scalar::gemm_f32};
-  k.rows = {scalar::exp_f32, scalar::weighted_rows, scalar::softmax, scalar::swiglu, scalar::swiglu_backward};
+  k.rows = {scalar::exp_f32,  scalar::weighted_rows, scalar::head_scores, scalar::head_weighted, scalar::softmax,
+            scalar::swiglu, scalar::swiglu_backward};
   k.peak = {scalar::peak_f32_fma, scalar::peak_int8, nullptr, scalar::peak_read};
   return k;
 }
@@ -72,7 +73,8 @@ Kernels avx2_table() {
   k.quant = {avx2::quantize_q8_0, avx2::quantize_per_token, avx2::quantize_learned};
   QAT_INT_FAMILIES(k, avx2, 8, 0)
   k.f32 = {avx2::gemv_f32, avx2::gemm_f32};
-  k.rows = {avx2::exp_f32, avx2::weighted_rows, avx2::softmax, avx2::swiglu, avx2::swiglu_backward};
+  k.rows = {avx2::exp_f32,  avx2::weighted_rows, avx2::head_scores, avx2::head_weighted, avx2::softmax, avx2::swiglu,
+            avx2::swiglu_backward};
   k.peak = {avx2::peak_f32_fma, avx2::peak_int8_exact, avx2::peak_int8_i16, avx2::peak_read};
   return k;
 }

@@ -89,6 +89,17 @@ struct RowKernels {
   // (a multiply then an add, no FMA). G > 1: heads sharing one value head (GQA) read V once.
   void (*weighted_rows)(const float* p, int64_t ldp, int64_t G, const float* v, int64_t stride, int64_t n,
                         int64_t D, float* out, int64_t ldo);
+  // One query row of H heads against a position-major cache (batched decode): position j's Hkv heads of D
+  // floats at k + j * stride, query head h reading kv head h / group. The same outputs as the per-head
+  // f32.gemm and weighted_rows, bit for bit, with the positions read in order once for all heads (one
+  // sequential stream where the per-head calls read Hkv strided ones).
+  //   head_scores:   s[h * lds + j] = dot_f32(q + h * D, k + j * stride + (h / group) * D, D), j < n.
+  //   head_weighted: out (H, D), out_h = sum over j = 0, 1, ..., n-1 in that order of p[h * ldp + j] * v_j,h/group
+  //                  (weighted_rows's steps: acc = acc + p * v from 0.0f, no FMA).
+  void (*head_scores)(const float* q, int64_t H, int64_t group, const float* k, int64_t stride, int64_t n,
+                      int64_t D, float* s, int64_t lds);
+  void (*head_weighted)(const float* p, int64_t ldp, int64_t H, int64_t group, const float* v, int64_t stride,
+                        int64_t n, int64_t D, float* out);
   // One softmax row in place (attention's): s[j] = s[j] * scale; m = the largest s[j] (s[j] > m ? s[j] : m
   // from m = -inf, so NaNs are passed over); s[j] = exp(s[j] - m); sum = the sum of s in sum_f32's order
   // (kernels/ref/order.h: 8 interleaved partial sums, ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))); s[j] = s[j] *

@@ -691,6 +691,62 @@ TEST_CASE("row kernels: weighted sum of rows in order, every table bit-exact wit
       }
 }
 
+TEST_CASE("row kernels: attention heads over a position-major cache, every table bit-exact with the per-head spec", "[kernels][rows]") {
+  const Kernels& s = kernels_for(Isa::scalar);
+  std::vector<const Kernels*> tables = tables_to_test();
+  tables.insert(tables.begin(), &s);
+  // (H, group): MHA with 16 and 3 heads (the 8-head tile and its remainder), GQA with 2 and 4 query heads per kv head.
+  for (auto [H, group] : {std::pair<int64_t, int64_t>{16, 1}, {3, 1}, {12, 2}, {8, 4}})
+    for (int64_t D : {8, 16, 64, 7, 12, 33})
+      for (int64_t n : {1, 2, 7, 50}) {
+        const int64_t Hkv = H / group, stride = Hkv * D + 3, lds = n + 1;  // a padded stride: rows do not touch
+        std::vector<float> q(size_t(H * D)), k(size_t(n * stride)), v(size_t(n * stride)), p(size_t(H * lds));
+        for (size_t i = 0; i < q.size(); i++) q[i] = rng_normal(21, uint64_t(D), i);
+        for (size_t i = 0; i < k.size(); i++) k[i] = rng_normal(22, uint64_t(D), i);
+        for (size_t i = 0; i < v.size(); i++) v[i] = rng_normal(23, uint64_t(D), i);
+        for (size_t i = 0; i < p.size(); i++) p[i] = std::fabs(rng_normal(24, uint64_t(D), i));
+        // The spec written out: dot_f32 per (head, position); P V as acc = acc + p * v in position order.
+        std::vector<float> want_s(size_t(H * lds), 7.0f), want_o(size_t(H * D));
+        for (int64_t h = 0; h < H; h++) {
+          for (int64_t j = 0; j < n; j++) want_s[size_t(h * lds + j)] = dot_f32(&q[size_t(h * D)], &k[size_t(j * stride + h / group * D)], D);
+          for (int64_t d = 0; d < D; d++) {
+            float acc = 0.0f;
+            for (int64_t j = 0; j < n; j++) acc = acc + p[size_t(h * lds + j)] * v[size_t(j * stride + h / group * D + d)];
+            want_o[size_t(h * D + d)] = acc;
+          }
+        }
+        for (const Kernels* t : tables) {
+          const std::string what = str(t->name, " H=", H, " group=", group, " D=", D, " n=", n);
+          std::vector<float> got_s(size_t(H * lds), 7.0f), got_o(size_t(H * D), 5.0f);
+          t->rows.head_scores(q.data(), H, group, k.data(), stride, n, D, got_s.data(), lds);
+          require_same_bits(got_s, want_s, "head_scores " + what);
+          t->rows.head_weighted(p.data(), lds, H, group, v.data(), stride, n, D, got_o.data());
+          require_same_bits(got_o, want_o, "head_weighted " + what);
+        }
+      }
+}
+
+TEST_CASE("attention_heads: each head's output is attention_rows's, bit for bit", "[kernels][rows]") {
+  for (Isa isa : {best_isa(), Isa::scalar}) {
+    select_isa(isa);
+    for (auto [H, group] : {std::pair<int64_t, int64_t>{16, 1}, {6, 3}})
+      for (int64_t n : {1, 9, 40}) {
+        const int64_t D = 64, Hkv = H / group, stride = Hkv * D;
+        std::vector<float> q(size_t(H * D)), k(size_t(n * stride)), v(size_t(n * stride));
+        for (size_t i = 0; i < q.size(); i++) q[i] = rng_normal(31, uint64_t(n), i);
+        for (size_t i = 0; i < k.size(); i++) k[i] = rng_normal(32, uint64_t(n), i);
+        for (size_t i = 0; i < v.size(); i++) v[i] = rng_normal(33, uint64_t(n), i);
+        std::vector<float> scores(size_t(H * n)), got(size_t(H * D)), want(size_t(H * D));
+        attention_heads(q.data(), H, group, k.data(), v.data(), stride, n, D, 0.125f, scores.data(), got.data());
+        for (int64_t h = 0; h < H; h++)
+          attention_rows(&q[size_t(h * D)], D, 1, &k[size_t(h / group * D)], &v[size_t(h / group * D)], stride, n, D,
+                         0.125f, scores.data(), &want[size_t(h * D)], D, nullptr);
+        require_same_bits(got, want, str(isa_name(isa), " attention_heads H=", H, " group=", group, " n=", n));
+      }
+  }
+  select_isa(best_isa());
+}
+
 TEST_CASE("tq weights: rows of whole 256-blocks only, refused in one line otherwise", "[kernels][ternary]") {
   std::vector<int8_t> q(size_t(4 * 288), 0);
   std::vector<float> d(8, 1.0f);

@@ -107,6 +107,77 @@ void weighted_rows(const float* p, int64_t ldp, int64_t G, const float* v, int64
     for (int64_t d = 0; d < D; d += 64) pass<1>(p + g * ldp, ldp, v + d, stride, n, D - d < 64 ? D - d : 64, out + g * ldo + d, ldo);
 }
 
+namespace {
+
+// Scores of NH consecutive query heads from h0 at one position (its heads at kj): one ymm of 8 partial sums
+// per head (lane i takes d % 8 == i, acc = acc + q * k), combined in dot_f32's order. D % 8 == 0.
+template <int NH>
+inline void head_dots(const float* q, int64_t h0, int64_t group, const float* kj, int64_t D, float* s, int64_t lds) {
+  __m256 acc[NH];
+  QAT_UNROLL
+  for (int i = 0; i < NH; i++) acc[i] = _mm256_setzero_ps();
+  for (int64_t t = 0; t < D; t += 8)
+    QAT_UNROLL
+    for (int i = 0; i < NH; i++)
+      acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(_mm256_loadu_ps(q + (h0 + i) * D + t),
+                                                   _mm256_loadu_ps(kj + (h0 + i) / group * D + t)));
+  QAT_UNROLL
+  for (int i = 0; i < NH; i++) s[(h0 + i) * lds] = combine8(acc[i]);
+}
+
+}  // namespace
+
+// Position-major: for each position, its row of Hkv heads (one contiguous run) against every query head,
+// 8 heads at a time (8 independent sums in flight). D % 8 != 0 (no real model): the per-head GEMV.
+void head_scores(const float* q, int64_t H, int64_t group, const float* k, int64_t stride, int64_t n, int64_t D,
+                 float* s, int64_t lds) {
+  if (D % 8 != 0) {
+    for (int64_t h = 0; h < H; h++) gemv_f32(q + h * D, k + (h / group) * D, stride, n, D, s + h * lds);
+    return;
+  }
+  for (int64_t j = 0; j < n; j++) {
+    const float* kj = k + j * stride;
+    int64_t h = 0;
+    for (; h + 8 <= H; h += 8) head_dots<8>(q, h, group, kj, D, s + j, lds);
+    for (; h < H; h++) head_dots<1>(q, h, group, kj, D, s + j, lds);
+  }
+}
+
+// out (H, D) accumulates position after position, two at a time (each element still takes
+// acc = acc + p_j * v_j, then acc + p_j+1 * v_j+1: weighted_rows's steps in its order); the H x D sums
+// stay in L1 while the cache streams past once.
+void head_weighted(const float* p, int64_t ldp, int64_t H, int64_t group, const float* v, int64_t stride, int64_t n,
+                   int64_t D, float* out) {
+  if (D % 8 != 0) {
+    for (int64_t h = 0; h < H; h++) weighted_rows(p + h * ldp, ldp, 1, v + (h / group) * D, stride, n, D, out + h * D, D);
+    return;
+  }
+  for (int64_t i = 0; i < H * D; i += 8) _mm256_storeu_ps(out + i, _mm256_setzero_ps());
+  int64_t j = 0;
+  for (; j + 2 <= n; j += 2) {
+    const float *v0 = v + j * stride, *v1 = v0 + stride;
+    for (int64_t h = 0; h < H; h++) {
+      const __m256 p0 = _mm256_set1_ps(p[h * ldp + j]), p1 = _mm256_set1_ps(p[h * ldp + j + 1]);
+      const int64_t kv = h / group * D;
+      float* o = out + h * D;
+      for (int64_t t = 0; t < D; t += 8) {
+        const __m256 a = _mm256_add_ps(_mm256_loadu_ps(o + t), _mm256_mul_ps(p0, _mm256_loadu_ps(v0 + kv + t)));
+        _mm256_storeu_ps(o + t, _mm256_add_ps(a, _mm256_mul_ps(p1, _mm256_loadu_ps(v1 + kv + t))));
+      }
+    }
+  }
+  if (j < n) {
+    const float* v0 = v + j * stride;
+    for (int64_t h = 0; h < H; h++) {
+      const __m256 p0 = _mm256_set1_ps(p[h * ldp + j]);
+      const int64_t kv = h / group * D;
+      float* o = out + h * D;
+      for (int64_t t = 0; t < D; t += 8)
+        _mm256_storeu_ps(o + t, _mm256_add_ps(_mm256_loadu_ps(o + t), _mm256_mul_ps(p0, _mm256_loadu_ps(v0 + kv + t))));
+    }
+  }
+}
+
 // Three passes over the row: scale and running maximum, exp and sum, normalise.
 void softmax(float* s, int64_t n, float scale, float* max, float* sum) {
   const __m256 sc = _mm256_set1_ps(scale), ninf = _mm256_set1_ps(-__builtin_inff());

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/ref/order.h"
 #include "kernels/scalar/scalar.h"
 
 namespace qat::scalar {
@@ -49,6 +50,17 @@ void weighted_rows(const float* p, int64_t ldp, int64_t G, const float* v, int64
       for (int64_t j = 0; j < n; j++) acc = acc + p[g * ldp + j] * v[j * stride + d];
       out[g * ldo + d] = acc;
     }
+}
+
+void head_scores(const float* q, int64_t H, int64_t group, const float* k, int64_t stride, int64_t n, int64_t D,
+                 float* s, int64_t lds) {
+  for (int64_t h = 0; h < H; h++)
+    for (int64_t j = 0; j < n; j++) s[h * lds + j] = dot_f32(q + h * D, k + j * stride + (h / group) * D, D);
+}
+
+void head_weighted(const float* p, int64_t ldp, int64_t H, int64_t group, const float* v, int64_t stride, int64_t n,
+                   int64_t D, float* out) {
+  for (int64_t h = 0; h < H; h++) weighted_rows(p + h * ldp, ldp, 1, v + (h / group) * D, stride, n, D, out + h * D, D);
 }
 
 void softmax(float* s, int64_t n, float scale, float* max, float* sum) {

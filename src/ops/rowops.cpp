@@ -45,6 +45,17 @@ void attention_rows(const float* q, int64_t q_stride, int64_t G, const float* k,
   kt.rows.weighted_rows(scores, n_keys, G, v, kv_stride, n_keys, D, out, out_stride);  // P V, rows in order
 }
 
+void attention_heads(const float* q, int64_t H, int64_t group, const float* k, const float* v, int64_t stride,
+                     int64_t n, int64_t D, float scale, float* scores, float* out) {
+  const Kernels& kt = kernels();
+  kt.rows.head_scores(q, H, group, k, stride, n, D, scores, n);
+  for (int64_t h = 0; h < H; h++) {  // attention_rows's softmax, head by head
+    float m, sum;
+    kt.rows.softmax(scores + h * n, n, scale, &m, &sum);
+  }
+  kt.rows.head_weighted(scores, n, H, group, v, stride, n, D, out);
+}
+
 void swiglu_row(const float* g, const float* u, int64_t n, float* y) { kernels().rows.swiglu(g, u, n, y); }
 
 }  // namespace qat

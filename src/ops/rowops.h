@@ -29,6 +29,14 @@ void rope_row(float* x, const float* cs, int64_t D);
 void attention_rows(const float* q, int64_t q_stride, int64_t G, const float* k, const float* v, int64_t kv_stride,
                     int64_t n_keys, int64_t D, float scale, float* scores, float* out, int64_t out_stride, float* lse);
 
+// One query row of H heads against a position-major cache (batched decode): position j's Hkv = H / group
+// heads of D floats at k + j * stride (V likewise), query head h attending over kv head h / group, n keys.
+// out (H, D) and q (H, D) contiguous; scores: scratch of H * n floats. Each head's output is
+// attention_rows's for that head, bit for bit (the kernel table's head_scores / head_weighted compute the
+// per-head GEMM and P V with the positions read once, in order, for all heads).
+void attention_heads(const float* q, int64_t H, int64_t group, const float* k, const float* v, int64_t stride,
+                     int64_t n, int64_t D, float scale, float* scores, float* out);
+
 // silu(g) * u elementwise over n, silu(g) = g / (1 + exp_f32(-g)); y may be g.
 void swiglu_row(const float* g, const float* u, int64_t n, float* y);
 
