@@ -30,6 +30,15 @@ void SeqCache::reuse(int64_t cap_) {
   }
 }
 
+void SeqCache::prefault() {
+  for (int64_t l = 0; l < 2 * layers; l++) {  // K and V of each layer: the first cap positions
+    float* p = buf_.get() + l * held * row;
+    const int64_t n = cap * row;
+    for (int64_t i = 0; i < n; i += 1024) p[i] = 0.0f;
+    p[n - 1] = 0.0f;
+  }
+}
+
 BatchDecoder::BatchDecoder(const DecodeModel& model) : m_(model) {}
 
 void BatchDecoder::reserve(int64_t rows, int64_t positions) {
@@ -139,20 +148,29 @@ void BatchDecoder::attend(int64_t l, const std::vector<BatchItem>& items) {
       work += H * (items[s].cache->pos + i + 1) * D;
     }
   const int64_t rows = int64_t(row_item_.size());
-  auto row = [&](int64_t r, float* scores) {
+  // Pieces: each row's kv heads in `parts` ranges, enough pieces for every thread when the rows are few
+  // (one decoding sequence: its heads in halves at 2 threads); a range is attention_heads on a slice of
+  // the row (query heads g0 * group.., kv heads g0..), which changes no bit of any head.
+  const int threads = num_threads();
+  const bool parallel = threads > 1 && work > parallel_attention_work;
+  const int64_t parts = parallel ? std::min<int64_t>(Hkv, (threads + rows - 1) / rows) : 1;
+  auto piece = [&](int64_t p, float* scores) {
+    const int64_t r = p / parts, part = p % parts, g0 = Hkv * part / parts, g1 = Hkv * (part + 1) / parts;
     const SeqCache& sc = *items[size_t(row_item_[size_t(r)].first)].cache;
-    attention_heads(q_.data() + r * H * D, H, group, sc.k(l), sc.v(l), Hkv * D, row_item_[size_t(r)].second, D,
-                    scale, scores, att_.data() + r * H * D);
+    const int64_t at = (r * H + g0 * group) * D;
+    attention_heads(q_.data() + at, (g1 - g0) * group, group, sc.k(l) + g0 * D, sc.v(l) + g0 * D, Hkv * D,
+                    row_item_[size_t(r)].second, D, scale, scores, att_.data() + at);
   };
-  if (rows == 1 || num_threads() < 2 || work <= parallel_attention_work) {
-    for (int64_t r = 0; r < rows; r++) row(r, scores_.data());
+  const int64_t pieces = rows * parts;
+  if (pieces == 1 || !parallel) {
+    for (int64_t p = 0; p < pieces; p++) piece(p, scores_.data());
     return;
   }
 #pragma omp parallel
   {
     std::vector<float> s(static_cast<size_t>(H * positions_));
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t r = 0; r < rows; r++) row(r, s.data());
+    for (int64_t p = 0; p < pieces; p++) piece(p, s.data());
   }
 }
 

@@ -20,11 +20,15 @@ namespace qat {
 // (DecodeSession's head-major cache, cap rows per head, made the 16-sequence step of the 300m shape
 // ~1.3x slower). cap is the request's prompt + token budget (at most the context), and the buffer holds
 // that many positions, so memory follows the request. It is allocated on 2 MiB pages where the kernel
-// allows (a fresh 100-position cache of the 300m shape cost 57 ms of 4 KiB first-touch faults, on the
-// engine's thread), and a server reuses a finished sequence's cache for the next request (reuse).
+// allows; a server faults its pages in before the request joins a step (prefault, on the client's thread:
+// left to the steps, 12 fresh 100-position caches of the 300m shape stalled a step by ~0.5 s), and reuses
+// a finished sequence's cache for the next request (reuse).
 struct SeqCache {
   SeqCache(const ModelConfig& c, int64_t cap);
   void reuse(int64_t cap);  // empty again, for a request of `cap` positions (a new buffer if larger)
+  // Faults in every page of the first cap positions (one write per 4 KiB), so that the steps filling
+  // them take no page faults: a server calls it off the step's thread (serve_engine.cpp, submit).
+  void prefault();
   float* k(int64_t l) const { return buf_.get() + 2 * l * held * row; }  // (held, Hkv, D)
   float* v(int64_t l) const { return buf_.get() + (2 * l + 1) * held * row; }
   int64_t pos = 0;  // positions filled

@@ -79,6 +79,13 @@ struct EngineLimits {
   int64_t max_backlog = 256;
 };
 
+// Prompt tokens one step may carry, given the sequences past their prompt (`decoding`) and those still
+// in it (`waiting`): prefill_chunk while decoders outnumber or equal the waiting (it bounds their stall),
+// else at least prefill_idle: a step's stall then delays fewer streams than it starts, so a burst behind
+// a few decoding streams is prefilled in a step or two (16 requests arriving while 1 decodes: one step of
+// ~300 prompt tokens, one long gap for 1 stream, instead of five steps of 64 stalling a growing batch).
+int64_t prefill_budget(int64_t decoding, int64_t waiting, const EngineLimits& lim);
+
 // Counters for /metrics (totals since start, and the current queue and batch).
 struct EngineStats {
   int64_t max_active = 0;  // the largest batch so far

@@ -2,6 +2,8 @@
 // (models/batch_decode.h), prefilling in chunks while others decode, get the logits that DecodeSession
 // gives each of them alone, bit for bit: for q4_0, q8_0 and f32 models, on this CPU's best kernel table
 // and the scalar one, at 1 and 2 threads. The end-to-end check through bin/serve: tests/test_serve.cpp.
+#include <sys/resource.h>
+
 #include "kernels/kernels.h"
 #include "models/batch_decode.h"
 #include "models/from_checkpoint.h"
@@ -102,4 +104,37 @@ TEST_CASE("batched decode: a step that overflows a sequence's cache is refused b
   CHECK_THROWS_WITH(batch.step({{&c, ids.data(), 5}}), Catch::Contains("do not fit a sequence's cache of 4"));
   CHECK(c.pos == 0);
   CHECK_THROWS(SeqCache(dm.cfg, dm.cfg.context + 1));
+}
+
+TEST_CASE("batched decode: a prefaulted cache takes no page faults in the steps that fill it", "[serve]") {
+  // The cause of a server's stalled steps (serve_engine.cpp, submit): the first writes to a fresh cache
+  // fault its pages in, on the step's thread. A larger model than the tiny one: 1 KiB per position per
+  // layer, so the cache spans hundreds of 4 KiB pages (or a few 2 MiB ones).
+  ModelConfig c = test::tiny_gqa_config();
+  c.d_model = 256, c.n_heads = 4, c.n_kv_heads = 4, c.ffn = 256, c.context = 256, c.n_layers = 2;
+  QatConfig q = QatConfig::make("q8_0", "", c.n_layers, c.tied);
+  Transformer t(c, &q);
+  t.init_weights(3);
+  t.init_qat_scales();
+  DecodeModel dm = decode_model(quantized_from_qat(t));
+  BatchDecoder batch(dm);
+  std::vector<int32_t> ids = seq_tokens(1, c.context);
+  {
+    SeqCache warm(c, c.context);  // sizes the decoder's own buffers
+    batch.step({{&warm, ids.data(), c.context}});
+  }
+  auto faults_of_filling = [&](bool prefault) {
+    SeqCache cache(c, c.context);
+    if (prefault) cache.prefault();
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    batch.step({{&cache, ids.data(), c.context}});
+    getrusage(RUSAGE_SELF, &after);
+    return after.ru_minflt - before.ru_minflt;
+  };
+  const long fresh = faults_of_filling(false), prefaulted = faults_of_filling(true);
+  INFO("minor faults filling a fresh cache: " << fresh << ", a prefaulted one: " << prefaulted);
+  CHECK(fresh >= 1);
+  CHECK(prefaulted < fresh);
+  CHECK(prefaulted <= fresh / 4);
 }

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "models/serve_engine.h"
 #include "tests/helpers.h"
 #include "tests/proc.h"
 
@@ -241,6 +242,21 @@ TEST_CASE("bin/serve: a prompt is prefilled in one step while nothing decodes, i
     CHECK(metric(s, "qat_serve_decode_steps_total") == (idle == 0 ? 4 : (P + 1) / 2 + 3));
   }
   CHECK(texts[0] == texts[1]);
+}
+
+TEST_CASE("serve engine: a step's prompt budget is the chunk while decoders are as many as the waiting, else the idle budget", "[serve]") {
+  EngineLimits lim;
+  lim.prefill_chunk = 64;
+  lim.prefill_idle = 512;
+  CHECK(prefill_budget(0, 1, lim) == 512);   // nothing decodes
+  CHECK(prefill_budget(0, 0, lim) == 512);
+  CHECK(prefill_budget(1, 15, lim) == 512);  // a burst behind one stream: one step for all of it
+  CHECK(prefill_budget(3, 4, lim) == 512);
+  CHECK(prefill_budget(4, 4, lim) == 64);    // as many decode as wait: their stall is bounded
+  CHECK(prefill_budget(15, 1, lim) == 64);
+  CHECK(prefill_budget(2, 0, lim) == 64);
+  lim.prefill_idle = 16;                      // an idle budget below the chunk never shrinks a step
+  CHECK(prefill_budget(1, 15, lim) == 64);
 }
 
 TEST_CASE("bin/serve: bad requests get 400 with an OpenAI error body; 404, 413, 401", "[serve]") {

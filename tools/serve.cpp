@@ -53,8 +53,8 @@ bool parse_args(int argc, char** argv, Args* a) {
   p.option("--queue", &a->queue, "requests waiting for a place; beyond, 503 with Retry-After", 0, 100000);
   p.option("--max-body", &a->max_body, "largest request body in bytes (beyond: 413)", 1, int64_t(1) << 30);
   p.option("--max-prompt", &a->max_prompt, "longest prompt in tokens (0: the model's context - 1)", 0, 1 << 24);
-  p.option("--prefill-chunk", &a->prefill_chunk, "prompt tokens per step while some request decodes, all requests together", 1, 1 << 20);
-  p.option("--prefill-idle", &a->prefill_idle, "prompt tokens per step while none decodes (a burst of new requests)", 1, 1 << 20);
+  p.option("--prefill-chunk", &a->prefill_chunk, "prompt tokens per step, all requests together, while at least as many decode as wait for a first token", 1, 1 << 20);
+  p.option("--prefill-idle", &a->prefill_idle, "prompt tokens per step while fewer decode than wait (a burst of new requests)", 1, 1 << 20);
   p.option("--timeout", &a->timeout, "seconds a request may take (0: none)", 0.0, 1e6);
   p.option("--threads", &a->threads, "threads (0: all cores)", 0, 4096);
   p.option("--isa", &a->isa, "kernel table: scalar, avx2, avx512, avx512vnni, avxvnni (default: the best this CPU has)", "ISA");
