@@ -412,11 +412,11 @@ TEST_CASE("bin/serve: --help, and bad flags or an unusable address are one line 
 }
 
 TEST_CASE("bin/bench serve-load: streaming clients against bin/serve, every token counted; llama-server skipped with a reason", "[serve][bench]") {
-  // The smallest run: the base preset (random weights), 1 and then 3 concurrent clients of 5 tokens each.
+  // The smallest run: the base preset (random weights), 1 and then 3 concurrent clients of 5 tokens each, twice.
   const std::string tmp = fx().dir.path + "/load", missing = fx().dir.path + "/no-such-llama-server";
   make_dirs(tmp);
   ProcResult r = run_proc({"bin/bench", "serve-load", "--shapes", "base", "--clients", "1,3", "--tokens", "5", "--threads", "1",
-                           "--llama-server", missing, "--tmp", tmp},
+                           "--rounds", "2", "--llama-server", missing, "--tmp", tmp},
                           log_prefix(), {}, 300);
   INFO(r.what() << "\nstdout:\n" << r.out);
   REQUIRE(r.code == 0);
@@ -425,5 +425,10 @@ TEST_CASE("bin/bench serve-load: streaming clients against bin/serve, every toke
   CHECK_THAT(r.out, Catch::Contains("| base | 1 | bin/serve | 1 | 5 | "));
   CHECK_THAT(r.out, Catch::Contains("| base | 1 | bin/serve | 3 | 15 | "));
   CHECK_THAT(r.out, !Catch::Contains("| llama-server |"));
+  // Two rounds of each level, interleaved (round 1: 1 then 3 clients; round 2 the same); the table has medians
+  // and each level's range over its 2 rounds.
+  CHECK_THAT(r.out, Catch::Contains("round 2, 3 clients:"));
+  CHECK(r.out.find("round 1, 3 clients:") < r.out.find("round 2, 1 clients:"));
+  CHECK_THAT(r.out, Catch::Contains(" | 0 | 2: "));
   CHECK(std::filesystem::is_empty(tmp));  // the model files and logs are removed
 }

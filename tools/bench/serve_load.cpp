@@ -42,7 +42,7 @@ using json = nlohmann::json;
 
 struct LoadArgs : ModelBenchArgs {
   std::string shapes = "base,300m", clients_list = "1,4,16,64", llama_server, tmp_dir = "/tmp";
-  int64_t tokens = 64, prompt_words = 12;
+  int64_t tokens = 64, prompt_words = 12, rounds = 3;
   double timeout = 300;  // seconds a client waits for the server's next bytes
   std::vector<int> clients;
   LoadArgs() { thread_list = "2"; }
@@ -56,6 +56,7 @@ bool parse_load_args(int argc, char** argv, LoadArgs* a) {
   p.option("--shapes", &a->shapes, "models: base (the preset) and/or 300m (24 layers, C 1024, F 2816: DRAM-bound)", "LIST");
   p.option("--clients", &a->clients_list, "concurrent client counts (the goals need 1 and 16)", "LIST");
   p.option("--tokens", &a->tokens, "tokens each client asks for (ignore_eos)", 2, 200);
+  p.option("--rounds", &a->rounds, "rounds of every client level on one server (the table takes medians, the goals the median of each round's ratio)", 1, 100);
   p.option("--prompt-words", &a->prompt_words, "words in each client's prompt (random, distinct per client)", 1, 100);
   p.option("--timeout", &a->timeout, "seconds a client waits for the server's next bytes before it fails", 1.0, 3600.0);
   p.option("--llama-server", &a->llama_server, "llama.cpp's llama-server binary (default: $LLAMA_CPP/bin/llama-server)", "PATH");
@@ -67,7 +68,7 @@ bool parse_load_args(int argc, char** argv, LoadArgs* a) {
   } catch (const UsageError&) {
     throw UsageError(str("--clients: expected client counts like 1,4,16,64, got '", a->clients_list, "'"));
   }
-  if (a->quick) a->tokens = std::min<int64_t>(a->tokens, 16);
+  if (a->quick) a->tokens = std::min<int64_t>(a->tokens, 16), a->rounds = 1;
   for (const std::string& s : split(a->shapes, ','))
     if (s != "base" && s != "300m") throw UsageError(str("--shapes: expected base and/or 300m, got '", s, "'"));
   if (a->llama_server.empty() && std::getenv("LLAMA_CPP") && *std::getenv("LLAMA_CPP"))
@@ -245,7 +246,43 @@ struct Level {
   int clients = 0, retries = 0;
   int64_t tokens = 0;
   double seconds = 0, tok_s = 0, ttft50 = 0, ttft99 = 0, itl50 = 0, itl99 = 0;
+  std::vector<Level> rounds;  // a level of several rounds: each round's figures (the fields are their medians)
 };
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+// Rounds of one level -> their medians (tokens and clients are the same in every round; retries add up).
+Level median_level(std::vector<Level> rs) {
+  Level m = rs[0];
+  auto med = [&](double Level::*f) {
+    std::vector<double> v;
+    for (const Level& r : rs) v.push_back(r.*f);
+    return median_of(v);
+  };
+  m.seconds = med(&Level::seconds), m.tok_s = med(&Level::tok_s), m.ttft50 = med(&Level::ttft50);
+  m.ttft99 = med(&Level::ttft99), m.itl50 = med(&Level::itl50), m.itl99 = med(&Level::itl99);
+  m.retries = 0;
+  for (const Level& r : rs) m.retries += r.retries;
+  m.rounds = std::move(rs);
+  return m;
+}
+
+// The median over rounds of a per-round ratio num.f / den.f (the rounds of two levels of one server pair up).
+double median_ratio(const Level& num, const Level& den, double Level::*f) {
+  std::vector<double> v;
+  for (size_t r = 0; r < num.rounds.size() && r < den.rounds.size(); r++) v.push_back(num.rounds[r].*f / den.rounds[r].*f);
+  return v.empty() ? num.*f / den.*f : median_of(v);
+}
+
+// "54.7-61.0": the range of a level's aggregate tokens/s over its rounds.
+std::string tok_range(const Level& l) {
+  double lo = l.tok_s, hi = l.tok_s;
+  for (const Level& r : l.rounds) lo = std::min(lo, r.tok_s), hi = std::max(hi, r.tok_s);
+  return fmt("%.1f", lo) + "-" + fmt("%.1f", hi);
+}
 
 Level run_level(int port, int n, const LoadArgs& a, uint64_t salt) {
   std::vector<ClientRun> runs(static_cast<size_t>(n));
@@ -301,8 +338,8 @@ int64_t largest_batch(int port) {
 
 struct Report {
   std::string table = "| model | threads | server | clients | tokens | seconds | aggregate tok/s | x 1 client | "
-                      "TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | largest batch | retries | note |\n"
-                      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+                      "TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | largest batch | retries | rounds: tok/s range | note |\n"
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   std::vector<Goal> goals;
   std::string skipped;  // why llama-server did not run, when it did not
 };
@@ -312,9 +349,10 @@ void add_rows(Report* rep, const std::string& shape, int th, const std::string& 
   for (size_t i = 0; i < ls.size(); i++) {
     const Level& l = ls[i];
     rep->table += str("| ", shape, " | ", th, " | ", server, " | ", l.clients, " | ", l.tokens, " | ", fmt("%.2f", l.seconds),
-                      " | ", fmt("%.1f", l.tok_s), " | ", fmt("%.2f", l.tok_s / ls[0].tok_s), " | ", fmt("%.1f", l.ttft50),
+                      " | ", fmt("%.1f", l.tok_s), " | ", fmt("%.2f", median_ratio(l, ls[0], &Level::tok_s)), " | ", fmt("%.1f", l.ttft50),
                       " | ", fmt("%.1f", l.ttft99), " | ", fmt("%.1f", l.itl50), " | ", fmt("%.1f", l.itl99), " | ",
-                      batches[i] < 0 ? std::string("-") : std::to_string(batches[i]), " | ", l.retries, " | ", note, " |\n");
+                      batches[i] < 0 ? std::string("-") : std::to_string(batches[i]), " | ", l.retries, " | ",
+                      std::max<size_t>(1, l.rounds.size()), ": ", tok_range(l), " | ", note, " |\n");
   }
 }
 
@@ -326,23 +364,37 @@ void add_goals(Report* rep, const std::string& shape, int th, const std::vector<
     if (l.clients == 16) sixteen = &l;
   }
   if (!one || !sixteen) return;
-  rep->goals.push_back({str("serve ", shape, " 16 clients tok/s / 1 client, ", th, " thr"), sixteen->tok_s / one->tok_s, 4.0, false, note});
-  rep->goals.push_back({str("serve ", shape, " p99 ITL 16 clients / 1 client, ", th, " thr"), sixteen->itl99 / one->itl99, 3.0, true, note});
+  rep->goals.push_back({str("serve ", shape, " 16 clients tok/s / 1 client, ", th, " thr"),
+                        median_ratio(*sixteen, *one, &Level::tok_s), 4.0, false, note});
+  rep->goals.push_back({str("serve ", shape, " p99 ITL 16 clients / 1 client, ", th, " thr"),
+                        median_ratio(*sixteen, *one, &Level::itl99), 3.0, true, note});
 }
 
 // Every load level against one running server (a short request first warms it: page faults, threads),
-// appended to *ls as each ends (a failure keeps the levels before it).
+// a.rounds times over (round r runs 1, 4, 16, 64 clients, then round r + 1: the rounds interleave, so a
+// slow minute of a shared host lands on all levels alike); *ls gets each level's medians. A failure
+// keeps the levels of the rounds before it.
 void run_levels(int port, const LoadArgs& a, std::vector<Level>* ls, std::vector<int64_t>* batches) {
   stream_one(port, json{{"prompt", "warm up"}, {"max_tokens", 4}, {"stream", true}, {"ignore_eos", true}}.dump(), a.timeout,
              Clock::now());
-  for (int n : a.clients) {
-    const Level l = run_level(port, n, a, uint64_t(n));
-    ls->push_back(l);
-    batches->push_back(largest_batch(port));
-    std::printf("  %d clients: %.1f tok/s aggregate, TTFT p50 %.1f ms, ITL p50 %.1f / p99 %.1f ms\n", n, l.tok_s, l.ttft50,
-                l.itl50, l.itl99);
-    std::fflush(stdout);
-  }
+  std::vector<std::vector<Level>> by_level(a.clients.size());
+  auto publish = [&] {
+    ls->clear();
+    for (const auto& rs : by_level)
+      if (!rs.empty()) ls->push_back(median_level(rs));
+  };
+  for (int64_t r = 0; r < a.rounds; r++)
+    for (size_t i = 0; i < a.clients.size(); i++) {
+      const int n = a.clients[i];
+      const Level l = run_level(port, n, a, uint64_t(n) + 1000 * uint64_t(r));
+      by_level[i].push_back(l);
+      if (r == 0) batches->push_back(largest_batch(port));
+      else (*batches)[i] = largest_batch(port);
+      publish();
+      std::printf("  round %lld, %d clients: %.1f tok/s aggregate, TTFT p50 %.1f ms, ITL p50 %.1f / p99 %.1f ms\n",
+                  (long long)r + 1, n, l.tok_s, l.ttft50, l.itl50, l.itl99);
+      std::fflush(stdout);
+    }
 }
 
 // bin/serve next to this binary.
@@ -381,7 +433,7 @@ void bench_model(Report* rep, const LoadArgs& a, const std::string& shape, const
   } catch (const Error& e) {  // the comparison's failure is reported, not ours: the rows so far stay
     std::printf("llama-server failed: %s\nits log ends with:\n%s\n", e.what(), s.log_tail().c_str());
     add_rows(rep, shape, th, "llama-server", ll, none, note);
-    rep->table += str("| ", shape, " | ", th, " | llama-server | failed: ", e.what(), " | | | | | | | | | | | |\n");
+    rep->table += str("| ", shape, " | ", th, " | llama-server | failed: ", e.what(), " | | | | | | | | | | | | |\n");
     return;
   }
   add_rows(rep, shape, th, "llama-server", ll, none, note);
@@ -426,7 +478,7 @@ int bench_serve_load(int argc, char** argv) {
   }
   remove_tree(dir);
   std::printf("\nTTFT: from the request's send to its first token event; ITL: between a client's token events (all "
-              "clients' gaps together); x 1 client: aggregate tokens/s over the 1-client row's; retries: connections dropped before any token and sent again.\n\n%s\nGoals:\n\n%s",
+              "clients' gaps together); x 1 client: the median over rounds of each round's aggregate tokens/s over its 1-client level's; the other columns: medians over rounds; retries: connections dropped before any token and sent again (all rounds).\n\n%s\nGoals:\n\n%s",
               rep.table.c_str(), goals_table(rep.goals).c_str());
   append_goals(a.goals_path, rep.goals);
   return 0;
