@@ -2,6 +2,11 @@
 // (src/nn/linear.cpp): every thread index runs once per run; the workers are stopped and joined when
 // the owner ends; a GEMV split into any number of parts gives qgemm's bits; and token-by-token decode
 // gives the same logits, bit for bit, at 1, 2 and 3 threads, with the pool really in use.
+#include <filesystem>
+#include <chrono>
+#include <set>
+#include <thread>
+#include <string>
 #include <atomic>
 #include <cstring>
 #include <random>
@@ -106,4 +111,40 @@ TEST_CASE("decode logits are bit-identical at 1, 2 and 3 threads with the pool i
   CHECK(s.pool_threads() == 3);
   CHECK(WorkerPool::live_workers() == 2);
   set_num_threads(0);
+}
+
+TEST_CASE("run_on_own_thread: the OpenMP threads its work made end with it; its exception comes back", "[pool]") {
+  auto tids = [] {
+    std::set<std::string> t;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) t.insert(e.path().filename().string());
+    return t;
+  };
+  const std::set<std::string> before = tids();
+  std::set<std::string> during;
+  std::atomic<int> ran{0};
+  run_on_own_thread(3, [&] {
+#pragma omp parallel
+    {
+      ran++;
+#pragma omp barrier
+#pragma omp single
+      during = tids();
+    }
+  });
+  CHECK(ran == 3);
+  std::set<std::string> made;  // the thread of its own and its team's 2 workers
+  for (const std::string& t : during)
+    if (!before.count(t)) made.insert(t);
+  CHECK(made.size() >= 3);
+  // Gone (libgomp tells them to exit when their thread ends; they leave within moments): none is left to
+  // share the CPUs with the next team.
+  auto left = [&] {
+    const std::set<std::string> now = tids();
+    int64_t n = 0;
+    for (const std::string& t : made) n += int64_t(now.count(t));
+    return n;
+  };
+  for (int i = 0; i < 200 && left() > 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(left() == 0);
+  CHECK_THROWS_WITH(run_on_own_thread(1, [] { throw Error("failed inside"); }), "failed inside");
 }

@@ -1,3 +1,4 @@
+#include <exception>
 #include "src/core/parallel.h"
 
 #include <cblas.h>
@@ -116,5 +117,19 @@ void WorkerPool::run_impl(void* ctx, void (*call)(void*, int)) {
 WorkerPool* current_pool() { return t_pool; }
 PoolScope::PoolScope(WorkerPool* pool) : prev_(t_pool) { t_pool = pool; }
 PoolScope::~PoolScope() { t_pool = prev_; }
+
+void run_on_own_thread(int threads, const std::function<void()>& f) {
+  std::exception_ptr failed;
+  std::thread t([&] {
+    try {
+      set_num_threads(threads);
+      f();
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  });
+  t.join();
+  if (failed) std::rethrow_exception(failed);
+}
 
 }  // namespace qat

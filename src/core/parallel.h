@@ -5,6 +5,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -16,6 +17,13 @@ int num_threads();
 // OpenBLAS at one thread, its worker threads stopped (parallel.cpp says why). Every path that could
 // change OpenBLAS's thread count goes through here: openblas_set_num_threads() restarts the workers.
 void blas_single_threaded();
+
+// Runs f on a thread of its own and waits for it (f's exception is rethrown here). The OpenMP threads
+// that f's parallel regions create end with that thread: libgomp keeps a team's idle threads for the
+// life of the thread that made them, and once more are kept than there are CPUs, every barrier sleeps
+// in a futex instead of spinning (bin/serve: a model loaded on main left its team beside the engine's,
+// 4 threads on 2 CPUs, and one stream's decode step took 2x as long). Threads set here: n (set_num_threads).
+void run_on_own_thread(int threads, const std::function<void()>& f);
 
 // Elements per chunk of the deterministic reductions below.
 constexpr int64_t kReduceChunk = 4096;

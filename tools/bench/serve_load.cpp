@@ -388,8 +388,7 @@ void run_levels(int port, const LoadArgs& a, std::vector<Level>* ls, std::vector
       const int n = a.clients[i];
       const Level l = run_level(port, n, a, uint64_t(n) + 1000 * uint64_t(r));
       by_level[i].push_back(l);
-      if (r == 0) batches->push_back(largest_batch(port));
-      else (*batches)[i] = largest_batch(port);
+      if (r == 0) batches->push_back(largest_batch(port));  // the server's gauge: the levels' own in round 1 only
       publish();
       std::printf("  round %lld, %d clients: %.1f tok/s aggregate, TTFT p50 %.1f ms, ITL p50 %.1f / p99 %.1f ms\n",
                   (long long)r + 1, n, l.tok_s, l.ttft50, l.itl50, l.itl99);
