@@ -2,6 +2,8 @@
 // with the rows of several sequences stacked: x (rows, C) where item s owns rows r_s .. r_s + n_s - 1.
 #include "models/batch_decode.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -132,10 +134,11 @@ void BatchDecoder::rope_into_caches(int64_t l, const std::vector<BatchItem>& ite
 
 // att (rows, H, D): each item's queries over its own cache, causal (token i sees positions 0..p0+i).
 // One row's heads together (attention_heads): its cache is position-major, so a row reads its keys and
-// values as two sequential runs, where head-by-head calls read Hkv strided ones (attention of 16 sequences
-// of the 300m shape at 50 positions, 2 threads: 7.2-12.5 ms a step against 10.0-16.3 head by head). Each head's output is attention_rows's, so the row's bits
-// are DecodeSession's; rows are independent, so spreading them over threads changes no bit. A short
-// step stays on the calling thread, as DecodeSession's does (a parallel region costs microseconds).
+// values as two sequential runs, where head-by-head calls read Hkv strided ones (attention of 16
+// sequences of the 300m shape at 50 positions, 2 threads: 7.2-12.5 ms a step against 10.0-16.3 head by
+// head). Each head's output is attention_rows's, so the row's bits are DecodeSession's; rows are
+// independent, so spreading them over threads changes no bit. A short step stays on the calling thread,
+// as DecodeSession's does (a parallel region costs microseconds).
 void BatchDecoder::attend(int64_t l, const std::vector<BatchItem>& items) {
   const ModelConfig& c = m_.cfg;
   const int64_t H = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim(), group = H / Hkv;
@@ -166,12 +169,11 @@ void BatchDecoder::attend(int64_t l, const std::vector<BatchItem>& items) {
     for (int64_t p = 0; p < pieces; p++) piece(p, scores_.data());
     return;
   }
-#pragma omp parallel
-  {
-    std::vector<float> s(static_cast<size_t>(H * positions_));
+  const int64_t per_thread = H * positions_;  // each thread's scores, kept between steps
+  if (int64_t(thread_scores_.size()) < threads * per_thread) thread_scores_.resize(size_t(threads * per_thread));
+#pragma omp parallel num_threads(threads)
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t p = 0; p < pieces; p++) piece(p, s.data());
-  }
+  for (int64_t p = 0; p < pieces; p++) piece(p, thread_scores_.data() + omp_get_thread_num() * per_thread);
 }
 
 // x += down(swiglu(gate(h), up(h))).

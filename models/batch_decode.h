@@ -66,8 +66,8 @@ class BatchDecoder {
 
   const DecodeModel& m_;
   // Activations of one step, rows = sum of n: x, h, o (rows, C); q, att (rows, H*D); k, v (rows, Hkv*D);
-  // g, u (rows, F); scores (H * positions).
-  std::vector<float> x_, h_, o_, q_, att_, k_, v_, g_, u_, scores_;
+  // g, u (rows, F); scores (H * positions); thread_scores (threads, H * positions) for threaded attention.
+  std::vector<float> x_, h_, o_, q_, att_, k_, v_, g_, u_, scores_, thread_scores_;
   std::vector<float> rope_cs_;  // (positions, D): rope_angles of every position seen so far
   std::vector<std::pair<int64_t, int64_t>> row_item_;  // (rows) a row's item and the keys it sees
   int64_t rows_ = 0, positions_ = 0;

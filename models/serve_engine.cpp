@@ -166,11 +166,9 @@ void ServeEngine::admit() {
   }
   while (!queue_.empty() && int64_t(active_.size()) < limits_.max_batch) {
     Seq& s = *queue_.front();
-    if (s.cache) {
-      // made by submit, faulted in
-    } else if (free_caches_.empty()) {
+    if (!s.cache && free_caches_.empty()) {  // a request that queued: submit made no cache for it
       s.cache = std::make_unique<SeqCache>(model_.cfg, s.cap);  // uninitialised: pages touched as filled
-    } else {
+    } else if (!s.cache) {
       s.cache = std::move(free_caches_.back());
       free_caches_.pop_back();
       s.cache->reuse(s.cap);

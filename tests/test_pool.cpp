@@ -2,14 +2,14 @@
 // (src/nn/linear.cpp): every thread index runs once per run; the workers are stopped and joined when
 // the owner ends; a GEMV split into any number of parts gives qgemm's bits; and token-by-token decode
 // gives the same logits, bit for bit, at 1, 2 and 3 threads, with the pool really in use.
-#include <filesystem>
-#include <chrono>
-#include <set>
-#include <thread>
-#include <string>
 #include <atomic>
+#include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <random>
+#include <set>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/qgemm.h"

@@ -1,10 +1,10 @@
-#include <exception>
 #include "src/core/parallel.h"
 
 #include <cblas.h>
 #include <omp.h>
 
 #include <chrono>
+#include <exception>
 #include <vector>
 
 // OpenBLAS's pthread build starts its worker threads when the library loads (and again whenever

@@ -249,18 +249,13 @@ struct Level {
   std::vector<Level> rounds;  // a level of several rounds: each round's figures (the fields are their medians)
 };
 
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
 // Rounds of one level -> their medians (tokens and clients are the same in every round; retries add up).
 Level median_level(std::vector<Level> rs) {
   Level m = rs[0];
   auto med = [&](double Level::*f) {
     std::vector<double> v;
     for (const Level& r : rs) v.push_back(r.*f);
-    return median_of(v);
+    return median(v);
   };
   m.seconds = med(&Level::seconds), m.tok_s = med(&Level::tok_s), m.ttft50 = med(&Level::ttft50);
   m.ttft99 = med(&Level::ttft99), m.itl50 = med(&Level::itl50), m.itl99 = med(&Level::itl99);
@@ -274,14 +269,15 @@ Level median_level(std::vector<Level> rs) {
 double median_ratio(const Level& num, const Level& den, double Level::*f) {
   std::vector<double> v;
   for (size_t r = 0; r < num.rounds.size() && r < den.rounds.size(); r++) v.push_back(num.rounds[r].*f / den.rounds[r].*f);
-  return v.empty() ? num.*f / den.*f : median_of(v);
+  return v.empty() ? num.*f / den.*f : median(v);
 }
 
 // "54.7-61.0": the range of a level's aggregate tokens/s over its rounds.
 std::string tok_range(const Level& l) {
-  double lo = l.tok_s, hi = l.tok_s;
-  for (const Level& r : l.rounds) lo = std::min(lo, r.tok_s), hi = std::max(hi, r.tok_s);
-  return fmt("%.1f", lo) + "-" + fmt("%.1f", hi);
+  std::vector<double> v{l.tok_s};
+  for (const Level& r : l.rounds) v.push_back(r.tok_s);
+  const Stats st = stats(v);
+  return fmt("%.1f", st.min) + "-" + fmt("%.1f", st.max);
 }
 
 Level run_level(int port, int n, const LoadArgs& a, uint64_t salt) {
