@@ -1,11 +1,12 @@
 // The numbers the binaries print are what they claim to be (issue 15, items 13, 14, 15, 21): bin/qat-study
-// reuses a run only when every option that shaped it matches, and parses --seeds strictly; bin/eval
-// refuses to report a perplexity over no token, measures a checkpoint on its own training data under its
-// own QAT scheme and names both; bin/generate fails when its text cannot be written; an error line stays
+// reuses a run only when every option that shaped it matches, parses --seeds strictly and ends where a
+// signal stopped one of its training runs; bin/eval refuses to report a perplexity over no token,
+// measures a checkpoint on its own training data under its own QAT scheme and names both; bin/generate fails when its text cannot be written; an error line stays
 // one line whatever the user typed; one model gets one parameter count and one weights figure from eval,
 // quantize and generate. Every binary runs as a child process (tests/proc.h).
 // Code under test: tools/qat-study.cpp, tools/eval.cpp, tools/generate.cpp, tools/quantize.cpp,
 // src/util/cli.cpp (run_main), models/model_size.cpp.
+#include <csignal>
 #include <cstdio>
 #include <regex>
 
@@ -119,6 +120,38 @@ TEST_CASE("bin/qat-study reuses a finished run only when every option that shape
   const std::string eps = m.dir.put("eps.json", "{\"rms_norm_eps\": 1e-6}"), untied = m.dir.put("untied.json", "{\"tie_word_embeddings\": false}");
   expect_study_error(study({"--config", eps}), {out + "/seed1/fp32", "rms_norm_eps", "1e-06"});
   expect_study_error(study({"--config", untied}), {out + "/seed1/fp32", "tie_word_embeddings true, this study's is false"});
+}
+
+TEST_CASE("bin/qat-study stopped by a signal mid-run ends there (status 128 + it) and the same command resumes it", "[numbers]") {
+  const Models& m = models();
+  const std::string out = m.dir.path + "/study-stopped";
+  const std::vector<std::string> argv{"bin/qat-study", "--preset", "tiny", "--data", m.corpus, "--seeds", "1", "--schemes",
+                                      "q8_0", "--fp32-steps", "40", "--qat-steps", "1", "--eval-windows", "2", "--threads",
+                                      "1", "--save-every", "1000", "--out", out, "--cache-dir", m.dir.path + "/cache-study"};
+  // The trainer's test hook sleeps 0.1 s a step, so the signal lands inside the FP32 run.
+  Child job(argv, m.dir.path + "/stopped-study", {"QAT_TEST_RANK_FAULT=slow:0:0"});
+  const std::string metrics = out + "/seed1/fp32/metrics.jsonl";
+  for (double t = monotonic_s(); monotonic_s() - t < 60 && !job.done();) {
+    if (file_exists(metrics) && lines_of(read_file(metrics)).size() >= 3) break;
+    sleep_s(0.01);
+  }
+  ::kill(job.pid(), SIGTERM);
+  ProcResult r = job.wait(60);
+  INFO(r.what());
+  REQUIRE(r.code == 128 + SIGTERM);
+  CHECK_THAT(r.err, Catch::Contains("qat-study: stopped by signal 15 in " + out + "/seed1/fp32 (checkpoint saved)"));
+  // Nothing went on from the half-trained model: no fine-tuning run was started, no table printed.
+  CHECK_FALSE(file_exists(out + "/seed1/fp32-cont"));
+  CHECK(r.out.empty());
+  const int64_t at = Json::parse(read_file(out + "/seed1/fp32/state.json")).at("step").as_int();
+  REQUIRE(at >= 3);
+  REQUIRE(at < 40);
+
+  r = run(argv, 300);
+  INFO(r.what());
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.err, Catch::Contains("qat-study: resuming " + out + "/seed1/fp32 at step " + std::to_string(at) + " of 40"));
+  CHECK_THAT(r.out, Catch::Contains("| q8_0 |"));
 }
 
 TEST_CASE("bin/qat-study: ternary and PTQ-only K-quant rows, bits per weight, issue 22's goals, the Pareto plot", "[numbers]") {

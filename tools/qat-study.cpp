@@ -201,10 +201,11 @@ void resolve(Args* a) {
 // Parses argv into *a and resolves it; false after --help.
 bool parse_args(int argc, char** argv, Args* a) {
   ArgParser p("qat-study", "Runs the QAT vs PTQ protocol of docs/RESULTS.md and prints the table (resumable: finished\n"
-                           "runs under --out are reused). Schemes: q4_0, q8_0, w8a8, w4-hard (per-channel int4 weights,\n"
-                           "embedding included, no groups: where PTQ really hurts), tq2_0, tq1_0 (ternary), and PTQ only:\n"
-                           "q4_k, q6_k, q4_k_m (llama.cpp's K-quants). Ternary and K-quants need every K a multiple of 256\n"
-                           "(--dim, --ffn).");
+                           "runs under --out are reused; Ctrl-C or SIGTERM during training saves that run's checkpoint\n"
+                           "and exits with 128 + the signal, and the same command resumes it). Schemes: q4_0, q8_0,\n"
+                           "w8a8, w4-hard (per-channel int4 weights, embedding included, no groups: where PTQ really\n"
+                           "hurts), tq2_0, tq1_0 (ternary), and PTQ only: q4_k, q6_k, q4_k_m (llama.cpp's K-quants).\n"
+                           "Ternary and K-quants need every K a multiple of 256 (--dim, --ffn).");
   p.option("--seeds", &a->seeds_s, "comma-separated seeds", "LIST");
   p.option("--schemes", &a->schemes_s, "comma-separated schemes", "LIST");
   p.option("--preset", &a->preset, "model preset", "NAME");
@@ -239,6 +240,13 @@ bool parse_args(int argc, char** argv, Args* a) {
 
 std::string seed_dir(const Args& a, uint64_t seed) { return a.out + "/seed" + std::to_string(seed); }
 
+// A run stopped by a signal (Ctrl-C, SIGTERM, SIGUSR1): the trainer saved its checkpoint and returned early,
+// so the study must end there, not fine-tune from (or measure) a half-trained model.
+struct Stopped {
+  int signal;
+  std::string run;
+};
+
 // Trains (or reuses, when it finished with the study's options) the run `name` of `seed`: from scratch
 // when init is "", else fine-tuning from init. Returns its training tokens/s (0 when reused).
 double train_run(const Args& a, uint64_t seed, const std::string& name, const std::string& init, const std::string& qat,
@@ -272,8 +280,9 @@ double train_run(const Args& a, uint64_t seed, const std::string& name, const st
   o.resume = state == RunState::unfinished;
   if (o.resume) std::fprintf(stderr, "qat-study: resuming %s at step %lld of %lld\n", o.out.c_str(), (long long)at, (long long)steps);
   else std::fprintf(stderr, "qat-study: training %s (%lld steps)\n", o.out.c_str(), (long long)steps);
-  double tps = train(o).tokens_per_s;
-  return o.resume ? 0.0 : tps;  // a resumed run's tokens/s covers only its tail: no step-time ratio from it
+  const TrainSummary sum = train(o);
+  if (sum.interrupted) throw Stopped{sum.stop_signal, o.out};
+  return o.resume ? 0.0 : sum.tokens_per_s;  // a resumed run's tokens/s covers only its tail: no step-time ratio from it
 }
 
 // One scheme's results over the seeds (one entry per seed).
@@ -566,7 +575,13 @@ int main(int argc, char** argv) {
     if (!parse_args(argc, argv, &a)) return 0;
     std::vector<Row> rows(a.schemes.size());
     Json raw = Json::array();
-    for (uint64_t seed : a.seeds) run_seed(a, seed, rows, raw);
+    try {
+      for (uint64_t seed : a.seeds) run_seed(a, seed, rows, raw);
+    } catch (const Stopped& s) {
+      std::fprintf(stderr, "qat-study: stopped by signal %d in %s (checkpoint saved); the same command resumes it\n",
+                   s.signal, s.run.c_str());
+      return 128 + s.signal;
+    }
     write_file_atomic(a.out + "/results" + a.kd_suffix + ".json", raw.dump(1) + "\n");
     const std::string md = results_table(a, rows);
     std::printf("%s", md.c_str());
