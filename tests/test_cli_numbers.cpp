@@ -12,6 +12,7 @@
 
 #include "src/io/gguf.h"
 #include "src/io/json.h"
+#include "src/quant/scheme.h"
 #include "tests/helpers.h"
 #include "tests/proc.h"
 
@@ -124,12 +125,12 @@ TEST_CASE("bin/qat-study reuses a finished run only when every option that shape
 
 TEST_CASE("bin/qat-study stopped by a signal mid-run ends there (status 128 + it) and the same command resumes it", "[numbers]") {
   const Models& m = models();
-  const std::string out = m.dir.path + "/study-stopped";
+  const std::string out = m.dir.path + "/study-signal";
   const std::vector<std::string> argv{"bin/qat-study", "--preset", "tiny", "--data", m.corpus, "--seeds", "1", "--schemes",
                                       "q8_0", "--fp32-steps", "40", "--qat-steps", "1", "--eval-windows", "2", "--threads",
                                       "1", "--save-every", "1000", "--out", out, "--cache-dir", m.dir.path + "/cache-study"};
   // The trainer's test hook sleeps 0.1 s a step, so the signal lands inside the FP32 run.
-  Child job(argv, m.dir.path + "/stopped-study", {"QAT_TEST_RANK_FAULT=slow:0:0"});
+  Child job(argv, m.dir.path + "/signal-study", {"QAT_TEST_RANK_FAULT=slow:0:0"});
   const std::string metrics = out + "/seed1/fp32/metrics.jsonl";
   for (double t = monotonic_s(); monotonic_s() - t < 60 && !job.done();) {
     if (file_exists(metrics) && lines_of(read_file(metrics)).size() >= 3) break;
@@ -159,7 +160,7 @@ TEST_CASE("bin/qat-study: ternary and PTQ-only K-quant rows, bits per weight, is
   const std::string out = m.dir.path + "/study-lowbit", plot = m.dir.path + "/pareto.png";
   auto study = [&](const std::string& dim) {
     return run({"bin/qat-study", "--preset", "tiny", "--dim", dim, "--ffn", "256", "--data", m.corpus, "--seeds", "1",
-                "--schemes", "q4_0,tq2_0,q4_k_m", "--fp32-steps", "2", "--qat-steps", "1", "--eval-windows", "2",
+                "--schemes", "q4_0,tq2_0,tq1_0,q4_k_m", "--fp32-steps", "2", "--qat-steps", "1", "--eval-windows", "2",
                 "--threads", "1", "--out", out, "--cache-dir", m.dir.path + "/cache-study", "--plot", plot},
                300);
   };
@@ -178,9 +179,38 @@ TEST_CASE("bin/qat-study: ternary and PTQ-only K-quant rows, bits per weight, is
   CHECK_THAT(r.out, Catch::Contains("QAT q4_0 ") && Catch::Contains("against PTQ Q4_K_M") &&
                         Catch::Contains("Ternary tq2_0: QAT recovers"));
   CHECK_FALSE(file_exists(out + "/seed1/qat-q4_k_m"));  // a post-training format trains nothing
+  // tq1_0 is served from tq2_0's QAT run (one ternary rule, two layouts): the same losses at 1.69 bits.
+  CHECK_FALSE(file_exists(out + "/seed1/qat-tq1_0"));
+  CHECK_THAT(r.err, Catch::Contains("tq1_0's QAT model is " + out + "/seed1/qat-tq2_0"));
+  const std::string row = "\\| [0-9.]+ ± [0-9.]+ \\| [0-9.]+ ± [0-9.]+ \\| [0-9.]+ ± [0-9.]+ \\| ([0-9.]+) ± [0-9.]+ \\|";
+  const std::string q2 = capture(r.out, "\\| tq2_0 " + row), q1 = capture(r.out, "\\| tq1_0 " + row);
+  REQUIRE(!q2.empty());
+  CHECK(q1 == q2);
+  CHECK(!capture(r.out, "\\| tq1_0 \\|[^\\n]*\\| (1\\.69) \\| [^\\n]*\\n").empty());
   CHECK(read_file(plot).rfind("\x89PNG", 0) == 0);
   // The shape is part of what a reused run must match.
   expect_study_error(study("512"), {out + "/seed1/fp32", "--dim 256, this study's is 512"});
+}
+
+TEST_CASE("QAT under tq1_0 and under tq2_0 trains the same weights bit for bit (what lets the study share the run)", "[numbers]") {
+  const Models& m = models();
+  CHECK(scheme_layer("tq1_0").trains_as(scheme_layer("tq2_0")));
+  CHECK(scheme_layer("q4_0").trains_as(scheme_layer("q4_0")));
+  CHECK_FALSE(scheme_layer("q8_0").trains_as(scheme_layer("w8a8")));  // per-channel int8: another group
+  CHECK_FALSE(scheme_layer("q4_0").trains_as(scheme_layer("w4")));     // no integer kernel, f32 activations
+  CHECK_FALSE(scheme_layer("tq2_0").trains_as(scheme_layer("q4_0")));
+  std::string weights[2];
+  for (int k = 0; k < 2; k++) {
+    const std::string dir = m.dir.path + "/ternary-" + std::to_string(k);
+    ProcResult r = run({"bin/train", "--preset", "tiny", "--dim", "256", "--ffn", "256", "--qat", k ? "tq1_0" : "tq2_0", "--steps",
+                        "3", "--data", m.corpus, "--vocab", "280", "--ctx", "16", "--batch", "2", "--threads", "1",
+                        "--cache-dir", m.dir.path + "/cache", "--quiet", "--no-plot", "--out", dir});
+    INFO(r.what());
+    REQUIRE(r.code == 0);
+    weights[k] = read_file(dir + "/model.safetensors");
+  }
+  CHECK(weights[0].size() > 0);
+  CHECK(weights[0] == weights[1]);
 }
 
 TEST_CASE("bin/eval --reference: KL and same top-1 against another model on the same tokens", "[numbers]") {

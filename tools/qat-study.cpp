@@ -204,8 +204,8 @@ bool parse_args(int argc, char** argv, Args* a) {
                            "runs under --out are reused; Ctrl-C or SIGTERM during training saves that run's checkpoint\n"
                            "and exits with 128 + the signal, and the same command resumes it). Schemes: q4_0, q8_0,\n"
                            "w8a8, w4-hard (per-channel int4 weights, embedding included, no groups: where PTQ really\n"
-                           "hurts), tq2_0, tq1_0 (ternary), and PTQ only: q4_k, q6_k, q4_k_m (llama.cpp's K-quants).\n"
-                           "Ternary and K-quants need every K a multiple of 256 (--dim, --ffn).");
+                           "hurts), tq2_0, tq1_0 (ternary; one QAT run serves both), and PTQ only: q4_k, q6_k, q4_k_m\n"
+                           "(llama.cpp's K-quants). Ternary and K-quants need every K a multiple of 256 (--dim, --ffn).");
   p.option("--seeds", &a->seeds_s, "comma-separated seeds", "LIST");
   p.option("--schemes", &a->schemes_s, "comma-separated schemes", "LIST");
   p.option("--preset", &a->preset, "model preset", "NAME");
@@ -353,6 +353,28 @@ void record(uint64_t seed, const Scheme& s, const Measured& m, double fp32_loss,
                m.minmax.kl, m.mse.kl, m.qat.kl, m.minmax.same_top1, m.mse.same_top1, m.qat.same_top1);
 }
 
+// The scheme whose QAT run scheme i's QAT model is: the first listed whose QAT trains the same weights
+// (same overrides, formats of the same grid: tq1_0 takes tq2_0's run, one ternary rule in two layouts),
+// else i itself.
+size_t qat_run_of(const Args& a, size_t i) {
+  const Scheme& s = a.schemes[i];
+  for (size_t j = 0; j < i; j++) {
+    const Scheme& o = a.schemes[j];
+    if (!o.ptq_only && o.keep == s.keep && scheme_layer(o.qat).trains_as(scheme_layer(s.qat))) return j;
+  }
+  return i;
+}
+
+// A QAT model's formats moved to another scheme of the same grid (its training options kept): the same
+// weights, quantized into that scheme's layout when served.
+QatConfig relayout(const QatConfig& c, const Scheme& s) {
+  QatConfig r = QatConfig::make(s.qat, s.keep, c.n_layers, c.tied);
+  r.scale_init = c.scale_init;
+  r.freeze_scales = c.freeze_scales;
+  r.identity_ste = c.identity_ste;
+  return r;
+}
+
 // One seed of the protocol: FP32 pre-training, the FP32 reference's continuation and every scheme's QAT
 // run, then one pass over the val windows that measures the reference and every served model (each
 // scheme's two PTQs and its QAT model) against it: the reference's forward runs once per batch.
@@ -364,8 +386,15 @@ void run_seed(const Args& a, uint64_t seed, std::vector<Row>& rows, Json& raw) {
   std::vector<Measured> measured(a.schemes.size());
   for (size_t i = 0; i < a.schemes.size(); i++) {
     const Scheme& s = a.schemes[i];
-    if (!s.ptq_only)
-      measured[i].qat_tps = train_run(a, seed, "qat-" + s.name + a.kd_suffix, dir + "/fp32", s.qat, a.qat_steps, a.lr_ft, teacher);
+    if (s.ptq_only) continue;
+    const size_t j = qat_run_of(a, i);
+    if (j != i) {
+      std::fprintf(stderr, "qat-study: %s's QAT model is %s/qat-%s%s (the same weights; served in %s's layout)\n", s.name.c_str(),
+                   dir.c_str(), a.schemes[j].name.c_str(), a.kd_suffix.c_str(), s.name.c_str());
+      measured[i].qat_tps = measured[j].qat_tps;
+      continue;
+    }
+    measured[i].qat_tps = train_run(a, seed, "qat-" + s.name + a.kd_suffix, dir + "/fp32", s.qat, a.qat_steps, a.lr_ft, teacher);
   }
   set_num_threads(int(a.threads));
   ModelSource ref = open_model(dir + "/fp32-cont");
@@ -396,8 +425,14 @@ void run_seed(const Args& a, uint64_t seed, std::vector<Row>& rows, Json& raw) {
     at[i][0] = add(mm);
     at[i][1] = add(quantized_from_ptq(*ref_model, formats, "mse"));
     if (!s.ptq_only) {
-      ModelSource q = open_model(dir + "/qat-" + s.name + a.kd_suffix);
-      at[i][2] = add(quantized_from_qat(*q.transformer()));
+      const size_t j = qat_run_of(a, i);
+      ModelSource q = open_model(dir + "/qat-" + a.schemes[j].name + a.kd_suffix);
+      auto t = q.transformer();
+      if (j != i) t->qat = relayout(*t->qat, s);
+      const QuantizedModel qm = quantized_from_qat(*t);
+      QAT_CHECK(qm.storage_bytes() == mm.storage_bytes(), s.name, "'s QAT model is stored in ", qm.storage_bytes(),
+                " bytes, its PTQ in ", mm.storage_bytes(), ": not the same formats");
+      at[i][2] = add(qm);
     }
   }
   std::fprintf(stderr, "qat-study: seed %llu: evaluating the FP32 reference and %zu served models on %s\n",

@@ -73,6 +73,15 @@ inline constexpr WeightFormat kWeightFormats[] = {
 inline const WeightFormat& weight_format(WQuant w) { return kWeightFormats[int(w)]; }
 static_assert(kWeightFormats[int(WQuant::q6_k)].w == WQuant::q6_k, "kWeightFormats is indexed by WQuant");
 
+// Two formats that hold the same values in different layouts: one kernel family, the same code range,
+// one scale per the same group (tq2_0 and tq1_0). Fake quantization reads only these (scale_init.cpp
+// rounds both ternary formats by one rule), so QAT under either trains the same weights bit for bit.
+inline bool same_grid(WQuant a, WQuant b) {
+  const WeightFormat &x = weight_format(a), &y = weight_format(b);
+  return a == b || (x.kernel && y.kernel && x.family == y.family && x.group == y.group && x.code_min == y.code_min &&
+                    x.code_max == y.code_max);
+}
+
 // Bytes of an (N, K) weight as stored: a GGUF format as ggml sizes its tensor type (blocks with their
 // scales; per-channel int8 as Q8_0 blocks, f32 4 bytes an element), int4_pc (not in GGUF) as packed
 // nibbles and one f16 scale per row.

@@ -73,6 +73,8 @@ struct LayerQuant {
   int code_max() const { return format().code_max; }
   std::string name() const;             // the scheme name: "q4_0", ..., "f32"
   bool operator==(const LayerQuant& o) const { return w == o.w && a == o.a; }
+  // QAT under o trains the same weights: the same activations and a weight format of the same grid.
+  bool trains_as(const LayerQuant& o) const { return a == o.a && same_grid(w, o.w); }
 };
 
 LayerQuant scheme_layer(const std::string& scheme);  // UsageError on an unknown name
