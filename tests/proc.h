@@ -158,6 +158,15 @@ inline std::vector<std::string> lines_of(const std::string& text) {
   return out;
 }
 
+// Waits until `path` (a run's metrics.jsonl) holds at least n lines, the child has ended, or timeout_s
+// has passed: a signal sent next lands mid-run.
+inline void wait_for_lines(Child& job, const std::string& path, size_t n, double timeout_s = 60) {
+  for (double t = monotonic_s(); monotonic_s() - t < timeout_s && !job.done();) {
+    if (file_exists(path) && lines_of(read_file(path)).size() >= n) return;
+    sleep_s(0.01);
+  }
+}
+
 // The corpus the training tests use: 300 short documents in fortune format, from a fixed generator.
 inline std::string synthetic_corpus(int docs = 300) {
   const char* words[] = {"the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "far", "away", "from",

@@ -132,10 +132,7 @@ TEST_CASE("bin/qat-study stopped by a signal mid-run ends there (status 128 + it
   // The trainer's test hook sleeps 0.1 s a step, so the signal lands inside the FP32 run.
   Child job(argv, m.dir.path + "/signal-study", {"QAT_TEST_RANK_FAULT=slow:0:0"});
   const std::string metrics = out + "/seed1/fp32/metrics.jsonl";
-  for (double t = monotonic_s(); monotonic_s() - t < 60 && !job.done();) {
-    if (file_exists(metrics) && lines_of(read_file(metrics)).size() >= 3) break;
-    sleep_s(0.01);
-  }
+  wait_for_lines(job, metrics, 3);
   ::kill(job.pid(), SIGTERM);
   ProcResult r = job.wait(60);
   INFO(r.what());

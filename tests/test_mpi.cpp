@@ -251,10 +251,7 @@ TEST_CASE("SIGUSR1 to mpirun: every rank stops after the same step, rank 0 saves
   Child job(mpirun(2, train_args(dir.path, "stopped", x), {"QAT_TEST_RANK_FAULT"}), dir.path + "/stopped",
             {"QAT_TEST_RANK_FAULT=slow:1:0"});
   const std::string metrics = dir.path + "/stopped/metrics.jsonl";
-  for (double t = monotonic_s(); monotonic_s() - t < 60 && !job.done();) {
-    if (file_exists(metrics) && lines_of(read_file(metrics)).size() >= 3) break;
-    sleep_s(0.01);
-  }
+  wait_for_lines(job, metrics, 3);
   ::kill(job.pid(), SIGUSR1);
   ProcResult r = job.wait(90);
   INFO(r.what());
@@ -282,10 +279,7 @@ TEST_CASE("SIGTERM and SIGUSR1 to one process: a checkpoint, status 128 + the si
     const std::string out = "stopped" + std::to_string(sig);
     Child job(train_args(dir.path, out, x), dir.path + "/" + out, {"QAT_TEST_RANK_FAULT=slow:0:0"});
     const std::string metrics = dir.path + "/" + out + "/metrics.jsonl";
-    for (double t = monotonic_s(); monotonic_s() - t < 60 && !job.done();) {
-      if (file_exists(metrics) && lines_of(read_file(metrics)).size() >= 3) break;
-      sleep_s(0.01);
-    }
+    wait_for_lines(job, metrics, 3);
     ::kill(job.pid(), sig);
     ProcResult r = job.wait(60);
     INFO(r.what());
