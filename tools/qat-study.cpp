@@ -556,21 +556,51 @@ std::string results_table(const Args& a, const std::vector<Row>& rows) {
 }
 
 // ARG1 points (bits, loss, spread, label, series 1 FP32 / 2 PTQ / 3 QAT), ARG2 png, ARG3 title.
-const char* kParetoScript = R"gp(set terminal pngcairo size 960,640 noenhanced font ",11"
+const char* kParetoScript = R"gp(set terminal pngcairo size 1440,640 noenhanced font ",11"
 set output ARG2
-set title ARG3
+# Left: every point. Right (when formats lie there): 3.8-10 bits, where the 4-bit formats sit within
+# hundredths of a nat of FP32 (the left panel's scale, set by ternary PTQ, hides them), FP32 dashed.
+stats ARG1 using ($5 == 1 ? $2 : NaN) nooutput
+fp32 = STATS_max
+lo_x = 3.8; hi_x = 10
+undefine STATS_*
+stats ARG1 using (($1 >= lo_x && $1 <= hi_x) ? $2 - $3 : NaN) nooutput
+zoom = exists("STATS_min")
+if (zoom) {
+  lo = (STATS_min < fp32 ? STATS_min : fp32)
+  stats ARG1 using (($1 >= lo_x && $1 <= hi_x) ? $2 + $3 : NaN) nooutput
+  hi = (STATS_max > fp32 ? STATS_max : fp32)
+  pad = (hi - lo) * 0.12 + 1e-4
+  set multiplot layout 1,2 title ARG3
+  set title "all formats"
+} else {
+  set title ARG3
+}
 set xlabel "bits per weight (log scale)"
 set ylabel "validation loss (nats/token), mean ± half-range over seeds"
 set logscale x 2
-set xrange [1.4:48]
 set grid
 set key top right
+set xrange [1.4:48]
 plot ARG1 using 1:($5 == 1 ? $2 : NaN):3 with yerrorbars pt 5 ps 1.5 lc rgb "black" title "FP32", \
      ARG1 using 1:($5 == 2 ? $2 : NaN):3 with yerrorbars pt 9 ps 1.5 lc rgb "#d95f02" title "PTQ (the better of minmax and MSE)", \
      ARG1 using 1:($5 == 3 ? $2 : NaN):3 with yerrorbars pt 7 ps 1.5 lc rgb "#1b9e77" title "QAT", \
      ARG1 using 1:($5 == 1 ? $2 : NaN):4 with labels offset char 0,1.2 notitle, \
      ARG1 using 1:($5 == 2 ? $2 : NaN):4 with labels right offset char -1.2,0 tc rgb "#d95f02" notitle, \
      ARG1 using 1:($5 == 3 ? $2 : NaN):4 with labels left offset char 1.2,0 tc rgb "#1b9e77" notitle
+if (zoom) {
+  set xrange [lo_x:hi_x]
+  set yrange [lo - pad:hi + pad]
+  set xtics (4, 5, 6, 8, 10)
+  set title "3.8 to 10 bits (dashed: FP32)"
+  set key bottom left
+  set arrow 1 from graph 0, first fp32 to graph 1, first fp32 nohead dt 2 lc rgb "black"
+  plot ARG1 using 1:($5 == 2 ? $2 : NaN):3 with yerrorbars pt 9 ps 1.5 lc rgb "#d95f02" title "PTQ", \
+       ARG1 using 1:($5 == 3 ? $2 : NaN):3 with yerrorbars pt 7 ps 1.5 lc rgb "#1b9e77" title "QAT", \
+       ARG1 using 1:($5 == 2 ? $2 : NaN):4 with labels right offset char -1.2,0 tc rgb "#d95f02" notitle, \
+       ARG1 using 1:($5 == 3 ? $2 : NaN):4 with labels left offset char 1.2,0 tc rgb "#1b9e77" notitle
+  unset multiplot
+}
 )gp";
 
 // The Pareto plot: loss against bits per weight, FP32 and each scheme's PTQ and QAT; "" when drawn.
