@@ -365,13 +365,16 @@ size_t qat_run_of(const Args& a, size_t i) {
   return i;
 }
 
-// A QAT model's formats moved to another scheme of the same grid (its training options kept): the same
+// A QAT model's formats moved to another scheme of the same grid (every other field kept): the same
 // weights, quantized into that scheme's layout when served.
 QatConfig relayout(const QatConfig& c, const Scheme& s) {
-  QatConfig r = QatConfig::make(s.qat, s.keep, c.n_layers, c.tied);
-  r.scale_init = c.scale_init;
-  r.freeze_scales = c.freeze_scales;
-  r.identity_ste = c.identity_ste;
+  const QatConfig f = QatConfig::make(s.qat, s.keep, c.n_layers, c.tied);
+  QatConfig r = c;
+  r.scheme = f.scheme;
+  r.keep = f.keep;
+  r.embed = f.embed;
+  r.lm_head = f.lm_head;
+  r.layers = f.layers;
   return r;
 }
 
