@@ -198,6 +198,31 @@ TEST_CASE("bin/qat-study: ternary and PTQ-only K-quant rows, bits per weight, is
   CHECK(q1 == q2);
   CHECK(!capture(r.out, "\\| tq1_0 \\|[^\\n]*\\| (1\\.69) \\| [^\\n]*\\n").empty());
   CHECK(read_file(plot).rfind("\x89PNG", 0) == 0);
+  // The plot's points (PNG + ".tsv"): bits, loss, spread, label, series, then loss minus FP32's on the
+  // same seed and its spread, which the zoomed panel draws (one seed: the loss minus FP32, spread 0).
+  double fp32_loss = NAN;
+  int paired = 0;
+  for (const std::string& line : lines_of(read_file(plot + ".tsv"))) {
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> f;
+    for (size_t at = 0;;) {
+      const size_t tab = line.find('\t', at);
+      f.push_back(line.substr(at, tab == std::string::npos ? std::string::npos : tab - at));
+      if (tab == std::string::npos) break;
+      at = tab + 1;
+    }
+    INFO(line);
+    REQUIRE(f.size() == 7);
+    if (f[4] == "1") {
+      fp32_loss = std::stod(f[1]);
+      continue;
+    }
+    REQUIRE(!std::isnan(fp32_loss));
+    CHECK(std::abs(std::stod(f[5]) - (std::stod(f[1]) - fp32_loss)) < 2e-5);
+    CHECK(std::stod(f[6]) == 0.0);
+    paired++;
+  }
+  CHECK(paired == 7);  // PTQ of q4_0, tq2_0, tq1_0, q4_k_m; QAT of the first three
   // The shape is part of what a reused run must match.
   expect_study_error(study("512"), {out + "/seed1/fp32", "--dim 256, this study's is 512"});
 }

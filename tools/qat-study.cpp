@@ -573,21 +573,21 @@ std::string results_table(const Args& a, const std::vector<Row>& rows) {
   return md;
 }
 
-// ARG1 points (bits, loss, spread, label, series 1 FP32 / 2 PTQ / 3 QAT), ARG2 png, ARG3 title.
+// ARG1 points (bits, loss, spread, label, series 1 FP32 / 2 PTQ / 3 QAT, loss - FP32 of the same seed and
+// its spread), ARG2 png, ARG3 title.
 const char* kParetoScript = R"gp(set terminal pngcairo size 1440,640 noenhanced font ",11"
 set output ARG2
 # Left: every point. Right (when formats lie there): 3.8-10 bits, where the 4-bit formats sit within
-# hundredths of a nat of FP32 (the left panel's scale, set by ternary PTQ, hides them), FP32 dashed.
-stats ARG1 using ($5 == 1 ? $2 : NaN) nooutput
-fp32 = STATS_max
+# hundredths of a nat of FP32 (the left panel's scale, set by ternary PTQ, hides them), as the loss
+# minus FP32's on the same seed: the seeds' FP32 starts can differ by more than the formats do, and
+# every model of a seed moves with its start, so the paired difference is what separates them.
 lo_x = 3.8; hi_x = 10
-undefine STATS_*
-stats ARG1 using (($1 >= lo_x && $1 <= hi_x) ? $2 - $3 : NaN) nooutput
+stats ARG1 using (($1 >= lo_x && $1 <= hi_x) ? $6 - $7 : NaN) nooutput
 zoom = exists("STATS_min")
 if (zoom) {
-  lo = (STATS_min < fp32 ? STATS_min : fp32)
-  stats ARG1 using (($1 >= lo_x && $1 <= hi_x) ? $2 + $3 : NaN) nooutput
-  hi = (STATS_max > fp32 ? STATS_max : fp32)
+  lo = (STATS_min < 0 ? STATS_min : 0)
+  stats ARG1 using (($1 >= lo_x && $1 <= hi_x) ? $6 + $7 : NaN) nooutput
+  hi = (STATS_max > 0 ? STATS_max : 0)
   pad = (hi - lo) * 0.12 + 1e-4
   set multiplot layout 1,2 title ARG3
   set title "all formats"
@@ -610,13 +610,14 @@ if (zoom) {
   set xrange [lo_x:hi_x]
   set yrange [lo - pad:hi + pad]
   set xtics (4, 5, 6, 8, 10)
-  set title "3.8 to 10 bits (dashed: FP32)"
+  set title "3.8 to 10 bits: loss minus FP32's on the same seed (dashed: FP32)"
+  set ylabel "loss − FP32 (nats/token), mean ± half-range over seeds"
   set key bottom left
-  set arrow 1 from graph 0, first fp32 to graph 1, first fp32 nohead dt 2 lc rgb "black"
-  plot ARG1 using 1:($5 == 2 ? $2 : NaN):3 with yerrorbars pt 9 ps 1.5 lc rgb "#d95f02" title "PTQ", \
-       ARG1 using 1:($5 == 3 ? $2 : NaN):3 with yerrorbars pt 7 ps 1.5 lc rgb "#1b9e77" title "QAT", \
-       ARG1 using 1:($5 == 2 ? $2 : NaN):4 with labels right offset char -1.2,0 tc rgb "#d95f02" notitle, \
-       ARG1 using 1:($5 == 3 ? $2 : NaN):4 with labels left offset char 1.2,0 tc rgb "#1b9e77" notitle
+  set arrow 1 from graph 0, first 0 to graph 1, first 0 nohead dt 2 lc rgb "black"
+  plot ARG1 using 1:($5 == 2 ? $6 : NaN):7 with yerrorbars pt 9 ps 1.5 lc rgb "#d95f02" title "PTQ", \
+       ARG1 using 1:($5 == 3 ? $6 : NaN):7 with yerrorbars pt 7 ps 1.5 lc rgb "#1b9e77" title "QAT", \
+       ARG1 using 1:($5 == 2 ? $6 : NaN):4 with labels right offset char -1.2,0 tc rgb "#d95f02" notitle, \
+       ARG1 using 1:($5 == 3 ? $6 : NaN):4 with labels left offset char 1.2,0 tc rgb "#1b9e77" notitle
   unset multiplot
 }
 )gp";
@@ -624,14 +625,21 @@ if (zoom) {
 // The Pareto plot: loss against bits per weight, FP32 and each scheme's PTQ and QAT; "" when drawn.
 std::string draw_pareto(const Args& a, const std::vector<Row>& rows) {
   const std::string png = std::filesystem::absolute(a.plot).string(), data = png + ".tsv", gp = png + ".gp";
-  std::string tsv = "# bits\tloss\tspread\tlabel\tseries (1 FP32, 2 PTQ, 3 QAT)\n";
-  if (!rows.empty()) tsv += str(32, "\t", stat(rows[0].fp32).mean, "\t", stat(rows[0].fp32).spread, "\tFP32\t1\n");
+  std::string tsv = "# bits\tloss\tspread\tlabel\tseries (1 FP32, 2 PTQ, 3 QAT)\tloss - FP32 (same seed)\tits spread\n";
+  if (!rows.empty()) tsv += str(32, "\t", stat(rows[0].fp32).mean, "\t", stat(rows[0].fp32).spread, "\tFP32\t1\t0\t0\n");
+  // One point: the losses' mean and spread over seeds, then the same of each seed's loss minus its FP32.
+  auto point = [&](const Row& r, const std::vector<double>& loss, const std::string& label, int series) {
+    std::vector<double> delta;
+    for (size_t k = 0; k < loss.size() && k < r.fp32.size(); k++) delta.push_back(loss[k] - r.fp32[k]);
+    const Stat l = stat(loss), d = stat(delta);
+    return str(r.bits_per_weight, "\t", l.mean, "\t", l.spread, "\t", label, "\t", series, "\t", d.mean, "\t", d.spread, "\n");
+  };
   for (size_t i = 0; i < rows.size(); i++) {
     const Row& r = rows[i];
     std::vector<double> best;
     for (size_t k = 0; k < r.minmax.size(); k++) best.push_back(std::min(r.minmax[k], r.mse[k]));
-    tsv += str(r.bits_per_weight, "\t", stat(best).mean, "\t", stat(best).spread, "\t", a.schemes[i].name, "\t2\n");
-    if (!r.ptq_only) tsv += str(r.bits_per_weight, "\t", stat(r.qat).mean, "\t", stat(r.qat).spread, "\t", a.schemes[i].name, "\t3\n");
+    tsv += point(r, best, a.schemes[i].name, 2);
+    if (!r.ptq_only) tsv += point(r, r.qat, a.schemes[i].name, 3);
   }
   write_file_atomic(data, tsv);
   write_file_atomic(gp, std::string("# gnuplot -c THIS POINTS.tsv OUT.png TITLE\n") + kParetoScript);
