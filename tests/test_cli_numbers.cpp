@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <regex>
+#include <sstream>
 
 #include "src/io/gguf.h"
 #include "src/io/json.h"
@@ -177,8 +178,7 @@ TEST_CASE("bin/qat-study: ternary and PTQ-only K-quant rows, bits per weight, is
   // The q4_0 goal is judged on the seed-by-seed difference (one seed here): it is QAT's loss minus
   // Q4_K_M's as printed, and the verdict follows its sign (q4_0 is the smaller file at this shape).
   std::smatch goal;
-  const std::string goal_text = r.out;
-  REQUIRE(std::regex_search(goal_text, goal,
+  REQUIRE(std::regex_search(r.out, goal,
                             std::regex("QAT q4_0 ([0-9.]+) ± 0\\.0000 against PTQ Q4_K_M \\(llama.cpp's rule\\) ([0-9.]+) ± 0\\.0000 "
                                        "at 4\\.5 against [0-9.]+ bits per weight: \\*\\*(met|missed)\\*\\* \\(QAT − Q4_K_M seed by "
                                        "seed ([-+][0-9.]+), lower beyond the seed spread of the difference: (yes|no); no more bytes: yes")));
@@ -205,12 +205,8 @@ TEST_CASE("bin/qat-study: ternary and PTQ-only K-quant rows, bits per weight, is
   for (const std::string& line : lines_of(read_file(plot + ".tsv"))) {
     if (line.empty() || line[0] == '#') continue;
     std::vector<std::string> f;
-    for (size_t at = 0;;) {
-      const size_t tab = line.find('\t', at);
-      f.push_back(line.substr(at, tab == std::string::npos ? std::string::npos : tab - at));
-      if (tab == std::string::npos) break;
-      at = tab + 1;
-    }
+    std::istringstream fields(line);
+    for (std::string x; std::getline(fields, x, '\t');) f.push_back(x);
     INFO(line);
     REQUIRE(f.size() == 7);
     if (f[4] == "1") {
